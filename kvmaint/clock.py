@@ -1,0 +1,87 @@
+"""Time behind an interface, so logic never reads the wall clock itself and tests step through weeks."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that only moves when told; sleepers wake when `advance` passes their deadline."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+        self._mono = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
+        await fut
+
+    async def advance(self, delta: timedelta | float) -> None:
+        seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+        target = self._mono + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            wake, _, fut = heapq.heappop(self._sleepers)
+            self._now += timedelta(seconds=wake - self._mono)
+            self._mono = wake
+            if not fut.done():
+                fut.set_result(None)
+            await asyncio.sleep(0)
+        self._now += timedelta(seconds=target - self._mono)
+        self._mono = target
+        await asyncio.sleep(0)
+
+    def set(self, when: datetime) -> None:
+        """Jumps the wall clock without waking sleepers (used to set a scene)."""
+        self._now = when
+
+
+def utc(dt: datetime) -> datetime:
+    """Normalises to aware UTC; naive values are taken as UTC."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def iso(dt: datetime | None) -> str:
+    """ISO 8601 UTC with milliseconds, as the seed prints times ("2023-04-28T18:04:21.141+00:00")."""
+    if dt is None:
+        return ""
+    return utc(dt).isoformat(timespec="milliseconds")

@@ -1,0 +1,242 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ConnectRequest(_message.Message):
+    __slots__ = ("hello", "heartbeat", "progress", "result")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    hello: AgentHello
+    heartbeat: AgentHeartbeat
+    progress: CommandProgress
+    result: CommandResult
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentHeartbeat, _Mapping]] = ..., progress: _Optional[_Union[CommandProgress, _Mapping]] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
+
+class ConnectResponse(_message.Message):
+    __slots__ = ("welcome", "command")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    welcome: SchedulerWelcome
+    command: AgentCommand
+    def __init__(self, welcome: _Optional[_Union[SchedulerWelcome, _Mapping]] = ..., command: _Optional[_Union[AgentCommand, _Mapping]] = ...) -> None: ...
+
+class ReplicaStatus(_message.Message):
+    __slots__ = ("ip", "port", "state", "offset", "lag_seconds")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    port: int
+    state: str
+    offset: int
+    lag_seconds: int
+    def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ..., state: _Optional[str] = ..., offset: _Optional[int] = ..., lag_seconds: _Optional[int] = ...) -> None: ...
+
+class RedisServerStatus(_message.Message):
+    __slots__ = ("port", "reachable", "role", "run_id", "redis_version", "repl_offset", "primary_host", "primary_port", "link_up", "last_io_seconds_ago", "replicas", "managed", "error")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REDIS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REPL_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_HOST_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
+    LINK_UP_FIELD_NUMBER: _ClassVar[int]
+    LAST_IO_SECONDS_AGO_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    MANAGED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    reachable: bool
+    role: str
+    run_id: str
+    redis_version: str
+    repl_offset: int
+    primary_host: str
+    primary_port: int
+    link_up: bool
+    last_io_seconds_ago: int
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaStatus]
+    managed: bool
+    error: str
+    def __init__(self, port: _Optional[int] = ..., reachable: _Optional[bool] = ..., role: _Optional[str] = ..., run_id: _Optional[str] = ..., redis_version: _Optional[str] = ..., repl_offset: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., link_up: _Optional[bool] = ..., last_io_seconds_ago: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., managed: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class AgentHello(_message.Message):
+    __slots__ = ("host_id", "agent_version", "advertise_host", "servers")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISE_HOST_FIELD_NUMBER: _ClassVar[int]
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    agent_version: str
+    advertise_host: str
+    servers: _containers.RepeatedCompositeFieldContainer[RedisServerStatus]
+    def __init__(self, host_id: _Optional[str] = ..., agent_version: _Optional[str] = ..., advertise_host: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[RedisServerStatus, _Mapping]]] = ...) -> None: ...
+
+class AgentHeartbeat(_message.Message):
+    __slots__ = ("servers",)
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    servers: _containers.RepeatedCompositeFieldContainer[RedisServerStatus]
+    def __init__(self, servers: _Optional[_Iterable[_Union[RedisServerStatus, _Mapping]]] = ...) -> None: ...
+
+class SchedulerWelcome(_message.Message):
+    __slots__ = ("scheduler_version", "heartbeat_interval_seconds")
+    SCHEDULER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    scheduler_version: str
+    heartbeat_interval_seconds: int
+    def __init__(self, scheduler_version: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ...) -> None: ...
+
+class CatchUpCheckCommand(_message.Message):
+    __slots__ = ("port", "primary_host", "primary_port", "max_lag_bytes", "max_last_io_seconds")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_HOST_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
+    MAX_LAG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_LAST_IO_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    primary_host: str
+    primary_port: int
+    max_lag_bytes: int
+    max_last_io_seconds: int
+    def __init__(self, port: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., max_lag_bytes: _Optional[int] = ..., max_last_io_seconds: _Optional[int] = ...) -> None: ...
+
+class FailoverCommand(_message.Message):
+    __slots__ = ("port", "target_host", "target_port", "timeout_ms")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_HOST_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PORT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    target_host: str
+    target_port: int
+    timeout_ms: int
+    def __init__(self, port: _Optional[int] = ..., target_host: _Optional[str] = ..., target_port: _Optional[int] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class ForcePromoteCommand(_message.Message):
+    __slots__ = ("port", "last_lag_bytes", "max_lag_bytes")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    LAST_LAG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_LAG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    last_lag_bytes: int
+    max_lag_bytes: int
+    def __init__(self, port: _Optional[int] = ..., last_lag_bytes: _Optional[int] = ..., max_lag_bytes: _Optional[int] = ...) -> None: ...
+
+class StartServerCommand(_message.Message):
+    __slots__ = ("port", "replicate_from_host", "replicate_from_port")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    REPLICATE_FROM_HOST_FIELD_NUMBER: _ClassVar[int]
+    REPLICATE_FROM_PORT_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    replicate_from_host: str
+    replicate_from_port: int
+    def __init__(self, port: _Optional[int] = ..., replicate_from_host: _Optional[str] = ..., replicate_from_port: _Optional[int] = ...) -> None: ...
+
+class RestartServerCommand(_message.Message):
+    __slots__ = ("port",)
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    def __init__(self, port: _Optional[int] = ...) -> None: ...
+
+class StopServerCommand(_message.Message):
+    __slots__ = ("port",)
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    def __init__(self, port: _Optional[int] = ...) -> None: ...
+
+class ReplicateFromCommand(_message.Message):
+    __slots__ = ("port", "primary_host", "primary_port")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_HOST_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    primary_host: str
+    primary_port: int
+    def __init__(self, port: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ...) -> None: ...
+
+class AgentCommand(_message.Message):
+    __slots__ = ("command_id", "deadline", "catch_up_check", "failover", "force_promote", "start_server", "restart_server", "stop_server", "replicate_from")
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    CATCH_UP_CHECK_FIELD_NUMBER: _ClassVar[int]
+    FAILOVER_FIELD_NUMBER: _ClassVar[int]
+    FORCE_PROMOTE_FIELD_NUMBER: _ClassVar[int]
+    START_SERVER_FIELD_NUMBER: _ClassVar[int]
+    RESTART_SERVER_FIELD_NUMBER: _ClassVar[int]
+    STOP_SERVER_FIELD_NUMBER: _ClassVar[int]
+    REPLICATE_FROM_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    deadline: _timestamp_pb2.Timestamp
+    catch_up_check: CatchUpCheckCommand
+    failover: FailoverCommand
+    force_promote: ForcePromoteCommand
+    start_server: StartServerCommand
+    restart_server: RestartServerCommand
+    stop_server: StopServerCommand
+    replicate_from: ReplicateFromCommand
+    def __init__(self, command_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., catch_up_check: _Optional[_Union[CatchUpCheckCommand, _Mapping]] = ..., failover: _Optional[_Union[FailoverCommand, _Mapping]] = ..., force_promote: _Optional[_Union[ForcePromoteCommand, _Mapping]] = ..., start_server: _Optional[_Union[StartServerCommand, _Mapping]] = ..., restart_server: _Optional[_Union[RestartServerCommand, _Mapping]] = ..., stop_server: _Optional[_Union[StopServerCommand, _Mapping]] = ..., replicate_from: _Optional[_Union[ReplicateFromCommand, _Mapping]] = ...) -> None: ...
+
+class CommandProgress(_message.Message):
+    __slots__ = ("command_id", "message", "lag_bytes", "fields")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LAG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    message: str
+    lag_bytes: int
+    fields: _containers.ScalarMap[str, str]
+    def __init__(self, command_id: _Optional[str] = ..., message: _Optional[str] = ..., lag_bytes: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CommandResult(_message.Message):
+    __slots__ = ("command_id", "ok", "error", "message", "server", "lag_bytes", "last_io_seconds_ago", "link_up", "write_pause_ms", "port", "fields")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    LAG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_IO_SECONDS_AGO_FIELD_NUMBER: _ClassVar[int]
+    LINK_UP_FIELD_NUMBER: _ClassVar[int]
+    WRITE_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    ok: bool
+    error: str
+    message: str
+    server: RedisServerStatus
+    lag_bytes: int
+    last_io_seconds_ago: int
+    link_up: bool
+    write_pause_ms: int
+    port: int
+    fields: _containers.ScalarMap[str, str]
+    def __init__(self, command_id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., message: _Optional[str] = ..., server: _Optional[_Union[RedisServerStatus, _Mapping]] = ..., lag_bytes: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., link_up: _Optional[bool] = ..., write_pause_ms: _Optional[int] = ..., port: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...

@@ -1,0 +1,175 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from kvmaint.v1 import resources_pb2 as _resources_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateAppRequest(_message.Message):
+    __slots__ = ("name", "owner_email")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OWNER_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    owner_email: str
+    def __init__(self, name: _Optional[str] = ..., owner_email: _Optional[str] = ...) -> None: ...
+
+class CreateAppResponse(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: _resources_pb2.App
+    def __init__(self, app: _Optional[_Union[_resources_pb2.App, _Mapping]] = ...) -> None: ...
+
+class ListAppsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAppsResponse(_message.Message):
+    __slots__ = ("apps", "next_page_token")
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    apps: _containers.RepeatedCompositeFieldContainer[_resources_pb2.App]
+    next_page_token: str
+    def __init__(self, apps: _Optional[_Iterable[_Union[_resources_pb2.App, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteAppRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteAppResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SetMaintenanceModeRequest(_message.Message):
+    __slots__ = ("app", "enabled")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    enabled: bool
+    def __init__(self, app: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class SetMaintenanceModeResponse(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: _resources_pb2.App
+    def __init__(self, app: _Optional[_Union[_resources_pb2.App, _Mapping]] = ...) -> None: ...
+
+class CreateAddonRequest(_message.Message):
+    __slots__ = ("app", "plan", "name", "attachments", "primary", "standby")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_FIELD_NUMBER: _ClassVar[int]
+    STANDBY_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    plan: str
+    name: str
+    attachments: _containers.RepeatedScalarFieldContainer[str]
+    primary: _resources_pb2.ServerAddress
+    standby: _resources_pb2.ServerAddress
+    def __init__(self, app: _Optional[str] = ..., plan: _Optional[str] = ..., name: _Optional[str] = ..., attachments: _Optional[_Iterable[str]] = ..., primary: _Optional[_Union[_resources_pb2.ServerAddress, _Mapping]] = ..., standby: _Optional[_Union[_resources_pb2.ServerAddress, _Mapping]] = ...) -> None: ...
+
+class CreateAddonResponse(_message.Message):
+    __slots__ = ("addon",)
+    ADDON_FIELD_NUMBER: _ClassVar[int]
+    addon: _resources_pb2.Addon
+    def __init__(self, addon: _Optional[_Union[_resources_pb2.Addon, _Mapping]] = ...) -> None: ...
+
+class ListAddonsRequest(_message.Message):
+    __slots__ = ("app", "page_size", "page_token")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    page_size: int
+    page_token: str
+    def __init__(self, app: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAddonsResponse(_message.Message):
+    __slots__ = ("addons", "next_page_token")
+    ADDONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    addons: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Addon]
+    next_page_token: str
+    def __init__(self, addons: _Optional[_Iterable[_Union[_resources_pb2.Addon, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetConfigVarsRequest(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    def __init__(self, app: _Optional[str] = ...) -> None: ...
+
+class GetConfigVarsResponse(_message.Message):
+    __slots__ = ("config_vars",)
+    class ConfigVarsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONFIG_VARS_FIELD_NUMBER: _ClassVar[int]
+    config_vars: _containers.ScalarMap[str, str]
+    def __init__(self, config_vars: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class WatchConfigVarsRequest(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    def __init__(self, app: _Optional[str] = ...) -> None: ...
+
+class WatchConfigVarsResponse(_message.Message):
+    __slots__ = ("config_vars", "sequence")
+    class ConfigVarsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONFIG_VARS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    config_vars: _containers.ScalarMap[str, str]
+    sequence: int
+    def __init__(self, config_vars: _Optional[_Mapping[str, str]] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class AddonNames(_message.Message):
+    __slots__ = ("names",)
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RequireMaintenanceRequest(_message.Message):
+    __slots__ = ("addons", "plan", "all", "reason", "method", "required_by")
+    ADDONS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_BY_FIELD_NUMBER: _ClassVar[int]
+    addons: AddonNames
+    plan: str
+    all: bool
+    reason: _resources_pb2.MaintenanceReason
+    method: _resources_pb2.MaintenanceMethod
+    required_by: _timestamp_pb2.Timestamp
+    def __init__(self, addons: _Optional[_Union[AddonNames, _Mapping]] = ..., plan: _Optional[str] = ..., all: _Optional[bool] = ..., reason: _Optional[_Union[_resources_pb2.MaintenanceReason, str]] = ..., method: _Optional[_Union[_resources_pb2.MaintenanceMethod, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RequireMaintenanceResponse(_message.Message):
+    __slots__ = ("maintenances", "already_pending")
+    MAINTENANCES_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PENDING_FIELD_NUMBER: _ClassVar[int]
+    maintenances: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Maintenance]
+    already_pending: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ..., already_pending: _Optional[_Iterable[str]] = ...) -> None: ...
