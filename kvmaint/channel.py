@@ -1,0 +1,212 @@
+"""The client side of the scheduler connection: where to dial, how to authenticate, and one error type.
+
+Every gRPC failure a client sees leaves this module as `kvmaint.errors.RPCError`, so callers never
+import `grpc` to handle errors and a failure to connect reads as a sentence naming the address.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple, TypeVar
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from kvmaint.errors import FieldViolation, KvmaintError, RPCError
+from kvmaint.v1 import events_pb2_grpc, fleet_pb2_grpc, maintenance_pb2_grpc
+
+DEFAULT_SCHEDULER = "127.0.0.1:50051"
+ENV_SCHEDULER = "KVMAINT_SCHEDULER"
+ENV_TOKEN = "KVMAINT_TOKEN"
+ENV_CA = "KVMAINT_CA"
+# Unary calls answer quickly; a scheduler silent for this long is as good as unreachable.
+DEFAULT_TIMEOUT = 60.0
+
+# Phrases gRPC core uses when the transport, not the server, failed. A server-sent UNAVAILABLE
+# (an agent down) carries its own sentence instead.
+_TRANSPORT_PHRASES = (
+    "failed to connect to all addresses",
+    "errors resolving",
+    "dns resolution failed",
+    "connections to all backends failing",
+    "socket closed",
+    "connection reset by peer",
+    "broken pipe",
+    "connection refused",
+    "goaway",
+    "ssl_error",
+    "handshake failed",
+)
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+
+
+@dataclass(frozen=True)
+class ChannelOptions:
+    """Resolved connection settings: flags win over environment variables, which win over defaults."""
+
+    address: str = DEFAULT_SCHEDULER
+    token: str | None = None
+    ca_file: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def resolve(
+        cls,
+        address: str | None = None,
+        token: str | None = None,
+        ca_file: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ChannelOptions:
+        env = os.environ if env is None else env
+        ca = ca_file or env.get(ENV_CA) or None
+        return cls(
+            address=address or env.get(ENV_SCHEDULER) or DEFAULT_SCHEDULER,
+            token=token or env.get(ENV_TOKEN) or None,
+            ca_file=Path(ca) if ca else None,
+        )
+
+
+class _ClientCallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: bool | None
+    compression: Any
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """Adds `authorization: Bearer TOKEN` to every call; works on plaintext channels too, unlike
+    grpc.access_token_call_credentials, which gRPC only sends over TLS."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: Any) -> _ClientCallDetails:
+        metadata = [*(details.metadata or ()), self._header]
+        return _ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials,
+            getattr(details, "wait_for_ready", None), getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+
+def open_channel(options: ChannelOptions) -> grpc.Channel:
+    """A sync channel to the scheduler: TLS when a CA file is given, plaintext otherwise."""
+    if options.ca_file is not None:
+        try:
+            root = options.ca_file.read_bytes()
+        except OSError as err:
+            raise KvmaintError(f"Cannot read the CA file {options.ca_file}: {err.strerror}.") from err
+        channel = grpc.secure_channel(options.address, grpc.ssl_channel_credentials(root_certificates=root))
+    else:
+        channel = grpc.insecure_channel(options.address)
+    if options.token:
+        channel = grpc.intercept_channel(channel, _BearerToken(options.token))
+    return channel
+
+
+def _violations(err: grpc.Call) -> list[FieldViolation]:
+    """Field violations from a google.rpc.BadRequest in the rich status, if the server sent one."""
+    try:
+        status = rpc_status.from_call(err)
+    except ValueError:
+        return []
+    if status is None:
+        return []
+    found: list[FieldViolation] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found += [FieldViolation(v.field, v.description) for v in bad.field_violations]
+    return found
+
+
+def is_transport_failure(code: grpc.StatusCode, details: str) -> bool:
+    if code != grpc.StatusCode.UNAVAILABLE:
+        return False
+    lowered = details.lower()
+    return any(phrase in lowered for phrase in _TRANSPORT_PHRASES)
+
+
+def transport_reason(details: str) -> str:
+    """The useful tail of a gRPC core message: "...: Connection refused" -> "connection refused"."""
+    tail = details.rstrip("] .").rsplit(": ", 1)[-1].strip() or details
+    return tail[:1].lower() + tail[1:]
+
+
+def to_rpc_error(err: grpc.RpcError, address: str) -> RPCError:
+    """One place that turns a gRPC failure into the sentence a person reads."""
+    code: grpc.StatusCode = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details: str = (err.details() if hasattr(err, "details") else "") or ""
+    violations = _violations(err) if isinstance(err, grpc.Call) else []
+    if not violations and is_transport_failure(code, details):
+        reason = transport_reason(details)
+        return RPCError("UNAVAILABLE", f"Cannot reach the scheduler at {address}: {reason}.")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED and details.strip(". ").lower() in ("", "deadline exceeded"):
+        return RPCError(code.name, f"The scheduler at {address} did not answer in time.")
+    return RPCError(code.name, details or f"The scheduler answered {code.name}.", violations)
+
+
+class Connection:
+    """The three scheduler services over one channel; calls raise RPCError instead of grpc errors."""
+
+    def __init__(self, options: ChannelOptions) -> None:
+        self.options = options
+        self.channel = open_channel(options)
+        self.fleet = fleet_pb2_grpc.FleetServiceStub(self.channel)
+        self.maintenance = maintenance_pb2_grpc.MaintenanceServiceStub(self.channel)
+        self.events = events_pb2_grpc.EventServiceStub(self.channel)
+
+    def call(self, method: Callable[..., Response], request: Any) -> Response:
+        """A unary call with the default deadline."""
+        try:
+            return method(request, timeout=self.options.timeout)
+        except grpc.RpcError as err:
+            raise to_rpc_error(err, self.options.address) from None
+
+    def paginate(self, method: Callable[..., Any], request: Any, field: str) -> list[Any]:
+        """Every item of a paged List call: follows next_page_token until the server sends none."""
+        items: list[Any] = []
+        while True:
+            response = self.call(method, request)
+            items.extend(getattr(response, field))
+            if not response.next_page_token:
+                return items
+            request.page_token = response.next_page_token
+
+    def stream(self, method: Callable[..., Any], request: Any) -> Iterator[Any]:
+        """A server stream, without deadline (it may follow for hours); cancelled when the caller stops."""
+        call = method(request)
+        try:
+            yield from call
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.CANCELLED and call.cancelled():
+                return
+            raise to_rpc_error(err, self.options.address) from None
+        finally:
+            call.cancel()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,5 @@
+"""The `kvmaint` command-line client of the scheduler."""
+
+from kvmaint.cli.entry import main
+
+__all__ = ["main"]

@@ -1,0 +1,135 @@
+"""Handlers of the fleet commands: apps, maintenance mode, add-ons, config vars, maintenance campaigns."""
+
+from __future__ import annotations
+
+import argparse
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kvmaint.cli import format as fmt
+from kvmaint.cli.context import Context
+from kvmaint.cli.values import UsageError, parse_enum, parse_host_port, parse_time
+from kvmaint.v1 import fleet_pb2, resources_pb2
+
+
+def apps_create(ctx: Context, args: argparse.Namespace) -> int:
+    resp = ctx.conn.call(ctx.conn.fleet.CreateApp,
+                         fleet_pb2.CreateAppRequest(name=args.name, owner_email=args.owner_email or ""))
+    ctx.out.done(f"Creating ⬢ {resp.app.name}")
+    view = fmt.app_view(resp.app)
+    ctx.out.emit(view, lambda: "")
+    return 0
+
+
+def apps_list(ctx: Context, args: argparse.Namespace) -> int:
+    apps = ctx.conn.paginate(ctx.conn.fleet.ListApps, fleet_pb2.ListAppsRequest(page_size=1000), "apps")
+    views = [fmt.app_view(a) for a in apps]
+    if not views and not ctx.out.json_mode:
+        ctx.out.note("There are no apps.")
+        return 0
+    ctx.out.emit(views, lambda: fmt.render_table(views, fmt.APP_COLUMNS))
+    return 0
+
+
+def apps_destroy(ctx: Context, args: argparse.Namespace) -> int:
+    if args.confirm is None:
+        raise UsageError(f"This permanently destroys {args.name} and its add-ons. To proceed, re-run the "
+                         f"command with --confirm {args.name}", "--confirm")
+    if args.confirm != args.name:
+        raise UsageError(f"Confirmation {args.confirm} did not match {args.name}. Aborted.", "--confirm")
+    ctx.conn.call(ctx.conn.fleet.DeleteApp, fleet_pb2.DeleteAppRequest(name=args.name))
+    ctx.out.done(f"Destroying ⬢ {args.name} (including all add-ons)")
+    ctx.out.emit({"name": args.name, "destroyed": True}, lambda: "")
+    return 0
+
+
+def _maintenance_mode(ctx: Context, app: str, enabled: bool) -> int:
+    resp = ctx.conn.call(ctx.conn.fleet.SetMaintenanceMode,
+                         fleet_pb2.SetMaintenanceModeRequest(app=app, enabled=enabled))
+    verb = "Enabling" if enabled else "Disabling"
+    ctx.out.done(f"{verb} maintenance mode for ⬢ {resp.app.name or app}")
+    ctx.out.emit(fmt.app_view(resp.app), lambda: "")
+    return 0
+
+
+def maintenance_on(ctx: Context, args: argparse.Namespace) -> int:
+    return _maintenance_mode(ctx, args.app, True)
+
+
+def maintenance_off(ctx: Context, args: argparse.Namespace) -> int:
+    return _maintenance_mode(ctx, args.app, False)
+
+
+def _server_address(text: str | None, option: str) -> resources_pb2.ServerAddress | None:
+    if text is None:
+        return None
+    host, port = parse_host_port(text, option)
+    return resources_pb2.ServerAddress(host=host, port=port)
+
+
+def addons_create(ctx: Context, args: argparse.Namespace) -> int:
+    request = fleet_pb2.CreateAddonRequest(app=args.app, plan=args.plan, name=args.addon_name or "",
+                                           attachments=args.attachments or [])
+    primary = _server_address(args.primary, "--primary")
+    standby = _server_address(args.standby, "--standby")
+    if primary is not None:
+        request.primary.CopyFrom(primary)
+    if standby is not None:
+        request.standby.CopyFrom(standby)
+    resp = ctx.conn.call(ctx.conn.fleet.CreateAddon, request)
+    view = fmt.addon_view(resp.addon)
+    ctx.out.done(f"Creating {args.plan} on ⬢ {resp.addon.app or args.app}")
+    ctx.out.emit(view, lambda: f"Created {view['name']} as {fmt.cell(view['attachments'])}")
+    return 0
+
+
+def addons_list(ctx: Context, args: argparse.Namespace) -> int:
+    addons = ctx.conn.paginate(ctx.conn.fleet.ListAddons,
+                               fleet_pb2.ListAddonsRequest(app=args.app or "", page_size=1000), "addons")
+    views = [fmt.addon_view(a) for a in addons]
+    if not views and not ctx.out.json_mode:
+        ctx.out.note(f"No add-ons on ⬢ {args.app}." if args.app else "There are no add-ons.")
+        return 0
+    ctx.out.emit(views, lambda: fmt.render_table(views, fmt.ADDON_COLUMNS))
+    return 0
+
+
+def config(ctx: Context, args: argparse.Namespace) -> int:
+    resp = ctx.conn.call(ctx.conn.fleet.GetConfigVars, fleet_pb2.GetConfigVarsRequest(app=args.app))
+    config_vars = dict(sorted(resp.config_vars.items()))
+    ctx.out.emit(config_vars, lambda: fmt.config_block(args.app, config_vars))
+    return 0
+
+
+def maintenances_require(ctx: Context, args: argparse.Namespace) -> int:
+    request = fleet_pb2.RequireMaintenanceRequest(
+        reason=parse_enum(resources_pb2.MaintenanceReason, args.reason, "--reason"))
+    if args.method is not None:
+        request.method = parse_enum(resources_pb2.MaintenanceMethod, args.method, "--method")
+    if args.required_by is not None:
+        required_by = Timestamp()
+        required_by.FromDatetime(parse_time(args.required_by, "--required-by"))
+        request.required_by.CopyFrom(required_by)
+    if args.addons:
+        request.addons.names.extend(args.addons)
+        target = ", ".join(args.addons)
+    elif args.plan:
+        request.plan = args.plan
+        target = f"every {args.plan} add-on"
+    else:
+        request.all = True
+        target = "every add-on"
+    resp = ctx.conn.call(ctx.conn.fleet.RequireMaintenance, request)
+    views = [fmt.maintenance_view(m) for m in resp.maintenances]
+    pending = list(resp.already_pending)
+    ctx.out.done(f"Requiring maintenance for {target}")
+    if ctx.out.json_mode:
+        ctx.out.json({"maintenances": views, "already_pending": pending})
+        return 0
+    if views:
+        ctx.out.line(fmt.render_table(views, fmt.REQUIRED_COLUMNS))
+    if pending:
+        ctx.out.note(f"Already pending, kept as they are: {', '.join(pending)}.")
+    if not views and not pending:
+        ctx.out.note("No add-on matched.")
+    return 0

@@ -1,0 +1,137 @@
+"""The command line: Heroku-style command names ("data:maintenances:run") and flags, one handler each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from kvmaint.cli import events, fleet, maintenance
+from kvmaint.cli.context import Context
+
+Handler = Callable[[Context, argparse.Namespace], int]
+
+DESCRIPTION = "Planned maintenance for fleets of Redis servers, driven through the kvmaint scheduler."
+EPILOG = ("Connection: --scheduler HOST:PORT or $KVMAINT_SCHEDULER (default 127.0.0.1:50051); "
+          "--token or $KVMAINT_TOKEN; --ca FILE or $KVMAINT_CA for TLS. --json prints the result as "
+          "JSON: the same fields as the human output, with snake_case keys.")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one sentence on stderr (exit 2) instead of a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        sentence = message[:1].upper() + message[1:]
+        print(f"{sentence.rstrip('.')}. See '{self.prog} -h'.", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _common() -> Parser:
+    """Global options, accepted before or after the command. SUPPRESS keeps a subcommand's unset copy
+    from overwriting a value given before the command."""
+    common = Parser(add_help=False)
+    common.add_argument("--scheduler", metavar="HOST:PORT", default=argparse.SUPPRESS,
+                        help="scheduler address (env KVMAINT_SCHEDULER, default 127.0.0.1:50051)")
+    common.add_argument("--token", metavar="TOKEN", default=argparse.SUPPRESS,
+                        help="bearer token (env KVMAINT_TOKEN)")
+    common.add_argument("--ca", metavar="FILE", default=argparse.SUPPRESS,
+                        help="CA certificate: connect with TLS (env KVMAINT_CA)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print the result as JSON")
+    return common
+
+
+def _app(p: argparse.ArgumentParser, required: bool, help: str = "app name") -> None:
+    p.add_argument("-a", "--app", metavar="APP", required=required, help=help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = Parser(prog="kvmaint", description=DESCRIPTION, epilog=EPILOG, parents=[common])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("apps:create", fleet.apps_create, "create an app")
+    p.add_argument("name", metavar="APP")
+    p.add_argument("--owner-email", metavar="EMAIL")
+    command("apps", fleet.apps_list, "list apps")
+    p = command("apps:destroy", fleet.apps_destroy, "destroy an app and its add-ons")
+    p.add_argument("name", metavar="APP")
+    p.add_argument("--confirm", metavar="APP", help="the app's name again")
+    p = command("maintenance:on", fleet.maintenance_on, "put an app into maintenance mode")
+    _app(p, True)
+    p = command("maintenance:off", fleet.maintenance_off, "take an app out of maintenance mode")
+    _app(p, True)
+
+    p = command("addons:create", fleet.addons_create, "create a Redis add-on")
+    p.add_argument("plan", metavar="PLAN", help="mini, premium-N, private-N or shield-N")
+    _app(p, True)
+    p.add_argument("--primary", metavar="HOST:PORT", help="register an existing server as the primary")
+    p.add_argument("--standby", metavar="HOST:PORT", help="register an existing server as the HA standby")
+    p.add_argument("--name", dest="addon_name", metavar="NAME", help="add-on name (generated when omitted)")
+    p.add_argument("--as", dest="attachments", metavar="REDIS_URL", action="append",
+                   help="attachment (config var) name; repeatable; default REDIS_URL")
+    p = command("addons", fleet.addons_list, "list add-ons (of every app without -a)")
+    _app(p, False)
+    p = command("config", fleet.config, "show an app's config vars")
+    _app(p, True)
+
+    p = command("redis:info", maintenance.redis_info,
+                "show add-on info (every add-on of the app without ADDON)")
+    p.add_argument("addon", metavar="ADDON", nargs="?")
+    _app(p, False)
+
+    p = command("data:maintenances", maintenance.maintenances_list, "list an app's maintenances")
+    _app(p, True)
+    p = command("data:maintenances:info", maintenance.maintenance_info, "show an add-on's maintenance")
+    _addon(p)
+    p = command("data:maintenances:window", maintenance.window_show, "show an add-on's maintenance window")
+    _addon(p)
+    p = command("data:maintenances:window:update", maintenance.window_update,
+                "set the weekly maintenance window (4 hours, UTC)")
+    _addon(p)
+    p.add_argument("day", metavar="DAY", help="Monday .. Sunday")
+    p.add_argument("time", metavar="TIME", help="start time in UTC, e.g. 14:30")
+    p = command("data:maintenances:schedule", maintenance.schedule, "reschedule the pending maintenance")
+    _addon(p)
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--weeks", type=int, metavar="N", help="delay by N weeks (default 2)")
+    when.add_argument("--week", metavar="YYYY-MM-DD", help="into the window of the week of this date")
+    p = command("data:maintenances:run", maintenance.run, "start the pending maintenance now")
+    _addon(p)
+    p.add_argument("--confirm", metavar="APP", help="the app's name, when it is not in maintenance mode")
+    p.add_argument("--wait", action="store_true", help="follow progress until the maintenance ends")
+    p = command("data:maintenances:wait", maintenance.wait, "follow a running maintenance until it ends")
+    _addon(p)
+    p = command("data:maintenances:history", maintenance.history, "list an add-on's past maintenances")
+    _addon(p)
+    p.add_argument("-n", dest="limit", type=int, metavar="N", help="how many (1..20, default 5)")
+
+    p = command("maintenances:require", fleet.maintenances_require,
+                "file a maintenance for add-ons (operators)")
+    p.add_argument("--reason", required=True, metavar="REASON",
+                   help="routine_maintenance, security_patch, redis_upgrade, infrastructure or emergency")
+    p.add_argument("--required-by", metavar="TIME", help="ISO 8601 date or time, UTC when naive")
+    p.add_argument("--method", metavar="METHOD", help="failover (default) or restart")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--addon", dest="addons", metavar="NAME", nargs="+", action="extend")
+    target.add_argument("--plan", metavar="PLAN")
+    target.add_argument("--all", action="store_true")
+
+    p = command("events", events.events, "show stored events; --follow streams new ones")
+    _app(p, False)
+    p.add_argument("--addon", metavar="ADDON")
+    p.add_argument("--since", type=int, metavar="SEQ", help="only events after this sequence number")
+    p.add_argument("--follow", action="store_true", help="keep streaming new events")
+    return parser
+
+
+def _addon(p: argparse.ArgumentParser) -> None:
+    p.add_argument("addon", metavar="ADDON", help="add-on name or attachment name (REDIS_URL)")
+    _app(p, False)
