@@ -1,0 +1,1 @@
+"""The kvmaint scheduler: maintenance API, durable state and the driver of agents."""

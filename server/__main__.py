@@ -1,0 +1,92 @@
+"""`kvmaint-scheduler`: runs the scheduler until SIGTERM or SIGINT, then stops gracefully."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from kvmaint.errors import KvmaintError
+from server.app import SchedulerConfig, build_scheduler
+from server.auth import TokenTable
+
+log = logging.getLogger("kvmaint.scheduler")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kvmaint-scheduler", description=__doc__)
+    p.add_argument(
+        "--listen",
+        default=os.environ.get("KVMAINT_LISTEN", "127.0.0.1:50051"),
+        help="HOST:PORT to serve gRPC on (default 127.0.0.1:50051; port 0 picks one)",
+    )
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=Path(os.environ.get("KVMAINT_DB", ".kvmaint/state.db")),
+        help="SQLite database file (default ./.kvmaint/state.db)",
+    )
+    p.add_argument(
+        "--tokens",
+        default=os.environ.get("KVMAINT_TOKENS_FILE"),
+        help="TOML file of bearer tokens (env KVMAINT_TOKENS_FILE); none: no auth, loopback only",
+    )
+    p.add_argument("--port-file", type=Path, help="write the bound port here once serving")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def _is_loopback(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def serve(args: argparse.Namespace) -> int:
+    tokens = TokenTable.load(args.tokens) if args.tokens else TokenTable({})
+    if not tokens.enabled:
+        if not _is_loopback(args.listen):
+            log.error("refusing to listen on %s without tokens: pass --tokens FILE", args.listen)
+            return 2
+        log.warning("no tokens configured: authentication is off (allowed on loopback only)")
+    scheduler = await build_scheduler(SchedulerConfig(listen=args.listen, db=args.db, tokens=tokens))
+    host = args.listen.rsplit(":", 1)[0]
+    log.info("scheduler serving on %s:%d, state in %s", host, scheduler.port, args.db)
+    if args.port_file:
+        tmp = args.port_file.with_suffix(".tmp")
+        tmp.write_text(str(scheduler.port))
+        tmp.replace(args.port_file)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await scheduler.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        sys.exit(asyncio.run(serve(args)))
+    except KvmaintError as err:
+        print(f"kvmaint-scheduler: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Assembles the scheduler: store, services, servicers, health and reflection on one gRPC port."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from kvmaint.clock import Clock, SystemClock
+from kvmaint.v1 import (
+    agent_pb2,
+    events_pb2,
+    events_pb2_grpc,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    maintenance_pb2,
+    maintenance_pb2_grpc,
+)
+from server.auth import TokenTable
+from server.rpc.interceptors import ServiceInterceptor
+from server.rpc.servicers import EventServicer, FleetServicer, MaintenanceServicer
+from server.service.bus import EventBus
+from server.service.core import Context
+from server.service.fleet import FleetService
+from server.service.maintenance import MaintenanceService
+from server.storage.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
+    maintenance_pb2.DESCRIPTOR.services_by_name["MaintenanceService"].full_name,
+    events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+)
+
+# Many agents hold one stream each: do not let gRPC's defaults refuse them.
+SERVER_OPTIONS = [
+    ("grpc.max_concurrent_streams", 100_000),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+@dataclass
+class SchedulerConfig:
+    listen: str = "127.0.0.1:50051"
+    db: Path = Path(".kvmaint/state.db")
+    tokens: TokenTable = field(default_factory=lambda: TokenTable({}))
+    server_credentials: grpc.ServerCredentials | None = None
+
+
+@dataclass
+class Scheduler:
+    server: grpc.aio.Server
+    port: int
+    store: SqliteStore
+    ctx: Context
+    health: health.aio.HealthServicer
+    fleet: FleetService
+    maintenance: MaintenanceService
+
+    async def stop(self, grace: float = 5.0) -> None:
+        for name in (*SERVICE_NAMES, ""):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
+        await self.store.close()
+
+
+async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -> Scheduler:
+    store = SqliteStore(config.db)
+    await store.open()
+    ctx = Context(
+        store=store,
+        clock=clock or SystemClock(),
+        bus=EventBus(await store.last_sequence()),
+        rng=random.Random(),
+    )
+    fleet = FleetService(ctx)
+    maint = MaintenanceService(ctx)
+
+    server = grpc.aio.server(interceptors=[ServiceInterceptor(config.tokens)], options=SERVER_OPTIONS)
+    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleet), server)
+    maintenance_pb2_grpc.add_MaintenanceServiceServicer_to_server(MaintenanceServicer(maint, fleet), server)
+    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(ctx), server)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    if config.server_credentials is not None:
+        port = server.add_secure_port(config.listen, config.server_credentials)
+    else:
+        port = server.add_insecure_port(config.listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {config.listen}")
+    await server.start()
+    for name in (*SERVICE_NAMES, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return Scheduler(server, port, store, ctx, health_servicer, fleet, maint)

@@ -1,0 +1,163 @@
+"""The scheduler's plain data. Protos stop at the RPC edge; everything inside works on these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from server.domain.windows import Window
+
+
+class Reason(StrEnum):
+    ROUTINE_MAINTENANCE = "routine_maintenance"
+    SECURITY_PATCH = "security_patch"
+    REDIS_UPGRADE = "redis_upgrade"
+    INFRASTRUCTURE = "infrastructure"
+    EMERGENCY = "emergency"
+
+
+class Method(StrEnum):
+    FAILOVER = "failover"
+    RESTART = "restart"
+
+
+class Status(StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    PREPARING = "preparing"
+    READY = "ready"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def active(self) -> bool:
+        """Filed and not yet ended: at most one such maintenance per add-on."""
+        return self in (Status.PENDING, Status.PREPARING, Status.READY, Status.RUNNING)
+
+    @property
+    def in_progress(self) -> bool:
+        return self in (Status.PREPARING, Status.READY, Status.RUNNING)
+
+    @property
+    def ended(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELED)
+
+
+class Role(StrEnum):
+    PRIMARY = "primary"
+    STANDBY = "standby"
+    HIDDEN_STANDBY = "hidden_standby"
+
+
+class EventType(StrEnum):
+    MAINTENANCE_REQUIRED = "maintenance_required"
+    MAINTENANCE_SCHEDULED = "maintenance_scheduled"
+    MAINTENANCE_RESCHEDULED = "maintenance_rescheduled"
+    WINDOW_UPDATED = "window_updated"
+    MAINTENANCE_STARTED = "maintenance_started"
+    MAINTENANCE_STEP = "maintenance_step"
+    MAINTENANCE_COMPLETED = "maintenance_completed"
+    MAINTENANCE_FAILED = "maintenance_failed"
+    MAINTENANCE_CANCELED = "maintenance_canceled"
+    CONFIG_VAR_CHANGED = "config_var_changed"
+    APP_CREATED = "app_created"
+    APP_DELETED = "app_deleted"
+    MAINTENANCE_MODE_CHANGED = "maintenance_mode_changed"
+    ADDON_CREATED = "addon_created"
+    ADDON_DELETED = "addon_deleted"
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    owner_email: str
+    maintenance_mode: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ServerRef:
+    host: str
+    port: int
+    role: Role
+
+    @property
+    def key(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Addon:
+    name: str
+    app: str
+    plan: str
+    kind: str
+    description: str
+    attachments: tuple[str, ...]
+    created_at: datetime
+    servers: tuple[ServerRef, ...]
+    window: Window | None
+    previous_window: Window | None = None
+
+    @property
+    def primary(self) -> ServerRef | None:
+        return next((s for s in self.servers if s.role is Role.PRIMARY), None)
+
+    @property
+    def standby(self) -> ServerRef | None:
+        return next((s for s in self.servers if s.role is Role.STANDBY), None)
+
+    def with_servers(self, servers: tuple[ServerRef, ...]) -> Addon:
+        return replace(self, servers=servers)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    time: datetime
+    status: Status
+    step: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    id: str
+    addon: str
+    app: str
+    reason: Reason
+    method: Method
+    status: Status
+    required_by: datetime
+    created_at: datetime
+    scheduled_for: datetime | None = None
+    previously_scheduled_for: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    window: Window | None = None
+    current_step: str = ""
+    failure_reason: str = ""
+    write_pause_ms: int = -1
+    # Durable driver state (step outputs such as the hidden standby's address), JSON-encodable.
+    state: dict[str, str] = field(default_factory=dict)
+    history: tuple[HistoryEntry, ...] = ()
+
+    @property
+    def duration_seconds(self) -> int:
+        if self.started_at and self.completed_at:
+            return max(0, round((self.completed_at - self.started_at).total_seconds()))
+        return 0
+
+
+@dataclass(frozen=True)
+class Event:
+    sequence: int
+    type: EventType
+    time: datetime
+    app: str
+    addon: str = ""
+    maintenance_id: str = ""
+    message: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)

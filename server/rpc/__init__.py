@@ -1,0 +1,1 @@
+"""The gRPC edge: protos are converted to domain values here and nowhere else."""

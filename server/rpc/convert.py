@@ -1,0 +1,214 @@
+"""Domain values to protos and back. Nothing else in the scheduler touches *_pb2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kvmaint.clock import iso, utc
+from kvmaint.errors import InvalidArgument
+from kvmaint.v1 import maintenance_pb2 as mpb
+from kvmaint.v1 import resources_pb2 as pb
+from server.domain.models import (
+    Addon,
+    App,
+    Event,
+    Maintenance,
+    Method,
+    Reason,
+    Role,
+    ServerRef,
+    Status,
+)
+from server.domain.planning import duration_approximate
+from server.domain.windows import WINDOW_HOURS, Window
+from server.service.maintenance import WindowState
+
+
+def ts(dt: datetime | None) -> Timestamp | None:
+    if dt is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(utc(dt))
+    return out
+
+
+def from_ts(value: Timestamp, field: str) -> datetime:
+    try:
+        return value.ToDatetime(tzinfo=utc(datetime(2000, 1, 1)).tzinfo)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.field(field, f"{field} is not a valid timestamp.") from None
+
+
+def window(w: Window | None) -> pb.Window | None:
+    if w is None:
+        return None
+    return pb.Window(
+        day=w.day_name, start_time=w.start_time, duration_hours=WINDOW_HOURS, description=w.describe()
+    )
+
+
+def app(a: App) -> pb.App:
+    return pb.App(
+        name=a.name,
+        owner_email=a.owner_email,
+        maintenance_mode=a.maintenance_mode,
+        create_time=ts(a.created_at),
+    )
+
+
+_ROLE = {
+    Role.PRIMARY: pb.SERVER_ROLE_PRIMARY,
+    Role.STANDBY: pb.SERVER_ROLE_STANDBY,
+    Role.HIDDEN_STANDBY: pb.SERVER_ROLE_HIDDEN_STANDBY,
+}
+
+
+def addon(a: Addon, endpoint: Callable[[ServerRef], str]) -> pb.Addon:
+    return pb.Addon(
+        name=a.name,
+        app=a.app,
+        plan=a.plan,
+        kind=a.kind,
+        description=a.description,
+        attachments=list(a.attachments),
+        server_create_time=ts(a.created_at),
+        servers=[
+            pb.Server(
+                address=pb.ServerAddress(host=s.host, port=s.port), role=_ROLE[s.role], endpoint=endpoint(s)
+            )
+            for s in a.servers
+        ],
+        window=window(a.window),
+    )
+
+
+# Proto constructors take enum values by name.
+def status(s: Status) -> str:
+    return f"MAINTENANCE_STATUS_{s.name}"
+
+
+def reason_pb(r: Reason) -> str:
+    return f"MAINTENANCE_REASON_{r.name}"
+
+
+def method_pb(m: Method) -> str:
+    return f"MAINTENANCE_METHOD_{m.name}"
+
+
+def reason_from(value: int) -> Reason:
+    if value == pb.MAINTENANCE_REASON_UNSPECIFIED:
+        raise InvalidArgument.field(
+            "reason", "A reason is required: " + ", ".join(r.value for r in Reason) + "."
+        )
+    try:
+        name = pb.MaintenanceReason.Name(value).removeprefix("MAINTENANCE_REASON_")
+        return Reason[name]
+    except (ValueError, KeyError):
+        raise InvalidArgument.field("reason", f"{value} is not a known maintenance reason.") from None
+
+
+def method_from(value: int) -> Method:
+    if value == pb.MAINTENANCE_METHOD_UNSPECIFIED:
+        return Method.FAILOVER
+    try:
+        name = pb.MaintenanceMethod.Name(value).removeprefix("MAINTENANCE_METHOD_")
+        return Method[name]
+    except (ValueError, KeyError):
+        raise InvalidArgument.field("method", f"{value} is not a known maintenance method.") from None
+
+
+def maintenance(m: Maintenance) -> pb.Maintenance:
+    return pb.Maintenance(
+        id=m.id,
+        addon=m.addon,
+        app=m.app,
+        reason=reason_pb(m.reason),
+        method=method_pb(m.method),
+        status=status(m.status),
+        required_by=ts(m.required_by),
+        scheduled_for=ts(m.scheduled_for),
+        previously_scheduled_for=ts(m.previously_scheduled_for),
+        started_at=ts(m.started_at),
+        completed_at=ts(m.completed_at),
+        duration_seconds=m.duration_seconds,
+        window=window(m.window),
+        current_step=m.current_step,
+        failure_reason=m.failure_reason,
+        write_pause_ms=m.write_pause_ms,
+        create_time=ts(m.created_at),
+        history=[
+            pb.MaintenanceHistoryEntry(
+                time=ts(h.time), status=status(h.status), step=h.step, message=h.message
+            )
+            for h in m.history
+        ],
+    )
+
+
+def maintenance_info(a: Addon, m: Maintenance | None) -> mpb.MaintenanceInfo:
+    """The seed's data:maintenances:info block; `status: none` when nothing was ever required."""
+    win = a.window.describe() if a.window else ""
+    info = mpb.MaintenanceInfo(
+        addon_attachments=", ".join(a.attachments),
+        addon_description=a.description,
+        addon_kind=a.kind,
+        addon_name=a.name,
+        addon_plan=a.plan,
+        addon_window=win,
+        app_name=a.app,
+        server_created_at=ts(a.created_at),
+        window=win,
+        status=Status.NONE.value,
+        write_pause_ms=-1,
+    )
+    if m is None:
+        return info
+    info.status = m.status.value
+    info.method = m.method.value
+    info.reason = m.reason.value
+    info.id = m.id
+    info.duration_seconds = m.duration_seconds
+    info.duration_approximate = duration_approximate(m.duration_seconds)
+    info.write_pause_ms = m.write_pause_ms
+    info.failure_reason = m.failure_reason
+    info.current_step = m.current_step
+    for name in ("completed_at", "required_by", "scheduled_for", "started_at", "previously_scheduled_for"):
+        value = ts(getattr(m, name))
+        if value is not None:
+            getattr(info, name).CopyFrom(value)
+    return info
+
+
+def window_state(s: WindowState) -> mpb.WindowState:
+    return mpb.WindowState(
+        window=window(s.window),
+        previous_window=window(s.previous_window),
+        scheduled_for=ts(s.scheduled_for),
+        previously_scheduled_for=ts(s.previously_scheduled_for),
+    )
+
+
+def event(e: Event) -> pb.Event:
+    return pb.Event(
+        sequence=e.sequence,
+        type=f"EVENT_TYPE_{e.type.name}",
+        time=ts(e.time),
+        app=e.app,
+        addon=e.addon,
+        maintenance_id=e.maintenance_id,
+        message=e.message,
+        attributes=e.attributes,
+    )
+
+
+def required_by_text(dt: datetime | None) -> str:
+    """redis:info's "required by 2016-02-01 00:00:00 +0000" or "not required"."""
+    if dt is None:
+        return "not required"
+    return "required by " + utc(dt).strftime("%Y-%m-%d %H:%M:%S +0000")
+
+
+__all__ = ["iso"]

@@ -1,0 +1,263 @@
+"""Thin servicers: authorise, convert, call the domain service, convert back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TypeAlias
+
+import grpc
+
+from kvmaint.errors import FailedPrecondition, InvalidArgument
+from kvmaint.v1 import events_pb2, events_pb2_grpc, fleet_pb2, fleet_pb2_grpc, maintenance_pb2_grpc
+from kvmaint.v1 import maintenance_pb2 as mpb
+from server.auth import require_operator, scope_app
+from server.domain.models import EventType, Role, ServerRef
+from server.rpc import convert
+from server.service.core import Context
+from server.service.fleet import FleetService
+from server.service.maintenance import MaintenanceService
+
+Ctx: TypeAlias = grpc.aio.ServicerContext
+MAX_TEXT = 200
+STREAM_POLL_SECONDS = 1.0
+
+
+def _text(value: str, field: str) -> str:
+    if len(value) > MAX_TEXT:
+        raise InvalidArgument.field(field, f"{field} is longer than {MAX_TEXT} characters.")
+    return value
+
+
+def _server(msg: object, has: bool, field: str) -> ServerRef | None:
+    if not has:
+        return None
+    host = _text(getattr(msg, "host"), f"{field}.host")  # noqa: B009 - proto field
+    return ServerRef(host, int(getattr(msg, "port")), Role.PRIMARY)  # noqa: B009
+
+
+class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
+    def __init__(self, fleet: FleetService) -> None:
+        self.fleet = fleet
+
+    async def CreateApp(
+        self, request: fleet_pb2.CreateAppRequest, context: Ctx
+    ) -> fleet_pb2.CreateAppResponse:
+        require_operator("create apps")
+        app = await self.fleet.create_app(
+            _text(request.name, "name"), _text(request.owner_email, "owner_email")
+        )
+        return fleet_pb2.CreateAppResponse(app=convert.app(app))
+
+    async def ListApps(self, request: fleet_pb2.ListAppsRequest, context: Ctx) -> fleet_pb2.ListAppsResponse:
+        require_operator("list all apps")
+        apps, token = await self.fleet.list_apps(request.page_size, _text(request.page_token, "page_token"))
+        return fleet_pb2.ListAppsResponse(apps=[convert.app(a) for a in apps], next_page_token=token)
+
+    async def DeleteApp(
+        self, request: fleet_pb2.DeleteAppRequest, context: Ctx
+    ) -> fleet_pb2.DeleteAppResponse:
+        require_operator("destroy apps")
+        await self.fleet.delete_app(_text(request.name, "name"))
+        return fleet_pb2.DeleteAppResponse()
+
+    async def SetMaintenanceMode(
+        self, request: fleet_pb2.SetMaintenanceModeRequest, context: Ctx
+    ) -> fleet_pb2.SetMaintenanceModeResponse:
+        app = await self.fleet.set_maintenance_mode(scope_app(_text(request.app, "app")), request.enabled)
+        return fleet_pb2.SetMaintenanceModeResponse(app=convert.app(app))
+
+    async def CreateAddon(
+        self, request: fleet_pb2.CreateAddonRequest, context: Ctx
+    ) -> fleet_pb2.CreateAddonResponse:
+        require_operator("create add-ons")
+        primary = _server(request.primary, request.HasField("primary"), "primary")
+        standby = _server(request.standby, request.HasField("standby"), "standby")
+        addon = await self.fleet.create_addon(
+            _text(request.app, "app"),
+            _text(request.plan, "plan"),
+            _text(request.name, "name"),
+            [_text(a, "attachments") for a in request.attachments],
+            primary,
+            standby,
+        )
+        return fleet_pb2.CreateAddonResponse(addon=convert.addon(addon, self.fleet.placement.endpoint))
+
+    async def ListAddons(
+        self, request: fleet_pb2.ListAddonsRequest, context: Ctx
+    ) -> fleet_pb2.ListAddonsResponse:
+        addons, token = await self.fleet.list_addons(
+            scope_app(_text(request.app, "app")), request.page_size, _text(request.page_token, "page_token")
+        )
+        return fleet_pb2.ListAddonsResponse(
+            addons=[convert.addon(a, self.fleet.placement.endpoint) for a in addons], next_page_token=token
+        )
+
+    async def GetConfigVars(
+        self, request: fleet_pb2.GetConfigVarsRequest, context: Ctx
+    ) -> fleet_pb2.GetConfigVarsResponse:
+        config = await self.fleet.config_vars(scope_app(_text(request.app, "app")))
+        return fleet_pb2.GetConfigVarsResponse(config_vars=config)
+
+    async def WatchConfigVars(
+        self, request: fleet_pb2.WatchConfigVarsRequest, context: Ctx
+    ) -> AsyncIterator[fleet_pb2.WatchConfigVarsResponse]:
+        app = scope_app(_text(request.app, "app"))
+        ctx = self.fleet.ctx
+        seen = ctx.bus.last_sequence
+        config = await self.fleet.config_vars(app)
+        yield fleet_pb2.WatchConfigVarsResponse(config_vars=config, sequence=0)
+        while True:
+            await ctx.bus.wait_beyond(seen, STREAM_POLL_SECONDS)
+            latest = ctx.bus.last_sequence
+            async with ctx.store.transaction() as tx:
+                events = await tx.events_after(seen, app, "", 10_000)
+            seen = max([latest, *(e.sequence for e in events)])
+            changes = [e for e in events if e.type in (EventType.CONFIG_VAR_CHANGED, EventType.APP_DELETED)]
+            if changes:
+                if any(e.type is EventType.APP_DELETED for e in changes):
+                    return
+                config = await self.fleet.config_vars(app)
+                yield fleet_pb2.WatchConfigVarsResponse(config_vars=config, sequence=changes[-1].sequence)
+
+    async def RequireMaintenance(
+        self, request: fleet_pb2.RequireMaintenanceRequest, context: Ctx
+    ) -> fleet_pb2.RequireMaintenanceResponse:
+        require_operator("require maintenance")
+        target = request.WhichOneof("target")
+        created, already = await self.fleet.require_maintenance(
+            addons=[_text(n, "addons") for n in request.addons.names] if target == "addons" else None,
+            plan=_text(request.plan, "plan") if target == "plan" else None,
+            all_addons=target == "all" and request.all,
+            reason=convert.reason_from(request.reason),
+            method=convert.method_from(request.method),
+            required_by=convert.from_ts(request.required_by, "required_by")
+            if request.HasField("required_by")
+            else None,
+        )
+        return fleet_pb2.RequireMaintenanceResponse(
+            maintenances=[convert.maintenance(m) for m in created], already_pending=already
+        )
+
+
+class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
+    def __init__(self, service: MaintenanceService, fleet: FleetService) -> None:
+        self.service = service
+        self.fleet = fleet
+
+    def _args(self, request: object) -> tuple[str, str]:
+        app = scope_app(_text(getattr(request, "app"), "app"))  # noqa: B009
+        return app, _text(getattr(request, "addon"), "addon")  # noqa: B009
+
+    async def GetAddonInfo(self, request: mpb.GetAddonInfoRequest, context: Ctx) -> mpb.GetAddonInfoResponse:
+        info = await self.service.addon_info(*self._args(request))
+        return mpb.GetAddonInfoResponse(
+            addon=convert.addon(info.addon, self.fleet.placement.endpoint),
+            status=info.status,
+            maintenance_required_by=convert.ts(info.required_by),
+            maintenance=convert.required_by_text(info.required_by),
+        )
+
+    async def GetMaintenanceInfo(
+        self, request: mpb.GetMaintenanceInfoRequest, context: Ctx
+    ) -> mpb.GetMaintenanceInfoResponse:
+        addon, m = await self.service.maintenance_info(*self._args(request))
+        return mpb.GetMaintenanceInfoResponse(
+            info=convert.maintenance_info(addon, m),
+            maintenance=convert.maintenance(m) if m else None,
+        )
+
+    async def GetWindow(self, request: mpb.GetWindowRequest, context: Ctx) -> mpb.GetWindowResponse:
+        _, state = await self.service.get_window(*self._args(request))
+        return mpb.GetWindowResponse(state=convert.window_state(state))
+
+    async def UpdateWindow(self, request: mpb.UpdateWindowRequest, context: Ctx) -> mpb.UpdateWindowResponse:
+        _, state = await self.service.update_window(*self._args(request), request.day, request.time)
+        return mpb.UpdateWindowResponse(state=convert.window_state(state))
+
+    async def ScheduleMaintenance(
+        self, request: mpb.ScheduleMaintenanceRequest, context: Ctx
+    ) -> mpb.ScheduleMaintenanceResponse:
+        which = request.WhichOneof("when")
+        m, why = await self.service.schedule(
+            *self._args(request),
+            weeks=request.weeks if which == "weeks" else None,
+            week=_text(request.week, "week") if which == "week" else None,
+        )
+        return mpb.ScheduleMaintenanceResponse(maintenance=convert.maintenance(m), explanation=why)
+
+    async def RunMaintenance(
+        self, request: mpb.RunMaintenanceRequest, context: Ctx
+    ) -> mpb.RunMaintenanceResponse:
+        m = await self.service.run(*self._args(request), _text(request.confirm, "confirm"))
+        return mpb.RunMaintenanceResponse(maintenance=convert.maintenance(m))
+
+    async def WaitMaintenance(
+        self, request: mpb.WaitMaintenanceRequest, context: Ctx
+    ) -> AsyncIterator[mpb.WaitMaintenanceResponse]:
+        app, ref = self._args(request)
+        ctx = self.service.ctx
+        _, m = await self.service.maintenance_info(app, ref)
+        if m is None:
+            raise FailedPrecondition("No maintenance is required, so there is nothing to wait for.")
+        while True:
+            seen = ctx.bus.last_sequence
+            current = await self.service.get(m.id)
+            if current is None:
+                return
+            lag, note = ctx.progress.get(current.id, (-1, ""))
+            started = current.started_at
+            elapsed = (ctx.clock.now() - started).total_seconds() if started else 0.0
+            yield mpb.WaitMaintenanceResponse(
+                maintenance=convert.maintenance(current),
+                standby_lag_bytes=lag,
+                elapsed_seconds=max(0.0, elapsed),
+                message=note or (current.history[-1].message if current.history else ""),
+            )
+            if current.status.ended:
+                return
+            await ctx.bus.wait_beyond(seen, STREAM_POLL_SECONDS)
+
+    async def ListMaintenanceHistory(
+        self, request: mpb.ListMaintenanceHistoryRequest, context: Ctx
+    ) -> mpb.ListMaintenanceHistoryResponse:
+        items = await self.service.history(*self._args(request), request.limit)
+        return mpb.ListMaintenanceHistoryResponse(maintenances=[convert.maintenance(m) for m in items])
+
+    async def ListMaintenances(
+        self, request: mpb.ListMaintenancesRequest, context: Ctx
+    ) -> mpb.ListMaintenancesResponse:
+        items, token = await self.service.list(
+            scope_app(_text(request.app, "app")), request.page_size, _text(request.page_token, "page_token")
+        )
+        return mpb.ListMaintenancesResponse(
+            maintenances=[convert.maintenance(m) for m in items], next_page_token=token
+        )
+
+
+class EventServicer(events_pb2_grpc.EventServiceServicer):
+    BATCH = 500
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def StreamEvents(
+        self, request: events_pb2.StreamEventsRequest, context: Ctx
+    ) -> AsyncIterator[events_pb2.StreamEventsResponse]:
+        app = scope_app(_text(request.app, "app"))
+        addon = _text(request.addon, "addon")
+        if request.since_sequence < 0:
+            raise InvalidArgument.field("since_sequence", "since_sequence must not be negative.")
+        position = request.since_sequence
+        while True:
+            checked = self.ctx.bus.last_sequence
+            async with self.ctx.store.transaction() as tx:
+                batch = await tx.events_after(position, app, addon, self.BATCH)
+            for e in batch:
+                yield events_pb2.StreamEventsResponse(event=convert.event(e))
+            if batch:
+                position = batch[-1].sequence
+                continue
+            if not request.follow:
+                return
+            position = max(position, checked)
+            await self.ctx.bus.wait_beyond(checked, STREAM_POLL_SECONDS)

@@ -1,0 +1,30 @@
+"""Wakes stream subscribers when events commit; the events themselves are read from the store."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class EventBus:
+    """Broadcast of "the last committed sequence is now N". Subscribers re-read the store from their
+    own position, so a slow subscriber never loses an event and a fast publisher never blocks."""
+
+    def __init__(self, last_sequence: int = 0) -> None:
+        self.last_sequence = last_sequence
+        self._changed = asyncio.Event()
+
+    def publish(self, sequence: int) -> None:
+        if sequence > self.last_sequence:
+            self.last_sequence = sequence
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_beyond(self, sequence: int, timeout: float | None = None) -> bool:
+        """Returns when something after `sequence` committed (True) or on timeout (False)."""
+        while self.last_sequence <= sequence:
+            waiter = self._changed
+            try:
+                await asyncio.wait_for(waiter.wait(), timeout)
+            except TimeoutError:
+                return False
+        return True

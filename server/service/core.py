@@ -1,0 +1,93 @@
+"""What every service needs: the store, the clock, the event bus, and a write helper that publishes
+events only after their transaction commits."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from kvmaint.clock import Clock
+from kvmaint.errors import InvalidArgument, NotFound
+from server.domain.models import Addon, App, Event, EventType
+from server.service.bus import EventBus
+from server.storage import Store, Tx
+
+
+@dataclass
+class Write:
+    """A transaction plus the events it will publish once committed."""
+
+    tx: Tx
+    sequences: list[int] = field(default_factory=list)
+
+    async def emit(
+        self,
+        type: EventType,
+        ctx: Context,
+        app: str,
+        addon: str = "",
+        maintenance_id: str = "",
+        message: str = "",
+        **attributes: str,
+    ) -> int:
+        seq = await self.tx.append_event(
+            Event(0, type, ctx.clock.now(), app, addon, maintenance_id, message, dict(attributes))
+        )
+        self.sequences.append(seq)
+        return seq
+
+
+@dataclass
+class Context:
+    store: Store
+    clock: Clock
+    bus: EventBus
+    rng: random.Random = field(default_factory=random.Random)
+    # Live figures of running maintenances (standby lag in bytes, a note), not persisted.
+    progress: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Write]:
+        async with self.store.transaction() as tx:
+            w = Write(tx)
+            yield w
+        if w.sequences:
+            self.bus.publish(max(w.sequences))
+
+    def new_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+
+async def get_app(tx: Tx, name: str) -> App:
+    if not name:
+        raise InvalidArgument.field("app", "An app name is required (-a APP).")
+    app = await tx.get_app(name)
+    if app is None:
+        raise NotFound(f"Couldn't find that app: {name[:80]}.")
+    return app
+
+
+async def resolve_addon(tx: Tx, app: str, ref: str) -> Addon:
+    """An add-on by name, or by attachment name (REDIS_URL) within `app`, as Heroku resolves it."""
+    if not ref:
+        raise InvalidArgument.field("addon", "An add-on name or attachment name is required.")
+    if len(ref) > 200:
+        raise InvalidArgument.field("addon", "The add-on name is longer than 200 characters.")
+    addon = await tx.get_addon(ref)
+    if addon is not None:
+        if app and addon.app != app:
+            await get_app(tx, app)
+            raise NotFound(f"Couldn't find add-on {ref} on app {app}.")
+        return addon
+    if not app:
+        raise NotFound(
+            f"Couldn't find add-on {ref}; to use an attachment name such as REDIS_URL, name the app (-a APP)."
+        )
+    await get_app(tx, app)
+    for candidate in await tx.list_addons(app, "", 1000):
+        if ref in candidate.attachments:
+            return candidate
+    raise NotFound(f"Couldn't find add-on or attachment {ref} on app {app}.")

@@ -1,0 +1,328 @@
+"""Operators' fleet management: apps, add-ons, config vars and maintenance campaigns."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+from kvmaint.clock import iso
+from kvmaint.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from server.domain import names
+from server.domain.models import (
+    Addon,
+    App,
+    EventType,
+    HistoryEntry,
+    Maintenance,
+    Method,
+    Reason,
+    Role,
+    ServerRef,
+    Status,
+)
+from server.domain.planning import DEFAULT_REQUIRED_BY, initial_slot
+from server.domain.plans import parse_plan
+from server.domain.windows import random_default_window
+from server.service import paging
+from server.service.core import Context, Write, get_app
+
+
+class Placement(Protocol):
+    """Chooses and provisions servers for a new add-on (the agents' part)."""
+
+    async def place(self, addon_name: str, with_standby: bool) -> tuple[ServerRef, ...]: ...
+
+    async def adopt(self, servers: tuple[ServerRef, ...]) -> None:
+        """Makes a registered standby replicate from its primary if it does not already."""
+        ...
+
+    def endpoint(self, server: ServerRef) -> str:
+        """host:port where applications reach a server."""
+        ...
+
+
+class NoPlacement:
+    async def place(self, addon_name: str, with_standby: bool) -> tuple[ServerRef, ...]:
+        raise FailedPrecondition(
+            "No agent is connected to place the servers on: start kvmaint-agent on the database hosts, "
+            "or register existing servers with --primary HOST:PORT and --standby HOST:PORT."
+        )
+
+    async def adopt(self, servers: tuple[ServerRef, ...]) -> None:
+        return None
+
+    def endpoint(self, server: ServerRef) -> str:
+        return server.key
+
+
+def redis_url(endpoint: str) -> str:
+    return f"redis://{endpoint}"
+
+
+class FleetService:
+    def __init__(self, ctx: Context, placement: Placement | None = None) -> None:
+        self.ctx = ctx
+        self.placement: Placement = placement or NoPlacement()
+
+    async def create_app(self, name: str, owner_email: str) -> App:
+        names.check_app_name(name, "name")
+        names.check_email(owner_email)
+        app = App(name, owner_email, False, self.ctx.clock.now())
+        async with self.ctx.write() as w:
+            if await w.tx.get_app(name):
+                raise AlreadyExists(f"The app name {name} is already taken.")
+            await w.tx.insert_app(app)
+            await w.emit(EventType.APP_CREATED, self.ctx, name, message=f"Created {name}")
+        return app
+
+    async def list_apps(self, size: int, token: str) -> tuple[list[App], str]:
+        limit = paging.page_size(size)
+        after = paging.decode("apps", token)
+        async with self.ctx.store.transaction() as tx:
+            apps = await tx.list_apps(after, limit + 1)
+        more = len(apps) > limit
+        apps = apps[:limit]
+        return apps, paging.encode("apps", apps[-1].name) if more else ""
+
+    async def delete_app(self, name: str) -> None:
+        async with self.ctx.write() as w:
+            await get_app(w.tx, name)
+            for addon in await w.tx.list_addons(name, "", 100000):
+                active = await w.tx.active_maintenance(addon.name)
+                if active and active.status.in_progress:
+                    raise FailedPrecondition(
+                        f"Cannot destroy {name}: add-on {addon.name} is under maintenance right now."
+                    )
+                if active:
+                    await self._cancel(w, active, f"app {name} was destroyed")
+                await w.tx.delete_addon(addon.name)
+            await w.tx.delete_app(name)
+            await w.emit(EventType.APP_DELETED, self.ctx, name, message=f"Destroyed {name}")
+
+    async def _cancel(self, w: Write, m: Maintenance, why: str) -> None:
+        now = self.ctx.clock.now()
+        await w.tx.update_maintenance(replace(m, status=Status.CANCELED, completed_at=now))
+        await w.tx.add_history(m.id, HistoryEntry(now, Status.CANCELED, "", f"Canceled: {why}"))
+        await w.emit(EventType.MAINTENANCE_CANCELED, self.ctx, m.app, m.addon, m.id, f"Canceled: {why}")
+
+    async def set_maintenance_mode(self, name: str, enabled: bool) -> App:
+        async with self.ctx.write() as w:
+            app = await get_app(w.tx, name)
+            if app.maintenance_mode != enabled:
+                app = replace(app, maintenance_mode=enabled)
+                await w.tx.update_app(app)
+                state = "on" if enabled else "off"
+                await w.emit(
+                    EventType.MAINTENANCE_MODE_CHANGED,
+                    self.ctx,
+                    name,
+                    message=f"Maintenance mode {state} for {name}",
+                    maintenance_mode=state,
+                )
+        return app
+
+    async def create_addon(
+        self,
+        app_name: str,
+        plan_text: str,
+        name: str,
+        attachments: list[str],
+        primary: ServerRef | None,
+        standby: ServerRef | None,
+    ) -> Addon:
+        plan = parse_plan(plan_text)
+        if name:
+            names.check_addon_name(name)
+        attachments = attachments or ["REDIS_URL"]
+        if len(attachments) > 20:
+            raise InvalidArgument.field("attachments", "At most 20 attachments per add-on.")
+        for var in attachments:
+            names.check_config_var(var)
+        if len(set(attachments)) != len(attachments):
+            raise InvalidArgument.field("attachments", "Attachment names must be distinct.")
+        for ref, field in ((primary, "primary"), (standby, "standby")):
+            if ref is not None:
+                names.check_host(ref.host, f"{field}.host")
+                names.check_port(ref.port, f"{field}.port")
+        if standby is not None and primary is None:
+            raise InvalidArgument.field("primary", "A --standby needs a --primary.")
+        if standby is not None and not plan.has_standby:
+            raise FailedPrecondition(f"A {plan.name} plan has no HA standby: drop --standby.")
+        if primary is not None and standby is not None and primary.key == standby.key:
+            raise InvalidArgument.field("standby", "The standby must be another server than the primary.")
+        if primary is not None and plan.has_standby and standby is None:
+            raise InvalidArgument.field(
+                "standby", f"A {plan.name} plan has an HA standby: pass --standby HOST:PORT too."
+            )
+
+        async with self.ctx.store.transaction() as tx:
+            await get_app(tx, app_name)
+            config = await tx.get_config(app_name)
+            for var in attachments:
+                if var in config:
+                    raise AlreadyExists(f"{var} is already set on {app_name}; choose another name with --as.")
+            if name and await tx.get_addon(name):
+                raise AlreadyExists(f"An add-on named {name} already exists.")
+            taken = {s.key for a in await tx.list_addons_by_plan(None) for s in a.servers}
+        for ref in (primary, standby):
+            if ref is not None and ref.key in taken:
+                raise AlreadyExists(f"Server {ref.key} already belongs to another add-on.")
+        while not name:
+            candidate = names.generate_addon_name(self.ctx.rng)
+            async with self.ctx.store.transaction() as tx:
+                if await tx.get_addon(candidate) is None:
+                    name = candidate
+
+        if primary is not None:
+            servers: tuple[ServerRef, ...] = tuple(
+                ServerRef(s.host, s.port, role)
+                for s, role in ((primary, Role.PRIMARY), (standby, Role.STANDBY))
+                if s is not None
+            )
+            await self.placement.adopt(servers)
+        else:
+            servers = await self.placement.place(name, plan.has_standby)
+
+        addon = Addon(
+            name=name,
+            app=app_name,
+            plan=plan.name,
+            kind="heroku-redis",
+            description=plan.description,
+            attachments=tuple(attachments),
+            created_at=self.ctx.clock.now(),
+            servers=servers,
+            window=random_default_window(self.ctx.rng) if plan.has_window else None,
+        )
+        url = redis_url(self.placement.endpoint(servers[0]))
+        async with self.ctx.write() as w:
+            await get_app(w.tx, app_name)  # it may have gone while servers were placed
+            if await w.tx.get_addon(name):
+                raise AlreadyExists(f"An add-on named {name} already exists.")
+            await w.tx.insert_addon(addon)
+            await w.emit(
+                EventType.ADDON_CREATED,
+                self.ctx,
+                app_name,
+                name,
+                message=f"Created {name} ({plan.name}) as {', '.join(attachments)}",
+                plan=plan.name,
+            )
+            for var in attachments:
+                await w.tx.set_config(app_name, var, url)
+                await w.emit(
+                    EventType.CONFIG_VAR_CHANGED,
+                    self.ctx,
+                    app_name,
+                    name,
+                    message=f"Set {var}",
+                    key=var,
+                    value=url,
+                )
+        return addon
+
+    async def list_addons(self, app: str, size: int, token: str) -> tuple[list[Addon], str]:
+        limit = paging.page_size(size)
+        after = paging.decode("addons", token)
+        async with self.ctx.store.transaction() as tx:
+            if app:
+                await get_app(tx, app)
+            addons = await tx.list_addons(app or None, after, limit + 1)
+        more = len(addons) > limit
+        addons = addons[:limit]
+        return addons, paging.encode("addons", addons[-1].name) if more else ""
+
+    async def config_vars(self, app: str) -> dict[str, str]:
+        async with self.ctx.store.transaction() as tx:
+            await get_app(tx, app)
+            return await tx.get_config(app)
+
+    async def require_maintenance(
+        self,
+        *,
+        addons: list[str] | None,
+        plan: str | None,
+        all_addons: bool,
+        reason: Reason,
+        method: Method,
+        required_by: datetime | None,
+    ) -> tuple[list[Maintenance], list[str]]:
+        now = self.ctx.clock.now()
+        deadline = required_by or now + DEFAULT_REQUIRED_BY
+        if deadline <= now:
+            raise InvalidArgument.field(
+                "required_by", f"required_by {iso(deadline)} is not in the future (now {iso(now)})."
+            )
+        if deadline.year > now.year + 5:
+            raise InvalidArgument.field("required_by", f"required_by {iso(deadline)} is too far away.")
+        plan_name = parse_plan(plan).name if plan else None
+        if addons is None and plan_name is None and not all_addons:
+            raise InvalidArgument.field("target", "Name add-ons, a plan, or all add-ons.")
+        created: list[Maintenance] = []
+        already: list[str] = []
+        async with self.ctx.write() as w:
+            if addons is not None:
+                if not addons:
+                    raise InvalidArgument.field("addons", "Name at least one add-on.")
+                targets = []
+                for name in addons:
+                    found = await w.tx.get_addon(name)
+                    if found is None:
+                        raise NotFound(f"Couldn't find add-on {name[:80]}.")
+                    targets.append(found)
+            else:
+                targets = await w.tx.list_addons_by_plan(plan_name)
+            for addon in targets:
+                if await w.tx.active_maintenance(addon.name):
+                    already.append(addon.name)
+                    continue
+                m = await file_maintenance(self.ctx, w, addon, reason, method, deadline)
+                created.append(m)
+        return created, already
+
+
+async def file_maintenance(
+    ctx: Context, w: Write, addon: Addon, reason: Reason, method: Method, required_by: datetime
+) -> Maintenance:
+    """A new pending maintenance, scheduled into the add-on's next window before the deadline."""
+    now = ctx.clock.now()
+    slot = initial_slot(addon.window, now, required_by)
+    m = Maintenance(
+        id=ctx.new_id(),
+        addon=addon.name,
+        app=addon.app,
+        reason=reason,
+        method=method,
+        status=Status.PENDING,
+        required_by=required_by,
+        created_at=now,
+        scheduled_for=slot.at,
+        window=addon.window,
+        history=(
+            HistoryEntry(now, Status.PENDING, "", f"Required by {iso(required_by)} ({reason.value})"),
+            HistoryEntry(now, Status.PENDING, "", f"Scheduled for {iso(slot.at)}: {slot.explanation}"),
+        ),
+    )
+    await w.tx.insert_maintenance(m)
+    await w.emit(
+        EventType.MAINTENANCE_REQUIRED,
+        ctx,
+        addon.app,
+        addon.name,
+        m.id,
+        f"Maintenance required by {iso(required_by)} ({reason.value})",
+        reason=reason.value,
+        required_by=iso(required_by),
+    )
+    await w.emit(
+        EventType.MAINTENANCE_SCHEDULED,
+        ctx,
+        addon.app,
+        addon.name,
+        m.id,
+        f"Maintenance scheduled for {iso(slot.at)}: {slot.explanation}",
+        scheduled_for=iso(slot.at),
+        required_by=iso(required_by),
+    )
+    return m

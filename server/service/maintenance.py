@@ -1,0 +1,215 @@
+"""App owners' maintenance commands: info, window, schedule, run, history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from kvmaint.clock import iso
+from kvmaint.errors import FailedPrecondition, InvalidArgument
+from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Status
+from server.domain.planning import Slot, delay_by_weeks, into_week_of, realign
+from server.domain.plans import parse_plan, require_window_plan
+from server.domain.windows import Window, parse_week, parse_window
+from server.service import paging
+from server.service.core import Context, Write, get_app, resolve_addon
+
+NOT_IN_MAINTENANCE_MODE = (
+    "Application is not in maintenance mode. To proceed, put the application into maintenance mode "
+    "or re-run the command with --confirm {app}"
+)
+DEFAULT_HISTORY = 5
+MAX_HISTORY = 20
+
+
+class Runner(Protocol):
+    """Executes started maintenances (the driver of agents)."""
+
+    def kick(self, maintenance_id: str) -> None: ...
+
+
+class NoRunner:
+    def kick(self, maintenance_id: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class WindowState:
+    window: Window | None
+    previous_window: Window | None
+    scheduled_for: datetime | None
+    previously_scheduled_for: datetime | None
+
+
+@dataclass(frozen=True)
+class AddonInfo:
+    addon: Addon
+    status: str
+    required_by: datetime | None
+    maintenance: Maintenance | None
+
+
+class MaintenanceService:
+    def __init__(self, ctx: Context, runner: Runner | None = None) -> None:
+        self.ctx = ctx
+        self.runner: Runner = runner or NoRunner()
+
+    async def addon_info(self, app: str, ref: str) -> AddonInfo:
+        async with self.ctx.store.transaction() as tx:
+            addon = await resolve_addon(tx, app, ref)
+            active = await tx.active_maintenance(addon.name)
+        status = "maintenance" if active and active.status.in_progress else "available"
+        return AddonInfo(addon, status, active.required_by if active else None, active)
+
+    async def maintenance_info(self, app: str, ref: str) -> tuple[Addon, Maintenance | None]:
+        """The active maintenance, else the most recent one."""
+        async with self.ctx.store.transaction() as tx:
+            addon = await resolve_addon(tx, app, ref)
+            m = await tx.active_maintenance(addon.name)
+            if m is None:
+                latest = await tx.latest_maintenances(addon.name, 1)
+                m = latest[0] if latest else None
+        return addon, m
+
+    async def get_window(self, app: str, ref: str) -> tuple[Addon, WindowState]:
+        async with self.ctx.store.transaction() as tx:
+            addon = await resolve_addon(tx, app, ref)
+            m = await tx.active_maintenance(addon.name)
+        return addon, self._state(addon, m)
+
+    @staticmethod
+    def _state(addon: Addon, m: Maintenance | None) -> WindowState:
+        return WindowState(
+            addon.window,
+            addon.previous_window,
+            m.scheduled_for if m else None,
+            m.previously_scheduled_for if m else None,
+        )
+
+    async def update_window(self, app: str, ref: str, day: str, time: str) -> tuple[Addon, WindowState]:
+        if len(day) > 40 or len(time) > 40:
+            raise InvalidArgument.field("day" if len(day) > 40 else "time", "The value is too long.")
+        window = parse_window(day, time)
+        now = self.ctx.clock.now()
+        async with self.ctx.write() as w:
+            addon = await resolve_addon(w.tx, app, ref)
+            require_window_plan(parse_plan(addon.plan), "set a maintenance window")
+            addon = replace(addon, window=window, previous_window=addon.window)
+            await w.tx.update_addon(addon)
+            await w.emit(
+                EventType.WINDOW_UPDATED,
+                self.ctx,
+                addon.app,
+                addon.name,
+                message=f"Maintenance window set to {window.describe()}",
+                window=window.describe(),
+                previous_window=addon.previous_window.describe() if addon.previous_window else "",
+            )
+            m = await w.tx.active_maintenance(addon.name)
+            if m is not None and m.status is Status.PENDING and m.scheduled_for is not None:
+                slot = realign(window, m.scheduled_for, now, m.required_by)
+                m = await self._reschedule(w, replace(m, window=window), slot)
+        return addon, self._state(addon, m)
+
+    async def _reschedule(self, w: Write, m: Maintenance, slot: Slot) -> Maintenance:
+        now = self.ctx.clock.now()
+        m = replace(m, previously_scheduled_for=m.scheduled_for, scheduled_for=slot.at)
+        await w.tx.update_maintenance(m)
+        text = f"Rescheduled for {iso(slot.at)}: {slot.explanation}"
+        await w.tx.add_history(m.id, HistoryEntry(now, m.status, "", text))
+        await w.emit(
+            EventType.MAINTENANCE_RESCHEDULED,
+            self.ctx,
+            m.app,
+            m.addon,
+            m.id,
+            text,
+            scheduled_for=iso(slot.at),
+            previously_scheduled_for=iso(m.previously_scheduled_for),
+            required_by=iso(m.required_by),
+        )
+        return m
+
+    async def schedule(
+        self, app: str, ref: str, weeks: int | None, week: str | None
+    ) -> tuple[Maintenance, str]:
+        day = parse_week(week) if week is not None else None
+        now = self.ctx.clock.now()
+        async with self.ctx.write() as w:
+            addon = await resolve_addon(w.tx, app, ref)
+            require_window_plan(parse_plan(addon.plan), "schedule maintenance")
+            m = await w.tx.active_maintenance(addon.name)
+            if m is None:
+                raise FailedPrecondition(f"No maintenance is required for {addon.name}.")
+            if m.status is not Status.PENDING or m.scheduled_for is None:
+                raise FailedPrecondition(
+                    f"The maintenance of {addon.name} is already {m.status.value}; it cannot be rescheduled."
+                )
+            if day is not None:
+                slot = into_week_of(addon.window, day, now, m.required_by)
+            else:
+                slot = delay_by_weeks(
+                    addon.window, m.scheduled_for, 2 if weeks is None else weeks, now, m.required_by
+                )
+            m = await self._reschedule(w, m, slot)
+        return m, slot.explanation
+
+    async def run(self, app: str, ref: str, confirm: str) -> Maintenance:
+        now = self.ctx.clock.now()
+        async with self.ctx.write() as w:
+            addon = await resolve_addon(w.tx, app, ref)
+            owner = await get_app(w.tx, addon.app)
+            require_window_plan(parse_plan(addon.plan), "run maintenance")
+            if not owner.maintenance_mode and confirm != owner.name:
+                if confirm:
+                    raise FailedPrecondition(
+                        f"Confirmation {confirm[:80]!r} does not match the app name {owner.name}. "
+                        + NOT_IN_MAINTENANCE_MODE.format(app=owner.name)
+                    )
+                raise FailedPrecondition(NOT_IN_MAINTENANCE_MODE.format(app=owner.name))
+            m = await w.tx.active_maintenance(addon.name)
+            if m is None:
+                raise FailedPrecondition(f"No maintenance is required for {addon.name}.")
+            if m.status is not Status.PENDING:
+                raise FailedPrecondition(f"The maintenance of {addon.name} is already {m.status.value}.")
+            m = await start_maintenance(self.ctx, w, m, now, "Started manually")
+        self.runner.kick(m.id)
+        return m
+
+    async def history(self, app: str, ref: str, limit: int) -> list[Maintenance]:
+        if limit < 0 or limit > MAX_HISTORY:
+            raise InvalidArgument.field("limit", f"limit must be between 1 and {MAX_HISTORY} (got {limit}).")
+        async with self.ctx.store.transaction() as tx:
+            addon = await resolve_addon(tx, app, ref)
+            return await tx.latest_maintenances(addon.name, limit or DEFAULT_HISTORY)
+
+    async def list(self, app: str, size: int, token: str) -> tuple[list[Maintenance], str]:
+        limit = paging.page_size(size)
+        after = paging.decode("maintenances", token)
+        async with self.ctx.store.transaction() as tx:
+            await get_app(tx, app)
+            items = await tx.list_maintenances(app, after, limit + 1)
+        more = len(items) > limit
+        items = items[:limit]
+        last = items[-1] if items else None
+        token_out = (
+            paging.encode("maintenances", f"{last.created_at.isoformat(timespec='microseconds')}|{last.id}")
+            if more and last
+            else ""
+        )
+        return items, token_out
+
+    async def get(self, maintenance_id: str) -> Maintenance | None:
+        async with self.ctx.store.transaction() as tx:
+            return await tx.get_maintenance(maintenance_id)
+
+
+async def start_maintenance(ctx: Context, w: Write, m: Maintenance, now: datetime, why: str) -> Maintenance:
+    """pending -> preparing, in the caller's transaction; the runner takes it from there."""
+    m = replace(m, status=Status.PREPARING, started_at=now, current_step="")
+    await w.tx.update_maintenance(m)
+    text = f"{why}: preparing"
+    await w.tx.add_history(m.id, HistoryEntry(now, Status.PREPARING, "", text))
+    await w.emit(EventType.MAINTENANCE_STARTED, ctx, m.app, m.addon, m.id, text, method=m.method.value)
+    return m

@@ -1,0 +1,525 @@
+"""SQLite storage through aiosqlite: WAL, versioned migrations, one transaction per change."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from kvmaint.clock import utc
+from server.domain.models import (
+    Addon,
+    App,
+    Event,
+    EventType,
+    HistoryEntry,
+    Maintenance,
+    Method,
+    Reason,
+    Role,
+    ServerRef,
+    Status,
+)
+from server.domain.windows import Window
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[str] = [
+    # 1: the control plane.
+    """
+    CREATE TABLE apps (
+        name TEXT PRIMARY KEY,
+        owner_email TEXT NOT NULL,
+        maintenance_mode INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE config_vars (
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (app, key)
+    );
+    CREATE TABLE addons (
+        name TEXT PRIMARY KEY,
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        plan TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        description TEXT NOT NULL,
+        attachments TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        servers TEXT NOT NULL,
+        window_day INTEGER,
+        window_minute INTEGER,
+        prev_window_day INTEGER,
+        prev_window_minute INTEGER
+    );
+    CREATE INDEX addons_app ON addons(app, name);
+    CREATE TABLE maintenances (
+        id TEXT PRIMARY KEY,
+        addon TEXT NOT NULL,
+        app TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        method TEXT NOT NULL,
+        status TEXT NOT NULL,
+        required_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        scheduled_for TEXT,
+        previously_scheduled_for TEXT,
+        started_at TEXT,
+        completed_at TEXT,
+        window_day INTEGER,
+        window_minute INTEGER,
+        current_step TEXT NOT NULL DEFAULT '',
+        failure_reason TEXT NOT NULL DEFAULT '',
+        write_pause_ms INTEGER NOT NULL DEFAULT -1,
+        state TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX maintenances_addon ON maintenances(addon, created_at);
+    CREATE INDEX maintenances_app ON maintenances(app, created_at);
+    CREATE INDEX maintenances_status ON maintenances(status, scheduled_for);
+    CREATE TABLE maintenance_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        maintenance_id TEXT NOT NULL REFERENCES maintenances(id) ON DELETE CASCADE,
+        time TEXT NOT NULL,
+        status TEXT NOT NULL,
+        step TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX history_maintenance ON maintenance_history(maintenance_id, id);
+    CREATE TABLE events (
+        sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        time TEXT NOT NULL,
+        app TEXT NOT NULL,
+        addon TEXT NOT NULL,
+        maintenance_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attributes TEXT NOT NULL
+    );
+    CREATE INDEX events_app ON events(app, sequence);
+    """,
+]
+
+
+def _ts(dt: datetime | None) -> str | None:
+    return utc(dt).isoformat(timespec="microseconds") if dt else None
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _window(day: int | None, minute: int | None) -> Window | None:
+    return Window(day, minute) if day is not None and minute is not None else None
+
+
+def _servers_json(servers: tuple[ServerRef, ...]) -> str:
+    return json.dumps([{"host": s.host, "port": s.port, "role": s.role.value} for s in servers])
+
+
+def _servers(text: str) -> tuple[ServerRef, ...]:
+    return tuple(ServerRef(s["host"], int(s["port"]), Role(s["role"])) for s in json.loads(text))
+
+
+def _app(row: aiosqlite.Row) -> App:
+    return App(row["name"], row["owner_email"], bool(row["maintenance_mode"]), _req(row["created_at"]))
+
+
+def _req(text: str) -> datetime:
+    dt = _dt(text)
+    assert dt is not None
+    return dt
+
+
+def _addon(row: aiosqlite.Row) -> Addon:
+    return Addon(
+        name=row["name"],
+        app=row["app"],
+        plan=row["plan"],
+        kind=row["kind"],
+        description=row["description"],
+        attachments=tuple(json.loads(row["attachments"])),
+        created_at=_req(row["created_at"]),
+        servers=_servers(row["servers"]),
+        window=_window(row["window_day"], row["window_minute"]),
+        previous_window=_window(row["prev_window_day"], row["prev_window_minute"]),
+    )
+
+
+_MAINT_COLS = (
+    "id, addon, app, reason, method, status, required_by, created_at, scheduled_for, "
+    "previously_scheduled_for, started_at, completed_at, window_day, window_minute, current_step, "
+    "failure_reason, write_pause_ms, state"
+)
+
+
+def _maint_params(m: Maintenance) -> tuple[Any, ...]:
+    return (
+        m.id,
+        m.addon,
+        m.app,
+        m.reason.value,
+        m.method.value,
+        m.status.value,
+        _ts(m.required_by),
+        _ts(m.created_at),
+        _ts(m.scheduled_for),
+        _ts(m.previously_scheduled_for),
+        _ts(m.started_at),
+        _ts(m.completed_at),
+        m.window.day if m.window else None,
+        m.window.start_minute if m.window else None,
+        m.current_step,
+        m.failure_reason,
+        m.write_pause_ms,
+        json.dumps(m.state, sort_keys=True),
+    )
+
+
+class SqliteTx:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def _one(self, sql: str, *params: Any) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, params) as cur:
+            row: aiosqlite.Row | None = await cur.fetchone()
+            return row
+
+    async def _all(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    # apps
+    async def get_app(self, name: str) -> App | None:
+        row = await self._one("SELECT * FROM apps WHERE name = ?", name)
+        return _app(row) if row else None
+
+    async def list_apps(self, after: str, limit: int) -> list[App]:
+        rows = await self._all("SELECT * FROM apps WHERE name > ? ORDER BY name LIMIT ?", after, limit)
+        return [_app(r) for r in rows]
+
+    async def insert_app(self, app: App) -> None:
+        await self._db.execute(
+            "INSERT INTO apps (name, owner_email, maintenance_mode, created_at) VALUES (?, ?, ?, ?)",
+            (app.name, app.owner_email, int(app.maintenance_mode), _ts(app.created_at)),
+        )
+
+    async def update_app(self, app: App) -> None:
+        await self._db.execute(
+            "UPDATE apps SET owner_email = ?, maintenance_mode = ? WHERE name = ?",
+            (app.owner_email, int(app.maintenance_mode), app.name),
+        )
+
+    async def delete_app(self, name: str) -> None:
+        await self._db.execute("DELETE FROM apps WHERE name = ?", (name,))
+
+    # config vars
+    async def get_config(self, app: str) -> dict[str, str]:
+        rows = await self._all("SELECT key, value FROM config_vars WHERE app = ? ORDER BY key", app)
+        return {r["key"]: r["value"] for r in rows}
+
+    async def set_config(self, app: str, key: str, value: str | None) -> None:
+        if value is None:
+            await self._db.execute("DELETE FROM config_vars WHERE app = ? AND key = ?", (app, key))
+        else:
+            await self._db.execute(
+                "INSERT INTO config_vars (app, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
+                (app, key, value),
+            )
+
+    # add-ons
+    async def get_addon(self, name: str) -> Addon | None:
+        row = await self._one("SELECT * FROM addons WHERE name = ?", name)
+        return _addon(row) if row else None
+
+    async def list_addons(self, app: str | None, after: str, limit: int) -> list[Addon]:
+        if app:
+            rows = await self._all(
+                "SELECT * FROM addons WHERE app = ? AND name > ? ORDER BY name LIMIT ?", app, after, limit
+            )
+        else:
+            rows = await self._all("SELECT * FROM addons WHERE name > ? ORDER BY name LIMIT ?", after, limit)
+        return [_addon(r) for r in rows]
+
+    async def list_addons_by_plan(self, plan: str | None) -> list[Addon]:
+        if plan:
+            rows = await self._all("SELECT * FROM addons WHERE plan = ? ORDER BY name", plan)
+        else:
+            rows = await self._all("SELECT * FROM addons ORDER BY name")
+        return [_addon(r) for r in rows]
+
+    async def insert_addon(self, addon: Addon) -> None:
+        await self._db.execute(
+            "INSERT INTO addons (name, app, plan, kind, description, attachments, created_at, servers, "
+            "window_day, window_minute, prev_window_day, prev_window_minute) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._addon_params(addon),
+        )
+
+    async def update_addon(self, addon: Addon) -> None:
+        params = self._addon_params(addon)
+        await self._db.execute(
+            "UPDATE addons SET app = ?, plan = ?, kind = ?, description = ?, attachments = ?, "
+            "created_at = ?, servers = ?, window_day = ?, window_minute = ?, prev_window_day = ?, "
+            "prev_window_minute = ? WHERE name = ?",
+            (*params[1:], params[0]),
+        )
+
+    @staticmethod
+    def _addon_params(a: Addon) -> tuple[Any, ...]:
+        return (
+            a.name,
+            a.app,
+            a.plan,
+            a.kind,
+            a.description,
+            json.dumps(list(a.attachments)),
+            _ts(a.created_at),
+            _servers_json(a.servers),
+            a.window.day if a.window else None,
+            a.window.start_minute if a.window else None,
+            a.previous_window.day if a.previous_window else None,
+            a.previous_window.start_minute if a.previous_window else None,
+        )
+
+    async def delete_addon(self, name: str) -> None:
+        await self._db.execute("DELETE FROM addons WHERE name = ?", (name,))
+
+    # maintenances
+    async def _load(self, rows: list[aiosqlite.Row]) -> list[Maintenance]:
+        out = []
+        for r in rows:
+            hist = await self._all(
+                "SELECT * FROM maintenance_history WHERE maintenance_id = ? ORDER BY id", r["id"]
+            )
+            out.append(
+                Maintenance(
+                    id=r["id"],
+                    addon=r["addon"],
+                    app=r["app"],
+                    reason=Reason(r["reason"]),
+                    method=Method(r["method"]),
+                    status=Status(r["status"]),
+                    required_by=_req(r["required_by"]),
+                    created_at=_req(r["created_at"]),
+                    scheduled_for=_dt(r["scheduled_for"]),
+                    previously_scheduled_for=_dt(r["previously_scheduled_for"]),
+                    started_at=_dt(r["started_at"]),
+                    completed_at=_dt(r["completed_at"]),
+                    window=_window(r["window_day"], r["window_minute"]),
+                    current_step=r["current_step"],
+                    failure_reason=r["failure_reason"],
+                    write_pause_ms=r["write_pause_ms"],
+                    state=json.loads(r["state"]),
+                    history=tuple(
+                        HistoryEntry(_req(h["time"]), Status(h["status"]), h["step"], h["message"])
+                        for h in hist
+                    ),
+                )
+            )
+        return out
+
+    async def get_maintenance(self, id: str) -> Maintenance | None:
+        rows = await self._all(f"SELECT {_MAINT_COLS} FROM maintenances WHERE id = ?", id)
+        found = await self._load(rows)
+        return found[0] if found else None
+
+    async def insert_maintenance(self, m: Maintenance) -> None:
+        marks = ", ".join("?" * len(_MAINT_COLS.split(",")))
+        await self._db.execute(f"INSERT INTO maintenances ({_MAINT_COLS}) VALUES ({marks})", _maint_params(m))
+        for h in m.history:
+            await self.add_history(m.id, h)
+
+    async def update_maintenance(self, m: Maintenance) -> None:
+        cols = [c.strip() for c in _MAINT_COLS.split(",")][1:]
+        sets = ", ".join(f"{c} = ?" for c in cols)
+        params = _maint_params(m)
+        await self._db.execute(f"UPDATE maintenances SET {sets} WHERE id = ?", (*params[1:], params[0]))
+
+    async def add_history(self, maintenance_id: str, entry: HistoryEntry) -> None:
+        await self._db.execute(
+            "INSERT INTO maintenance_history (maintenance_id, time, status, step, message) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (maintenance_id, _ts(entry.time), entry.status.value, entry.step, entry.message),
+        )
+
+    async def active_maintenance(self, addon: str) -> Maintenance | None:
+        rows = await self._all(
+            f"SELECT {_MAINT_COLS} FROM maintenances WHERE addon = ? AND status IN "
+            "('pending', 'preparing', 'ready', 'running') ORDER BY created_at DESC LIMIT 1",
+            addon,
+        )
+        found = await self._load(rows)
+        return found[0] if found else None
+
+    async def latest_maintenances(self, addon: str, limit: int) -> list[Maintenance]:
+        rows = await self._all(
+            f"SELECT {_MAINT_COLS} FROM maintenances WHERE addon = ? "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            addon,
+            limit,
+        )
+        return await self._load(rows)
+
+    async def list_maintenances(self, app: str, after: str, limit: int) -> list[Maintenance]:
+        # `after` is "created_at|id" of the last row of the previous page (newest first).
+        if after:
+            created, _, mid = after.partition("|")
+            rows = await self._all(
+                f"SELECT {_MAINT_COLS} FROM maintenances WHERE app = ? AND (created_at < ? OR "
+                "(created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?",
+                app,
+                created,
+                created,
+                mid,
+                limit,
+            )
+        else:
+            rows = await self._all(
+                f"SELECT {_MAINT_COLS} FROM maintenances WHERE app = ? "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                app,
+                limit,
+            )
+        return await self._load(rows)
+
+    async def in_progress_maintenances(self) -> list[Maintenance]:
+        rows = await self._all(
+            f"SELECT {_MAINT_COLS} FROM maintenances WHERE status IN ('preparing', 'ready', 'running') "
+            "ORDER BY started_at"
+        )
+        return await self._load(rows)
+
+    async def due_maintenances(self, now: datetime) -> list[Maintenance]:
+        rows = await self._all(
+            f"SELECT {_MAINT_COLS} FROM maintenances WHERE status = 'pending' AND scheduled_for <= ? "
+            "ORDER BY required_by, scheduled_for",
+            _ts(now),
+        )
+        return await self._load(rows)
+
+    # events
+    async def append_event(self, event: Event) -> int:
+        cur = await self._db.execute(
+            "INSERT INTO events (type, time, app, addon, maintenance_id, message, attributes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.type.value,
+                _ts(event.time),
+                event.app,
+                event.addon,
+                event.maintenance_id,
+                event.message,
+                json.dumps(event.attributes, sort_keys=True),
+            ),
+        )
+        seq = cur.lastrowid
+        await cur.close()
+        assert seq is not None
+        return seq
+
+    async def events_after(self, sequence: int, app: str, addon: str, limit: int) -> list[Event]:
+        sql = "SELECT * FROM events WHERE sequence > ?"
+        params: list[Any] = [sequence]
+        if app:
+            sql += " AND app = ?"
+            params.append(app)
+        if addon:
+            sql += " AND addon = ?"
+            params.append(addon)
+        sql += " ORDER BY sequence LIMIT ?"
+        params.append(limit)
+        rows = await self._all(sql, *params)
+        return [
+            Event(
+                sequence=r["sequence"],
+                type=EventType(r["type"]),
+                time=_req(r["time"]),
+                app=r["app"],
+                addon=r["addon"],
+                maintenance_id=r["maintenance_id"],
+                message=r["message"],
+                attributes=json.loads(r["attributes"]),
+            )
+            for r in rows
+        ]
+
+
+class SqliteStore:
+    """One connection; transactions are serialised by a lock, which SQLite would do for writers anyway."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        self._db = db
+        await self._migrate()
+
+    async def _migrate(self) -> None:
+        db = self._conn
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+        current = await self.schema_version()
+        for version, script in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            log.info("database migrated to schema version %d", version)
+
+    async def schema_version(self) -> int:
+        async with self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteTx]:
+        async with self._lock:
+            db = self._conn
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqliteTx(db)
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def last_sequence(self) -> int:
+        async with self._lock, self._conn.execute("SELECT COALESCE(MAX(sequence), 0) FROM events") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
