@@ -24,13 +24,19 @@ def scheduler_factory(tmp_path: Path) -> Iterator[Callable[..., SchedulerProcess
     """Starts scheduler processes (separate OS processes, real SQLite file); stops them all at teardown."""
     started: list[SchedulerProcess] = []
 
-    def make(*, tokens: bool = False, extra_args: list[str] | None = None,
-             env: dict[str, str] | None = None, db: Path | None = None) -> SchedulerProcess:
+    def make(
+        *,
+        tokens: bool = False,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        db: Path | None = None,
+    ) -> SchedulerProcess:
         args = list(extra_args or [])
         if tokens:
             args += ["--tokens", str(write_tokens(tmp_path / "tokens.toml"))]
-        proc = SchedulerProcess(db=db or tmp_path / "state.db", workdir=tmp_path,
-                                extra_args=args, env=env or {})
+        proc = SchedulerProcess(
+            db=db or tmp_path / "state.db", workdir=tmp_path, extra_args=args, env=env or {}
+        )
         started.append(proc)
         return proc.start()
 

@@ -28,13 +28,26 @@ class SchedulerProcess:
 
     def start(self, timeout: float = 20.0) -> SchedulerProcess:
         port_file = self.workdir / f"scheduler-{os.getpid()}-{time.monotonic_ns()}.port"
-        log = open(self.workdir / "scheduler.log", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self.workdir / "scheduler.log", "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         listen = f"127.0.0.1:{self.port}" if self.port else "127.0.0.1:0"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--listen", listen, "--db", str(self.db),
-             "--port-file", str(port_file), *self.extra_args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "--listen",
+                listen,
+                "--db",
+                str(self.db),
+                "--port-file",
+                str(port_file),
+                *self.extra_args,
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
