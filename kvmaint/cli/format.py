@@ -359,12 +359,15 @@ def event_line(view: Mapping[str, Value]) -> str:
 
 
 def progress_line(view: Mapping[str, Value]) -> str:
-    """One live progress line of WaitMaintenance: elapsed, status, step, standby lag, message."""
+    """One live progress line of WaitMaintenance: elapsed, status, step, standby lag (when measured),
+    message."""
     elapsed = float(view.get("elapsed_seconds") or 0.0)  # type: ignore[arg-type]
     parts = [f"[{elapsed:7.1f}s]", cell(view.get("status")) or "-"]
     if view.get("step"):
         parts.append(f"step {cell(view['step'])}")
-    parts.append(f"standby lag {cell(view.get('standby_lag_bytes')) or 0} bytes")
+    lag = view.get("standby_lag_bytes")
+    if isinstance(lag, int) and lag >= 0:  # the server sends -1 while no agent has measured it
+        parts.append(f"standby lag {lag} bytes")
     if view.get("message"):
         parts.append(cell(view["message"]))
     return "  ".join(parts)

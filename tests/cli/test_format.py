@@ -187,3 +187,10 @@ def test_maintenance_view_and_progress_line() -> None:
 def test_config_block_sorts_and_aligns() -> None:
     assert fmt.config_block("example-app", {"REDIS_URL": "redis://h:1", "CACHE_URL": "redis://h:2"}) == (
         "=== example-app Config Vars\nCACHE_URL: redis://h:2\nREDIS_URL: redis://h:1")
+
+
+def test_progress_line_leaves_out_an_unmeasured_lag() -> None:
+    resp = maintenance_pb2.WaitMaintenanceResponse(
+        maintenance=resources_pb2.Maintenance(status=resources_pb2.MAINTENANCE_STATUS_PREPARING),
+        standby_lag_bytes=-1, elapsed_seconds=4.25, message="Started manually: preparing")
+    assert fmt.progress_line(fmt.progress_view(resp)) == "[    4.2s]  preparing  Started manually: preparing"

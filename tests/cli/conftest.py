@@ -1,0 +1,95 @@
+"""Running `kvmaint` against the real scheduler process: in-process through `main(argv)` for speed, or as
+a separate `python -m kvmaint.cli` process where the process boundary matters (exit codes, signals)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from kvmaint.cli import main
+from tests.support.scheduler import ROOT, SchedulerProcess
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+
+class Cli:
+    """`kvmaint` pointed at one scheduler, with an optional token."""
+
+    def __init__(self, address: str, token: str | None = None) -> None:
+        self.address = address
+        self.token = token
+
+    def _argv(self, argv: tuple[str, ...], token: str | None) -> list[str]:
+        token = self.token if token is None else token
+        return ["--scheduler", self.address, *(["--token", token] if token else []), *argv]
+
+    def __call__(self, *argv: str, token: str | None = None) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(self._argv(argv, token))
+        return Result(code, out.getvalue(), err.getvalue())
+
+    def ok(self, *argv: str, token: str | None = None) -> Result:
+        """Runs and insists on success, showing stderr otherwise."""
+        result = self(*argv, token=token)
+        assert result.code == 0, result.err
+        return result
+
+    def popen(self, *argv: str, token: str | None = None) -> subprocess.Popen[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KVMAINT_")}
+        return subprocess.Popen([sys.executable, "-m", "kvmaint.cli", *self._argv(argv, token)], cwd=ROOT,
+                                env={**env, "PYTHONUNBUFFERED": "1"}, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def run(self, *argv: str, token: str | None = None, timeout: float = 30) -> Result:
+        proc = self.popen(*argv, token=token)
+        out, err = proc.communicate(timeout=timeout)
+        return Result(proc.returncode, out, err)
+
+
+@pytest.fixture(autouse=True)
+def _no_kvmaint_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's KVMAINT_* settings must not leak into the tests."""
+    for name in ("KVMAINT_SCHEDULER", "KVMAINT_TOKEN", "KVMAINT_CA"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def cli(scheduler: SchedulerProcess) -> Cli:
+    return Cli(scheduler.address)
+
+
+@pytest.fixture
+def make_cli() -> Callable[[SchedulerProcess, str | None], Cli]:
+    return lambda scheduler, token=None: Cli(scheduler.address, token)
+
+
+def create_premium(cli: Cli, app: str = "example-app", primary: str = "db-1:7001",
+                   standby: str = "db-2:7002", *extra: str) -> str:
+    """An app (if missing) with a premium-0 add-on on fake host ids; returns the add-on's name."""
+    if app not in {a["name"] for a in cli.ok("apps", "--json").json()}:
+        cli.ok("apps:create", app, "--owner-email", f"ops@{app}.example")
+    created = cli.ok("addons:create", "premium-0", "-a", app, "--primary", primary, "--standby", standby,
+                     *extra, "--json").json()
+    return str(created["name"])
