@@ -1,0 +1,45 @@
+"""`kvmaint-agent` / `python -m agent`: parse settings, log, run until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from agent.config import AgentConfig, parse_config
+from kvmaint.errors import KvmaintError
+
+
+async def _serve(config: AgentConfig) -> None:
+    from agent.app import Agent
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    agent = Agent(config)
+    await agent.run(stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = parse_config(argv)
+    except KvmaintError as exc:
+        print(f"kvmaint-agent: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, config.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s [" + config.host_id + "] %(message)s",
+    )
+    try:
+        asyncio.run(_serve(config))
+    except KvmaintError as exc:
+        logging.getLogger("agent").error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Wires the agent together: data dir, result store, inventory, command runner and the scheduler stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+
+from agent import __version__
+from agent.commands import CommandRunner
+from agent.config import AgentConfig
+from agent.convert import status_to_proto
+from agent.inventory import Inventory
+from agent.results import ResultStore
+from agent.stream import StreamClient
+from agent.tls import channel_credentials, plaintext_warning
+from kvmaint.clock import Clock, SystemClock
+from kvmaint.v1 import agent_pb2
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    def __init__(
+        self, config: AgentConfig, clock: Clock | None = None, rand: Callable[[], float] = random.random
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        warning = plaintext_warning(config.scheduler, config.tls, config.insecure)  # raises when refused
+        if warning:
+            log.warning("%s", warning)
+        credentials = channel_credentials(config.tls) if config.tls is not None else None
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = ResultStore(config.data_dir / "results.sqlite3")
+        self.inventory = Inventory(config.data_dir, config.redis_server, self.clock)
+        self.runner = CommandRunner(self.inventory, self.store, self.clock)
+        options: list[tuple[str, object]] = []
+        if config.tls_server_name:
+            options.append(("grpc.ssl_target_name_override", config.tls_server_name))
+        self.stream = StreamClient(
+            config.scheduler,
+            self.runner,
+            self.store,
+            self.clock,
+            hello=self.hello,
+            heartbeat=self.heartbeat,
+            heartbeat_seconds=config.heartbeat_seconds,
+            credentials=credentials,
+            channel_options=options,
+            rand=rand,
+        )
+        self.runner.sink = self.stream
+        for port in self.inventory.discover():
+            log.info("found managed server on port %d under %s", port, self.inventory.servers_dir)
+        for port in config.adopt:
+            self.inventory.adopt(port)
+            log.info("adopted the server on port %d (monitor, replicate and fail over only)", port)
+
+    async def hello(self) -> agent_pb2.AgentHello:
+        return agent_pb2.AgentHello(
+            host_id=self.config.host_id,
+            agent_version=__version__,
+            advertise_host=self.config.advertise_host,
+            servers=[status_to_proto(s) for s in await self.inventory.statuses()],
+        )
+
+    async def heartbeat(self) -> agent_pb2.AgentHeartbeat:
+        return agent_pb2.AgentHeartbeat(servers=[status_to_proto(s) for s in await self.inventory.statuses()])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Runs until `stop` is set; the redis-servers keep running after the agent exits."""
+        log.info(
+            "kvmaint-agent %s for host %s: scheduler %s, data dir %s, %d server(s)",
+            __version__,
+            self.config.host_id,
+            self.config.scheduler,
+            self.config.data_dir,
+            len(list(self.inventory)),
+        )
+        for status in await self.inventory.statuses():
+            if status.reachable:
+                log.info("port %d: %s, offset %d", status.port, status.role, status.repl_offset)
+            else:
+                log.warning("port %d: unreachable (%s)", status.port, status.error)
+        try:
+            await self.stream.run(stop)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.runner.close()
+        await self.inventory.close()
+        self.store.close()
+        log.info("agent stopped")

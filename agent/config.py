@@ -1,0 +1,121 @@
+"""The agent's settings: command-line flags win over a TOML file, which wins over defaults."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.tls import TlsFiles
+from kvmaint.errors import InvalidArgument
+
+DEFAULT_SCHEDULER = "127.0.0.1:50051"
+DEFAULT_ADVERTISE_HOST = "127.0.0.1"
+DEFAULT_HEARTBEAT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    host_id: str
+    data_dir: Path
+    scheduler: str = DEFAULT_SCHEDULER
+    advertise_host: str = DEFAULT_ADVERTISE_HOST
+    adopt: tuple[int, ...] = ()
+    redis_server: str = "redis-server"
+    tls: TlsFiles | None = None
+    tls_server_name: str = ""
+    insecure: bool = False
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    log_level: str = "INFO"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kvmaint-agent",
+        description="Per-host kvmaint agent: reports local redis-servers and runs the scheduler's commands.",
+        argument_default=None,
+    )
+    p.add_argument("--host-id", help="this host's id (the CN of its certificate under mTLS)")
+    p.add_argument("--scheduler", help=f"scheduler HOST:PORT (default {DEFAULT_SCHEDULER})")
+    p.add_argument(
+        "--data-dir", help="where managed servers and kept results live (default ./.kvmaint/agent-ID)"
+    )
+    p.add_argument(
+        "--advertise-host", help=f"how others reach this host's servers (default {DEFAULT_ADVERTISE_HOST})"
+    )
+    p.add_argument(
+        "--adopt", type=int, nargs="+", metavar="PORT", help="existing local redis-servers to watch"
+    )
+    p.add_argument("--redis-server", help="path of the redis-server binary for managed servers")
+    p.add_argument("--config", help="a TOML file with the same keys (host_id, scheduler, ...)")
+    p.add_argument("--tls-ca", help="CA certificate (PEM) the scheduler's certificate must chain to")
+    p.add_argument("--tls-cert", help="this host's client certificate (PEM)")
+    p.add_argument("--tls-key", help="this host's private key (PEM)")
+    p.add_argument("--tls-server-name", help="expected name in the scheduler's certificate, if not its host")
+    p.add_argument(
+        "--insecure", action="store_true", default=None, help="allow plain text to a non-loopback scheduler"
+    )
+    p.add_argument(
+        "--heartbeat-seconds", type=float, help=f"heartbeat period (default {DEFAULT_HEARTBEAT_SECONDS:g})"
+    )
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
+    return p
+
+
+def _from_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as exc:
+        raise InvalidArgument.field("config", f"Cannot read {path}: {exc.strerror}.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidArgument.field("config", f"{path} is not valid TOML: {exc}.") from exc
+    section = raw.get("agent", raw)
+    return {str(k).replace("-", "_"): v for k, v in section.items()}
+
+
+def build_config(values: Mapping[str, Any]) -> AgentConfig:
+    """Validates merged settings (pure: no file is read here except by the caller)."""
+    host_id = str(values.get("host_id") or "").strip()
+    if not host_id:
+        raise InvalidArgument.field("host_id", "--host-id is required (or host_id in the config file).")
+    tls_parts = [values.get("tls_ca"), values.get("tls_cert"), values.get("tls_key")]
+    tls = None
+    if any(tls_parts):
+        if not all(tls_parts):
+            raise InvalidArgument.field("tls", "mTLS needs all of --tls-ca, --tls-cert and --tls-key.")
+        tls = TlsFiles(*(Path(str(p)) for p in tls_parts))
+    try:
+        adopt = tuple(int(p) for p in values.get("adopt") or ())
+        heartbeat = float(values.get("heartbeat_seconds") or DEFAULT_HEARTBEAT_SECONDS)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"Bad number in the settings: {exc}.") from exc
+    if heartbeat <= 0:
+        raise InvalidArgument.field("heartbeat_seconds", "The heartbeat period must be positive.")
+    if any(not 0 < p < 65536 for p in adopt):
+        raise InvalidArgument.field("adopt", "Adopted ports must be between 1 and 65535.")
+    redis_server = str(values.get("redis_server") or shutil.which("redis-server") or "/usr/bin/redis-server")
+    return AgentConfig(
+        host_id=host_id,
+        data_dir=Path(str(values.get("data_dir") or f"./.kvmaint/agent-{host_id}")).resolve(),
+        scheduler=str(values.get("scheduler") or DEFAULT_SCHEDULER),
+        advertise_host=str(values.get("advertise_host") or DEFAULT_ADVERTISE_HOST),
+        adopt=adopt,
+        redis_server=redis_server,
+        tls=tls,
+        tls_server_name=str(values.get("tls_server_name") or ""),
+        insecure=bool(values.get("insecure") or False),
+        heartbeat_seconds=heartbeat,
+        log_level=str(values.get("log_level") or "INFO").upper(),
+    )
+
+
+def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
+    args = vars(_parser().parse_args(argv))
+    merged: dict[str, Any] = _from_toml(args["config"]) if args.get("config") else {}
+    merged.update({k: v for k, v in args.items() if v is not None and k != "config"})
+    return build_config(merged)

@@ -1,0 +1,152 @@
+"""The RPC edge: AgentCommand protos in, CommandResult and status protos out. Nothing else touches *_pb2."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from agent.outcome import Outcome
+from agent.redisnode.status import RedisServerStatus
+from kvmaint.v1 import agent_pb2
+
+
+@dataclass(frozen=True)
+class CatchUpCheck:
+    port: int
+    primary_host: str
+    primary_port: int
+    max_lag_bytes: int
+    max_last_io_seconds: int
+
+
+@dataclass(frozen=True)
+class Failover:
+    port: int
+    target_host: str
+    target_port: int
+    timeout_ms: int
+
+
+@dataclass(frozen=True)
+class ForcePromote:
+    port: int
+    last_lag_bytes: int
+    max_lag_bytes: int
+
+
+@dataclass(frozen=True)
+class StartServer:
+    port: int
+    replicate_from_host: str
+    replicate_from_port: int
+
+
+@dataclass(frozen=True)
+class RestartServer:
+    port: int
+
+
+@dataclass(frozen=True)
+class StopServer:
+    port: int
+
+
+@dataclass(frozen=True)
+class ReplicateFrom:
+    port: int
+    primary_host: str
+    primary_port: int
+
+
+Action = CatchUpCheck | Failover | ForcePromote | StartServer | RestartServer | StopServer | ReplicateFrom
+
+
+@dataclass(frozen=True)
+class Command:
+    command_id: str
+    # None: no deadline.
+    deadline: datetime | None
+    action: Action | None
+
+    @property
+    def kind(self) -> str:
+        return type(self.action).__name__ if self.action is not None else "unknown"
+
+
+def command_from_proto(msg: agent_pb2.AgentCommand) -> Command:
+    deadline = None
+    if msg.HasField("deadline") and (msg.deadline.seconds or msg.deadline.nanos):
+        deadline = msg.deadline.ToDatetime(tzinfo=UTC)
+    which = msg.WhichOneof("action")
+    action: Action | None = None
+    if which == "catch_up_check":
+        c = msg.catch_up_check
+        action = CatchUpCheck(c.port, c.primary_host, c.primary_port, c.max_lag_bytes, c.max_last_io_seconds)
+    elif which == "failover":
+        f = msg.failover
+        action = Failover(f.port, f.target_host, f.target_port, f.timeout_ms)
+    elif which == "force_promote":
+        p = msg.force_promote
+        action = ForcePromote(p.port, p.last_lag_bytes, p.max_lag_bytes)
+    elif which == "start_server":
+        s = msg.start_server
+        action = StartServer(s.port, s.replicate_from_host, s.replicate_from_port)
+    elif which == "restart_server":
+        action = RestartServer(msg.restart_server.port)
+    elif which == "stop_server":
+        action = StopServer(msg.stop_server.port)
+    elif which == "replicate_from":
+        r = msg.replicate_from
+        action = ReplicateFrom(r.port, r.primary_host, r.primary_port)
+    return Command(msg.command_id, deadline, action)
+
+
+def status_to_proto(status: RedisServerStatus) -> agent_pb2.RedisServerStatus:
+    return agent_pb2.RedisServerStatus(
+        port=status.port,
+        reachable=status.reachable,
+        role=status.role,
+        run_id=status.run_id,
+        redis_version=status.redis_version,
+        repl_offset=status.repl_offset,
+        primary_host=status.primary_host,
+        primary_port=status.primary_port,
+        link_up=status.link_up,
+        last_io_seconds_ago=status.last_io_seconds_ago,
+        replicas=[
+            agent_pb2.ReplicaStatus(
+                ip=r.ip, port=r.port, state=r.state, offset=r.offset, lag_seconds=r.lag_seconds
+            )
+            for r in status.replicas
+        ],
+        managed=status.managed,
+        error=status.error,
+    )
+
+
+def outcome_to_result(command_id: str, outcome: Outcome) -> agent_pb2.CommandResult:
+    result = agent_pb2.CommandResult(
+        command_id=command_id,
+        ok=outcome.ok,
+        error=outcome.error if not outcome.ok else "",
+        message=outcome.message or (outcome.error if not outcome.ok else ""),
+        lag_bytes=outcome.lag_bytes,
+        last_io_seconds_ago=outcome.last_io_seconds_ago,
+        link_up=outcome.link_up,
+        write_pause_ms=outcome.write_pause_ms,
+        port=outcome.port,
+        fields=outcome.fields,
+    )
+    if outcome.server is not None:
+        result.server.CopyFrom(status_to_proto(outcome.server))
+    return result
+
+
+def progress_message(
+    command_id: str, message: str, lag_bytes: int = 0, fields: dict[str, str] | None = None
+) -> agent_pb2.ConnectRequest:
+    return agent_pb2.ConnectRequest(
+        progress=agent_pb2.CommandProgress(
+            command_id=command_id, message=message, lag_bytes=lag_bytes, fields=fields or {}
+        )
+    )

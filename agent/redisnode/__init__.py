@@ -1,0 +1,239 @@
+"""RedisNode: the agent's one handle on one local redis-server, with a submodule per concern.
+
+status (what INFO says), catchup (is a standby caught up), failover (coordinated switchover), process
+(start, restart, stop of servers the agent owns). Every action returns an Outcome sentence; none raises
+for an expected failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio
+import redis.exceptions
+
+from agent.outcome import Outcome, Progress, no_progress
+from agent.redisnode.catchup import CatchUpVerdict, check_catch_up
+from agent.redisnode.failover import run_failover
+from agent.redisnode.process import ServerLayout, ServerProcess
+from agent.redisnode.rcmd import IO_ERRORS, rcmd
+from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
+from kvmaint.clock import Clock
+from kvmaint.errors import KvmaintError
+
+log = logging.getLogger(__name__)
+
+RELINK_WAIT_SECONDS = 5.0
+
+__all__ = ["RedisNode", "RedisServerStatus"]
+
+
+class RedisNode:
+    """One local redis-server on 127.0.0.1:port, either managed (started by the agent) or adopted."""
+
+    def __init__(
+        self,
+        port: int,
+        clock: Clock,
+        process: ServerProcess | None = None,
+        host: str = "127.0.0.1",
+        io_timeout: float = 2.0,
+    ) -> None:
+        self.port = port
+        self.host = host
+        self.clock = clock
+        self.process = process
+        self.io_timeout = io_timeout
+        # One command at a time per server.
+        self.lock = asyncio.Lock()
+        self.client = redis.asyncio.Redis(
+            host=host, port=port, socket_timeout=io_timeout, socket_connect_timeout=io_timeout
+        )
+
+    @property
+    def managed(self) -> bool:
+        return self.process is not None
+
+    @property
+    def layout(self) -> ServerLayout | None:
+        return self.process.layout if self.process is not None else None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def status(self) -> RedisServerStatus:
+        return await fetch_status(self.client, self.port, managed=self.managed)
+
+    # --- replication -----------------------------------------------------------------------------
+
+    async def catch_up_check(
+        self, primary_host: str, primary_port: int, max_lag_bytes: int, max_last_io_seconds: int
+    ) -> CatchUpVerdict:
+        return await check_catch_up(
+            self.client,
+            self.port,
+            primary_host,
+            primary_port,
+            max_lag_bytes,
+            max_last_io_seconds,
+            self.io_timeout,
+        )
+
+    async def failover(
+        self, target_host: str, target_port: int, timeout_ms: int, progress: Progress = no_progress
+    ) -> Outcome:
+        return await run_failover(
+            self.client,
+            self.port,
+            target_host,
+            target_port,
+            timeout_ms,
+            self.clock,
+            progress,
+            managed=self.managed,
+            io_timeout=self.io_timeout,
+        )
+
+    async def force_promote(self, last_lag_bytes: int, max_lag_bytes: int) -> Outcome:
+        """Emergency promotion, refused when the lag is out of bound or the primary is still writable."""
+        status = await self.status()
+        if not status.reachable:
+            return Outcome.failed(f"Port {self.port} is unreachable: {status.error}.", server=status)
+        if status.is_primary:
+            return Outcome.done(f"Port {self.port} is already a primary.", server=status)
+        if last_lag_bytes > max_lag_bytes:
+            return Outcome.failed(
+                f"Refused: port {self.port} was last {last_lag_bytes} bytes behind, more than the "
+                f"{max_lag_bytes} allowed.",
+                server=status,
+                lag_bytes=last_lag_bytes,
+            )
+        if status.link_up and await self._writable_primary(status.primary_host, status.primary_port):
+            return Outcome.failed(
+                f"Refused: the primary {status.primary_host}:{status.primary_port} of port {self.port} "
+                "is up and writable; promoting would make two primaries (use a failover).",
+                server=status,
+            )
+        try:
+            await rcmd(self.client, "REPLICAOF", "NO", "ONE")
+        except IO_ERRORS as exc:
+            return Outcome.failed(
+                f"REPLICAOF NO ONE on port {self.port} failed: {describe_error(exc)}.",
+                server=await self.status(),
+            )
+        await self._persist_role()
+        return Outcome.done(
+            f"Promoted port {self.port} to primary.", server=await self.status(), lag_bytes=last_lag_bytes
+        )
+
+    async def _writable_primary(self, host: str, port: int) -> bool:
+        client = redis.asyncio.Redis(
+            host=host, port=port, socket_timeout=self.io_timeout, socket_connect_timeout=self.io_timeout
+        )
+        try:
+            return parse_status(port, await client.info("replication")).is_primary
+        except IO_ERRORS:
+            return False
+        finally:
+            await client.aclose()
+
+    async def replicate_from(self, host: str, port: int, progress: Progress = no_progress) -> Outcome:
+        """REPLICAOF host port (or NO ONE without a host), persisted into a managed server's config."""
+        try:
+            if host:
+                await rcmd(self.client, "REPLICAOF", host, str(port))
+            else:
+                await rcmd(self.client, "REPLICAOF", "NO", "ONE")
+        except IO_ERRORS as exc:
+            return Outcome.failed(
+                f"REPLICAOF on port {self.port} failed: {describe_error(exc)}.", server=await self.status()
+            )
+        await self._persist_role()
+        if not host:
+            return Outcome.done(f"Port {self.port} is now a primary.", server=await self.status())
+        progress(f"port {self.port} set to replicate from {host}:{port}")
+        status = await self.wait_linked(RELINK_WAIT_SECONDS)
+        state = "link up" if status.link_up else "link not up yet"
+        return Outcome.done(
+            f"Port {self.port} replicates from {host}:{port} ({state}).",
+            server=status,
+            link_up=status.link_up,
+        )
+
+    async def wait_linked(self, seconds: float) -> RedisServerStatus:
+        """The status once the replication link is up, or after `seconds` whatever it is."""
+        deadline = self.clock.monotonic() + seconds
+        while True:
+            status = await self.status()
+            if not status.is_replica or status.link_up or self.clock.monotonic() >= deadline:
+                return status
+            await self.clock.sleep(0.02)
+
+    async def _persist_role(self) -> None:
+        if not self.managed:
+            return
+        try:
+            await rcmd(self.client, "CONFIG", "REWRITE")
+        except IO_ERRORS as exc:
+            log.warning("CONFIG REWRITE on port %d failed: %s", self.port, describe_error(exc))
+
+    # --- process ---------------------------------------------------------------------------------
+
+    def _refuse_adopted(self, action: str) -> Outcome:
+        return Outcome.failed(
+            f"Refused to {action} port {self.port}: it was adopted, not started by this agent, so its "
+            "process belongs to whoever started it.",
+        )
+
+    async def start(self) -> Outcome:
+        if self.process is None:
+            return self._refuse_adopted("start")
+        try:
+            await self.process.start(self.client)
+        except KvmaintError as exc:
+            return Outcome.failed(str(exc), port=self.port)
+        status = await self.status()
+        return Outcome.done(f"redis-server is running on port {self.port}.", server=status, port=self.port)
+
+    async def restart(self, progress: Progress = no_progress) -> Outcome:
+        """SHUTDOWN and start again on the same config and data; a replica then re-syncs."""
+        if self.process is None:
+            return self._refuse_adopted("restart")
+        before = await self.status()
+        try:
+            if before.reachable:
+                # The config file must carry the current role, or a demoted primary comes back primary.
+                await rcmd(self.client, "CONFIG", "REWRITE")
+                progress(f"shutting down port {self.port} ({before.role})")
+                await self.process.shutdown(self.client)
+            progress(f"starting port {self.port}")
+            await self.process.start(self.client)
+        except KvmaintError as exc:
+            return Outcome.failed(str(exc), server=await self.status(), port=self.port)
+        except IO_ERRORS as exc:
+            return Outcome.failed(
+                f"Restarting port {self.port} failed: {describe_error(exc)}.",
+                server=await self.status(),
+                port=self.port,
+            )
+        status = await self.wait_linked(RELINK_WAIT_SECONDS)
+        tail = ""
+        if status.is_replica:
+            tail = " and re-synced" if status.link_up else "; it is still re-syncing"
+        return Outcome.done(
+            f"Restarted port {self.port} as {status.role}{tail}.",
+            server=status,
+            port=self.port,
+            link_up=status.link_up,
+        )
+
+    async def stop(self, progress: Progress = no_progress) -> Outcome:
+        if self.process is None:
+            return self._refuse_adopted("stop")
+        try:
+            progress(f"shutting down port {self.port}")
+            await self.process.shutdown(self.client)
+        except KvmaintError as exc:
+            return Outcome.failed(str(exc), server=await self.status(), port=self.port)
+        return Outcome.done(f"Stopped port {self.port}.", port=self.port)

@@ -1,0 +1,211 @@
+"""redis-server processes the agent owns: each at DATA_DIR/servers/PORT/ with its own redis.conf.
+
+Servers are started in their own session, so they outlive the agent: restarting or upgrading the
+agent never takes the data plane down. The config file is the server's memory across restarts; the
+agent runs CONFIG REWRITE after every role change so a restarted server comes back in its current role.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio
+import redis.exceptions
+
+from agent.redisnode.rcmd import rcmd
+from agent.redisnode.status import describe_error
+from kvmaint.clock import Clock
+from kvmaint.errors import FailedPrecondition, Unavailable
+
+log = logging.getLogger(__name__)
+
+CONF_NAME = "redis.conf"
+FORBIDDEN_PORTS = frozenset({6379})
+READY_TIMEOUT_SECONDS = 30.0
+# SHUTDOWN on a primary may wait up to shutdown-timeout (10 s) for lagging replicas.
+EXIT_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ServerLayout:
+    """Where one managed server keeps its files."""
+
+    port: int
+    dir: Path
+
+    @classmethod
+    def under(cls, servers_dir: Path, port: int) -> ServerLayout:
+        return cls(port=port, dir=(servers_dir / str(port)).resolve())
+
+    @property
+    def conf(self) -> Path:
+        return self.dir / CONF_NAME
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / "redis.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.dir / "redis.log"
+
+
+def render_conf(layout: ServerLayout, replicaof: tuple[str, int] | None = None) -> str:
+    """The initial config of a managed server: loopback only, AOF fsynced every second, foreground."""
+    lines = [
+        "# Written by kvmaint-agent; CONFIG REWRITE keeps it in step with the server's role.",
+        "bind 127.0.0.1",
+        f"port {layout.port}",
+        f'dir "{layout.dir}"',
+        "appendonly yes",
+        "appendfsync everysec",
+        "daemonize no",
+        f'pidfile "{layout.pidfile}"',
+        f'logfile "{layout.logfile}"',
+    ]
+    if replicaof is not None:
+        lines.append(f"replicaof {replicaof[0]} {replicaof[1]}")
+    return "\n".join(lines) + "\n"
+
+
+def pick_free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now (never 6379). Racy by nature; `start` retries on a lost race."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in FORBIDDEN_PORTS:
+            return port
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def last_log_line(layout: ServerLayout) -> str:
+    try:
+        lines = layout.logfile.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+class ServerProcess:
+    """Starts and stops one managed redis-server; knows its pid whether or not this agent spawned it."""
+
+    def __init__(self, layout: ServerLayout, redis_server: str, clock: Clock) -> None:
+        self.layout = layout
+        self.redis_server = redis_server
+        self.clock = clock
+        self._child: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return self.layout.port
+
+    def write_conf(self, replicaof: tuple[str, int] | None) -> None:
+        self.layout.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.layout.conf.with_suffix(".tmp")
+        tmp.write_text(render_conf(self.layout, replicaof))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(self.layout.conf)
+
+    def pid(self) -> int | None:
+        """The server's pid if it is running (our child, or found through its pidfile)."""
+        if self._child is not None:
+            if self._child.poll() is None:
+                return self._child.pid
+            self._child = None
+        try:
+            pid = int(self.layout.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    async def start(self, client: redis.asyncio.Redis) -> None:
+        """Spawns redis-server on its config and returns once it answers PING with its data loaded."""
+        if self.pid() is not None and await _answers(client):
+            return
+        if not self.layout.conf.exists():
+            raise FailedPrecondition(f"No config for port {self.port} at {self.layout.conf}.")
+        log.info("starting redis-server on port %d (%s)", self.port, self.layout.conf)
+        self._child = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once; no waiting here
+            [self.redis_server, str(self.layout.conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.layout.dir,
+            start_new_session=True,
+        )
+        await self._wait_ready(client)
+
+    async def _wait_ready(self, client: redis.asyncio.Redis) -> None:
+        deadline = self.clock.monotonic() + READY_TIMEOUT_SECONDS
+        while True:
+            if self._child is not None and self._child.poll() is not None:
+                code = self._child.returncode
+                self._child = None
+                raise Unavailable(
+                    f"redis-server on port {self.port} exited with code {code} while starting: "
+                    f"{last_log_line(self.layout) or 'no log line'}."
+                )
+            if await _answers(client):
+                return
+            if self.clock.monotonic() >= deadline:
+                raise Unavailable(
+                    f"redis-server on port {self.port} did not answer within {READY_TIMEOUT_SECONDS:.0f}s."
+                )
+            await self.clock.sleep(0.02)
+
+    async def shutdown(self, client: redis.asyncio.Redis) -> None:
+        """SHUTDOWN (AOF flushed, replicas given time to catch up), then waits for the process to exit."""
+        pid = self.pid()
+        try:
+            await rcmd(client, "SHUTDOWN")
+        except redis.exceptions.ConnectionError:
+            pass  # the expected answer: the server closed the connection as it exited
+        except redis.exceptions.ResponseError as exc:
+            raise FailedPrecondition(f"redis-server on port {self.port} refused SHUTDOWN: {exc}.") from exc
+        except (redis.exceptions.RedisError, OSError) as exc:
+            if pid is None:
+                return
+            log.warning("SHUTDOWN on port %d failed (%s); sending SIGTERM", self.port, describe_error(exc))
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        await client.connection_pool.disconnect()
+        await self._wait_exit(pid)
+
+    async def _wait_exit(self, pid: int | None) -> None:
+        deadline = self.clock.monotonic() + EXIT_TIMEOUT_SECONDS
+        while True:
+            child_done = self._child is None or self._child.poll() is not None
+            if child_done and (pid is None or not pid_alive(pid)):
+                self._child = None
+                return
+            if self.clock.monotonic() >= deadline:
+                raise Unavailable(
+                    f"redis-server on port {self.port} did not exit within {EXIT_TIMEOUT_SECONDS:.0f}s."
+                )
+            await self.clock.sleep(0.02)
+
+
+async def _answers(client: redis.asyncio.Redis) -> bool:
+    """PING answered: the server is up and done loading (a loading server answers LOADING)."""
+    try:
+        return bool(await client.ping())
+    except (redis.exceptions.RedisError, OSError, TimeoutError):
+        return False
