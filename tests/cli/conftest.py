@@ -82,7 +82,10 @@ def cli(scheduler: SchedulerProcess) -> Cli:
 
 @pytest.fixture
 def make_cli() -> Callable[[SchedulerProcess, str | None], Cli]:
-    return lambda scheduler, token=None: Cli(scheduler.address, token)
+    def make(scheduler: SchedulerProcess, token: str | None = None) -> Cli:
+        return Cli(scheduler.address, token)
+
+    return make
 
 
 def create_premium(cli: Cli, app: str = "example-app", primary: str = "db-1:7001",
