@@ -384,7 +384,7 @@ MAINTENANCE_COLUMNS: list[Column] = [("ID", "id"), ("ADDON", "addon"), ("STATUS"
 HISTORY_COLUMNS: list[Column] = [("ID", "id"), ("STATUS", "status"), ("REASON", "reason"),
                                  ("METHOD", "method"), ("SCHEDULED FOR", "scheduled_for"),
                                  ("STARTED AT", "started_at"), ("COMPLETED AT", "completed_at"),
-                                 ("DURATION", "duration_seconds")]
+                                 ("DURATION (S)", "duration_seconds")]
 REQUIRED_COLUMNS: list[Column] = [("ADDON", "addon"), ("APP", "app"), ("ID", "id"),
                                   ("REASON", "reason"), ("METHOD", "method"),
                                   ("REQUIRED BY", "required_by"), ("SCHEDULED FOR", "scheduled_for")]

@@ -58,8 +58,9 @@ class Output:
 
 
 class Progress:
-    """Live WaitMaintenance progress on stderr: one rewritten rich line on a terminal, plain lines
-    otherwise (a new line when the status, step or message changes, else at most every 5 seconds)."""
+    """Live WaitMaintenance progress on stderr: one rewritten rich line on a terminal, with the elapsed
+    time ticking between messages; plain lines otherwise (a new line when the status, step or message
+    changes, else at most every 5 seconds)."""
 
     PLAIN_INTERVAL = 5.0
 
@@ -67,34 +68,47 @@ class Progress:
         self._stream = stream
         self._tty = stream.isatty()
         self._status: Any = None
+        self._view: dict[str, Any] = {}
+        self._received = 0.0
         self._last_key: tuple[Any, ...] | None = None
         self._last_time = 0.0
-        self._last_text = ""
 
     def __enter__(self) -> Progress:
         if self._tty:
             from rich.console import Console
 
-            self._status = Console(file=self._stream).status("Waiting for the maintenance...")
+            self._status = Console(file=self._stream).status(self)
             self._status.start()
         return self
 
-    def update(self, view: Mapping[str, Any]) -> None:
-        text = progress_line(view)
+    def text(self) -> str:
+        """The current line; on a terminal the elapsed time runs on from the last message."""
+        if not self._view:
+            return "Waiting for the maintenance..."
+        view = dict(self._view)
         if self._status is not None:
-            self._status.update(text)
-            self._last_text = text
+            view["elapsed_seconds"] = float(view.get("elapsed_seconds") or 0) + time.monotonic() - self._received
+        return progress_line(view)
+
+    def __rich__(self) -> Any:
+        """Re-rendered by rich on every refresh; a Text, so brackets in messages are not markup."""
+        from rich.text import Text
+
+        return Text(self.text())
+
+    def update(self, view: Mapping[str, Any]) -> None:
+        self._view, self._received = dict(view), time.monotonic()
+        if self._status is not None:
             return
         key = (view.get("status"), view.get("step"), view.get("message"))
-        now = time.monotonic()
-        if key != self._last_key or now - self._last_time >= self.PLAIN_INTERVAL:
-            print(text, file=self._stream, flush=True)
-            self._last_key, self._last_time = key, now
+        if key != self._last_key or self._received - self._last_time >= self.PLAIN_INTERVAL:
+            print(self.text(), file=self._stream, flush=True)
+            self._last_key, self._last_time = key, self._received
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._status is not None:
             self._status.stop()
-            if self._last_text:  # the spinner line vanishes on stop; keep the last figures visible
-                print(self._last_text, file=self._stream, flush=True)
+            if self._view:  # the spinner line vanishes on stop; keep the last figures visible
+                print(self.text(), file=self._stream, flush=True)

@@ -208,7 +208,7 @@ def test_history_and_maintenance_list(cli: Cli) -> None:
     require(cli, "--all")
     history = cli.ok("data:maintenances:history", "REDIS_URL", "-a", "example-app")
     assert history.lines[0].split() == ["ID", "STATUS", "REASON", "METHOD", "SCHEDULED", "FOR", "STARTED", "AT",
-                                        "COMPLETED", "AT", "DURATION"]
+                                        "COMPLETED", "AT", "DURATION", "(S)"]
     assert len(history.lines) == 2 and " pending " in history.lines[1]
     one = cli.ok("data:maintenances:history", "REDIS_URL", "-a", "example-app", "-n", "1", "--json").json()
     assert [m["addon"] for m in one] == [name] and one[0]["status"] == "pending"
