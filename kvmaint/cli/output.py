@@ -87,7 +87,8 @@ class Progress:
             return "Waiting for the maintenance..."
         view = dict(self._view)
         if self._status is not None:
-            view["elapsed_seconds"] = float(view.get("elapsed_seconds") or 0) + time.monotonic() - self._received
+            since = time.monotonic() - self._received
+            view["elapsed_seconds"] = float(view.get("elapsed_seconds") or 0) + since
         return progress_line(view)
 
     def __rich__(self) -> Any:
