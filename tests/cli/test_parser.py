@@ -67,3 +67,8 @@ def test_unreachable_scheduler(capsys: pytest.CaptureFixture[str], monkeypatch: 
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == f"Cannot reach the scheduler at {address}: connection refused.\n"
+
+
+def test_missing_ca_file_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--ca", "/nonexistent/ca.pem", "apps"]) == 1
+    assert capsys.readouterr().err == "Cannot read the CA file /nonexistent/ca.pem: No such file or directory.\n"

@@ -210,6 +210,9 @@ def test_tokens(scheduler_factory: Callable[..., SchedulerProcess],
     denied = app("config", "-a", "other-app")
     assert denied.code == 1 and denied.err.count("\n") == 1 and "other-app" in denied.err
     assert app("maintenances:require", "--reason", "emergency", "--all").code == 1
+    # Streams carry the token too, and an app token sees its own app's events only.
+    events = [json.loads(line) for line in app.ok("events", "--json").lines]
+    assert events and {e["app"] for e in events} == {"example-app"}
 
     monkeypatch.setenv("KVMAINT_TOKEN", OPERATOR_TOKEN)
     assert make_cli(scheduler, None).ok("apps", "--json").json()[0]["name"] == "example-app"
