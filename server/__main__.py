@@ -14,6 +14,8 @@ from pathlib import Path
 from kvmaint.errors import KvmaintError
 from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
+from server.driver.runner import DriverConfig
+from server.tls import server_credentials
 
 log = logging.getLogger("kvmaint.scheduler")
 
@@ -37,6 +39,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="TOML file of bearer tokens (env KVMAINT_TOKENS_FILE); none: no auth, loopback only",
     )
     p.add_argument("--port-file", type=Path, help="write the bound port here once serving")
+    p.add_argument("--tls-cert", type=Path, help="scheduler certificate (PEM); with --tls-key and --tls-ca")
+    p.add_argument("--tls-key", type=Path, help="scheduler private key (PEM)")
+    p.add_argument("--tls-ca", type=Path, help="CA that signs agents' certificates (PEM)")
+    p.add_argument(
+        "--catch-up-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for a standby to catch up before a maintenance fails (default 60)",
+    )
+    p.add_argument(
+        "--failover-timeout-ms",
+        type=int,
+        default=5000,
+        help="longest write pause a failover may take before it is abandoned (default 5000)",
+    )
+    p.add_argument(
+        "--command-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for an agent's answer to one command (default 60)",
+    )
+    p.add_argument(
+        "--tick-seconds", type=float, default=5.0, help="how often due maintenances are started (default 5)"
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -58,7 +84,30 @@ async def serve(args: argparse.Namespace) -> int:
             log.error("refusing to listen on %s without tokens: pass --tokens FILE", args.listen)
             return 2
         log.warning("no tokens configured: authentication is off (allowed on loopback only)")
-    scheduler = await build_scheduler(SchedulerConfig(listen=args.listen, db=args.db, tokens=tokens))
+    creds = None
+    tls = (args.tls_cert, args.tls_key, args.tls_ca)
+    if any(tls):
+        if not all(tls):
+            log.error("--tls-cert, --tls-key and --tls-ca go together")
+            return 2
+        creds = server_credentials(args.tls_cert, args.tls_key, args.tls_ca)
+    else:
+        log.warning("no TLS: agents connect in plain text, accepted from loopback only")
+    driver = DriverConfig(
+        catch_up_timeout=args.catch_up_timeout,
+        failover_timeout_ms=args.failover_timeout_ms,
+        command_timeout=args.command_timeout,
+    )
+    scheduler = await build_scheduler(
+        SchedulerConfig(
+            listen=args.listen,
+            db=args.db,
+            tokens=tokens,
+            server_credentials=creds,
+            driver=driver,
+            tick_seconds=args.tick_seconds,
+        )
+    )
     host = args.listen.rsplit(":", 1)[0]
     log.info("scheduler serving on %s:%d, state in %s", host, scheduler.port, args.db)
     if args.port_file:

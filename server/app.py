@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from kvmaint.clock import Clock, SystemClock
 from kvmaint.v1 import (
     agent_pb2,
+    agent_pb2_grpc,
     events_pb2,
     events_pb2_grpc,
     fleet_pb2,
@@ -21,7 +23,11 @@ from kvmaint.v1 import (
     maintenance_pb2,
     maintenance_pb2_grpc,
 )
+from server.agents.hub import AgentHub, AgentSession
+from server.agents.placement import AgentPlacement
 from server.auth import TokenTable
+from server.driver.planner import Planner
+from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.rpc.interceptors import ServiceInterceptor
 from server.rpc.servicers import EventServicer, FleetServicer, MaintenanceServicer
 from server.service.bus import EventBus
@@ -55,6 +61,8 @@ class SchedulerConfig:
     db: Path = Path(".kvmaint/state.db")
     tokens: TokenTable = field(default_factory=lambda: TokenTable({}))
     server_credentials: grpc.ServerCredentials | None = None
+    driver: DriverConfig = field(default_factory=DriverConfig)
+    tick_seconds: float = 5.0
 
 
 @dataclass
@@ -66,10 +74,17 @@ class Scheduler:
     health: health.aio.HealthServicer
     fleet: FleetService
     maintenance: MaintenanceService
+    hub: AgentHub
+    runner: MaintenanceRunner
+    planner: Planner
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self, grace: float = 5.0) -> None:
         for name in (*SERVICE_NAMES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        for task in self.tasks:
+            task.cancel()
+        await self.runner.close()
         await self.server.stop(grace)
         await self.store.close()
 
@@ -83,13 +98,33 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
         bus=EventBus(await store.last_sequence()),
         rng=random.Random(),
     )
-    fleet = FleetService(ctx)
-    maint = MaintenanceService(ctx)
+    async with store.transaction() as tx:
+        known_agents = await tx.list_agents()
+    background: set[asyncio.Task[None]] = set()
+
+    def remember(session: AgentSession) -> None:
+        async def write() -> None:
+            async with store.transaction() as tx:
+                await tx.upsert_agent(
+                    session.host_id, session.advertise_host, session.agent_version, ctx.clock.now()
+                )
+
+        task = asyncio.create_task(write())
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    hub = AgentHub(ctx.clock, require_certificates=config.server_credentials is not None, on_hello=remember)
+    hub.advertised.update(known_agents)
+    runner = MaintenanceRunner(ctx, hub, config.driver)
+    fleet = FleetService(ctx, AgentPlacement(hub, config.driver.command_timeout))
+    maint = MaintenanceService(ctx, runner)
+    planner = Planner(ctx, runner, config.tick_seconds)
 
     server = grpc.aio.server(interceptors=[ServiceInterceptor(config.tokens)], options=SERVER_OPTIONS)
     fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleet), server)
     maintenance_pb2_grpc.add_MaintenanceServiceServicer_to_server(MaintenanceServicer(maint, fleet), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(ctx), server)
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(hub, server)
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -105,4 +140,9 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
     await server.start()
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Scheduler(server, port, store, ctx, health_servicer, fleet, maint)
+    resumed = await runner.resume()
+    if resumed:
+        log.info("resumed %d maintenance(s) in progress", resumed)
+    scheduler = Scheduler(server, port, store, ctx, health_servicer, fleet, maint, hub, runner, planner)
+    scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
+    return scheduler

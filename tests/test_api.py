@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -124,8 +125,10 @@ def test_run_accepted_in_maintenance_mode_and_nothing_pending_says_so(scheduler)
         assert run.status != rpb.MAINTENANCE_STATUS_PENDING
 
 
-def test_history_is_newest_first_with_limit(scheduler) -> None:
-    with api(scheduler.address) as a:
+def test_history_is_newest_first_with_limit(scheduler_factory) -> None:
+    # No agent serves db-1/db-2 here: each run fails fast at its first command, which is what ends it.
+    s = scheduler_factory(extra_args=["--catch-up-timeout", "0.5", "--command-timeout", "0.5"])
+    with api(s.address) as a:
         addon = registered_addon(a)
         a.SetMaintenanceMode(fpb.SetMaintenanceModeRequest(app=APP, enabled=True))
         ids = []
@@ -133,10 +136,9 @@ def test_history_is_newest_first_with_limit(scheduler) -> None:
             require(a, addon.name)
             m = a.GetMaintenanceInfo(mpb.GetMaintenanceInfoRequest(app=APP, addon=addon.name)).info
             ids.append(m.id)
-            # End it so that another can be required: destroy-free cancel path is via a new app state;
-            # here a manual run moves it out of pending, and the campaign below skips active ones.
             a.RunMaintenance(mpb.RunMaintenanceRequest(app=APP, addon=addon.name))
-            _force_end(scheduler, m.id)
+            info = wait_for_status(a, addon.name, "failed")
+            assert "db-2" in info.failure_reason and "not connected" in info.failure_reason
         hist = a.ListMaintenanceHistory(
             mpb.ListMaintenanceHistoryRequest(app=APP, addon=addon.name)
         ).maintenances
@@ -158,15 +160,14 @@ def test_history_is_newest_first_with_limit(scheduler) -> None:
         assert [m.id for m in rest.maintenances] == ids[::-1][3:]
 
 
-def _force_end(scheduler, maintenance_id: str) -> None:
-    """Marks a started maintenance completed directly in the database (the driver is not under test here)."""
-    import sqlite3
-
-    with sqlite3.connect(scheduler.db) as db:
-        db.execute(
-            "UPDATE maintenances SET status = 'completed', completed_at = started_at WHERE id = ?",
-            (maintenance_id,),
-        )
+def wait_for_status(a: Api, addon: str, status: str, timeout: float = 20.0) -> mpb.MaintenanceInfo:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = a.GetMaintenanceInfo(mpb.GetMaintenanceInfoRequest(addon=addon)).info
+        if info.status == status or time.monotonic() > deadline:
+            assert info.status == status, info
+            return info
+        time.sleep(0.05)
 
 
 def test_mini_plan_rules(scheduler) -> None:

@@ -105,6 +105,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX events_app ON events(app, sequence);
     """,
+    # 2: agents' advertised hosts, so config vars keep naming servers correctly across restarts.
+    """
+    CREATE TABLE agents (
+        host_id TEXT PRIMARY KEY,
+        advertise_host TEXT NOT NULL,
+        agent_version TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -405,6 +414,19 @@ class SqliteTx:
             _ts(now),
         )
         return await self._load(rows)
+
+    # agents
+    async def upsert_agent(self, host_id: str, advertise_host: str, version: str, seen: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO agents (host_id, advertise_host, agent_version, last_seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (host_id) DO UPDATE SET advertise_host = excluded.advertise_host, "
+            "agent_version = excluded.agent_version, last_seen = excluded.last_seen",
+            (host_id, advertise_host, version, _ts(seen)),
+        )
+
+    async def list_agents(self) -> dict[str, str]:
+        rows = await self._all("SELECT host_id, advertise_host FROM agents")
+        return {r["host_id"]: r["advertise_host"] for r in rows}
 
     # events
     async def append_event(self, event: Event) -> int:

@@ -1,0 +1,221 @@
+"""AgentService: one bidirectional stream per agent host.
+
+Per-message work is O(1): a heartbeat replaces the host's inventory, a result resolves one future.
+Commands wait for their host to (re)connect until their deadline; a reconnecting agent is sent every
+command still awaiting a result, and answers repeats from its kept results, so a command runs once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import grpc
+
+from kvmaint.clock import Clock
+from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+from kvmaint.v1 import agent_pb2, agent_pb2_grpc
+from server.rpc.convert import ts
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_VERSION = "0.1.0"
+HEARTBEAT_SECONDS = 5
+
+ProgressFn = Callable[[agent_pb2.CommandProgress], None]
+
+
+@dataclass
+class AgentSession:
+    host_id: str
+    advertise_host: str
+    agent_version: str
+    servers: dict[int, agent_pb2.RedisServerStatus]
+    outbox: asyncio.Queue[agent_pb2.ConnectResponse | None] = field(default_factory=asyncio.Queue)
+
+    def send(self, msg: agent_pb2.ConnectResponse | None) -> None:
+        self.outbox.put_nowait(msg)
+
+
+@dataclass
+class _Pending:
+    host: str
+    command: agent_pb2.AgentCommand
+    future: asyncio.Future[agent_pb2.CommandResult]
+    progress: list[ProgressFn]
+
+
+def _peer_is_loopback(peer: str) -> bool:
+    return peer.startswith(("ipv4:127.", "ipv6:[::1]", "unix:"))
+
+
+class AgentHub(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        require_certificates: bool,
+        on_hello: Callable[[AgentSession], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.require_certificates = require_certificates
+        self.sessions: dict[str, AgentSession] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._connected: dict[str, asyncio.Event] = {}
+        self._on_hello = on_hello
+        # host id -> advertise host, kept after disconnects (config vars name servers by it).
+        self.advertised: dict[str, str] = {}
+
+    # --- the stream -------------------------------------------------------------------------
+    def _check_identity(self, host_id: str, context: grpc.aio.ServicerContext) -> None:
+        auth = context.auth_context() or {}
+        names = [n.decode() for n in auth.get("x509_common_name", [])]
+        if names:
+            if host_id not in names:
+                raise PermissionDenied(
+                    f"This certificate is for host {', '.join(names)}; it cannot act as host {host_id}."
+                )
+            return
+        if self.require_certificates:
+            raise Unauthenticated("Agents must present a client certificate signed by the scheduler's CA.")
+        if not _peer_is_loopback(context.peer()):
+            raise Unauthenticated("Plain-text agents are accepted on loopback only; use mutual TLS.")
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[agent_pb2.ConnectRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.ConnectResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("body") != "hello":
+            raise InvalidArgument.field("hello", "The first message on the agent stream must be a hello.")
+        hello = first.hello
+        if not hello.host_id or len(hello.host_id) > 63:
+            raise InvalidArgument.field(
+                "hello.host_id", "The hello must carry a host id of 1 to 63 characters."
+            )
+        self._check_identity(hello.host_id, context)
+
+        session = AgentSession(
+            host_id=hello.host_id,
+            advertise_host=hello.advertise_host or "127.0.0.1",
+            agent_version=hello.agent_version,
+            servers={s.port: s for s in hello.servers},
+        )
+        previous = self.sessions.get(session.host_id)
+        if previous is not None:
+            previous.send(None)  # the newer stream wins
+        self.sessions[session.host_id] = session
+        self.advertised[session.host_id] = session.advertise_host
+        log.info(
+            "agent %s connected (%s, %d servers)",
+            session.host_id,
+            session.advertise_host,
+            len(session.servers),
+        )
+        if self._on_hello is not None:
+            self._on_hello(session)
+        self._connected.setdefault(session.host_id, asyncio.Event()).set()
+
+        session.send(
+            agent_pb2.ConnectResponse(
+                welcome=agent_pb2.SchedulerWelcome(
+                    scheduler_version=SCHEDULER_VERSION, heartbeat_interval_seconds=HEARTBEAT_SECONDS
+                )
+            )
+        )
+        for pending in self._pending.values():
+            if pending.host == session.host_id:
+                session.send(agent_pb2.ConnectResponse(command=pending.command))
+
+        reader = asyncio.create_task(self._read(session, request_iterator))
+        try:
+            while True:
+                msg = await session.outbox.get()
+                if msg is None:
+                    return
+                yield msg
+        finally:
+            reader.cancel()
+            if self.sessions.get(session.host_id) is session:
+                del self.sessions[session.host_id]
+                self._connected[session.host_id].clear()
+                log.info("agent %s disconnected", session.host_id)
+
+    async def _read(self, session: AgentSession, requests: AsyncIterator[agent_pb2.ConnectRequest]) -> None:
+        try:
+            async for msg in requests:
+                kind = msg.WhichOneof("body")
+                if kind == "heartbeat":
+                    session.servers = {s.port: s for s in msg.heartbeat.servers}
+                elif kind == "result":
+                    pending = self._pending.get(msg.result.command_id)
+                    if pending is not None and not pending.future.done():
+                        pending.future.set_result(msg.result)
+                elif kind == "progress":
+                    pending = self._pending.get(msg.progress.command_id)
+                    for fn in pending.progress if pending else ():
+                        fn(msg.progress)
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("agent %s stream failed", session.host_id)
+        finally:
+            session.send(None)
+
+    # --- commands ---------------------------------------------------------------------------
+    def is_connected(self, host: str) -> bool:
+        return host in self.sessions
+
+    def server_status(self, host: str, port: int) -> agent_pb2.RedisServerStatus | None:
+        session = self.sessions.get(host)
+        return session.servers.get(port) if session else None
+
+    def endpoint_host(self, host: str) -> str:
+        return self.advertised.get(host, host)
+
+    async def wait_connected(self, host: str, timeout: float) -> bool:
+        event = self._connected.setdefault(host, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def call(
+        self,
+        host: str,
+        command_id: str,
+        action: str,
+        message: object,
+        timeout: float,
+        progress: ProgressFn | None = None,
+    ) -> agent_pb2.CommandResult:
+        """Sends one command and waits for its result, across agent reconnects, until `timeout`."""
+        pending = self._pending.get(command_id)
+        if pending is None:
+            cmd = agent_pb2.AgentCommand(
+                command_id=command_id, deadline=ts(self.clock.now() + timedelta(seconds=timeout))
+            )
+            getattr(cmd, action).CopyFrom(message)
+            pending = _Pending(host, cmd, asyncio.get_running_loop().create_future(), [])
+            self._pending[command_id] = pending
+            session = self.sessions.get(host)
+            if session is not None:
+                session.send(agent_pb2.ConnectResponse(command=cmd))
+        if progress is not None:
+            pending.progress.append(progress)
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+        except TimeoutError:
+            state = "connected" if self.is_connected(host) else "not connected"
+            raise Unavailable(
+                f"Agent {host} ({state}) did not answer {action} within {timeout:g} s."
+            ) from None
+        finally:
+            if pending.future.done() or command_id in self._pending:
+                self._pending.pop(command_id, None)
+
+    def hosts(self) -> list[str]:
+        return sorted(self.sessions)

@@ -1,0 +1,108 @@
+"""Places a new add-on's servers on connected agents' hosts, and adopts registered ones."""
+
+from __future__ import annotations
+
+import logging
+
+from kvmaint.errors import FailedPrecondition, KvmaintError
+from kvmaint.v1 import agent_pb2
+from server.agents.hub import AgentHub
+from server.domain.models import Role, ServerRef
+
+log = logging.getLogger(__name__)
+
+
+class AgentPlacement:
+    def __init__(self, hub: AgentHub, command_timeout: float = 30.0) -> None:
+        self.hub = hub
+        self.timeout = command_timeout
+
+    def endpoint(self, server: ServerRef) -> str:
+        return f"{self.hub.endpoint_host(server.host)}:{server.port}"
+
+    def _least_loaded(self, exclude: set[str]) -> str | None:
+        hosts = [h for h in self.hub.hosts() if h not in exclude]
+        if not hosts:
+            return None
+        return min(hosts, key=lambda h: (len(self.hub.sessions[h].servers), h))
+
+    async def place(self, addon_name: str, with_standby: bool) -> tuple[ServerRef, ...]:
+        primary_host = self._least_loaded(set())
+        standby_host = self._least_loaded({primary_host}) if primary_host and with_standby else None
+        if primary_host is None or (with_standby and standby_host is None):
+            need = "two agents on different hosts" if with_standby else "an agent"
+            raise FailedPrecondition(
+                f"Placing this add-on needs {need}; connected: {', '.join(self.hub.hosts()) or 'none'}. "
+                "Start kvmaint-agent on more hosts, or register servers with --primary/--standby."
+            )
+        r = await self.hub.call(
+            primary_host,
+            f"place/{addon_name}/primary",
+            "start_server",
+            agent_pb2.StartServerCommand(port=0),
+            self.timeout,
+        )
+        if not r.ok:
+            raise FailedPrecondition(f"Agent {primary_host} could not start a Redis server: {r.error}")
+        primary = ServerRef(primary_host, r.port, Role.PRIMARY)
+        if standby_host is None:
+            return (primary,)
+        r = await self.hub.call(
+            standby_host,
+            f"place/{addon_name}/standby",
+            "start_server",
+            agent_pb2.StartServerCommand(
+                port=0,
+                replicate_from_host=self.hub.endpoint_host(primary_host),
+                replicate_from_port=primary.port,
+            ),
+            self.timeout,
+        )
+        if not r.ok:
+            await self._stop(primary, f"place/{addon_name}/undo")
+            raise FailedPrecondition(f"Agent {standby_host} could not start the HA standby: {r.error}")
+        return (primary, ServerRef(standby_host, r.port, Role.STANDBY))
+
+    async def _stop(self, server: ServerRef, command_id: str) -> None:
+        try:
+            await self.hub.call(
+                server.host,
+                command_id,
+                "stop_server",
+                agent_pb2.StopServerCommand(port=server.port),
+                self.timeout,
+            )
+        except KvmaintError as err:
+            log.warning("could not stop %s: %s", server.key, err)
+
+    async def adopt(self, servers: tuple[ServerRef, ...]) -> None:
+        """Makes the standby replicate from the primary when both hosts' agents are connected."""
+        primary = next((s for s in servers if s.role is Role.PRIMARY), None)
+        standby = next((s for s in servers if s.role is Role.STANDBY), None)
+        if primary is None or standby is None:
+            return
+        if not (self.hub.is_connected(primary.host) and self.hub.is_connected(standby.host)):
+            log.info(
+                "agents of %s/%s not connected: registering without checking replication",
+                primary.key,
+                standby.key,
+            )
+            return
+        p_host = self.hub.endpoint_host(primary.host)
+        status = self.hub.server_status(standby.host, standby.port)
+        if (
+            status is not None
+            and status.role == "slave"
+            and status.primary_port == primary.port
+            and (status.primary_host in (p_host, primary.host))
+        ):
+            return
+        r = await self.hub.call(
+            standby.host,
+            f"adopt/{standby.key}/{primary.key}",
+            "replicate_from",
+            agent_pb2.ReplicateFromCommand(port=standby.port, primary_host=p_host, primary_port=primary.port),
+            self.timeout,
+        )
+        if not r.ok:
+            raise FailedPrecondition(f"Could not make {standby.key} replicate from {primary.key}: {r.error}")

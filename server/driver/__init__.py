@@ -1,0 +1,1 @@
+"""Drives started maintenances through their steps by commanding agents."""

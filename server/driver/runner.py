@@ -1,0 +1,470 @@
+"""Walks each started maintenance through durable steps.
+
+Each step is persisted before it runs (current_step, history, event) and after it finished (added to
+`state["done"]` with its outputs), so a restarted scheduler resumes at the step it was in and never
+repeats a finished one. Command ids derive from the maintenance id and step, so a command re-sent after
+a restart is answered from the agent's kept result instead of running twice.
+
+Invariant (one writable primary): the only step that moves the primary role is `failover`, done by the
+agent as pause -> demote old -> promote new. Before it completes, any failure leaves the old primary as
+the primary; after it, nothing rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+
+from kvmaint.clock import iso
+from kvmaint.errors import KvmaintError, NotFound
+from kvmaint.v1 import agent_pb2
+from server.agents.hub import AgentHub
+from server.domain import steps as S
+from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Role, ServerRef, Status
+from server.service.core import Context
+from server.service.fleet import redis_url
+
+log = logging.getLogger(__name__)
+
+
+class StepFailed(KvmaintError):
+    pass
+
+
+@dataclass
+class DriverConfig:
+    catch_up_timeout: float = 60.0
+    command_timeout: float = 60.0
+    failover_timeout_ms: int = 5000
+    max_lag_bytes: int = 1 << 20
+    max_last_io_seconds: int = 20
+    poll_seconds: float = 0.2
+    post_failover_retries: int = 3
+
+
+@dataclass(frozen=True)
+class StepResult:
+    message: str
+    state: dict[str, str]
+
+
+def _split(key: str) -> tuple[str, int]:
+    host, _, port = key.rpartition(":")
+    return host, int(port)
+
+
+class MaintenanceRunner:
+    def __init__(self, ctx: Context, hub: AgentHub, config: DriverConfig | None = None) -> None:
+        self.ctx = ctx
+        self.hub = hub
+        self.config = config or DriverConfig()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def kick(self, maintenance_id: str) -> None:
+        task = self._tasks.get(maintenance_id)
+        if task is None or task.done():
+            self._tasks[maintenance_id] = asyncio.create_task(
+                self._run(maintenance_id), name=f"maintenance-{maintenance_id}"
+            )
+
+    async def resume(self) -> int:
+        async with self.ctx.store.transaction() as tx:
+            running = await tx.in_progress_maintenances()
+        for m in running:
+            log.info("resuming maintenance %s of %s at step %r", m.id, m.addon, m.current_step)
+            self.kick(m.id)
+        return len(running)
+
+    async def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def wait(self, maintenance_id: str) -> None:
+        task = self._tasks.get(maintenance_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    # --- the loop --------------------------------------------------------------------------
+    async def _load(self, mid: str) -> tuple[Maintenance, Addon] | None:
+        async with self.ctx.store.transaction() as tx:
+            m = await tx.get_maintenance(mid)
+            addon = await tx.get_addon(m.addon) if m else None
+        return (m, addon) if m and addon else None
+
+    async def _run(self, mid: str) -> None:
+        retries = 0
+        while True:
+            loaded = await self._load(mid)
+            if loaded is None:
+                return
+            m, addon = loaded
+            if m.status.ended or m.status is Status.PENDING:
+                return
+            plan = S.steps_for(m.method, m.state.get("outage") == "1")
+            step = S.next_step(plan, m.state)
+            if step is None:
+                await self._complete(m)
+                return
+            await self._begin(m, step)
+            try:
+                result = await getattr(self, f"_step_{step}")(m, addon)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                reason = str(err) if isinstance(err, KvmaintError) else f"internal error: {err!r}"
+                if not isinstance(err, KvmaintError):
+                    log.exception("maintenance %s step %s crashed", mid, step)
+                if S.past_point_of_no_return(m.state) and retries < self.config.post_failover_retries:
+                    retries += 1
+                    await self._note(m, step, f"{step} failed ({reason}); retrying")
+                    await self.ctx.clock.sleep(1.0)
+                    continue
+                await self._fail(m, step, reason)
+                return
+            await self._end(m, step, result)
+
+    # --- persistence of progress -----------------------------------------------------------
+    async def _refresh(self, mid: str) -> Maintenance:
+        async with self.ctx.store.transaction() as tx:
+            m = await tx.get_maintenance(mid)
+        if m is None:
+            raise NotFound(f"maintenance {mid} vanished")
+        return m
+
+    async def _begin(self, m: Maintenance, step: str) -> None:
+        now = self.ctx.clock.now()
+        async with self.ctx.write() as w:
+            cur = await w.tx.get_maintenance(m.id)
+            assert cur is not None
+            status = S.status_during(step)
+            resumed = cur.current_step == step
+            cur = replace(cur, current_step=step, status=status)
+            await w.tx.update_maintenance(cur)
+            text = f"{'Resuming' if resumed else 'Starting'} step {step}"
+            await w.tx.add_history(m.id, HistoryEntry(now, status, step, text))
+            await w.emit(
+                EventType.MAINTENANCE_STEP,
+                self.ctx,
+                m.app,
+                m.addon,
+                m.id,
+                text,
+                step=step,
+                status=status.value,
+            )
+
+    async def _end(self, m: Maintenance, step: str, result: StepResult) -> None:
+        now = self.ctx.clock.now()
+        async with self.ctx.write() as w:
+            cur = await w.tx.get_maintenance(m.id)
+            assert cur is not None
+            state = S.mark_done({**cur.state, **result.state}, step)
+            pause = int(state.get("write_pause_ms", cur.write_pause_ms))
+            status = Status.READY if step == S.MAINTAIN_STANDBY else cur.status
+            cur = replace(cur, state=state, write_pause_ms=pause, status=status)
+            await w.tx.update_maintenance(cur)
+            await w.tx.add_history(m.id, HistoryEntry(now, status, step, result.message))
+            await w.emit(
+                EventType.MAINTENANCE_STEP,
+                self.ctx,
+                m.app,
+                m.addon,
+                m.id,
+                result.message,
+                step=step,
+                status=status.value,
+                done="true",
+            )
+
+    async def _note(self, m: Maintenance, step: str, text: str) -> None:
+        now = self.ctx.clock.now()
+        async with self.ctx.write() as w:
+            cur = await w.tx.get_maintenance(m.id)
+            assert cur is not None
+            await w.tx.add_history(m.id, HistoryEntry(now, cur.status, step, text))
+            await w.emit(EventType.MAINTENANCE_STEP, self.ctx, m.app, m.addon, m.id, text, step=step)
+
+    async def _complete(self, m: Maintenance) -> None:
+        now = self.ctx.clock.now()
+        self.ctx.progress.pop(m.id, None)
+        async with self.ctx.write() as w:
+            cur = await w.tx.get_maintenance(m.id)
+            assert cur is not None
+            cur = replace(cur, status=Status.COMPLETED, completed_at=now, current_step="")
+            await w.tx.update_maintenance(cur)
+            outage = " (restarted in place: an outage)" if cur.state.get("outage") == "1" else ""
+            pause = f", writes paused {cur.write_pause_ms} ms" if cur.write_pause_ms >= 0 else ""
+            text = f"Completed in {cur.duration_seconds} s{pause}{outage}"
+            await w.tx.add_history(m.id, HistoryEntry(now, Status.COMPLETED, "", text))
+            await w.emit(
+                EventType.MAINTENANCE_COMPLETED,
+                self.ctx,
+                m.app,
+                m.addon,
+                m.id,
+                text,
+                duration_seconds=str(cur.duration_seconds),
+                write_pause_ms=str(cur.write_pause_ms),
+            )
+        log.info("maintenance %s of %s completed", m.id, m.addon)
+
+    async def _fail(self, m: Maintenance, step: str, reason: str) -> None:
+        await self._discard_hidden(await self._refresh(m.id))
+        now = self.ctx.clock.now()
+        self.ctx.progress.pop(m.id, None)
+        async with self.ctx.write() as w:
+            cur = await w.tx.get_maintenance(m.id)
+            assert cur is not None
+            text = f"Failed at step {step}: {reason}"
+            kept = "" if S.past_point_of_no_return(cur.state) else " The primary was left unchanged."
+            cur = replace(cur, status=Status.FAILED, completed_at=now, failure_reason=f"{step}: {reason}")
+            await w.tx.update_maintenance(cur)
+            await w.tx.add_history(m.id, HistoryEntry(now, Status.FAILED, step, text + kept))
+            await w.emit(
+                EventType.MAINTENANCE_FAILED,
+                self.ctx,
+                m.app,
+                m.addon,
+                m.id,
+                text + kept,
+                step=step,
+                reason=reason,
+            )
+        log.warning("maintenance %s of %s failed at %s: %s", m.id, m.addon, step, reason)
+
+    async def _discard_hidden(self, m: Maintenance) -> None:
+        """A hidden standby started for a maintenance that then failed is stopped and forgotten."""
+        if m.state.get("hidden") != "1" or "target" not in m.state or S.past_point_of_no_return(m.state):
+            return
+        host, port = _split(m.state["target"])
+        try:
+            await self.hub.call(
+                host,
+                f"{m.id}/discard",
+                "stop_server",
+                agent_pb2.StopServerCommand(port=port),
+                self.config.command_timeout / 4,
+            )
+        except KvmaintError as err:
+            log.warning("could not stop hidden standby %s: %s", m.state["target"], err)
+        async with self.ctx.write() as w:
+            addon = await w.tx.get_addon(m.addon)
+            if addon is not None:
+                servers = tuple(s for s in addon.servers if s.key != m.state["target"])
+                await w.tx.update_addon(addon.with_servers(servers))
+
+    # --- helpers ---------------------------------------------------------------------------
+    async def _command(
+        self, host: str, command_id: str, action: str, message: object, timeout: float | None = None
+    ) -> agent_pb2.CommandResult:
+        def on_progress(p: agent_pb2.CommandProgress) -> None:
+            self.ctx.progress[command_id.split("/")[0]] = (p.lag_bytes, p.message)
+
+        result = await self.hub.call(
+            host, command_id, action, message, timeout or self.config.command_timeout, on_progress
+        )
+        return result
+
+    def _endpoint(self, key: str) -> tuple[str, int]:
+        host, port = _split(key)
+        return self.hub.endpoint_host(host), port
+
+    async def _wait_caught_up(self, m: Maintenance, target: str, primary: str, prefix: str) -> str:
+        host, port = _split(target)
+        p_host, p_port = self._endpoint(primary)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.catch_up_timeout
+        attempt = 0
+        last = "no answer yet"
+        while loop.time() < deadline:
+            attempt += 1
+            check = agent_pb2.CatchUpCheckCommand(
+                port=port,
+                primary_host=p_host,
+                primary_port=p_port,
+                max_lag_bytes=self.config.max_lag_bytes,
+                max_last_io_seconds=self.config.max_last_io_seconds,
+            )
+            try:
+                r = await self._command(
+                    host,
+                    f"{m.id}/{prefix}/{attempt}",
+                    "catch_up_check",
+                    check,
+                    max(1.0, deadline - loop.time()),
+                )
+            except KvmaintError as err:
+                last = str(err)
+                break
+            link = "up" if r.link_up else "down"
+            self.ctx.progress[m.id] = (
+                r.lag_bytes,
+                f"standby {target}: link {link}, {r.lag_bytes} bytes behind",
+            )
+            if r.ok:
+                return (
+                    f"standby {target} caught up: link up, {r.lag_bytes} bytes behind, "
+                    f"last I/O {r.last_io_seconds_ago} s ago"
+                )
+            last = (
+                r.error or f"link {link}, {r.lag_bytes} bytes behind, last I/O {r.last_io_seconds_ago} s ago"
+            )
+            await asyncio.sleep(self.config.poll_seconds)
+        raise StepFailed(
+            f"the standby {target} did not catch up within {self.config.catch_up_timeout:g} s ({last})"
+        )
+
+    # --- the steps -------------------------------------------------------------------------
+    async def _step_prepare(self, m: Maintenance, addon: Addon) -> StepResult:
+        primary = addon.primary
+        if primary is None:
+            raise StepFailed(f"add-on {addon.name} has no primary server")
+        if "target" in m.state:
+            return StepResult(f"standby {m.state['target']} ready", {})
+        if addon.standby is not None:
+            return StepResult(
+                f"HA standby {addon.standby.key} will take over",
+                {"target": addon.standby.key, "hidden": "0", "old_primary": primary.key},
+            )
+        hidden = next((s for s in addon.servers if s.role is Role.HIDDEN_STANDBY), None)
+        if hidden is not None:  # started before a crash, recorded on the add-on
+            return StepResult(
+                f"hidden standby {hidden.key} will take over",
+                {"target": hidden.key, "hidden": "1", "old_primary": primary.key},
+            )
+        candidates = [h for h in self.hub.hosts() if h != primary.host]
+        if not candidates:
+            return StepResult(
+                "no other host can hold a hidden standby: the server will be restarted in place (an outage)",
+                {"outage": "1", "old_primary": primary.key},
+            )
+        host = candidates[0]
+        p_host, p_port = self._endpoint(primary.key)
+        r = await self._command(
+            host,
+            f"{m.id}/prepare/start",
+            "start_server",
+            agent_pb2.StartServerCommand(port=0, replicate_from_host=p_host, replicate_from_port=p_port),
+        )
+        if not r.ok:
+            raise StepFailed(f"could not start a hidden standby on {host}: {r.error}")
+        target = ServerRef(host, r.port, Role.HIDDEN_STANDBY)
+        async with self.ctx.write() as w:
+            current = await w.tx.get_addon(addon.name)
+            assert current is not None
+            await w.tx.update_addon(current.with_servers((*current.servers, target)))
+        return StepResult(
+            f"hidden standby {target.key} started, replicating from {primary.key}",
+            {"target": target.key, "hidden": "1", "old_primary": primary.key},
+        )
+
+    async def _step_catch_up(self, m: Maintenance, addon: Addon) -> StepResult:
+        return StepResult(
+            await self._wait_caught_up(m, m.state["target"], m.state["old_primary"], "catch_up"), {}
+        )
+
+    async def _step_maintain_standby(self, m: Maintenance, addon: Addon) -> StepResult:
+        target = m.state["target"]
+        if m.state.get("hidden") == "1":
+            return StepResult(f"hidden standby {target} already runs the new build", {})
+        host, port = _split(target)
+        r = await self._command(
+            host,
+            f"{m.id}/maintain_standby/restart",
+            "restart_server",
+            agent_pb2.RestartServerCommand(port=port),
+        )
+        note = f"standby {target} restarted onto the new build"
+        if not r.ok:
+            if "adopted" not in r.error:
+                raise StepFailed(f"could not restart the standby {target}: {r.error}")
+            note = f"standby {target} is adopted, not managed by its agent: left running ({r.error})"
+        caught = await self._wait_caught_up(m, target, m.state["old_primary"], "maintain_standby/catch_up")
+        return StepResult(f"{note}; {caught}", {})
+
+    async def _step_failover(self, m: Maintenance, addon: Addon) -> StepResult:
+        host, port = _split(m.state["old_primary"])
+        t_host, t_port = self._endpoint(m.state["target"])
+        timeout_s = self.config.failover_timeout_ms / 1000 + self.config.command_timeout
+        r = await self._command(
+            host,
+            f"{m.id}/failover",
+            "failover",
+            agent_pb2.FailoverCommand(
+                port=port, target_host=t_host, target_port=t_port, timeout_ms=self.config.failover_timeout_ms
+            ),
+            timeout_s,
+        )
+        if not r.ok:
+            raise StepFailed(f"failover to {m.state['target']} did not happen: {r.error}")
+        return StepResult(
+            f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms",
+            {"write_pause_ms": str(r.write_pause_ms)},
+        )
+
+    async def _step_repoint(self, m: Maintenance, addon: Addon) -> StepResult:
+        target, old = m.state["target"], m.state["old_primary"]
+        hidden = m.state.get("hidden") == "1"
+        url = redis_url("{}:{}".format(*self._endpoint(target)))
+        async with self.ctx.write() as w:
+            current = await w.tx.get_addon(addon.name)
+            assert current is not None
+            servers: list[ServerRef] = []
+            for s in current.servers:
+                if s.key == target:
+                    servers.insert(0, ServerRef(s.host, s.port, Role.PRIMARY))
+                elif s.key == old:
+                    if not hidden:
+                        servers.append(ServerRef(s.host, s.port, Role.STANDBY))
+                else:
+                    servers.append(s)
+            await w.tx.update_addon(current.with_servers(tuple(servers)))
+            config = await w.tx.get_config(current.app)
+            for var in current.attachments:
+                if config.get(var) != url:
+                    await w.tx.set_config(current.app, var, url)
+                    await w.emit(
+                        EventType.CONFIG_VAR_CHANGED,
+                        self.ctx,
+                        current.app,
+                        current.name,
+                        m.id,
+                        f"{var} now points at the new primary {target}: restart or reconnect",
+                        key=var,
+                        value=url,
+                    )
+        return StepResult(f"{', '.join(addon.attachments)} now point at {url}", {})
+
+    async def _step_finish(self, m: Maintenance, addon: Addon) -> StepResult:
+        host, port = _split(m.state["old_primary"])
+        if m.state.get("hidden") == "1":
+            r = await self._command(
+                host, f"{m.id}/finish/stop", "stop_server", agent_pb2.StopServerCommand(port=port)
+            )
+            if not r.ok:
+                raise StepFailed(f"could not stop the old primary {m.state['old_primary']}: {r.error}")
+            return StepResult(f"old server {m.state['old_primary']} stopped", {})
+        r = await self._command(
+            host, f"{m.id}/finish/restart", "restart_server", agent_pb2.RestartServerCommand(port=port)
+        )
+        if not r.ok and "adopted" not in r.error:
+            raise StepFailed(f"could not restart the old primary {m.state['old_primary']}: {r.error}")
+        what = "restarted onto the new build" if r.ok else "adopted: left running"
+        return StepResult(f"old primary {m.state['old_primary']} {what}; it is now the standby", {})
+
+    async def _step_restart(self, m: Maintenance, addon: Addon) -> StepResult:
+        primary = addon.primary
+        if primary is None:
+            raise StepFailed(f"add-on {addon.name} has no primary server")
+        host, port = _split(primary.key)
+        r = await self._command(
+            host, f"{m.id}/restart", "restart_server", agent_pb2.RestartServerCommand(port=port)
+        )
+        if not r.ok:
+            raise StepFailed(f"could not restart {primary.key}: {r.error}")
+        return StepResult(
+            f"{primary.key} restarted in place at {iso(self.ctx.clock.now())} (an outage)", {"outage": "1"}
+        )
