@@ -134,7 +134,13 @@ class MaintenanceRunner:
             raise NotFound(f"maintenance {mid} vanished")
         return m
 
+    def _clear_note(self, mid: str) -> None:
+        """Live notes belong to the command that wrote them; a new history line supersedes them."""
+        lag = self.ctx.progress.get(mid, (-1, ""))[0]
+        self.ctx.progress[mid] = (lag, "")
+
     async def _begin(self, m: Maintenance, step: str) -> None:
+        self._clear_note(m.id)
         now = self.ctx.clock.now()
         async with self.ctx.write() as w:
             cur = await w.tx.get_maintenance(m.id)
@@ -157,6 +163,7 @@ class MaintenanceRunner:
             )
 
     async def _end(self, m: Maintenance, step: str, result: StepResult) -> None:
+        self._clear_note(m.id)
         now = self.ctx.clock.now()
         async with self.ctx.write() as w:
             cur = await w.tx.get_maintenance(m.id)

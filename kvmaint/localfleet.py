@@ -1,0 +1,172 @@
+"""`kvmaint-local`: the whole product on one machine, for trying it out.
+
+Starts the scheduler on its SQLite default, two agents (db-1, db-2), and, on first start, an example app
+with a premium-0 add-on (primary and HA standby on different hosts) and a mini add-on, whose real
+redis-server processes the agents start. Stays up until Ctrl-C, then stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
+
+APP = "example-app"
+HOSTS = ("db-1", "db-2")
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")
+    return subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+
+
+def _wait_ready(address: str, timeout: float = 30.0) -> None:
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    finally:
+        channel.close()
+
+
+def _ensure_example(address: str, timeout: float = 60.0) -> list[str]:
+    """Creates the example app and add-ons once; later starts find them in the database."""
+    with grpc.insecure_channel(address) as channel:
+        fleet = fleet_pb2_grpc.FleetServiceStub(channel)
+        try:
+            fleet.CreateApp(fleet_pb2.CreateAppRequest(name=APP, owner_email="owner@example.com"), timeout=10)
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        existing = fleet.ListAddons(fleet_pb2.ListAddonsRequest(app=APP), timeout=10).addons
+        names = [a.name for a in existing]
+        wanted = [("premium-0", "REDIS_URL"), ("mini", "CACHE_URL")]
+        have = {a.plan for a in existing}
+        deadline = time.monotonic() + timeout
+        for plan, var in wanted:
+            if plan in have:
+                continue
+            while True:  # the agents may still be connecting
+                try:
+                    addon = fleet.CreateAddon(
+                        fleet_pb2.CreateAddonRequest(app=APP, plan=plan, attachments=[var]), timeout=30
+                    ).addon
+                    names.append(addon.name)
+                    break
+                except grpc.RpcError as err:
+                    if err.code() != grpc.StatusCode.FAILED_PRECONDITION or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+        return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="kvmaint-local", description=__doc__)
+    p.add_argument("--dir", type=Path, default=Path(".kvmaint"), help="state directory (default ./.kvmaint)")
+    p.add_argument("--listen", default="127.0.0.1:50051", help="scheduler address (default 127.0.0.1:50051)")
+    p.add_argument(
+        "--reset", action="store_true", help="stop nothing, but start from an empty state directory"
+    )
+    args = p.parse_args(argv)
+    if shutil.which("redis-server") is None:
+        print(
+            "redis-server is missing: install it with  sudo apt-get install -y redis-server", file=sys.stderr
+        )
+        return 1
+    if args.reset and args.dir.exists():
+        shutil.rmtree(args.dir)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        procs.append(
+            _spawn(
+                [py, "-m", "server", "--listen", args.listen, "--db", str(args.dir / "state.db")],
+                args.dir / "scheduler.log",
+            )
+        )
+        _wait_ready(args.listen)
+        for host in HOSTS:
+            procs.append(
+                _spawn(
+                    [
+                        py,
+                        "-m",
+                        "agent",
+                        "--host-id",
+                        host,
+                        "--scheduler",
+                        args.listen,
+                        "--data-dir",
+                        str(args.dir / f"agent-{host}"),
+                    ],
+                    args.dir / f"agent-{host}.log",
+                )
+            )
+        names = _ensure_example(args.listen)
+        print(
+            f"""
+kvmaint is running locally (state and logs in {args.dir}/):
+  scheduler  {args.listen}   agents  {", ".join(HOSTS)}   app  {APP}   add-ons  {", ".join(names)}
+
+Try, in another terminal (source .venv/bin/activate first):
+  kvmaint addons -a {APP}
+  kvmaint redis:info -a {APP}
+  kvmaint config -a {APP}
+  kvmaint maintenances:require --reason security_patch --all
+  kvmaint data:maintenances:info REDIS_URL -a {APP}
+  kvmaint data:maintenances:window:update REDIS_URL Sunday 14:30 -a {APP}
+  kvmaint data:maintenances:schedule REDIS_URL -a {APP} --weeks 1
+  kvmaint data:maintenances:run REDIS_URL -a {APP} --confirm {APP} --wait
+  kvmaint data:maintenances:history REDIS_URL -a {APP}
+  kvmaint events -a {APP} --follow
+
+Press Ctrl-C to stop.""",
+            flush=True,
+        )
+        while all(proc.poll() is None for proc in procs):
+            time.sleep(0.5)
+        dead = [proc.args for proc in procs if proc.poll() is not None]
+        print(f"a process exited: {dead}; see the logs in {args.dir}/", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        _stop_redis_servers(args.dir)
+
+
+def _stop_redis_servers(state_dir: Path) -> None:
+    """Agents leave their servers running when they stop (a restarting agent must not cause an outage);
+    the local fleet is one product, so it stops them too. SIGTERM makes Redis save and exit cleanly."""
+    for pidfile in state_dir.glob("agent-*/servers/*/redis.pid"):
+        try:
+            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+        except (ValueError, OSError):
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
