@@ -121,7 +121,7 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
     planner = Planner(ctx, runner, config.tick_seconds)
 
     server = grpc.aio.server(interceptors=[ServiceInterceptor(config.tokens)], options=SERVER_OPTIONS)
-    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleet), server)
+    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleet, hub), server)
     maintenance_pb2_grpc.add_MaintenanceServiceServicer_to_server(MaintenanceServicer(maint, fleet), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(ctx), server)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(hub, server)

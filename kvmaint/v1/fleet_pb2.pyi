@@ -173,3 +173,41 @@ class RequireMaintenanceResponse(_message.Message):
     maintenances: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Maintenance]
     already_pending: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ..., already_pending: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AgentServer(_message.Message):
+    __slots__ = ("port", "role", "reachable", "lag_bytes", "managed")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    LAG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MANAGED_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    role: str
+    reachable: bool
+    lag_bytes: int
+    managed: bool
+    def __init__(self, port: _Optional[int] = ..., role: _Optional[str] = ..., reachable: _Optional[bool] = ..., lag_bytes: _Optional[int] = ..., managed: _Optional[bool] = ...) -> None: ...
+
+class AgentInfo(_message.Message):
+    __slots__ = ("host_id", "advertise_host", "agent_version", "connected", "servers")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISE_HOST_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    advertise_host: str
+    agent_version: str
+    connected: bool
+    servers: _containers.RepeatedCompositeFieldContainer[AgentServer]
+    def __init__(self, host_id: _Optional[str] = ..., advertise_host: _Optional[str] = ..., agent_version: _Optional[str] = ..., connected: _Optional[bool] = ..., servers: _Optional[_Iterable[_Union[AgentServer, _Mapping]]] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentInfo]
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentInfo, _Mapping]]] = ...) -> None: ...

@@ -80,6 +80,11 @@ class FleetServiceStub:
                 request_serializer=kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceRequest.SerializeToString,
                 response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceResponse.FromString,
                 _registered_method=True)
+        self.ListAgents = channel.unary_unary(
+                '/kvmaint.v1.FleetService/ListAgents',
+                request_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServiceServicer:
@@ -142,6 +147,13 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAgents(self, request, context):
+        """The agents the scheduler knows, connected or not, with the servers they last reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -189,6 +201,11 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.RequireMaintenance,
                     request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceRequest.FromString,
                     response_serializer=kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceResponse.SerializeToString,
+            ),
+            'ListAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgents,
+                    request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -435,6 +452,33 @@ class FleetService:
             '/kvmaint.v1.FleetService/RequireMaintenance',
             kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceRequest.SerializeToString,
             kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.FleetService/ListAgents',
+            kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.SerializeToString,
+            kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -219,3 +219,33 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
 
     def hosts(self) -> list[str]:
         return sorted(self.sessions)
+
+    def lag_bytes(self, status: agent_pb2.RedisServerStatus) -> int:
+        """A replica's distance from its primary, from the latest reports of both (-1: unknown)."""
+        if status.role != "slave":
+            return 0
+        for session in self.sessions.values():
+            if session.advertise_host == status.primary_host or session.host_id == status.primary_host:
+                primary = session.servers.get(status.primary_port)
+                if primary is not None:
+                    return max(0, primary.repl_offset - status.repl_offset)
+        return -1
+
+    def describe(self) -> list[tuple[str, str, str, bool, list[agent_pb2.RedisServerStatus]]]:
+        """(host id, advertise host, version, connected, servers) for every host ever seen."""
+        out = []
+        for host in sorted(set(self.advertised) | set(self.sessions)):
+            session = self.sessions.get(host)
+            if session is not None:
+                out.append(
+                    (
+                        host,
+                        session.advertise_host,
+                        session.agent_version,
+                        True,
+                        sorted(session.servers.values(), key=lambda s: s.port),
+                    )
+                )
+            else:
+                out.append((host, self.advertised[host], "", False, []))
+        return out

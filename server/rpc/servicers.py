@@ -10,6 +10,7 @@ import grpc
 from kvmaint.errors import FailedPrecondition, InvalidArgument
 from kvmaint.v1 import events_pb2, events_pb2_grpc, fleet_pb2, fleet_pb2_grpc, maintenance_pb2_grpc
 from kvmaint.v1 import maintenance_pb2 as mpb
+from server.agents.hub import AgentHub
 from server.auth import require_operator, scope_app
 from server.domain.models import EventType, Role, ServerRef
 from server.rpc import convert
@@ -36,8 +37,35 @@ def _server(msg: object, has: bool, field: str) -> ServerRef | None:
 
 
 class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
-    def __init__(self, fleet: FleetService) -> None:
+    def __init__(self, fleet: FleetService, hub: AgentHub) -> None:
         self.fleet = fleet
+        self.hub = hub
+
+    async def ListAgents(
+        self, request: fleet_pb2.ListAgentsRequest, context: Ctx
+    ) -> fleet_pb2.ListAgentsResponse:
+        require_operator("list agents")
+        return fleet_pb2.ListAgentsResponse(
+            agents=[
+                fleet_pb2.AgentInfo(
+                    host_id=host,
+                    advertise_host=advertised,
+                    agent_version=version,
+                    connected=connected,
+                    servers=[
+                        fleet_pb2.AgentServer(
+                            port=s.port,
+                            role=s.role,
+                            reachable=s.reachable,
+                            lag_bytes=self.hub.lag_bytes(s),
+                            managed=s.managed,
+                        )
+                        for s in servers
+                    ],
+                )
+                for host, advertised, version, connected, servers in self.hub.describe()
+            ]
+        )
 
     async def CreateApp(
         self, request: fleet_pb2.CreateAppRequest, context: Ctx

@@ -1,0 +1,215 @@
+"""A redis.asyncio client bound to an attachment (app + config var) that follows the primary.
+
+The seed has the app restart to point at the new primary; this client needs no restart. It watches the
+config var through the scheduler's WatchConfigVars stream and swaps its connection pool when the URL
+changes. Writes caught by a failover are retried on the new primary:
+
+- during the switchover the old primary pauses writes, so a write waits instead of failing;
+- once the old primary is demoted, a write gets READONLY (never applied), and the client switches at
+  once to the server the demoted primary now replicates from (its ROLE answer), which is the new
+  primary, without waiting for the config var; the config var stays the authority and wins when it
+  arrives.
+
+Only errors that prove the write was not applied (READONLY), or connection errors, are retried; a
+connection error may hide an applied write, so retried commands should be idempotent (SET, not INCR).
+
+    async with await attach("127.0.0.1:50051", "example-app") as r:
+        await r.set("k", "v")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from kvmaint.errors import KvmaintError
+from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (ReadOnlyError, RedisConnectionError, RedisTimeoutError)
+
+
+class FollowingRedis(aioredis.Redis):
+    """A redis.asyncio.Redis whose commands go to the attachment's current primary."""
+
+    _follower: _Follower
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        follower = self._follower
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + follower.failover_wait
+        while True:
+            pool = follower.pool
+            try:
+                return await self._on(pool, *args, **options)
+            except RETRYABLE as err:
+                if loop.time() >= deadline or follower.closed:
+                    raise
+                if isinstance(err, ReadOnlyError):
+                    await follower.follow_replica_hint(pool)
+                if follower.pool is pool:
+                    await follower.wait_for_change(pool, min(0.05, max(0.0, deadline - loop.time())))
+
+    async def _on(self, pool: aioredis.ConnectionPool, *args: Any, **options: Any) -> Any:
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_command(*args)
+            return await self.parse_response(conn, args[0], **options)
+        except RETRYABLE:
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await self._follower.close()
+
+
+class _Follower:
+    def __init__(
+        self,
+        scheduler: str,
+        app: str,
+        var: str,
+        token: str | None,
+        channel_credentials: grpc.ChannelCredentials | None,
+        failover_wait: float,
+        redis_options: dict[str, Any],
+    ) -> None:
+        self.scheduler, self.app, self.var, self.token = scheduler, app, var, token
+        self.credentials = channel_credentials
+        self.failover_wait = failover_wait
+        self.redis_options = redis_options
+        self.url = ""
+        self._pool: aioredis.ConnectionPool | None = None
+        self.changed = asyncio.Event()
+        self.first = asyncio.Event()
+        self.closed = False
+        self.error: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._retired: list[aioredis.ConnectionPool] = []
+
+    @property
+    def pool(self) -> aioredis.ConnectionPool:
+        if self._pool is None:
+            raise KvmaintError(f"no URL for {self.app}/{self.var} yet")
+        return self._pool
+
+    def _switch(self, url: str, why: str) -> None:
+        if url == self.url:
+            return
+        log.info("%s/%s now %s (%s)", self.app, self.var, url, why)
+        old = self._pool
+        self.url = url
+        self._pool = aioredis.ConnectionPool.from_url(url, **self.redis_options)
+        if old is not None:
+            self._retired.append(old)
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for_change(self, pool: aioredis.ConnectionPool, timeout: float) -> None:
+        if self.pool is not pool:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), timeout)
+
+    async def follow_replica_hint(self, pool: aioredis.ConnectionPool) -> None:
+        """A READONLY server was demoted: ask it whom it replicates from now."""
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_command("ROLE")
+            role = await conn.read_response()
+        except RETRYABLE:
+            return
+        finally:
+            await pool.release(conn)
+        if isinstance(role, list) and len(role) >= 3 and role[0] in (b"slave", "slave") and self.pool is pool:
+            host = role[1].decode() if isinstance(role[1], bytes) else str(role[1])
+            scheme = urlsplit(self.url).scheme or "redis"
+            self._switch(f"{scheme}://{host}:{int(role[2])}", "the demoted primary's ROLE")
+
+    async def start(self, timeout: float) -> None:
+        self._task = asyncio.create_task(self._watch(), name=f"watch-{self.app}-{self.var}")
+        try:
+            await asyncio.wait_for(self.first.wait(), timeout)
+        except TimeoutError:
+            await self.close()
+            raise KvmaintError(
+                f"No {self.var} on app {self.app} from the scheduler at {self.scheduler} within {timeout:g} s"
+                + (f": {self.error}" if self.error else ".")
+            ) from None
+
+    async def _watch(self) -> None:
+        backoff = 0.1
+        metadata = (("authorization", f"Bearer {self.token}"),) if self.token else ()
+        while not self.closed:
+            channel = (
+                grpc.aio.secure_channel(self.scheduler, self.credentials)
+                if self.credentials
+                else grpc.aio.insecure_channel(self.scheduler)
+            )
+            try:
+                stub = fleet_pb2_grpc.FleetServiceStub(channel)
+                call = stub.WatchConfigVars(fleet_pb2.WatchConfigVarsRequest(app=self.app), metadata=metadata)
+                async for msg in call:
+                    backoff = 0.1
+                    url = msg.config_vars.get(self.var)
+                    if url:
+                        self._switch(url, "config var")
+                        self.first.set()
+                    else:
+                        self.error = KvmaintError(f"app {self.app} has no config var {self.var}")
+            except grpc.aio.AioRpcError as err:
+                self.error = err
+                if err.code() in (
+                    grpc.StatusCode.NOT_FOUND,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                ):
+                    self.error = KvmaintError(err.details() or err.code().name)
+            finally:
+                await channel.close()
+            if self.closed:
+                return
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, 5.0)
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for pool in [*self._retired, *([self._pool] if self._pool else [])]:
+            await pool.disconnect()
+
+
+async def attach(
+    scheduler: str,
+    app: str,
+    var: str = "REDIS_URL",
+    *,
+    token: str | None = None,
+    channel_credentials: grpc.ChannelCredentials | None = None,
+    failover_wait: float = 30.0,
+    connect_timeout: float = 10.0,
+    **redis_options: Any,
+) -> FollowingRedis:
+    """A client for the attachment `var` of `app`; waits until the scheduler has told it the URL."""
+    follower = _Follower(scheduler, app, var, token, channel_credentials, failover_wait, redis_options)
+    await follower.start(connect_timeout)
+    client = FollowingRedis(connection_pool=follower.pool)
+    client._follower = follower
+    return client
