@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from agent.redisnode.status import RedisServerStatus
+if TYPE_CHECKING:  # the facade package imports this module
+    from agent.redisnode.status import RedisServerStatus
 
 
 @dataclass

@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio
-import redis.exceptions
-
 from agent.outcome import Outcome, Progress, no_progress
 from agent.redisnode.catchup import CatchUpVerdict, check_catch_up
 from agent.redisnode.failover import run_failover
 from agent.redisnode.process import ServerLayout, ServerProcess
-from agent.redisnode.rcmd import IO_ERRORS, rcmd
+from agent.redisnode.rcmd import IO_ERRORS, connect, rcmd
 from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
 from kvmaint.clock import Clock
 from kvmaint.errors import KvmaintError
@@ -47,9 +44,7 @@ class RedisNode:
         self.io_timeout = io_timeout
         # One command at a time per server.
         self.lock = asyncio.Lock()
-        self.client = redis.asyncio.Redis(
-            host=host, port=port, socket_timeout=io_timeout, socket_connect_timeout=io_timeout
-        )
+        self.client = connect(host, port, io_timeout)
 
     @property
     def managed(self) -> bool:
@@ -128,9 +123,7 @@ class RedisNode:
         )
 
     async def _writable_primary(self, host: str, port: int) -> bool:
-        client = redis.asyncio.Redis(
-            host=host, port=port, socket_timeout=self.io_timeout, socket_connect_timeout=self.io_timeout
-        )
+        client = connect(host, port, self.io_timeout)
         try:
             return parse_status(port, await client.info("replication")).is_primary
         except IO_ERRORS:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis.asyncio
 
+from agent.redisnode.rcmd import connect
 from agent.redisnode.status import RedisServerStatus, fetch_status
 
 
@@ -69,9 +70,7 @@ async def check_catch_up(
     In that order the lag can only be over-stated (the primary may move on between the two reads), never
     under-stated: the safe side for a verdict that gates a failover.
     """
-    primary_client = redis.asyncio.Redis(
-        host=primary_host, port=primary_port, socket_timeout=timeout, socket_connect_timeout=timeout
-    )
+    primary_client = connect(primary_host, primary_port, timeout)
     try:
         standby = await fetch_status(standby_client, standby_port, with_server=False)
         primary = await fetch_status(primary_client, primary_port, with_server=False)

@@ -34,7 +34,7 @@ import redis.asyncio
 import redis.exceptions
 
 from agent.outcome import Outcome, Progress
-from agent.redisnode.rcmd import IO_ERRORS, rcmd
+from agent.redisnode.rcmd import IO_ERRORS, connect, rcmd
 from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
 from kvmaint.clock import Clock
 
@@ -407,9 +407,7 @@ async def run_failover(
     io_timeout: float = 2.0,
 ) -> Outcome:
     """Runs (or safely re-runs) a switchover; see the module docstring for the order and its reasons."""
-    target = redis.asyncio.Redis(
-        host=target_host, port=target_port, socket_timeout=io_timeout, socket_connect_timeout=io_timeout
-    )
+    target = connect(target_host, target_port, io_timeout)
     try:
         old_status, target_status = await asyncio.gather(
             fetch_status(old, old_port, managed=managed), fetch_status(target, target_port)

@@ -67,6 +67,8 @@ def render_conf(layout: ServerLayout, replicaof: tuple[str, int] | None = None) 
         "appendonly yes",
         "appendfsync everysec",
         "daemonize no",
+        # A new standby syncs at once; the default waits 5 s in case more replicas come to share the RDB.
+        "repl-diskless-sync-delay 0",
         f'pidfile "{layout.pidfile}"',
         f'logfile "{layout.logfile}"',
     ]

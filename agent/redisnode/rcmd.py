@@ -6,6 +6,8 @@ from typing import Any
 
 import redis.asyncio
 import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 IO_ERRORS = (redis.exceptions.RedisError, OSError, TimeoutError)
 
@@ -13,3 +15,15 @@ IO_ERRORS = (redis.exceptions.RedisError, OSError, TimeoutError)
 async def rcmd(client: redis.asyncio.Redis, *args: str | int) -> Any:
     """Sends one raw command (CLIENT PAUSE, REPLICAOF, CONFIG REWRITE, SHUTDOWN ...)."""
     return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def connect(host: str, port: int, timeout: float) -> redis.asyncio.Redis:
+    """A client that fails fast and never retries on its own: the agent decides what is safe to repeat
+    (redis-py would otherwise resend REPLICAOF after a lost reply, and back off seconds on a dead port)."""
+    return redis.asyncio.Redis(
+        host=host,
+        port=port,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )

@@ -147,27 +147,22 @@ class RedisFactory:
             chosen = port or free_port()
             server_dir = self.base_dir / str(chosen)
             server_dir.mkdir(parents=True, exist_ok=True)
-            args = [
-                self.redis_server,
-                "--port",
-                str(chosen),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(server_dir),
-                "--appendonly",
-                "yes" if appendonly else "no",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--logfile",
-                str(server_dir / "redis.log"),
-                "--pidfile",
-                str(server_dir / "redis.pid"),
-            ]
+            options = {
+                "port": str(chosen),
+                "bind": "127.0.0.1",
+                "dir": str(server_dir),
+                "appendonly": "yes" if appendonly else "no",
+                "appendfsync": "everysec",
+                "save": "",
+                "daemonize": "no",
+                "logfile": str(server_dir / "redis.log"),
+                "pidfile": str(server_dir / "redis.pid"),
+                # Start a replica's full sync at once rather than waiting 5 s for more replicas to come.
+                "repl-diskless-sync-delay": "0",
+            }
+            args = [self.redis_server]
+            for name, value in options.items():
+                args += [f"--{name}", value]
             if replicaof is not None:
                 host, rport = (
                     (replicaof.host, replicaof.port) if isinstance(replicaof, RedisProcess) else replicaof
