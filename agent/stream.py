@@ -75,6 +75,7 @@ class StreamClient:
         self._sent: list[tuple[str, float]] = []
         self.connected = asyncio.Event()
         self.sessions = 0
+        self.attempts = 0
         self.scheduler_version = ""
 
     # --- Sink for the command runner (never blocks) ------------------------------------------------
@@ -85,7 +86,7 @@ class StreamClient:
 
     def send_result(self, command_id: str, result: bytes) -> None:
         """Queues a stored result on the open stream; without one it waits in the store for the next."""
-        if self._outbox is not None and command_id not in self._queued:
+        if self._outbox is not None:
             self._queued.add(command_id)
             self._outbox.put_nowait(_Result(command_id, result))
 
@@ -96,6 +97,7 @@ class StreamClient:
         while not stop.is_set():
             began = self.clock.monotonic()
             healthy = False
+            self.attempts += 1
             try:
                 healthy = await self._session(stop)
             except asyncio.CancelledError:
@@ -135,7 +137,8 @@ class StreamClient:
             outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
             self._outbox, self._queued, self._sent = outbox, set(), []
             for command_id, payload in await self.store.undelivered():
-                self.send_result(command_id, payload)
+                if command_id not in self._queued:  # not already queued by a command finishing just now
+                    self.send_result(command_id, payload)
             welcomed = asyncio.Event()
             tasks = [
                 asyncio.create_task(self._read(call, welcomed), name="stream-read"),

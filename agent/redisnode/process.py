@@ -174,20 +174,36 @@ class ServerProcess:
             await self.clock.sleep(0.02)
 
     async def shutdown(self, client: redis.asyncio.Redis) -> None:
-        """SHUTDOWN (AOF flushed, replicas given time to catch up), then waits for the process to exit."""
+        """SHUTDOWN (AOF flushed, replicas given time to catch up), then waits for the process to exit.
+
+        Redis refuses SHUTDOWN while it writes its initial AOF (right after a replica's full sync); that
+        refusal is retried until the rewrite is over, within the exit timeout.
+        """
         pid = self.pid()
-        try:
-            await rcmd(client, "SHUTDOWN")
-        except redis.exceptions.ConnectionError:
-            pass  # the expected answer: the server closed the connection as it exited
-        except redis.exceptions.ResponseError as exc:
-            raise FailedPrecondition(f"redis-server on port {self.port} refused SHUTDOWN: {exc}.") from exc
-        except (redis.exceptions.RedisError, OSError) as exc:
-            if pid is None:
-                return
-            log.warning("SHUTDOWN on port %d failed (%s); sending SIGTERM", self.port, describe_error(exc))
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        deadline = self.clock.monotonic() + EXIT_TIMEOUT_SECONDS
+        while True:
+            try:
+                await rcmd(client, "SHUTDOWN")
+            except redis.exceptions.ConnectionError:
+                break  # the expected answer: the server closed the connection as it exited
+            except redis.exceptions.ResponseError as exc:
+                if self.clock.monotonic() >= deadline:
+                    raise FailedPrecondition(
+                        f"redis-server on port {self.port} kept refusing SHUTDOWN: {exc} "
+                        f"({last_log_line(self.layout)})."
+                    ) from exc
+                log.info("port %d refused SHUTDOWN (%s); retrying", self.port, last_log_line(self.layout))
+                await self.clock.sleep(0.05)
+                continue
+            except (redis.exceptions.RedisError, OSError) as exc:
+                if pid is None:
+                    return
+                log.warning(
+                    "SHUTDOWN on port %d failed (%s); sending SIGTERM", self.port, describe_error(exc)
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            break
         await client.connection_pool.disconnect()
         await self._wait_exit(pid)
 

@@ -38,6 +38,7 @@ class FakeScheduler(agent_pb2_grpc.AgentServiceServicer):
         self.results: list[agent_pb2.CommandResult] = []
         self.streams: dict[str, _Stream] = {}
         self.connects = 0
+        self.attempts = 0
         self.peer_cns: list[str | None] = []
         # Misbehaviour switches.
         self.reject_connections = False
@@ -66,6 +67,7 @@ class FakeScheduler(agent_pb2_grpc.AgentServiceServicer):
     # --- the service -------------------------------------------------------------------------------
 
     async def Connect(self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+        self.attempts += 1
         if self.reject_connections:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "scheduler refuses connections (test)")
         first = await context.read()
