@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from agent.config import AgentConfig, parse_config
+from agent.tls import plaintext_warning
 from kvmaint.errors import KvmaintError
 
 
@@ -17,8 +18,13 @@ async def _serve(config: AgentConfig) -> None:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        logging.getLogger("agent").info("%s received: stopping (redis-servers keep running)", sig.name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     agent = Agent(config)
     await agent.run(stop)
 
@@ -26,6 +32,7 @@ async def _serve(config: AgentConfig) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = parse_config(argv)
+        plaintext_warning(config.scheduler, config.tls, config.insecure)  # refuse before starting anything
     except KvmaintError as exc:
         print(f"kvmaint-agent: {exc}", file=sys.stderr)
         return 2
