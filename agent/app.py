@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from agent import __version__
 from agent.commands import CommandRunner
@@ -20,6 +21,8 @@ from kvmaint.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
 
+DRAIN_SECONDS = 30.0
+
 
 class Agent:
     def __init__(
@@ -27,6 +30,8 @@ class Agent:
     ) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
+        # How long a graceful stop waits for running commands (a failover is bounded by its timeout).
+        self.drain_seconds = DRAIN_SECONDS
         warning = plaintext_warning(config.scheduler, config.tls, config.insecure)  # raises when refused
         if warning:
             log.warning("%s", warning)
@@ -83,9 +88,20 @@ class Agent:
                 log.info("port %d: %s, offset %d", status.port, status.role, status.repl_offset)
             else:
                 log.warning("port %d: unreachable (%s)", status.port, status.error)
+        stream_stop = asyncio.Event()
+        stream = asyncio.create_task(self.stream.run(stream_stop), name="scheduler-stream")
         try:
-            await self.stream.run(stop)
+            await _first(stop.wait(), stream)
+            # Keep the stream up while running commands finish, so their results still go out.
+            if not await self.runner.drain(self.drain_seconds):
+                log.warning("commands still running after %.0fs; cancelling them", self.drain_seconds)
         finally:
+            stream_stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(stream), 5.0)
+            except Exception:
+                stream.cancel()
+                await asyncio.gather(stream, return_exceptions=True)
             await self.close()
 
     async def close(self) -> None:
@@ -93,3 +109,13 @@ class Agent:
         await self.inventory.close()
         self.store.close()
         log.info("agent stopped")
+
+
+async def _first(waiter: Coroutine[Any, Any, Any], task: asyncio.Task[None]) -> None:
+    """Returns when either the coroutine or the task ends."""
+    other = asyncio.ensure_future(waiter)
+    try:
+        await asyncio.wait([other, task], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        other.cancel()
+        await asyncio.gather(other, return_exceptions=True)

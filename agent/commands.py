@@ -63,6 +63,7 @@ class CommandRunner:
         self.clock = clock
         self.sink: Sink = sink or _NullSink()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self.accepting = True
         # How many times each action really ran in this life of the agent (for logs and tests).
         self.executions: dict[str, int] = {}
 
@@ -71,6 +72,10 @@ class CommandRunner:
         command_id = msg.command_id
         if not command_id:
             log.warning("ignoring a command without command_id: %s", msg.WhichOneof("action"))
+            return None
+        if not self.accepting:
+            # No result is stored: the scheduler sends it again after the restart and it runs then.
+            log.warning("agent is stopping; not starting command %s", command_id)
             return None
         if command_id in self._running:
             log.info("command %s is already running; it will answer once", command_id)
@@ -85,7 +90,19 @@ class CommandRunner:
     def running(self) -> list[str]:
         return list(self._running)
 
+    async def drain(self, timeout: float) -> bool:
+        """Stops taking commands and lets running ones finish (a failover cut short leaves work for a
+        re-run); True if all finished within `timeout` seconds."""
+        self.accepting = False
+        tasks = list(self._running.values())
+        if not tasks:
+            return True
+        log.info("waiting up to %.0fs for %d running command(s) to finish", timeout, len(tasks))
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        return not pending
+
     async def close(self) -> None:
+        self.accepting = False
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()

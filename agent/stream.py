@@ -153,6 +153,7 @@ class StreamClient:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
             if stop.is_set():
+                await self._flush(call, outbox)
                 await self._close_call(call)
                 return welcomed.is_set()
             for task in done:
@@ -206,16 +207,25 @@ class StreamClient:
 
     async def _write(self, call: grpc.aio.StreamStreamCall, outbox: asyncio.Queue[_Outgoing]) -> None:
         while True:
-            item = await outbox.get()
-            if isinstance(item, _Result):
-                result = agent_pb2.CommandResult.FromString(item.payload)
-                await call.write(agent_pb2.ConnectRequest(result=result))
-                now = self.clock.monotonic()
-                self._sent = [(cid, at) for cid, at in self._sent if now - at <= self.resend_window]
-                self._sent.append((item.command_id, now))
-                await self.store.set_delivered([item.command_id], True)
-            else:
-                await call.write(item)
+            await self._write_one(call, await outbox.get())
+
+    async def _write_one(self, call: grpc.aio.StreamStreamCall, item: _Outgoing) -> None:
+        if not isinstance(item, _Result):
+            await call.write(item)
+            return
+        await call.write(agent_pb2.ConnectRequest(result=agent_pb2.CommandResult.FromString(item.payload)))
+        now = self.clock.monotonic()
+        self._sent = [(cid, at) for cid, at in self._sent if now - at <= self.resend_window]
+        self._sent.append((item.command_id, now))
+        await self.store.set_delivered([item.command_id], True)
+
+    async def _flush(self, call: grpc.aio.StreamStreamCall, outbox: asyncio.Queue[_Outgoing]) -> None:
+        """On a graceful stop, writes what is still queued (results of commands that just finished)."""
+        try:
+            while not outbox.empty():
+                await asyncio.wait_for(self._write_one(call, outbox.get_nowait()), 2.0)
+        except (grpc.aio.AioRpcError, TimeoutError, asyncio.InvalidStateError) as exc:
+            log.info("could not flush the last messages before stopping: %s", exc)
 
     async def _beat(self, outbox: asyncio.Queue[_Outgoing]) -> None:
         while True:

@@ -129,9 +129,11 @@ def _write(path: Path, data: bytes, secret: bool = False) -> None:
         os.chmod(path, 0o600)
 
 
-def write_dev_pki(out: Path, hosts: Sequence[str], scheduler_name: str = "localhost") -> list[Path]:
+def write_dev_pki(
+    out: Path, hosts: Sequence[str], scheduler_name: str = "localhost", now: dt.datetime | None = None
+) -> list[Path]:
     """Writes the CA, the scheduler's certificate and one client certificate per host; returns the files."""
-    now = dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
     out.mkdir(parents=True, exist_ok=True)
     ca, ca_key = make_ca(now)
     written: list[Path] = []

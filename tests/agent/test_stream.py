@@ -268,3 +268,26 @@ async def test_reconnect_sleeps_on_the_injected_clock(tmp_path):
         stop.set()
         await asyncio.wait_for(task, 10)
         await scheduler.stop()
+
+
+async def test_graceful_stop_lets_a_running_failover_finish(redis_factory, agent_factory, fake_scheduler):
+    """SIGTERM mid-failover: the agent stops taking commands, lets the failover end (here by its
+    timeout, the target's link being frozen) and still delivers the result before exiting."""
+    old = await redis_factory.astart()
+    proxy = await TcpProxy(old.port).start()
+    try:
+        target = await redis_factory.astart(replicaof=("127.0.0.1", proxy.port))
+        await eventually(lambda: linked(target))
+        proxy.freeze()
+        await old.client().set("x", "1")
+        running = await agent_factory("db-1", adopt=(old.port, target.port))
+        await fake_scheduler.send("db-1", command("f9", failover=agent_pb2.FailoverCommand(
+            port=old.port, target_host="127.0.0.1", target_port=target.port, timeout_ms=800)))  # fmt: skip
+        await eventually(lambda: any("paused" in m for m in fake_scheduler.progress_for("f9")))
+        await running.stop()
+        assert running.task.done()
+        result = fake_scheduler.results_for("f9")
+        assert result and not result[0].ok and "stays primary" in result[0].error
+        assert (await old.client().info("replication"))["role"] == "master"
+    finally:
+        await proxy.close()
