@@ -15,7 +15,7 @@ from kvmaint.errors import KvmaintError
 from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
 from server.driver.runner import DriverConfig
-from server.tls import server_credentials
+from server.tls import agent_credentials, client_credentials
 
 log = logging.getLogger("kvmaint.scheduler")
 
@@ -39,6 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="TOML file of bearer tokens (env KVMAINT_TOKENS_FILE); none: no auth, loopback only",
     )
     p.add_argument("--port-file", type=Path, help="write the bound port here once serving")
+    p.add_argument(
+        "--agent-listen",
+        default=os.environ.get("KVMAINT_AGENT_LISTEN", ""),
+        help="HOST:PORT for agents (required with TLS, where agents need client certificates; "
+        "without TLS agents may use --listen)",
+    )
     p.add_argument("--tls-cert", type=Path, help="scheduler certificate (PEM); with --tls-key and --tls-ca")
     p.add_argument("--tls-key", type=Path, help="scheduler private key (PEM)")
     p.add_argument("--tls-ca", type=Path, help="CA that signs agents' certificates (PEM)")
@@ -84,13 +90,17 @@ async def serve(args: argparse.Namespace) -> int:
             log.error("refusing to listen on %s without tokens: pass --tokens FILE", args.listen)
             return 2
         log.warning("no tokens configured: authentication is off (allowed on loopback only)")
-    creds = None
+    creds = agent_creds = None
     tls = (args.tls_cert, args.tls_key, args.tls_ca)
     if any(tls):
         if not all(tls):
             log.error("--tls-cert, --tls-key and --tls-ca go together")
             return 2
-        creds = server_credentials(args.tls_cert, args.tls_key, args.tls_ca)
+        if not args.agent_listen:
+            log.error("with TLS, agents need their own port: pass --agent-listen HOST:PORT")
+            return 2
+        creds = client_credentials(args.tls_cert, args.tls_key)
+        agent_creds = agent_credentials(args.tls_cert, args.tls_key, args.tls_ca)
     else:
         log.warning("no TLS: agents connect in plain text, accepted from loopback only")
     driver = DriverConfig(
@@ -106,13 +116,21 @@ async def serve(args: argparse.Namespace) -> int:
             server_credentials=creds,
             driver=driver,
             tick_seconds=args.tick_seconds,
+            agent_listen=args.agent_listen,
+            agent_credentials=agent_creds,
         )
     )
     host = args.listen.rsplit(":", 1)[0]
-    log.info("scheduler serving on %s:%d, state in %s", host, scheduler.port, args.db)
+    log.info(
+        "scheduler serving on %s:%d (agents on port %d), state in %s",
+        host,
+        scheduler.port,
+        scheduler.agent_port,
+        args.db,
+    )
     if args.port_file:
         tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(str(scheduler.port))
+        tmp.write_text(f"{scheduler.port}\n{scheduler.agent_port}\n")
         tmp.replace(args.port_file)
 
     stop = asyncio.Event()

@@ -1,4 +1,9 @@
-"""Assembles the scheduler: store, services, servicers, health and reflection on one gRPC port."""
+"""Assembles the scheduler: store, services, servicers, health and reflection on one gRPC server.
+
+With TLS the server listens twice: `listen` for token-carrying clients (no client certificate asked),
+`agent_listen` for agents, where a certificate signed by the CA is required. Without TLS (loopback
+development) one plain-text port can serve both.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +66,8 @@ class SchedulerConfig:
     db: Path = Path(".kvmaint/state.db")
     tokens: TokenTable = field(default_factory=lambda: TokenTable({}))
     server_credentials: grpc.ServerCredentials | None = None
+    agent_listen: str = ""
+    agent_credentials: grpc.ServerCredentials | None = None
     driver: DriverConfig = field(default_factory=DriverConfig)
     tick_seconds: float = 5.0
 
@@ -69,6 +76,7 @@ class SchedulerConfig:
 class Scheduler:
     server: grpc.aio.Server
     port: int
+    agent_port: int
     store: SqliteStore
     ctx: Context
     health: health.aio.HealthServicer
@@ -113,7 +121,7 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
         background.add(task)
         task.add_done_callback(background.discard)
 
-    hub = AgentHub(ctx.clock, require_certificates=config.server_credentials is not None, on_hello=remember)
+    hub = AgentHub(ctx.clock, require_certificates=config.agent_credentials is not None, on_hello=remember)
     hub.advertised.update(known_agents)
     runner = MaintenanceRunner(ctx, hub, config.driver)
     fleet = FleetService(ctx, AgentPlacement(hub, config.driver.command_timeout))
@@ -131,18 +139,29 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    if config.server_credentials is not None:
-        port = server.add_secure_port(config.listen, config.server_credentials)
-    else:
-        port = server.add_insecure_port(config.listen)
-    if port == 0:
-        raise OSError(f"cannot listen on {config.listen}")
+    port = _bind(server, config.listen, config.server_credentials)
+    agent_port = port
+    if config.agent_listen:
+        agent_port = _bind(server, config.agent_listen, config.agent_credentials)
     await server.start()
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     resumed = await runner.resume()
     if resumed:
         log.info("resumed %d maintenance(s) in progress", resumed)
-    scheduler = Scheduler(server, port, store, ctx, health_servicer, fleet, maint, hub, runner, planner)
+    scheduler = Scheduler(
+        server, port, agent_port, store, ctx, health_servicer, fleet, maint, hub, runner, planner
+    )
     scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
     return scheduler
+
+
+def _bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    port: int = (
+        server.add_secure_port(address, credentials)
+        if credentials is not None
+        else server.add_insecure_port(address)
+    )
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return port

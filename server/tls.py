@@ -7,9 +7,14 @@ from pathlib import Path
 import grpc
 
 
-def server_credentials(cert: Path, key: Path, ca: Path) -> grpc.ServerCredentials:
-    """Client certificates are requested and verified against the CA when presented, but not required:
-    the CLI authenticates with tokens, while AgentService refuses a stream without a certificate."""
+def client_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
+    """For the clients' port: TLS without client certificates (clients carry bearer tokens)."""
+    return grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+
+
+def agent_credentials(cert: Path, key: Path, ca: Path) -> grpc.ServerCredentials:
+    """For the agents' port: a client certificate signed by the CA is required and verified; the hub
+    then checks that its name is the host id the agent claims."""
     return grpc.ssl_server_credentials(
-        [(key.read_bytes(), cert.read_bytes())], root_certificates=ca.read_bytes(), require_client_auth=False
+        [(key.read_bytes(), cert.read_bytes())], root_certificates=ca.read_bytes(), require_client_auth=True
     )

@@ -21,6 +21,7 @@ class SchedulerProcess:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
+    agent_port: int = 0
 
     @property
     def address(self) -> str:
@@ -31,6 +32,9 @@ class SchedulerProcess:
         log = open(self.workdir / "scheduler.log", "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         listen = f"127.0.0.1:{self.port}" if self.port else "127.0.0.1:0"
+        args = list(self.extra_args)
+        if self.agent_port and "--agent-listen" in args:  # a restart keeps the agents' port too
+            args[args.index("--agent-listen") + 1] = f"127.0.0.1:{self.agent_port}"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -52,7 +56,8 @@ class SchedulerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if port_file.exists() and port_file.read_text().strip():
-                self.port = int(port_file.read_text().strip())
+                ports = port_file.read_text().split()
+                self.port, self.agent_port = int(ports[0]), int(ports[-1])
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"scheduler exited with {self.proc.returncode}: {self.log_text()[-2000:]}")
