@@ -87,10 +87,12 @@ def realign(window: Window, scheduled_for: datetime, now: datetime, required_by:
     return Slot(at, f"realigned to the updated window {window.describe()}")
 
 
-def duration_approximate(seconds: int) -> str:
-    """Heroku's "~ 3 minutes"."""
-    if seconds <= 0:
+def duration_approximate(seconds: int, ended: bool = True) -> str:
+    """Heroku's "~ 3 minutes"; empty until the maintenance has ended."""
+    if not ended:
         return ""
+    if seconds <= 1:
+        return "~ 1 second"
     if seconds < 90:
         return f"~ {seconds} seconds"
     minutes = round(seconds / 60)

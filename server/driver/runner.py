@@ -443,7 +443,8 @@ class MaintenanceRunner:
                         key=var,
                         value=url,
                     )
-        return StepResult(f"{', '.join(addon.attachments)} now point at {url}", {})
+        verb = "points" if len(addon.attachments) == 1 else "point"
+        return StepResult(f"{', '.join(addon.attachments)} now {verb} at {url}", {})
 
     async def _step_finish(self, m: Maintenance, addon: Addon) -> StepResult:
         host, port = _split(m.state["old_primary"])

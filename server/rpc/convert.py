@@ -171,7 +171,7 @@ def maintenance_info(a: Addon, m: Maintenance | None) -> mpb.MaintenanceInfo:
     info.reason = m.reason.value
     info.id = m.id
     info.duration_seconds = m.duration_seconds
-    info.duration_approximate = duration_approximate(m.duration_seconds)
+    info.duration_approximate = duration_approximate(m.duration_seconds, m.completed_at is not None)
     info.write_pause_ms = m.write_pause_ms
     info.failure_reason = m.failure_reason
     info.current_step = m.current_step
