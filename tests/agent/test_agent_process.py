@@ -107,3 +107,38 @@ def test_cli_refuses_plain_text_to_a_remote_scheduler(tmp_path, capsys):
 def test_cli_requires_a_host_id(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path)]) == 2
     assert "--host-id is required" in capsys.readouterr().err
+
+
+async def test_agent_killed_mid_failover_leaves_one_writable_primary(
+    redis_factory, fake_scheduler, agent_processes, tmp_path
+):
+    """SIGKILL while writes are paused and the target is catching up: the pause ends by its own timeout,
+    the old primary takes writes again, and the target is still a replica: never two primaries."""
+    from tests.agent.proxy import TcpProxy
+
+    old = await redis_factory.astart()
+    proxy = await TcpProxy(old.port).start()
+    try:
+        target = await redis_factory.astart(replicaof=("127.0.0.1", proxy.port))
+        await eventually(lambda: _linked(target))
+        proxy.freeze()
+        await old.client().set("x", "1")
+        agent = agent_processes([
+            "--host-id", "db-k", "--scheduler", fake_scheduler.address, "--data-dir", str(tmp_path / "k"),
+            "--adopt", str(old.port), str(target.port),
+        ])  # fmt: skip
+        await fake_scheduler.send("db-k", command("fk", failover=agent_pb2.FailoverCommand(
+            port=old.port, target_host="127.0.0.1", target_port=target.port, timeout_ms=1000)), timeout=20)  # fmt: skip
+        await eventually(lambda: any("paused" in m for m in fake_scheduler.progress_for("fk")), timeout=20)
+        agent.signal(signal.SIGKILL)
+        await agent.wait()
+        client = old.client(socket_timeout=5)
+        assert await client.set("after-crash", "1")  # returns once the pause (1000 + 1000 ms) has expired
+        assert (await client.info("replication"))["role"] == "master"
+        assert (await target.client().info("replication"))["role"] == "slave"
+    finally:
+        await proxy.close()
+
+
+async def _linked(server) -> bool:
+    return (await server.client().info("replication")).get("master_link_status") == "up"
