@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from agent import __version__
@@ -16,12 +17,13 @@ from agent.inventory import Inventory
 from agent.results import ResultStore
 from agent.stream import StreamClient
 from agent.tls import channel_credentials, plaintext_warning
-from kvmaint.clock import Clock, SystemClock
+from kvmaint.clock import Clock, SystemClock, iso
 from kvmaint.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 30.0
+RESULT_RETENTION = timedelta(days=30)
 
 
 class Agent:
@@ -88,6 +90,9 @@ class Agent:
                 log.info("port %d: %s, offset %d", status.port, status.role, status.repl_offset)
             else:
                 log.warning("port %d: unreachable (%s)", status.port, status.error)
+        pruned = await self.store.prune(iso(self.clock.now() - RESULT_RETENTION))
+        if pruned:
+            log.info("pruned %d delivered result(s) older than %s", pruned, RESULT_RETENTION)
         stream_stop = asyncio.Event()
         stream = asyncio.create_task(self.stream.run(stream_stop), name="scheduler-stream")
         try:

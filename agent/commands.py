@@ -109,6 +109,16 @@ class CommandRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _handle(self, msg: agent_pb2.AgentCommand) -> None:
+        try:
+            await self._answer(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Most likely the result store failed (disk full): no result is kept or sent, so the
+            # scheduler's resend runs the command again, which every command is safe for.
+            log.exception("command %s could not be answered", msg.command_id)
+
+    async def _answer(self, msg: agent_pb2.AgentCommand) -> None:
         command = command_from_proto(msg)
         kept = await self.store.get(command.command_id)
         if kept is not None:

@@ -103,3 +103,21 @@ class ResultStore:
             return not before
 
         return await asyncio.to_thread(work)
+
+    async def prune(self, before: str) -> int:
+        """Drops delivered results stored before `before` (ISO UTC); returns how many. A scheduler does
+        not resend a command that old, so its result is no longer needed to answer a repeat."""
+
+        def work() -> int:
+            with self._mutex:
+                cursor = self._db.execute(
+                    "DELETE FROM results WHERE delivered = 1 AND stored_at < ?", (before,)
+                )
+                self._db.execute(
+                    "DELETE FROM started WHERE started_at < ? AND command_id NOT IN "
+                    "(SELECT command_id FROM results)",
+                    (before,),
+                )
+                return int(cursor.rowcount)
+
+        return await asyncio.to_thread(work)

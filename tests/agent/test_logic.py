@@ -174,3 +174,15 @@ async def test_result_store_survives_reopening(tmp_path):
     assert await again.undelivered() == [("b", b"bee")]
     assert not await again.mark_started("c", "t6")
     again.close()
+
+
+async def test_result_store_prunes_only_old_delivered_results(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite3")
+    await store.put("old-delivered", b"1", "2026-01-01T00:00:00.000+00:00")
+    await store.put("old-undelivered", b"2", "2026-01-01T00:00:00.000+00:00")
+    await store.put("new", b"3", "2026-03-01T00:00:00.000+00:00")
+    await store.set_delivered(["old-delivered", "new"], True)
+    assert await store.prune("2026-02-01T00:00:00.000+00:00") == 1
+    assert await store.get("old-delivered") is None
+    assert await store.get("old-undelivered") == b"2" and await store.get("new") == b"3"
+    store.close()
