@@ -101,6 +101,17 @@ def config(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def agents(ctx: Context, args: argparse.Namespace) -> int:
+    resp = ctx.conn.call(ctx.conn.fleet.ListAgents, fleet_pb2.ListAgentsRequest())
+    views = [fmt.agent_view(a) for a in resp.agents]
+    if not views and not ctx.out.json_mode:
+        ctx.out.note("No agent has connected yet.")
+        return 0
+    rows = [{**v, "servers_text": fmt.agent_servers_text(v)} for v in views]
+    ctx.out.emit(views, lambda: fmt.render_table(rows, fmt.AGENT_COLUMNS))
+    return 0
+
+
 def maintenances_require(ctx: Context, args: argparse.Namespace) -> int:
     request = fleet_pb2.RequireMaintenanceRequest(
         reason=parse_enum(resources_pb2.MaintenanceReason, args.reason, "--reason"))

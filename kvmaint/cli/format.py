@@ -227,6 +227,37 @@ def maintenance_view(m: resources_pb2.Maintenance) -> View:
     }
 
 
+def agent_view(agent: Any) -> View:
+    """AgentInfo (ListAgents): a database host's agent and the servers it last reported."""
+    return {
+        "host_id": agent.host_id,
+        "advertise_host": agent.advertise_host,
+        "agent_version": agent.agent_version,
+        "connected": bool(agent.connected),
+        "status": "connected" if agent.connected else "disconnected",
+        "servers": [
+            {"port": int(s.port), "role": s.role, "reachable": bool(s.reachable),
+             "lag_bytes": int(s.lag_bytes) if s.lag_bytes >= 0 else None, "managed": bool(s.managed)}
+            for s in agent.servers
+        ],
+    }
+
+
+def agent_servers_text(view: Mapping[str, Value]) -> str:
+    """"7001 master, 7002 slave (lag 0 B), 7003 unreachable" for the agents table."""
+    servers = view.get("servers")
+    parts = []
+    for server in servers if isinstance(servers, list) else []:
+        if not server["reachable"]:
+            parts.append(f"{server['port']} unreachable")
+            continue
+        text = f"{server['port']} {server['role'] or '?'}"
+        if server["lag_bytes"] is not None and server["role"] == "slave":
+            text += f" (lag {server['lag_bytes']} B)"
+        parts.append(text)
+    return ", ".join(parts)
+
+
 def window_state_view(state: Any) -> View:
     return {
         "window": window_text(state.window) if state.HasField("window") else "",
@@ -388,5 +419,7 @@ HISTORY_COLUMNS: list[Column] = [("ID", "id"), ("STATUS", "status"), ("REASON", 
 REQUIRED_COLUMNS: list[Column] = [("ADDON", "addon"), ("APP", "app"), ("ID", "id"),
                                   ("REASON", "reason"), ("METHOD", "method"),
                                   ("REQUIRED BY", "required_by"), ("SCHEDULED FOR", "scheduled_for")]
+AGENT_COLUMNS: list[Column] = [("HOST", "host_id"), ("ADVERTISED AS", "advertise_host"), ("STATUS", "status"),
+                               ("VERSION", "agent_version"), ("SERVERS", "servers_text")]
 WINDOW_KEYS = ("window", "previous_window", "scheduled_for", "previously_scheduled_for")
 SCHEDULE_KEYS = ("scheduled_for", "previously_scheduled_for", "explanation")

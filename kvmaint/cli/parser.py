@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--plan", metavar="PLAN")
     target.add_argument("--all", action="store_true")
 
+    command("agents", fleet.agents, "list the database hosts' agents and their servers (operators)")
+
     p = command("events", events.events, "show stored events; --follow streams new ones")
     _app(p, False)
     p.add_argument("--addon", metavar="ADDON")

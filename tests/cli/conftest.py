@@ -9,14 +9,21 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from kvmaint.cli import main
+from tests.support.agentproc import AgentProcess
 from tests.support.scheduler import ROOT, SchedulerProcess
+
+T = TypeVar("T")
+# Short scheduler bounds, so that a maintenance that cannot proceed fails in seconds.
+FAST = ["--catch-up-timeout", "5", "--command-timeout", "20", "--tick-seconds", "0.5"]
 
 
 @dataclass
@@ -96,3 +103,33 @@ def create_premium(cli: Cli, app: str = "example-app", primary: str = "db-1:7001
     created = cli.ok("addons:create", "premium-0", "-a", app, "--primary", primary, "--standby", standby,
                      *extra, "--json").json()
     return str(created["name"])
+
+
+def until(predicate: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
+    """Polls instead of sleeping a fixed time; returns the first truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not met within {timeout:.0f}s (last value {value!r})")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def fleet_cli(scheduler_factory: Callable[..., SchedulerProcess],
+              tmp_path: Path) -> Iterator[tuple[Cli, dict[str, AgentProcess]]]:
+    """A scheduler and agents db-1 and db-2 (separate processes with real redis-servers), both connected."""
+    scheduler = scheduler_factory(extra_args=FAST)
+    hosts = {h: AgentProcess(h, scheduler.address, tmp_path).start() for h in ("db-1", "db-2")}
+    cli = Cli(scheduler.address)
+    try:
+        until(lambda: {a["host_id"] for a in cli.ok("agents", "--json").json() if a["connected"]} == set(hosts),
+              what="agents db-1 and db-2 connected")
+        yield cli, hosts
+    finally:
+        for agent in hosts.values():
+            agent.stop()
+        for agent in hosts.values():
+            agent.stop_servers()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kvmaint.cli import format as fmt
-from kvmaint.v1 import maintenance_pb2, resources_pb2
+from kvmaint.v1 import fleet_pb2, maintenance_pb2, resources_pb2
 
 
 def ts(text: str) -> Timestamp:
@@ -194,3 +194,14 @@ def test_progress_line_leaves_out_an_unmeasured_lag() -> None:
         maintenance=resources_pb2.Maintenance(status=resources_pb2.MAINTENANCE_STATUS_PREPARING),
         standby_lag_bytes=-1, elapsed_seconds=4.25, message="Started manually: preparing")
     assert fmt.progress_line(fmt.progress_view(resp)) == "[    4.2s]  preparing  Started manually: preparing"
+
+
+def test_agent_servers_text() -> None:
+    agent = fleet_pb2.AgentInfo(host_id="db-1", connected=True, servers=[
+        fleet_pb2.AgentServer(port=7001, role="master", reachable=True, lag_bytes=-1),
+        fleet_pb2.AgentServer(port=7002, role="slave", reachable=True, lag_bytes=512),
+        fleet_pb2.AgentServer(port=7003, reachable=False, lag_bytes=-1),
+    ])
+    view = fmt.agent_view(agent)
+    assert view["status"] == "connected"
+    assert fmt.agent_servers_text(view) == "7001 master, 7002 slave (lag 512 B), 7003 unreachable"
