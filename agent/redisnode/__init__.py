@@ -55,7 +55,10 @@ class RedisNode:
         return self.process.layout if self.process is not None else None
 
     async def close(self) -> None:
+        """Closes the client; a managed server keeps running (it outlives the agent by design)."""
         await self.client.aclose()
+        if self.process is not None:
+            self.process.detach()
 
     async def status(self) -> RedisServerStatus:
         return await fetch_status(self.client, self.port, managed=self.managed)

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,12 @@ class ServerProcess:
     @property
     def port(self) -> int:
         return self.layout.port
+
+    def detach(self) -> None:
+        """Lets a running child outlive this handle: a daemon thread reaps it whenever it exits."""
+        child, self._child = self._child, None
+        if child is not None and child.poll() is None:
+            threading.Thread(target=child.wait, name=f"reap-redis-{self.port}", daemon=True).start()
 
     def write_conf(self, replicaof: tuple[str, int] | None) -> None:
         self.layout.dir.mkdir(parents=True, exist_ok=True)
