@@ -104,6 +104,7 @@ async def test_catch_up_not_ok_when_lagging_then_link_down(redis_factory, nodes)
         assert "bytes behind" in verdict.reason
 
         proxy.thaw()
+
         async def caught_up():
             v = await node.catch_up_check("127.0.0.1", primary.port, 1000, 60)
             return v if v.ok else None

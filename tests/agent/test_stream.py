@@ -291,3 +291,20 @@ async def test_graceful_stop_lets_a_running_failover_finish(redis_factory, agent
         assert (await old.client().info("replication"))["role"] == "master"
     finally:
         await proxy.close()
+
+
+async def test_undelivered_result_is_sent_by_the_next_agent_life(agent_factory, fake_scheduler, tmp_path):
+    data_dir = tmp_path / "agent-db-1"
+    first = await agent_factory("db-1", data_dir=data_dir)
+    await fake_scheduler.wait_connected("db-1")
+    fake_scheduler.reject_connections = True
+    await fake_scheduler.send("db-1", command("s4", start_server=agent_pb2.StartServerCommand()))
+    fake_scheduler.break_stream("db-1")
+    await eventually(lambda: first.agent.store.get("s4"))
+    await first.stop()
+    assert not fake_scheduler.results_for("s4")
+
+    fake_scheduler.reject_connections = False
+    await agent_factory("db-1", data_dir=data_dir)
+    result = await fake_scheduler.result("s4")  # sent on connect, without the scheduler asking again
+    assert result.ok and result.port > 0
