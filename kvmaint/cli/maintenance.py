@@ -116,10 +116,18 @@ def _wait(ctx: Context, app: str, addon: str) -> int:
     ctx.out.emit(view, lambda: fmt.info_block(view))
     status = str(view.get("status") or "")
     if status in _FAILED_ENDINGS:
-        reason = str(view.get("failure_reason") or "").rstrip(".")
-        raise KvmaintError(f"Maintenance of {view.get('addon_name') or addon} {status}"
-                           + (f": {reason}." if reason else "."))
+        raise KvmaintError(ending_sentence(str(view.get("addon_name") or addon), status,
+                                           str(view.get("failure_reason") or "")))
     return 0
+
+
+def ending_sentence(addon: str, status: str, reason: str) -> str:
+    """"Maintenance of redis-x failed: <reason>." with exactly one full stop at the end."""
+    reason = reason.strip()
+    if not reason:
+        return f"Maintenance of {addon} {status}."
+    stop = "" if reason.endswith((".", "!", "?", ".)")) else "."
+    return f"Maintenance of {addon} {status}: {reason}{stop}"
 
 
 def history(ctx: Context, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kvmaint.cli import format as fmt
+from kvmaint.cli.maintenance import ending_sentence
 from kvmaint.v1 import fleet_pb2, maintenance_pb2, resources_pb2
 
 
@@ -205,3 +206,11 @@ def test_agent_servers_text() -> None:
     view = fmt.agent_view(agent)
     assert view["status"] == "connected"
     assert fmt.agent_servers_text(view) == "7001 master, 7002 slave (lag 512 B), 7003 unreachable"
+
+
+def test_ending_sentence_has_one_full_stop() -> None:
+    assert ending_sentence("r", "failed", "catch_up: too slow (agent db-2 did not answer.)") == (
+        "Maintenance of r failed: catch_up: too slow (agent db-2 did not answer.)")
+    assert ending_sentence("r", "failed", "standby lost.") == "Maintenance of r failed: standby lost."
+    assert ending_sentence("r", "failed", "standby lost") == "Maintenance of r failed: standby lost."
+    assert ending_sentence("r", "canceled", "") == "Maintenance of r canceled."

@@ -10,6 +10,7 @@ import os
 import signal
 
 from kvmaint.cli.format import INFO_KEYS
+from kvmaint.cli.maintenance import ending_sentence
 from tests.cli.conftest import Cli, Result, until
 from tests.cli.test_seed_flows import block
 from tests.support.agentproc import AgentProcess
@@ -81,8 +82,8 @@ def test_a_failed_maintenance_ends_wait_with_its_reason(fleet_cli: tuple[Cli, di
     assert result.code == 1
     info = block(result.out)
     assert info["status"] == "failed" and info["failure_reason"]
-    assert result.err.splitlines()[-1] == (
-        f"Maintenance of {addon['name']} failed: {info['failure_reason'].rstrip('.')}.")
+    assert result.err.splitlines()[-1] == ending_sentence(str(addon["name"]), "failed", info["failure_reason"])
+    assert result.err.splitlines()[-1].startswith(f"Maintenance of {addon['name']} failed: ")
     listed = cli.ok("data:maintenances", "-a", "example-app", "--json").json()
     assert [m["status"] for m in listed] == ["failed"]
 
