@@ -114,6 +114,41 @@ MIGRATIONS: list[str] = [
         last_seen TEXT NOT NULL
     );
     """,
+    # 3: notifications. The outbox is written in the same transaction as the event that causes it and
+    # drained by server/notify/sender.py (dedupe_key makes enqueueing idempotent); apps' webhook
+    # endpoints; the 24-hour reminders already given, once per (maintenance, scheduled_for).
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        app TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        webhook_id TEXT NOT NULL DEFAULT '',
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        sent_at TEXT,
+        dropped_at TEXT,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE sent_at IS NULL AND dropped_at IS NULL;
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX webhooks_app ON webhooks(app, created_at);
+    CREATE TABLE reminders (
+        maintenance_id TEXT NOT NULL,
+        scheduled_for TEXT NOT NULL,
+        PRIMARY KEY (maintenance_id, scheduled_for)
+    );
+    """,
 ]
 
 
