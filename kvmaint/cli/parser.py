@@ -14,8 +14,10 @@ Handler = Callable[[Context, argparse.Namespace], int]
 
 DESCRIPTION = "Planned maintenance for fleets of Redis servers, driven through the kvmaint scheduler."
 EPILOG = ("Connection: --scheduler HOST:PORT or $KVMAINT_SCHEDULER (default 127.0.0.1:50051); "
-          "--token or $KVMAINT_TOKEN; --ca FILE or $KVMAINT_CA for TLS. --json prints the result as "
-          "JSON: the same fields as the human output, with snake_case keys.")
+          "--token or $KVMAINT_TOKEN; --ca FILE or $KVMAINT_CA for TLS. --json prints the same fields "
+          "as the human output under snake_case keys, as plain JSON (not the protobuf messages): an "
+          "object for one item, a list for tables and redis:info, one object per line (JSON Lines) for "
+          "events. Progress and errors go to stderr; an error is one sentence and exit code 1.")
 
 
 class Parser(argparse.ArgumentParser):
