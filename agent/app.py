@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 from collections.abc import Callable, Coroutine
@@ -40,9 +41,14 @@ class Agent:
         credentials = channel_credentials(config.tls) if config.tls is not None else None
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = ResultStore(config.data_dir / "results.sqlite3")
-        self.inventory = Inventory(config.data_dir, config.redis_server, self.clock)
+        self.inventory = Inventory(config.data_dir, config.redis_server, self.clock, bind_addresses(config))
         self.runner = CommandRunner(self.inventory, self.store, self.clock)
-        options: list[tuple[str, object]] = []
+        # Keepalive pings notice a scheduler host that vanished without closing the connection; the
+        # scheduler permits one every 10 s.
+        options: list[tuple[str, object]] = [
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+        ]
         if config.tls_server_name:
             options.append(("grpc.ssl_target_name_override", config.tls_server_name))
         self.stream = StreamClient(
@@ -124,3 +130,13 @@ async def _first(waiter: Coroutine[Any, Any, Any], task: asyncio.Task[None]) -> 
     finally:
         other.cancel()
         await asyncio.gather(other, return_exceptions=True)
+
+
+def bind_addresses(config: AgentConfig) -> tuple[str, ...]:
+    """Managed servers listen on loopback and on the advertised address when it is an IP literal (Redis
+    binds addresses, not names), so standbys on other hosts can reach them."""
+    try:
+        ipaddress.ip_address(config.advertise_host)
+    except ValueError:
+        return ("127.0.0.1",)
+    return tuple(dict.fromkeys(("127.0.0.1", config.advertise_host)))

@@ -21,7 +21,10 @@ STATUS_TIMEOUT_SECONDS = 3.0
 
 
 class Inventory:
-    def __init__(self, data_dir: Path, redis_server: str, clock: Clock) -> None:
+    def __init__(
+        self, data_dir: Path, redis_server: str, clock: Clock, bind: tuple[str, ...] = ("127.0.0.1",)
+    ) -> None:
+        self.bind = bind
         self.data_dir = data_dir
         self.servers_dir = data_dir / "servers"
         self.retired_dir = data_dir / "retired"
@@ -60,7 +63,7 @@ class Inventory:
 
     def _managed_node(self, port: int) -> RedisNode:
         layout = ServerLayout.under(self.servers_dir, port)
-        return RedisNode(port, self.clock, ServerProcess(layout, self.redis_server, self.clock))
+        return RedisNode(port, self.clock, ServerProcess(layout, self.redis_server, self.clock, self.bind))
 
     async def create(self, port: int, replicaof: tuple[str, int] | None) -> tuple[RedisNode, bool]:
         """Registers a new managed server and writes its config; (node, created). Does not start it.

@@ -58,11 +58,14 @@ class ServerLayout:
         return self.dir / "redis.log"
 
 
-def render_conf(layout: ServerLayout, replicaof: tuple[str, int] | None = None) -> str:
-    """The initial config of a managed server: loopback only, AOF fsynced every second, foreground."""
+def render_conf(
+    layout: ServerLayout, replicaof: tuple[str, int] | None = None, bind: tuple[str, ...] = ("127.0.0.1",)
+) -> str:
+    """The initial config of a managed server: loopback plus the host's advertised address (so standbys on
+    other hosts can replicate), AOF fsynced every second, foreground."""
     lines = [
         "# Written by kvmaint-agent; CONFIG REWRITE keeps it in step with the server's role.",
-        "bind 127.0.0.1",
+        f"bind {' '.join(dict.fromkeys(bind))}",
         f"port {layout.port}",
         f'dir "{layout.dir}"',
         "appendonly yes",
@@ -109,7 +112,10 @@ def last_log_line(layout: ServerLayout) -> str:
 class ServerProcess:
     """Starts and stops one managed redis-server; knows its pid whether or not this agent spawned it."""
 
-    def __init__(self, layout: ServerLayout, redis_server: str, clock: Clock) -> None:
+    def __init__(
+        self, layout: ServerLayout, redis_server: str, clock: Clock, bind: tuple[str, ...] = ("127.0.0.1",)
+    ) -> None:
+        self.bind = bind
         self.layout = layout
         self.redis_server = redis_server
         self.clock = clock
@@ -128,7 +134,7 @@ class ServerProcess:
     def write_conf(self, replicaof: tuple[str, int] | None) -> None:
         self.layout.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.layout.conf.with_suffix(".tmp")
-        tmp.write_text(render_conf(self.layout, replicaof))
+        tmp.write_text(render_conf(self.layout, replicaof, self.bind))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         tmp.replace(self.layout.conf)
