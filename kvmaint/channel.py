@@ -143,9 +143,15 @@ def is_transport_failure(code: grpc.StatusCode, details: str) -> bool:
 
 
 def transport_reason(details: str) -> str:
-    """The useful tail of a gRPC core message: "...: Connection refused" -> "connection refused"."""
-    tail = details.rstrip("] .").rsplit(": ", 1)[-1].strip() or details
-    return tail[:1].lower() + tail[1:]
+    """The useful tail of a gRPC core message: "...: Connection refused" -> "connection refused";
+    a failed TLS handshake keeps saying so ("TLS handshake failed: unable to get local issuer ...")."""
+    parts = [p.strip(" ]") for p in details.split(": ")]
+    parts = [p for p in parts if p and p != "OK"]
+    tail = parts[-1] if parts else details
+    tail = tail[:1].lower() + tail[1:]
+    if "handshake failed" in details.lower() and "handshake" not in tail.lower():
+        return f"TLS handshake failed: {tail}"
+    return tail
 
 
 def to_rpc_error(err: grpc.RpcError, address: str) -> RPCError:

@@ -100,6 +100,13 @@ def test_unreachable_scheduler_names_the_address() -> None:
 def test_transport_reason_and_server_sent_unavailable() -> None:
     assert transport_reason("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: "
                             "Failed to connect to remote host: Connection refused") == "connection refused"
+    assert transport_reason("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:38393: Tls "
+                            "handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: error:1000007d:SSL routines:"
+                            "OPENSSL_internal:CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate: OK"
+                            ) == "TLS handshake failed: unable to get local issuer certificate"
+    assert transport_reason("errors resolving nosuchhost.invalid:50051: [field:hostname lookup error:address "
+                            "lookup failed for nosuchhost.invalid:50051: Domain name not found]"
+                            ) == "domain name not found"
 
     class Err(grpc.RpcError):
         def code(self) -> grpc.StatusCode:
