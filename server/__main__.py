@@ -14,6 +14,7 @@ from pathlib import Path
 from kvmaint.errors import KvmaintError
 from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
+from server.domain.planner import Limits
 from server.driver.runner import DriverConfig
 from server.tls import agent_credentials, client_credentials
 
@@ -69,6 +70,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--tick-seconds", type=float, default=5.0, help="how often due maintenances are started (default 5)"
     )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=10,
+        help="maintenances running at once across the fleet (default 10)",
+    )
+    p.add_argument(
+        "--max-per-host", type=int, default=2, help="maintenances touching one host at once (default 2)"
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -116,6 +126,7 @@ async def serve(args: argparse.Namespace) -> int:
             server_credentials=creds,
             driver=driver,
             tick_seconds=args.tick_seconds,
+            limits=Limits(max_running=args.max_concurrent, max_per_host=args.max_per_host),
             agent_listen=args.agent_listen,
             agent_credentials=agent_creds,
         )

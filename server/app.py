@@ -31,6 +31,7 @@ from kvmaint.v1 import (
 from server.agents.hub import AgentHub, AgentSession
 from server.agents.placement import AgentPlacement
 from server.auth import TokenTable
+from server.domain.planner import Limits
 from server.driver.planner import Planner
 from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.rpc.interceptors import ServiceInterceptor
@@ -38,6 +39,7 @@ from server.rpc.servicers import EventServicer, FleetServicer, MaintenanceServic
 from server.service.bus import EventBus
 from server.service.core import Context
 from server.service.fleet import FleetService
+from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
 from server.storage.sqlite import SqliteStore
 
@@ -70,6 +72,7 @@ class SchedulerConfig:
     agent_credentials: grpc.ServerCredentials | None = None
     driver: DriverConfig = field(default_factory=DriverConfig)
     tick_seconds: float = 5.0
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -126,11 +129,13 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
     runner = MaintenanceRunner(ctx, hub, config.driver)
     fleet = FleetService(ctx, AgentPlacement(hub, config.driver.command_timeout))
     maint = MaintenanceService(ctx, runner)
-    planner = Planner(ctx, runner, config.tick_seconds)
+    planner = Planner(ctx, runner, config.tick_seconds, config.limits)
 
     server = grpc.aio.server(interceptors=[ServiceInterceptor(config.tokens)], options=SERVER_OPTIONS)
     fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleet, hub), server)
-    maintenance_pb2_grpc.add_MaintenanceServiceServicer_to_server(MaintenanceServicer(maint, fleet), server)
+    maintenance_pb2_grpc.add_MaintenanceServiceServicer_to_server(
+        MaintenanceServicer(maint, fleet, FreezeService(ctx)), server
+    )
     events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(ctx), server)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(hub, server)
 

@@ -229,3 +229,45 @@ class ListMaintenancesResponse(_message.Message):
     maintenances: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Maintenance]
     next_page_token: str
     def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListFreezesRequest(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    def __init__(self, app: _Optional[str] = ...) -> None: ...
+
+class ListFreezesResponse(_message.Message):
+    __slots__ = ("freezes",)
+    FREEZES_FIELD_NUMBER: _ClassVar[int]
+    freezes: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Freeze]
+    def __init__(self, freezes: _Optional[_Iterable[_Union[_resources_pb2.Freeze, _Mapping]]] = ...) -> None: ...
+
+class CreateFreezeRequest(_message.Message):
+    __slots__ = ("app", "start_time", "end_time", "reason")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    reason: str
+    def __init__(self, app: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CreateFreezeResponse(_message.Message):
+    __slots__ = ("freeze",)
+    FREEZE_FIELD_NUMBER: _ClassVar[int]
+    freeze: _resources_pb2.Freeze
+    def __init__(self, freeze: _Optional[_Union[_resources_pb2.Freeze, _Mapping]] = ...) -> None: ...
+
+class DeleteFreezeRequest(_message.Message):
+    __slots__ = ("app", "id")
+    APP_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    app: str
+    id: str
+    def __init__(self, app: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class DeleteFreezeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

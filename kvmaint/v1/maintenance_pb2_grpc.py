@@ -81,6 +81,21 @@ class MaintenanceServiceStub:
                 request_serializer=kvmaint_dot_v1_dot_maintenance__pb2.ListMaintenancesRequest.SerializeToString,
                 response_deserializer=kvmaint_dot_v1_dot_maintenance__pb2.ListMaintenancesResponse.FromString,
                 _registered_method=True)
+        self.ListFreezes = channel.unary_unary(
+                '/kvmaint.v1.MaintenanceService/ListFreezes',
+                request_serializer=kvmaint_dot_v1_dot_maintenance__pb2.ListFreezesRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_maintenance__pb2.ListFreezesResponse.FromString,
+                _registered_method=True)
+        self.CreateFreeze = channel.unary_unary(
+                '/kvmaint.v1.MaintenanceService/CreateFreeze',
+                request_serializer=kvmaint_dot_v1_dot_maintenance__pb2.CreateFreezeRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_maintenance__pb2.CreateFreezeResponse.FromString,
+                _registered_method=True)
+        self.DeleteFreeze = channel.unary_unary(
+                '/kvmaint.v1.MaintenanceService/DeleteFreeze',
+                request_serializer=kvmaint_dot_v1_dot_maintenance__pb2.DeleteFreezeRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_maintenance__pb2.DeleteFreezeResponse.FromString,
+                _registered_method=True)
 
 
 class MaintenanceServiceServicer:
@@ -145,6 +160,26 @@ class MaintenanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFreezes(self, request, context):
+        """Freezes in force: an app's and the fleet's (or, for an operator without app, all).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateFreeze(self, request, context):
+        """Refused when it would push a pending maintenance past its required_by.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteFreeze(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MaintenanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +227,21 @@ def add_MaintenanceServiceServicer_to_server(servicer, server):
                     servicer.ListMaintenances,
                     request_deserializer=kvmaint_dot_v1_dot_maintenance__pb2.ListMaintenancesRequest.FromString,
                     response_serializer=kvmaint_dot_v1_dot_maintenance__pb2.ListMaintenancesResponse.SerializeToString,
+            ),
+            'ListFreezes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFreezes,
+                    request_deserializer=kvmaint_dot_v1_dot_maintenance__pb2.ListFreezesRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_maintenance__pb2.ListFreezesResponse.SerializeToString,
+            ),
+            'CreateFreeze': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateFreeze,
+                    request_deserializer=kvmaint_dot_v1_dot_maintenance__pb2.CreateFreezeRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_maintenance__pb2.CreateFreezeResponse.SerializeToString,
+            ),
+            'DeleteFreeze': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteFreeze,
+                    request_deserializer=kvmaint_dot_v1_dot_maintenance__pb2.DeleteFreezeRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_maintenance__pb2.DeleteFreezeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +489,87 @@ class MaintenanceService:
             '/kvmaint.v1.MaintenanceService/ListMaintenances',
             kvmaint_dot_v1_dot_maintenance__pb2.ListMaintenancesRequest.SerializeToString,
             kvmaint_dot_v1_dot_maintenance__pb2.ListMaintenancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFreezes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.MaintenanceService/ListFreezes',
+            kvmaint_dot_v1_dot_maintenance__pb2.ListFreezesRequest.SerializeToString,
+            kvmaint_dot_v1_dot_maintenance__pb2.ListFreezesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateFreeze(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.MaintenanceService/CreateFreeze',
+            kvmaint_dot_v1_dot_maintenance__pb2.CreateFreezeRequest.SerializeToString,
+            kvmaint_dot_v1_dot_maintenance__pb2.CreateFreezeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteFreeze(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.MaintenanceService/DeleteFreeze',
+            kvmaint_dot_v1_dot_maintenance__pb2.DeleteFreezeRequest.SerializeToString,
+            kvmaint_dot_v1_dot_maintenance__pb2.DeleteFreezeResponse.FromString,
             options,
             channel_credentials,
             insecure,

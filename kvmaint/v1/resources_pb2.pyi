@@ -62,6 +62,9 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_MAINTENANCE_MODE_CHANGED: _ClassVar[EventType]
     EVENT_TYPE_ADDON_CREATED: _ClassVar[EventType]
     EVENT_TYPE_ADDON_DELETED: _ClassVar[EventType]
+    EVENT_TYPE_FREEZE_ADDED: _ClassVar[EventType]
+    EVENT_TYPE_FREEZE_REMOVED: _ClassVar[EventType]
+    EVENT_TYPE_MAINTENANCE_REMINDER: _ClassVar[EventType]
 SERVER_ROLE_UNSPECIFIED: ServerRole
 SERVER_ROLE_PRIMARY: ServerRole
 SERVER_ROLE_STANDBY: ServerRole
@@ -100,6 +103,9 @@ EVENT_TYPE_APP_DELETED: EventType
 EVENT_TYPE_MAINTENANCE_MODE_CHANGED: EventType
 EVENT_TYPE_ADDON_CREATED: EventType
 EVENT_TYPE_ADDON_DELETED: EventType
+EVENT_TYPE_FREEZE_ADDED: EventType
+EVENT_TYPE_FREEZE_REMOVED: EventType
+EVENT_TYPE_MAINTENANCE_REMINDER: EventType
 
 class App(_message.Message):
     __slots__ = ("name", "owner_email", "maintenance_mode", "create_time")
@@ -243,3 +249,19 @@ class Event(_message.Message):
     message: str
     attributes: _containers.ScalarMap[str, str]
     def __init__(self, sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., app: _Optional[str] = ..., addon: _Optional[str] = ..., maintenance_id: _Optional[str] = ..., message: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Freeze(_message.Message):
+    __slots__ = ("id", "app", "start_time", "end_time", "reason", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    APP_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    app: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    reason: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., app: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -56,6 +56,8 @@ class EventType(StrEnum):
     MAINTENANCE_REQUIRED = "maintenance_required"
     MAINTENANCE_SCHEDULED = "maintenance_scheduled"
     MAINTENANCE_RESCHEDULED = "maintenance_rescheduled"
+    # 24 hours before scheduled_for, once per (maintenance, scheduled_for): server/notify/outbox.py.
+    MAINTENANCE_REMINDER = "maintenance_reminder"
     WINDOW_UPDATED = "window_updated"
     MAINTENANCE_STARTED = "maintenance_started"
     MAINTENANCE_STEP = "maintenance_step"
@@ -68,6 +70,8 @@ class EventType(StrEnum):
     MAINTENANCE_MODE_CHANGED = "maintenance_mode_changed"
     ADDON_CREATED = "addon_created"
     ADDON_DELETED = "addon_deleted"
+    FREEZE_ADDED = "freeze_added"
+    FREEZE_REMOVED = "freeze_removed"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 from kvmaint.clock import iso
 from kvmaint.errors import FailedPrecondition, InvalidArgument
+from server.domain.freezes import Freeze, blocking, next_allowed_start
 from server.domain.windows import WEEK, WINDOW, Window
 
 MAX_DELAY_WEEKS = 520
@@ -85,6 +86,25 @@ def realign(window: Window, scheduled_for: datetime, now: datetime, required_by:
     if at + WINDOW > required_by:
         return initial_slot(window, now, required_by)
     return Slot(at, f"realigned to the updated window {window.describe()}")
+
+
+def avoid_freezes(
+    slot: Slot, window: Window | None, required_by: datetime, freezes: list[Freeze], app: str, *, strict: bool
+) -> Slot:
+    """Moves a slot that meets a freeze to the next free one before the deadline. With no free slot left,
+    `strict` refuses (a person asked for this time); otherwise the deadline wins over the freeze."""
+    freeze = blocking(freezes, app, slot.at, slot.at + WINDOW)
+    if freeze is None:
+        return slot
+    at = next_allowed_start(window, slot.at, required_by, freezes, app)
+    if at is None:
+        if strict:
+            raise FailedPrecondition(
+                f"That time falls in {freeze.describe()}, and no free slot is left before the deadline: "
+                f"the maintenance is required by {iso(required_by)}."
+            )
+        return Slot(slot.at, f"{slot.explanation}; no slot outside {freeze.describe()} meets the deadline")
+    return Slot(at, f"{slot.explanation}; moved past {freeze.describe()}")
 
 
 def duration_approximate(seconds: int, ended: bool = True) -> str:

@@ -1,4 +1,10 @@
-"""Starts maintenances when their scheduled time comes ("Heroku handles these tasks automatically")."""
+"""Starts maintenances when they are due ("Heroku handles these maintenance tasks automatically").
+
+Each tick reads the due maintenances, the running ones, and the freezes, asks the pure
+`domain.planner.decide` what to do, and applies every decision in one transaction, so a scheduler killed
+between deciding and starting either started (and resumes it) or did not (and decides again): never
+twice. It also files routine maintenances under the 90-day rule.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +12,109 @@ import logging
 from dataclasses import replace
 
 from kvmaint.clock import iso
-from server.domain.models import EventType, HistoryEntry, Status
-from server.domain.windows import WINDOW
-from server.service.core import Context
+from server.domain.models import EventType, HistoryEntry, Method, Reason, Status
+from server.domain.planner import Due, Limits, Move, Start, Wait, decide
+from server.domain.routine import routine_required_by
+from server.service.core import Context, Write
+from server.service.fleet import file_maintenance
 from server.service.maintenance import Runner, start_maintenance
 
 log = logging.getLogger(__name__)
 
 
 class Planner:
-    def __init__(self, ctx: Context, runner: Runner, interval: float = 5.0) -> None:
+    def __init__(
+        self, ctx: Context, runner: Runner, interval: float = 5.0, limits: Limits | None = None
+    ) -> None:
         self.ctx = ctx
         self.runner = runner
         self.interval = interval
+        self.limits = limits or Limits()
 
     async def tick(self) -> list[str]:
-        """Starts every due maintenance; one whose window passed unused moves to the next window."""
+        """One planning pass; returns the ids of the maintenances it started."""
+        await self.file_routine()
         now = self.ctx.clock.now()
         started: list[str] = []
         async with self.ctx.write() as w:
-            for m in await w.tx.due_maintenances(now):
-                addon = await w.tx.get_addon(m.addon)
-                if addon is None or m.scheduled_for is None:
-                    continue
-                window = addon.window
-                missed = window is not None and now >= m.scheduled_for + WINDOW
-                if missed and window is not None:
-                    nxt = window.next_start(now)
-                    if nxt + WINDOW <= m.required_by:
-                        moved = replace(m, previously_scheduled_for=m.scheduled_for, scheduled_for=nxt)
-                        await w.tx.update_maintenance(moved)
-                        text = f"Window missed; moved to the next window, {iso(nxt)}"
-                        await w.tx.add_history(m.id, HistoryEntry(now, Status.PENDING, "", text))
-                        await w.emit(
-                            EventType.MAINTENANCE_RESCHEDULED,
-                            self.ctx,
-                            m.app,
-                            m.addon,
-                            m.id,
-                            text,
-                            scheduled_for=iso(nxt),
-                            previously_scheduled_for=iso(m.scheduled_for),
-                        )
-                        continue
-                await start_maintenance(self.ctx, w, m, now, "Started automatically")
-                started.append(m.id)
+            due_rows = await w.tx.due_maintenances(now)
+            if not due_rows:
+                return []
+            running = await w.tx.in_progress_maintenances()
+            hosts: dict[str, tuple[str, ...]] = {}
+            for name in {m.addon for m in (*due_rows, *running)}:
+                addon = await w.tx.get_addon(name)
+                hosts[name] = tuple(sorted({s.host for s in addon.servers})) if addon else ()
+            freezes = await w.tx.list_freezes(None, now)
+            due = [
+                Due(
+                    m.id,
+                    m.addon,
+                    m.app,
+                    m.reason,
+                    m.required_by,
+                    m.scheduled_for or now,
+                    m.window,
+                    hosts.get(m.addon, ()),
+                )
+                for m in due_rows
+            ]
+            by_id = {m.id: m for m in due_rows}
+            running_hosts = [hosts.get(m.addon, ()) for m in running]
+            for decision in decide(now, due, running_hosts, freezes, self.limits):
+                m = by_id[decision.id]
+                if isinstance(decision, Start):
+                    why = "Started automatically" + (
+                        "" if decision.why == "it is due" else f" ({decision.why})"
+                    )
+                    await start_maintenance(self.ctx, w, m, now, why)
+                    started.append(m.id)
+                elif isinstance(decision, Move):
+                    await self._move(w, m.id, decision)
+                elif isinstance(decision, Wait) and m.state.get("queued") != decision.why:
+                    await w.tx.update_maintenance(replace(m, state={**m.state, "queued": decision.why}))
+                    await w.tx.add_history(
+                        m.id, HistoryEntry(now, Status.PENDING, "", f"Queued: {decision.why}")
+                    )
         for mid in started:
             self.runner.kick(mid)
         return started
+
+    async def _move(self, w: Write, mid: str, decision: Move) -> None:
+        now = self.ctx.clock.now()
+        m = await w.tx.get_maintenance(mid)
+        assert m is not None
+        moved = replace(m, previously_scheduled_for=m.scheduled_for, scheduled_for=decision.to)
+        await w.tx.update_maintenance(moved)
+        text = f"Rescheduled for {iso(decision.to)}: {decision.why}"
+        await w.tx.add_history(m.id, HistoryEntry(now, Status.PENDING, "", text))
+        await w.emit(
+            EventType.MAINTENANCE_RESCHEDULED,
+            self.ctx,
+            m.app,
+            m.addon,
+            m.id,
+            text,
+            scheduled_for=iso(decision.to),
+            previously_scheduled_for=iso(m.scheduled_for),
+            required_by=iso(m.required_by),
+        )
+
+    async def file_routine(self) -> int:
+        """Files a routine maintenance for every add-on nearing 90 days without one."""
+        now = self.ctx.clock.now()
+        filed = 0
+        async with self.ctx.write() as w:
+            last = await w.tx.last_completed()
+            for addon in await w.tx.list_addons_by_plan(None):
+                required_by = routine_required_by(last.get(addon.name, addon.created_at), now)
+                if required_by is None or await w.tx.active_maintenance(addon.name) is not None:
+                    continue
+                await file_maintenance(
+                    self.ctx, w, addon, Reason.ROUTINE_MAINTENANCE, Method.FAILOVER, required_by
+                )
+                filed += 1
+        return filed
 
     async def run(self) -> None:
         while True:

@@ -11,6 +11,7 @@ from kvmaint.clock import iso, utc
 from kvmaint.errors import InvalidArgument
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as pb
+from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
     App,
@@ -201,6 +202,17 @@ def event(e: Event) -> pb.Event:
         maintenance_id=e.maintenance_id,
         message=e.message,
         attributes=e.attributes,
+    )
+
+
+def freeze(f: Freeze) -> pb.Freeze:
+    return pb.Freeze(
+        id=f.id,
+        app=f.app,
+        start_time=ts(f.starts_at),
+        end_time=ts(f.ends_at),
+        reason=f.reason,
+        create_time=ts(f.created_at),
     )
 
 

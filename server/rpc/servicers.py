@@ -16,6 +16,7 @@ from server.domain.models import EventType, Role, ServerRef
 from server.rpc import convert
 from server.service.core import Context
 from server.service.fleet import FleetService
+from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
@@ -168,9 +169,36 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
 
 
 class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
-    def __init__(self, service: MaintenanceService, fleet: FleetService) -> None:
+    def __init__(self, service: MaintenanceService, fleet: FleetService, freezes: FreezeService) -> None:
         self.service = service
         self.fleet = fleet
+        self.freezes = freezes
+
+    async def ListFreezes(self, request: mpb.ListFreezesRequest, context: Ctx) -> mpb.ListFreezesResponse:
+        items = await self.freezes.list(scope_app(_text(request.app, "app")))
+        return mpb.ListFreezesResponse(freezes=[convert.freeze(f) for f in items])
+
+    async def CreateFreeze(self, request: mpb.CreateFreezeRequest, context: Ctx) -> mpb.CreateFreezeResponse:
+        app = scope_app(_text(request.app, "app"))
+        if not app:
+            require_operator("freeze the whole fleet")
+        for name in ("start_time", "end_time"):
+            if not request.HasField(name):
+                raise InvalidArgument.field(name, f"{name} is required (--from and --to).")
+        f = await self.freezes.create(
+            app,
+            convert.from_ts(request.start_time, "start_time"),
+            convert.from_ts(request.end_time, "end_time"),
+            request.reason,
+        )
+        return mpb.CreateFreezeResponse(freeze=convert.freeze(f))
+
+    async def DeleteFreeze(self, request: mpb.DeleteFreezeRequest, context: Ctx) -> mpb.DeleteFreezeResponse:
+        app = scope_app(_text(request.app, "app"))
+        if not app:
+            require_operator("remove a fleet-wide freeze")
+        await self.freezes.delete(app, _text(request.id, "id"))
+        return mpb.DeleteFreezeResponse()
 
     def _args(self, request: object) -> tuple[str, str]:
         app = scope_app(_text(getattr(request, "app"), "app"))  # noqa: B009

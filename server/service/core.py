@@ -7,7 +7,8 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from kvmaint.clock import Clock
 from kvmaint.errors import InvalidArgument, NotFound
@@ -33,11 +34,19 @@ class Write:
         message: str = "",
         **attributes: str,
     ) -> int:
-        seq = await self.tx.append_event(
-            Event(0, type, ctx.clock.now(), app, addon, maintenance_id, message, dict(attributes))
-        )
+        event = Event(0, type, ctx.clock.now(), app, addon, maintenance_id, message, dict(attributes))
+        seq = await self.tx.append_event(event)
         self.sequences.append(seq)
+        if ctx.notify is not None:
+            await ctx.notify(self.tx, replace(event, sequence=seq))
         return seq
+
+
+class Notifier(Protocol):
+    """Called for every event inside the transaction that writes it, so what it enqueues (the
+    notification outbox) commits or rolls back with the event itself."""
+
+    async def __call__(self, tx: Tx, event: Event) -> None: ...
 
 
 @dataclass
@@ -46,6 +55,7 @@ class Context:
     clock: Clock
     bus: EventBus
     rng: random.Random = field(default_factory=random.Random)
+    notify: Notifier | None = None
     # Live figures of running maintenances (standby lag in bytes, a note), not persisted.
     progress: dict[str, tuple[int, str]] = field(default_factory=dict)
 

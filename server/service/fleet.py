@@ -21,7 +21,7 @@ from server.domain.models import (
     ServerRef,
     Status,
 )
-from server.domain.planning import DEFAULT_REQUIRED_BY, initial_slot
+from server.domain.planning import DEFAULT_REQUIRED_BY, Slot, avoid_freezes, initial_slot
 from server.domain.plans import parse_plan
 from server.domain.windows import random_default_window
 from server.service import paging
@@ -287,7 +287,18 @@ async def file_maintenance(
 ) -> Maintenance:
     """A new pending maintenance, scheduled into the add-on's next window before the deadline."""
     now = ctx.clock.now()
-    slot = initial_slot(addon.window, now, required_by)
+    if reason is Reason.EMERGENCY:
+        slot = Slot(now, "an emergency starts now, whatever the window or freezes")
+    else:
+        freezes = await w.tx.list_freezes(addon.app, now)
+        slot = avoid_freezes(
+            initial_slot(addon.window, now, required_by),
+            addon.window,
+            required_by,
+            freezes,
+            addon.app,
+            strict=False,
+        )
     m = Maintenance(
         id=ctx.new_id(),
         addon=addon.name,

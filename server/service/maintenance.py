@@ -9,7 +9,7 @@ from typing import Protocol
 from kvmaint.clock import iso
 from kvmaint.errors import FailedPrecondition, InvalidArgument
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Status
-from server.domain.planning import Slot, delay_by_weeks, into_week_of, realign
+from server.domain.planning import Slot, avoid_freezes, delay_by_weeks, into_week_of, realign
 from server.domain.plans import parse_plan, require_window_plan
 from server.domain.windows import Window, parse_week, parse_window
 from server.service import paging
@@ -108,7 +108,15 @@ class MaintenanceService:
             )
             m = await w.tx.active_maintenance(addon.name)
             if m is not None and m.status is Status.PENDING and m.scheduled_for is not None:
-                slot = realign(window, m.scheduled_for, now, m.required_by)
+                freezes = await w.tx.list_freezes(addon.app, now)
+                slot = avoid_freezes(
+                    realign(window, m.scheduled_for, now, m.required_by),
+                    window,
+                    m.required_by,
+                    freezes,
+                    addon.app,
+                    strict=False,
+                )
                 m = await self._reschedule(w, replace(m, window=window), slot)
         return addon, self._state(addon, m)
 
@@ -152,6 +160,8 @@ class MaintenanceService:
                 slot = delay_by_weeks(
                     addon.window, m.scheduled_for, 2 if weeks is None else weeks, now, m.required_by
                 )
+            freezes = await w.tx.list_freezes(addon.app, now)
+            slot = avoid_freezes(slot, addon.window, m.required_by, freezes, addon.app, strict=True)
             m = await self._reschedule(w, m, slot)
         return m, slot.explanation
 

@@ -14,6 +14,7 @@ from typing import Any
 import aiosqlite
 
 from kvmaint.clock import utc
+from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
     App,
@@ -28,6 +29,7 @@ from server.domain.models import (
     Status,
 )
 from server.domain.windows import Window
+from server.notify.models import Channel, OutboxItem, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (maintenance_id, scheduled_for)
     );
     """,
+    # 4: freezes (deny periods) of an app, or of the whole fleet (app = '').
+    """
+    CREATE TABLE freezes (
+        id TEXT PRIMARY KEY,
+        app TEXT NOT NULL,
+        starts_at TEXT NOT NULL,
+        ends_at TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX freezes_app ON freezes(app, ends_at);
+    """,
 ]
 
 
@@ -194,6 +208,29 @@ def _addon(row: aiosqlite.Row) -> Addon:
         servers=_servers(row["servers"]),
         window=_window(row["window_day"], row["window_minute"]),
         previous_window=_window(row["prev_window_day"], row["prev_window_minute"]),
+    )
+
+
+def _webhook(row: aiosqlite.Row) -> Webhook:
+    return Webhook(row["id"], row["app"], row["url"], row["secret"], _req(row["created_at"]))
+
+
+def _outbox(row: aiosqlite.Row) -> OutboxItem:
+    return OutboxItem(
+        kind=Channel(row["kind"]),
+        dedupe_key=row["dedupe_key"],
+        app=row["app"],
+        recipient=row["recipient"],
+        subject=row["subject"],
+        body=row["body"],
+        created_at=_req(row["created_at"]),
+        next_attempt_at=_req(row["next_attempt_at"]),
+        webhook_id=row["webhook_id"],
+        id=row["id"],
+        attempts=row["attempts"],
+        sent_at=_dt(row["sent_at"]),
+        dropped_at=_dt(row["dropped_at"]),
+        last_error=row["last_error"],
     )
 
 
@@ -450,6 +487,60 @@ class SqliteTx:
         )
         return await self._load(rows)
 
+    # freezes
+    async def list_freezes(self, app: str | None, ending_after: datetime) -> list[Freeze]:
+        """Freezes still in force after `ending_after`: of `app` and of the fleet, or all when app is None."""
+        if app is None:
+            rows = await self._all(
+                "SELECT * FROM freezes WHERE ends_at > ? ORDER BY starts_at, id", _ts(ending_after)
+            )
+        else:
+            rows = await self._all(
+                "SELECT * FROM freezes WHERE ends_at > ? AND app IN (?, '') ORDER BY starts_at, id",
+                _ts(ending_after),
+                app,
+            )
+        return [
+            Freeze(
+                r["id"],
+                r["app"],
+                _req(r["starts_at"]),
+                _req(r["ends_at"]),
+                r["reason"],
+                _req(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+    async def insert_freeze(self, f: Freeze) -> None:
+        await self._db.execute(
+            "INSERT INTO freezes (id, app, starts_at, ends_at, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (f.id, f.app, _ts(f.starts_at), _ts(f.ends_at), f.reason, _ts(f.created_at)),
+        )
+
+    async def delete_freeze(self, id: str) -> bool:
+        cur = await self._db.execute("DELETE FROM freezes WHERE id = ?", (id,))
+        deleted = cur.rowcount > 0
+        await cur.close()
+        return deleted
+
+    async def pending_maintenances(self, app: str | None) -> list[Maintenance]:
+        if app is None:
+            rows = await self._all(f"SELECT {_MAINT_COLS} FROM maintenances WHERE status = 'pending'")
+        else:
+            rows = await self._all(
+                f"SELECT {_MAINT_COLS} FROM maintenances WHERE status = 'pending' AND app = ?", app
+            )
+        return await self._load(rows)
+
+    async def last_completed(self) -> dict[str, datetime]:
+        """Each add-on's latest completed maintenance."""
+        rows = await self._all(
+            "SELECT addon, MAX(completed_at) AS at FROM maintenances "
+            "WHERE status = 'completed' GROUP BY addon"
+        )
+        return {r["addon"]: _req(r["at"]) for r in rows}
+
     # agents
     async def upsert_agent(self, host_id: str, advertise_host: str, version: str, seen: datetime) -> None:
         await self._db.execute(
@@ -508,6 +599,106 @@ class SqliteTx:
             )
             for r in rows
         ]
+
+    # notifications
+    async def insert_webhook(self, hook: Webhook) -> None:
+        await self._db.execute(
+            "INSERT INTO webhooks (id, app, url, secret, created_at) VALUES (?, ?, ?, ?, ?)",
+            (hook.id, hook.app, hook.url, hook.secret, _ts(hook.created_at)),
+        )
+
+    async def get_webhook(self, id: str) -> Webhook | None:
+        row = await self._one("SELECT * FROM webhooks WHERE id = ?", id)
+        return _webhook(row) if row else None
+
+    async def list_webhooks(self, app: str) -> list[Webhook]:
+        rows = await self._all("SELECT * FROM webhooks WHERE app = ? ORDER BY created_at, id", app)
+        return [_webhook(r) for r in rows]
+
+    async def delete_webhook(self, id: str) -> None:
+        await self._db.execute("DELETE FROM webhooks WHERE id = ?", (id,))
+
+    async def enqueue(self, item: OutboxItem) -> bool:
+        """False when an item with the same dedupe key is already there (then nothing is written)."""
+        cur = await self._db.execute(
+            "INSERT INTO outbox (kind, dedupe_key, app, recipient, webhook_id, subject, body, attempts, "
+            "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) "
+            "ON CONFLICT (dedupe_key) DO NOTHING",
+            (
+                item.kind.value,
+                item.dedupe_key,
+                item.app,
+                item.recipient,
+                item.webhook_id,
+                item.subject,
+                item.body,
+                _ts(item.next_attempt_at),
+                _ts(item.created_at),
+            ),
+        )
+        inserted = cur.rowcount == 1
+        await cur.close()
+        return inserted
+
+    async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
+        rows = await self._all(
+            "SELECT * FROM outbox WHERE sent_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= ? "
+            "ORDER BY id LIMIT ?",
+            _ts(now),
+            limit,
+        )
+        return [_outbox(r) for r in rows]
+
+    async def list_outbox(self, after_id: int, limit: int) -> list[OutboxItem]:
+        rows = await self._all("SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", after_id, limit)
+        return [_outbox(r) for r in rows]
+
+    async def mark_sent(self, id: int, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = '' WHERE id = ?",
+            (_ts(now), id),
+        )
+
+    async def mark_retry(self, id: int, error: str, next_attempt_at: datetime) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            (error, _ts(next_attempt_at), id),
+        )
+
+    async def mark_dropped(self, id: int, error: str, now: datetime) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, dropped_at = ? WHERE id = ?",
+            (error, _ts(now), id),
+        )
+
+    async def prune_outbox(self, before: datetime) -> int:
+        cur = await self._db.execute(
+            "DELETE FROM outbox WHERE COALESCE(sent_at, dropped_at) < ?",
+            (_ts(before),),
+        )
+        count = cur.rowcount
+        await cur.close()
+        return count
+
+    async def starting_between(self, after: datetime, until: datetime) -> list[Maintenance]:
+        """Pending maintenances with after < scheduled_for <= until (the reminders' candidates)."""
+        rows = await self._all(
+            f"SELECT {_MAINT_COLS} FROM maintenances WHERE status = 'pending' AND scheduled_for > ? "
+            "AND scheduled_for <= ? ORDER BY scheduled_for",
+            _ts(after),
+            _ts(until),
+        )
+        return await self._load(rows)
+
+    async def mark_reminded(self, maintenance_id: str, scheduled_for: datetime) -> bool:
+        """False when the reminder for this (maintenance, scheduled_for) was already given."""
+        cur = await self._db.execute(
+            "INSERT INTO reminders (maintenance_id, scheduled_for) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (maintenance_id, _ts(scheduled_for)),
+        )
+        inserted = cur.rowcount == 1
+        await cur.close()
+        return inserted
 
 
 class SqliteStore:

@@ -1,0 +1,279 @@
+"""Which events notify the app owner, what the notice says, and who gets it. Pure: tested with tables.
+
+One notice per event; each becomes one outbox row per destination (the owner's email, each webhook),
+with a dedupe key naming the fact it reports, so re-enqueueing the same fact writes nothing:
+
+| event                     | fact (dedupe key part)               | says                                |
+| ------------------------- | ------------------------------------ | ----------------------------------- |
+| maintenance_scheduled     | MID:maintenance_scheduled            | when, window, deadline, commands    |
+| maintenance_rescheduled   | MID:maintenance_rescheduled:SEQ      | from when to when, why, commands    |
+| maintenance_reminder      | MID:maintenance_reminder:SCHEDULED   | starts within 24 hours, commands    |
+| maintenance_started       | MID:maintenance_started              | started, how to follow it           |
+| maintenance_completed     | MID:maintenance_completed            | completed, duration, write pause    |
+| maintenance_failed        | MID:maintenance_failed               | failed, why, primary left unchanged |
+
+A reschedule is a new fact each time (the event's sequence), so moving A -> B -> A tells all three.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from kvmaint.clock import iso
+from kvmaint.errors import KvmaintError
+from server.domain.models import Addon, App, Event, EventType, Maintenance, Method, Status
+from server.domain.plans import parse_plan
+from server.notify.models import Channel, OutboxItem, Webhook
+
+NOTIFYING = (
+    EventType.MAINTENANCE_SCHEDULED,
+    EventType.MAINTENANCE_RESCHEDULED,
+    EventType.MAINTENANCE_REMINDER,
+    EventType.MAINTENANCE_STARTED,
+    EventType.MAINTENANCE_COMPLETED,
+    EventType.MAINTENANCE_FAILED,
+)
+REMIND_BEFORE = timedelta(hours=24)
+# Webhook payload shape; a receiver can branch on it if it ever changes.
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one event tells an app owner: the email's subject and text, the webhook's JSON."""
+
+    fact: str
+    subject: str
+    text: str
+    payload: dict[str, Any]
+
+
+def commands(addon: str, app: str) -> dict[str, str]:
+    """The exact commands an owner can run on a pending maintenance."""
+    return {
+        "schedule": f"kvmaint data:maintenances:schedule {addon} -a {app} --weeks 1",
+        "run": f"kvmaint data:maintenances:run {addon} -a {app} --confirm {app}",
+        "window_update": f"kvmaint data:maintenances:window:update {addon} DAY TIME -a {app}",
+    }
+
+
+def _when(dt: datetime | None) -> str:
+    """ISO as the CLI prints it, plus the weekday and clock time a person reads."""
+    if dt is None:
+        return "(not scheduled)"
+    return f"{iso(dt)} ({dt.strftime('%A %d %B %Y, %H:%M UTC')})"
+
+
+def _has_window(addon: Addon | None) -> bool:
+    if addon is None:
+        return False
+    try:
+        return parse_plan(addon.plan).has_window
+    except KvmaintError:
+        return False
+
+
+def _fact(event: Event, m: Maintenance) -> str:
+    if event.type is EventType.MAINTENANCE_RESCHEDULED:
+        return f"{m.id}:{event.type.value}:{event.sequence}"
+    if event.type is EventType.MAINTENANCE_REMINDER:
+        return f"{m.id}:{event.type.value}:{iso(m.scheduled_for)}"
+    return f"{m.id}:{event.type.value}"
+
+
+def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | None) -> Notice | None:
+    """The notice of `event`, or None when the event notifies nobody. `m` and `addon` are as the event's
+    own transaction left them."""
+    if event.type not in NOTIFYING or m is None:
+        return None
+    name = m.addon
+    attached = f" ({', '.join(addon.attachments)})" if addon and addon.attachments else ""
+    window = addon.window if addon is not None and addon.window is not None else m.window
+    window_text = window.describe() if window is not None else "none (mini plans have no window)"
+    pending = event.type in (
+        EventType.MAINTENANCE_SCHEDULED,
+        EventType.MAINTENANCE_RESCHEDULED,
+        EventType.MAINTENANCE_REMINDER,
+    )
+    short = m.scheduled_for.strftime("%a %Y-%m-%d %H:%M UTC") if m.scheduled_for else ""
+    where = f"{name} on {m.app}"
+
+    if event.type is EventType.MAINTENANCE_SCHEDULED:
+        subject = f"Maintenance scheduled for {where}: {short}"
+        lead = (
+            f"Maintenance is required on your Redis add-on {name}{attached} of app {m.app}, "
+            f"and it is scheduled for {_when(m.scheduled_for)}."
+        )
+    elif event.type is EventType.MAINTENANCE_RESCHEDULED:
+        subject = f"Maintenance rescheduled for {where}: {short}"
+        lead = (
+            f"The maintenance of your Redis add-on {name}{attached} of app {m.app} moved from "
+            f"{_when(m.previously_scheduled_for)} to {_when(m.scheduled_for)}."
+        )
+    elif event.type is EventType.MAINTENANCE_REMINDER:
+        hours = max(1, round(((m.scheduled_for or event.time) - event.time).total_seconds() / 3600))
+        subject = f"Reminder: maintenance of {where} starts in about {hours} hours ({short})"
+        lead = (
+            f"The maintenance of your Redis add-on {name}{attached} of app {m.app} starts in about "
+            f"{hours} hours, at {_when(m.scheduled_for)}."
+        )
+    elif event.type is EventType.MAINTENANCE_STARTED:
+        subject = f"Maintenance of {where} started"
+        lead = (
+            f"The maintenance of your Redis add-on {name}{attached} of app {m.app} started at "
+            f"{_when(m.started_at or event.time)}."
+        )
+    elif event.type is EventType.MAINTENANCE_COMPLETED:
+        subject = f"Maintenance of {where} completed"
+        lead = (
+            f"The maintenance of your Redis add-on {name}{attached} of app {m.app} completed at "
+            f"{_when(m.completed_at or event.time)}."
+        )
+    else:
+        subject = f"Maintenance of {where} failed"
+        lead = (
+            f"The maintenance of your Redis add-on {name}{attached} of app {m.app} failed at "
+            f"{_when(m.completed_at or event.time)}."
+        )
+
+    facts = [
+        ("add-on", f"{name}{f' ({addon.plan})' if addon else ''}"),
+        ("app", m.app),
+        ("window", window_text),
+        ("scheduled_for", iso(m.scheduled_for)),
+        ("required_by", iso(m.required_by)),
+        ("reason", m.reason.value),
+        ("method", m.method.value),
+        ("status", m.status.value),
+    ]
+    if m.previously_scheduled_for is not None and event.type is EventType.MAINTENANCE_RESCHEDULED:
+        facts.insert(4, ("previously_scheduled_for", iso(m.previously_scheduled_for)))
+    if m.started_at is not None:
+        facts.append(("started_at", iso(m.started_at)))
+    if m.completed_at is not None:
+        facts.append(("completed_at", iso(m.completed_at)))
+        facts.append(("duration_seconds", str(m.duration_seconds)))
+    if m.failure_reason:
+        facts.append(("failure_reason", m.failure_reason))
+    facts.append(("maintenance_id", m.id))
+    width = max(len(k) for k, _ in facts) + 2
+
+    lines = ["Hello,", "", lead]
+    if event.message:
+        lines += ["", f"{event.message.rstrip('.')}."]
+    lines += ["", *(f"  {k + ':':<{width}}{v}" for k, v in facts), ""]
+    cmds = commands(name, m.app) if pending and _has_window(addon) else {}
+    if cmds:
+        how = (
+            "the add-on fails over to a caught-up standby, and your app's config var then names the new "
+            "primary"
+            if m.method is Method.FAILOVER
+            else "the server restarts in place, and the add-on is unavailable while it does"
+        )
+        lines += [
+            f"It starts automatically at scheduled_for: {how}.",
+            "",
+            "To postpone it by a week:",
+            f"  {cmds['schedule']}",
+            "To run it now, without maintenance mode (the app's name confirms it):",
+            f"  {cmds['run']}",
+            "To move the maintenance window (DAY is Monday to Sunday, TIME the start in UTC, e.g. 14:30):",
+            f"  {cmds['window_update']}",
+        ]
+    elif pending:
+        lines += [
+            "It starts automatically at scheduled_for. Mini plans have no maintenance window: it cannot "
+            "be rescheduled or run by hand.",
+        ]
+    elif event.type is EventType.MAINTENANCE_STARTED:
+        lines += ["To follow it:", f"  kvmaint data:maintenances:wait {name} -a {m.app}"]
+    else:
+        lines += ["Details:", f"  kvmaint data:maintenances:info {name} -a {m.app}"]
+    lines += ["", "-- ", "kvmaint, planned maintenance for your Redis add-ons"]
+
+    payload: dict[str, Any] = {
+        "version": PAYLOAD_VERSION,
+        "type": event.type.value,
+        "sequence": event.sequence,
+        "time": iso(event.time),
+        "app": m.app,
+        "addon": name,
+        "subject": subject,
+        "message": event.message,
+        "attributes": dict(sorted(event.attributes.items())),
+        "maintenance": {
+            "id": m.id,
+            "status": m.status.value,
+            "reason": m.reason.value,
+            "method": m.method.value,
+            "window": window.describe() if window is not None else "",
+            "scheduled_for": iso(m.scheduled_for),
+            "previously_scheduled_for": iso(m.previously_scheduled_for),
+            "required_by": iso(m.required_by),
+            "started_at": iso(m.started_at),
+            "completed_at": iso(m.completed_at),
+            "failure_reason": m.failure_reason,
+        },
+        "commands": cmds,
+    }
+    return Notice(_fact(event, m), subject, "\n".join(lines) + "\n", payload)
+
+
+def deliveries(
+    n: Notice, app: App | None, webhooks: list[Webhook], email: bool, now: datetime
+) -> list[OutboxItem]:
+    """One outbox row per destination: the owner's email (when email is configured and the app has an
+    owner email), then each webhook. All due at once."""
+    out: list[OutboxItem] = []
+    app_name = str(n.payload["app"])
+    if email and app is not None and app.owner_email:
+        out.append(
+            OutboxItem(
+                Channel.EMAIL,
+                f"email:{n.fact}",
+                app_name,
+                app.owner_email,
+                n.subject,
+                n.text,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    body = json.dumps(n.payload, sort_keys=True, separators=(",", ":"))
+    for hook in webhooks:
+        out.append(
+            OutboxItem(
+                Channel.WEBHOOK,
+                f"webhook:{hook.id}:{n.fact}",
+                app_name,
+                hook.url,
+                n.subject,
+                body,
+                created_at=now,
+                next_attempt_at=now,
+                webhook_id=hook.id,
+            )
+        )
+    return out
+
+
+def reminder_due(m: Maintenance, now: datetime) -> bool:
+    """A pending maintenance that starts within 24 hours and has not started yet."""
+    return (
+        m.status is Status.PENDING
+        and m.scheduled_for is not None
+        and now < m.scheduled_for <= now + REMIND_BEFORE
+    )
+
+
+def covers_reminder(event: Event, m: Maintenance | None) -> bool:
+    """A (re)scheduling notice sent within 24 hours of the start already is the reminder."""
+    return (
+        event.type in (EventType.MAINTENANCE_SCHEDULED, EventType.MAINTENANCE_RESCHEDULED)
+        and m is not None
+        and m.scheduled_for is not None
+        and m.scheduled_for - event.time <= REMIND_BEFORE
+    )
