@@ -4,6 +4,7 @@ Each contender gets a fresh set of real processes on free loopback ports, then `
 under one writer that writes as fast as it can; see bench/README.md for what each figure means.
 
     .venv/bin/python -m bench.failover [--runs 5] [--only kvmaint,redis,sentinel] [--verbose] [--json]
+    .venv/bin/python bench/failover.py ...   (the same)
 
 Progress goes to stderr; the table (or JSON) to stdout. Everything started is stopped at the end, also on
 Ctrl-C, SIGTERM or an error.
@@ -24,6 +25,9 @@ import time
 import traceback
 from pathlib import Path
 from types import FrameType
+
+if not __package__:  # run as a file (python bench/failover.py) rather than with -m
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.contenders import CONTENDERS
 from bench.procs import Reaper
