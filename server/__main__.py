@@ -11,11 +11,12 @@ import signal
 import sys
 from pathlib import Path
 
-from kvmaint.errors import KvmaintError
+from kvmaint.errors import InvalidArgument, KvmaintError
 from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.runner import DriverConfig
+from server.notify.sender import NotifyConfig, SmtpConfig
 from server.tls import agent_credentials, client_credentials
 
 log = logging.getLogger("kvmaint.scheduler")
@@ -79,8 +80,86 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--max-per-host", type=int, default=2, help="maintenances touching one host at once (default 2)"
     )
+    _notify_args(p)
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
+
+
+def _notify_args(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    p.add_argument(
+        "--smtp-host",
+        default=env("KVMAINT_SMTP_HOST", ""),
+        help="SMTP server for app owners' emails (env KVMAINT_SMTP_HOST); none: no email is queued",
+    )
+    p.add_argument(
+        "--smtp-port",
+        type=int,
+        default=int(env("KVMAINT_SMTP_PORT", "0")),
+        help="SMTP port (env KVMAINT_SMTP_PORT; default 587 with --smtp-starttls, else 25)",
+    )
+    p.add_argument(
+        "--smtp-user",
+        default=env("KVMAINT_SMTP_USER", ""),
+        help="SMTP login (env KVMAINT_SMTP_USER); the password only from env KVMAINT_SMTP_PASSWORD",
+    )
+    p.add_argument(
+        "--smtp-starttls",
+        action="store_true",
+        default=env("KVMAINT_SMTP_STARTTLS", "") not in ("", "0", "false"),
+        help="require STARTTLS, with the server's certificate verified (env KVMAINT_SMTP_STARTTLS=1)",
+    )
+    p.add_argument(
+        "--smtp-from",
+        default=env("KVMAINT_SMTP_FROM", "kvmaint@localhost"),
+        help="sender address of notification emails (default kvmaint@localhost)",
+    )
+    p.add_argument(
+        "--notify-interval",
+        type=float,
+        default=5.0,
+        help="seconds between checks for 24-hour reminders and due notifications (default 5)",
+    )
+    p.add_argument(
+        "--notify-retry-max",
+        type=float,
+        default=300.0,
+        help="longest wait between attempts to deliver a notification, in seconds (default 300)",
+    )
+
+
+def notify_config(args: argparse.Namespace) -> NotifyConfig:
+    password = os.environ.get("KVMAINT_SMTP_PASSWORD", "")
+    if args.smtp_user and not password:
+        raise InvalidArgument("--smtp-user needs the password in the environment: KVMAINT_SMTP_PASSWORD.")
+    if "@" not in args.smtp_from or any(c.isspace() for c in args.smtp_from):
+        raise InvalidArgument(f"--smtp-from {args.smtp_from!r} is not an email address.")
+    if args.notify_interval <= 0 or args.notify_retry_max <= 0:
+        raise InvalidArgument("--notify-interval and --notify-retry-max must be positive.")
+    smtp = SmtpConfig(
+        host=args.smtp_host,
+        port=args.smtp_port or (587 if args.smtp_starttls else 25),
+        username=args.smtp_user,
+        password=password,
+        starttls=args.smtp_starttls,
+        sender=args.smtp_from,
+    )
+    if smtp.enabled:
+        log.info(
+            "emails to app owners via %s:%d%s from %s",
+            smtp.host,
+            smtp.port,
+            " (STARTTLS)" if smtp.starttls else "",
+            smtp.sender,
+        )
+    else:
+        log.warning("no --smtp-host: app owners get no email (webhooks are still sent)")
+    return NotifyConfig(
+        smtp=smtp,
+        interval=args.notify_interval,
+        retry_max=args.notify_retry_max,
+        retry_base=min(1.0, args.notify_retry_max),
+    )
 
 
 def _is_loopback(listen: str) -> bool:
@@ -127,6 +206,7 @@ async def serve(args: argparse.Namespace) -> int:
             driver=driver,
             tick_seconds=args.tick_seconds,
             limits=Limits(max_running=args.max_concurrent, max_per_host=args.max_per_host),
+            notify=notify_config(args),
             agent_listen=args.agent_listen,
             agent_credentials=agent_creds,
         )

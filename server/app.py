@@ -34,6 +34,8 @@ from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.planner import Planner
 from server.driver.runner import DriverConfig, MaintenanceRunner
+from server.notify.outbox import Outbox
+from server.notify.sender import NotifyConfig, Sender
 from server.rpc.interceptors import ServiceInterceptor
 from server.rpc.servicers import EventServicer, FleetServicer, MaintenanceServicer
 from server.service.bus import EventBus
@@ -73,6 +75,7 @@ class SchedulerConfig:
     driver: DriverConfig = field(default_factory=DriverConfig)
     tick_seconds: float = 5.0
     limits: Limits = field(default_factory=Limits)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 @dataclass
@@ -108,6 +111,7 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
         clock=clock or SystemClock(),
         bus=EventBus(await store.last_sequence()),
         rng=random.Random(),
+        notify=Outbox(email=config.notify.smtp.enabled),
     )
     async with store.transaction() as tx:
         known_agents = await tx.list_agents()
@@ -158,6 +162,7 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
         server, port, agent_port, store, ctx, health_servicer, fleet, maint, hub, runner, planner
     )
     scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
+    scheduler.tasks.append(asyncio.create_task(Sender(ctx, config.notify).run(), name="notify"))
     return scheduler
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from kvmaint.cli import events, fleet, maintenance
+from kvmaint.cli import events, fleet, maintenance, webhooks
 from kvmaint.cli.context import Context
 
 Handler = Callable[[Context, argparse.Namespace], int]
@@ -133,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--addon", metavar="ADDON")
     p.add_argument("--since", type=int, metavar="SEQ", help="only events after this sequence number")
     p.add_argument("--follow", action="store_true", help="keep streaming new events")
+
+    p = command("webhooks", webhooks.webhooks_list, "list the endpoints an app's maintenance notices go to")
+    _app(p, False, "app name (an app token may omit it)")
+    p = command("webhooks:add", webhooks.webhooks_add,
+                "POST an app's maintenance notices to URL, signed with a secret (shown once if made)")
+    p.add_argument("url", metavar="URL", help="https://... or http://...")
+    _app(p, False, "app name (an app token may omit it)")
+    p.add_argument("--secret", metavar="S", help="signing secret, 16+ characters (default: one is made)")
+    p = command("webhooks:remove", webhooks.webhooks_remove, "stop sending an app's notices to a webhook")
+    p.add_argument("id", metavar="ID")
+    _app(p, False, "app name (an app token may omit it)")
     return parser
 
 

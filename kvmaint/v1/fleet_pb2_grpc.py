@@ -85,6 +85,21 @@ class FleetServiceStub:
                 request_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.CreateWebhook = channel.unary_unary(
+                '/kvmaint.v1.FleetService/CreateWebhook',
+                request_serializer=kvmaint_dot_v1_dot_fleet__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.CreateWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/kvmaint.v1.FleetService/ListWebhooks',
+                request_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/kvmaint.v1.FleetService/DeleteWebhook',
+                request_serializer=kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServiceServicer:
@@ -154,6 +169,25 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhook(self, request, context):
+        """Registers an HTTP(S) endpoint that receives the app's maintenance lifecycle as signed JSON POSTs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -206,6 +240,21 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.FromString,
                     response_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_fleet__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -479,6 +528,87 @@ class FleetService:
             '/kvmaint.v1.FleetService/ListAgents',
             kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.SerializeToString,
             kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.FleetService/CreateWebhook',
+            kvmaint_dot_v1_dot_fleet__pb2.CreateWebhookRequest.SerializeToString,
+            kvmaint_dot_v1_dot_fleet__pb2.CreateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.FleetService/ListWebhooks',
+            kvmaint_dot_v1_dot_fleet__pb2.ListWebhooksRequest.SerializeToString,
+            kvmaint_dot_v1_dot_fleet__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.FleetService/DeleteWebhook',
+            kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookRequest.SerializeToString,
+            kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

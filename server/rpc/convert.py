@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kvmaint.clock import iso, utc
 from kvmaint.errors import InvalidArgument
+from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as pb
 from server.domain.freezes import Freeze
@@ -25,6 +26,7 @@ from server.domain.models import (
 )
 from server.domain.planning import duration_approximate
 from server.domain.windows import WINDOW_HOURS, Window
+from server.notify.models import Webhook
 from server.service.maintenance import WindowState
 
 
@@ -214,6 +216,11 @@ def freeze(f: Freeze) -> pb.Freeze:
         reason=f.reason,
         create_time=ts(f.created_at),
     )
+
+
+def webhook(h: Webhook) -> fpb.Webhook:
+    """Never the secret."""
+    return fpb.Webhook(id=h.id, app=h.app, url=h.url, create_time=ts(h.created_at))
 
 
 def required_by_text(dt: datetime | None) -> str:

@@ -18,6 +18,7 @@ from server.service.core import Context
 from server.service.fleet import FleetService
 from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
+from server.service.webhooks import WebhookService
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 MAX_TEXT = 200
@@ -41,6 +42,28 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     def __init__(self, fleet: FleetService, hub: AgentHub) -> None:
         self.fleet = fleet
         self.hub = hub
+        self.webhooks = WebhookService(fleet.ctx)
+
+    async def CreateWebhook(
+        self, request: fleet_pb2.CreateWebhookRequest, context: Ctx
+    ) -> fleet_pb2.CreateWebhookResponse:
+        # url and secret have their own length rules (server/service/webhooks.py).
+        hook, made = await self.webhooks.create(
+            scope_app(_text(request.app, "app")), request.url, request.secret
+        )
+        return fleet_pb2.CreateWebhookResponse(webhook=convert.webhook(hook), secret=made)
+
+    async def ListWebhooks(
+        self, request: fleet_pb2.ListWebhooksRequest, context: Ctx
+    ) -> fleet_pb2.ListWebhooksResponse:
+        hooks = await self.webhooks.list(scope_app(_text(request.app, "app")))
+        return fleet_pb2.ListWebhooksResponse(webhooks=[convert.webhook(h) for h in hooks])
+
+    async def DeleteWebhook(
+        self, request: fleet_pb2.DeleteWebhookRequest, context: Ctx
+    ) -> fleet_pb2.DeleteWebhookResponse:
+        await self.webhooks.delete(scope_app(_text(request.app, "app")), _text(request.id, "id"))
+        return fleet_pb2.DeleteWebhookResponse()
 
     async def ListAgents(
         self, request: fleet_pb2.ListAgentsRequest, context: Ctx

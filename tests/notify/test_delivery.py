@@ -1,0 +1,151 @@
+"""The sender against real receivers: an aiosmtpd SMTP server that goes down and comes back, and an HTTP
+server that checks webhook signatures. In process, on a fake clock (backoff is stepped through, not
+waited for)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from kvmaint import webhook
+from kvmaint.clock import iso
+from server.notify.models import Channel
+from tests.notify.conftest import OWNER, World, make_world
+from tests.notify.servers import HookSink, SmtpSink
+
+
+async def test_scheduled_email_arrives_with_its_facts_and_commands(world: World, smtp: SmtpSink) -> None:
+    smtp.start()
+    addon = await world.addon()
+    [mid] = await world.require(addon)
+    done = await world.sender.send_due()
+    [row] = await world.outbox()
+    assert done.sent == [row.id] and row.sent_at == world.clock.now() and row.attempts == 1
+    [got] = smtp.messages()
+    assert got.rcpt_tos == (OWNER,) and got.mail_from == "kvmaint@ops.example"
+    assert got.subject == f"Maintenance scheduled for {addon} on example-app: Fri 2026-01-09 18:00 UTC"
+    assert got.message_id.startswith(f"<kvmaint.{row.id}.") and got.message_id.endswith("@ops.example>")
+    text = got.text
+    for needed in (
+        f"Redis add-on {addon} (REDIS_URL) of app example-app",
+        "window:         Fridays 18:00 to 22:00 UTC",
+        "scheduled_for:  2026-01-09T18:00:00.000+00:00",
+        f"required_by:    {iso(world.clock.now() + timedelta(days=14))}",
+        f"maintenance_id: {mid}",
+        f"kvmaint data:maintenances:schedule {addon} -a example-app --weeks 1",
+        f"kvmaint data:maintenances:run {addon} -a example-app --confirm example-app",
+        f"kvmaint data:maintenances:window:update {addon} DAY TIME -a example-app",
+    ):
+        assert needed in text, needed
+    assert (await world.sender.send_due()).sent == []  # nothing twice
+
+
+async def test_smtp_down_then_up_delivers_every_email_once_in_order(world: World, smtp: SmtpSink) -> None:
+    addons = [await world.addon(app=f"app-{n}") for n in "abc"]
+    for addon in addons:
+        await world.require(addon)
+    failed = await world.sender.send_due()  # the SMTP server is down
+    rows = await world.outbox()
+    assert failed.retried == [r.id for r in rows] and failed.sent == []
+    assert all(r.attempts == 1 and r.sent_at is None and "cannot reach SMTP server" in r.last_error for r in rows)
+    # The first failure puts off the rest to the same time, so they are retried together, in order.
+    assert len({r.next_attempt_at for r in rows}) == 1 and rows[0].next_attempt_at > world.clock.now()
+    assert (await world.sender.send_due()).retried == []  # not due yet
+
+    await world.clock.advance(timedelta(seconds=1))
+    assert (await world.sender.send_due()).retried == [r.id for r in rows]  # still down: backs off again
+    assert {r.attempts for r in await world.outbox()} == {2}
+
+    smtp.start()
+    await world.clock.advance(timedelta(seconds=2))
+    done = await world.sender.send_due()
+    assert done.sent == [r.id for r in rows]
+    got = smtp.messages()
+    assert [m.subject.split(" on ")[0].rsplit(" ", 1)[1] for m in got] == addons
+    assert len({m.message_id for m in got}) == 3
+    assert all(r.sent_at is not None and r.last_error == "" for r in await world.outbox())
+    await world.clock.advance(timedelta(minutes=10))
+    assert (await world.sender.send_due()).sent == [] and len(smtp.messages()) == 3
+
+
+async def test_a_resend_after_a_lost_sent_mark_keeps_its_message_id(world: World, smtp: SmtpSink) -> None:
+    """The one duplicate an outbox cannot prevent (accepted by SMTP, scheduler dead before marking it):
+    the copy has the same Message-ID, so the receiver can drop it."""
+    smtp.start()
+    addon = await world.addon()
+    await world.require(addon)
+    await world.sender.send_due()
+    async with world.store.transaction() as tx:  # as if the "sent" commit never happened
+        await tx._db.execute("UPDATE outbox SET sent_at = NULL")  # type: ignore[attr-defined]
+    await world.sender.send_due()
+    first, second = smtp.messages()
+    assert first.message_id == second.message_id and first.text == second.text
+
+
+async def test_a_refused_recipient_is_dropped_not_retried_forever(world: World, smtp: SmtpSink) -> None:
+    smtp.refuse.add(OWNER)
+    smtp.start()
+    await world.require(await world.addon())
+    done = await world.sender.send_due()
+    [row] = await world.outbox()
+    assert done.dropped == [row.id] and row.dropped_at is not None and "550" in row.last_error
+    assert smtp.messages() == []
+
+
+async def test_gives_up_after_three_days(world: World) -> None:
+    await world.require(await world.addon())
+    await world.sender.send_due()
+    world.clock.set(world.clock.now() + timedelta(days=3))
+    done = await world.sender.send_due()
+    [row] = await world.outbox()
+    assert done.dropped == [row.id] and row.last_error.startswith("gave up after 2 attempts: cannot reach")
+
+
+async def test_webhooks_are_signed_retried_in_order_and_delivered_once(tmp_path: Path, hooks: HookSink) -> None:
+    world = make_world(tmp_path, email=False)  # emails are not under test here
+    await world.store.open()
+    try:
+        await _webhooks(world, hooks)
+    finally:
+        await world.store.close()
+
+
+async def _webhooks(world: World, hooks: HookSink) -> None:
+    addon = await world.addon()
+    hook, secret = await world.webhooks.create("example-app", hooks.url, "")
+    [mid] = await world.require(addon)
+    await world.maint.schedule("example-app", addon, 1, None)
+    hooks.answers.extend([503])  # the endpoint fails once
+
+    first = await world.sender.send_due()
+    rows = [r for r in await world.outbox() if r.kind is Channel.WEBHOOK]
+    assert first.retried == [r.id for r in rows]  # the second waited behind the first
+    assert len(hooks.received()) == 1 and rows[0].last_error == "HTTP 503: try again later"
+    await world.clock.advance(timedelta(seconds=2))
+    second = await world.sender.send_due()
+    assert second.sent == [r.id for r in rows]
+
+    posts = hooks.received()
+    assert len(posts) == 3 and posts[0].body == posts[1].body  # the retry is the same delivery
+    delivered = posts[1:]
+    assert [p.headers[webhook.DELIVERY_HEADER] for p in delivered] == [str(r.id) for r in rows]
+    assert [p.headers[webhook.EVENT_HEADER] for p in delivered] == ["maintenance_scheduled", "maintenance_rescheduled"]
+    now = world.clock.now().timestamp()
+    for post in posts:
+        assert post.path == "/hooks/kvmaint" and post.headers["Content-Type"] == "application/json"
+        sig, ts = post.headers[webhook.SIGNATURE_HEADER], post.headers[webhook.TIMESTAMP_HEADER]
+        assert webhook.verify(secret, post.body, sig, ts, now)
+        assert not webhook.verify("not-the-secret-at-all", post.body, sig, ts, now)
+    scheduled, rescheduled = (json.loads(p.body) for p in delivered)
+    assert scheduled["maintenance"]["id"] == mid and scheduled["addon"] == addon
+    assert scheduled["maintenance"]["scheduled_for"] == "2026-01-09T18:00:00.000+00:00"
+    assert scheduled["maintenance"]["window"] == "Fridays 18:00 to 22:00 UTC"
+    assert scheduled["commands"]["run"] == f"kvmaint data:maintenances:run {addon} -a example-app --confirm example-app"
+    assert rescheduled["maintenance"]["previously_scheduled_for"] == "2026-01-09T18:00:00.000+00:00"
+    assert rescheduled["maintenance"]["scheduled_for"] == "2026-01-16T18:00:00.000+00:00"
+
+    await world.maint.schedule("example-app", addon, -1, None)  # queued, then the endpoint is removed
+    await world.webhooks.delete("example-app", hook.id)
+    last = await world.sender.send_due()
+    assert last.sent == [] and len(last.dropped) == 1 and len(hooks.received()) == 3

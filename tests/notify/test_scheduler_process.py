@@ -1,0 +1,119 @@
+"""Notifications through the real scheduler process: emails reach a real SMTP server, webhooks a real HTTP
+server, and emails queued while the SMTP server is down survive a SIGKILL of the scheduler, each then
+delivered exactly once."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kvmaint import webhook
+from kvmaint.v1 import fleet_pb2 as fpb
+from kvmaint.v1 import maintenance_pb2 as mpb
+from kvmaint.v1 import resources_pb2 as rpb
+from tests.notify.servers import HookSink, SmtpSink
+from tests.support.rpc import api, registered_addon
+
+APP = "example-app"
+
+
+def until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not met within {timeout:.0f}s (last value {value!r})")
+        time.sleep(0.05)
+
+
+def outbox(db: Path, kind: str = "email") -> list[sqlite3.Row]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM outbox WHERE kind = ? ORDER BY id", (kind,)).fetchall()
+
+
+def test_emails_and_webhooks_survive_an_smtp_outage_and_a_sigkill(scheduler_factory, tmp_path: Path) -> None:
+    smtp = SmtpSink().start()
+    hooks = HookSink().start()
+    try:
+        _scenario(scheduler_factory, tmp_path, smtp, hooks)
+    finally:
+        smtp.stop()
+        hooks.stop()
+
+
+def _scenario(scheduler_factory, tmp_path: Path, smtp: SmtpSink, hooks: HookSink) -> None:
+    args = [
+        "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port), "--smtp-from", "kvmaint@ops.example",
+        "--notify-interval", "0.2", "--notify-retry-max", "0.5",
+        # No agent serves db-1/db-2: a started maintenance fails at once, which is what ends it here.
+        "--catch-up-timeout", "0.5", "--command-timeout", "0.5",
+    ]  # fmt: skip
+    db = tmp_path / "state.db"
+    s = scheduler_factory(extra_args=args, db=db)
+    with api(s.address) as a:
+        addon = registered_addon(a).name  # the app's owner_email is owner@example.com
+        created = a.CreateWebhook(fpb.CreateWebhookRequest(app=APP, url=hooks.url))
+        assert len(created.secret) >= 32 and created.webhook.url == hooks.url
+        required_by = Timestamp()
+        required_by.FromDatetime(datetime.now(UTC) + timedelta(days=30))
+        a.RequireMaintenance(
+            fpb.RequireMaintenanceRequest(
+                addons=fpb.AddonNames(names=[addon]), reason=rpb.MAINTENANCE_REASON_SECURITY_PATCH,
+                required_by=required_by,
+            )
+        )
+        [scheduled] = until(smtp.messages, what="the scheduled email")
+        info = a.GetMaintenanceInfo(mpb.GetMaintenanceInfoRequest(app=APP, addon=addon)).info
+        assert scheduled.rcpt_tos == ("owner@example.com",)
+        assert scheduled.subject.startswith(f"Maintenance scheduled for {addon} on {APP}: ")
+        for needed in (
+            f"window:         {info.window}",
+            f"scheduled_for:  {info.scheduled_for.ToDatetime(tzinfo=UTC).isoformat(timespec='milliseconds')}",
+            f"required_by:    {info.required_by.ToDatetime(tzinfo=UTC).isoformat(timespec='milliseconds')}",
+            f"kvmaint data:maintenances:schedule {addon} -a {APP} --weeks 1",
+            f"kvmaint data:maintenances:run {addon} -a {APP} --confirm {APP}",
+            f"kvmaint data:maintenances:window:update {addon} DAY TIME -a {APP}",
+        ):
+            assert needed in scheduled.text, needed
+        (tmp_path / "scheduled-email.txt").write_text(f"Subject: {scheduled.subject}\n\n{scheduled.text}")
+        [post] = until(hooks.received, what="the scheduled webhook")
+        assert webhook.verify(
+            created.secret, post.body, post.headers[webhook.SIGNATURE_HEADER],
+            post.headers[webhook.TIMESTAMP_HEADER], time.time(),
+        )
+
+        smtp.stop()  # the SMTP server goes down; the maintenance starts and fails meanwhile
+        a.RunMaintenance(mpb.RunMaintenanceRequest(app=APP, addon=addon, confirm=APP))
+        until(lambda: [r["attempts"] for r in outbox(db)][1:] and all(r["attempts"] >= 2 for r in outbox(db)[1:])
+              and len(outbox(db)) == 3, what="started and failed emails queued and retried")
+    assert [r["sent_at"] is None for r in outbox(db)] == [False, True, True]
+
+    s.kill()  # SIGKILL with two emails queued
+    s.start()
+    smtp.start()  # back, on the same port
+    got = until(lambda: len(smtp.messages()) == 3 and smtp.messages(), what="the queued emails")
+    assert [m.subject for m in got[1:]] == [
+        f"Maintenance of {addon} on {APP} started",
+        f"Maintenance of {addon} on {APP} failed",
+    ]
+    assert "not connected" in got[2].text and f"kvmaint data:maintenances:info {addon} -a {APP}" in got[2].text
+    rows = until(lambda: all(r["sent_at"] for r in outbox(db)) and outbox(db), what="all marked sent")
+    assert [m.message_id.split(".")[1] for m in got] == [str(r["id"]) for r in rows]
+    assert len({m.message_id for m in got}) == 3  # each once: every row is marked sent, none is due again
+
+    posts = until(lambda: len(hooks.received()) >= 3 and hooks.received(), what="the webhooks")
+    assert [p.headers[webhook.EVENT_HEADER] for p in posts] == [
+        "maintenance_scheduled", "maintenance_started", "maintenance_failed",
+    ]
+    assert sorted(p.headers[webhook.DELIVERY_HEADER] for p in posts) == sorted(
+        str(r["id"]) for r in outbox(db, "webhook")
+    )
