@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         names = _ensure_example(args.listen)
+        # Far enough out that rescheduling by a week or two stays within the deadline.
+        deadline = (datetime.now(UTC) + timedelta(days=45)).date().isoformat()
         print(
             f"""
 kvmaint is running locally (state and logs in {args.dir}/):
@@ -128,7 +131,7 @@ Try, in another terminal (source .venv/bin/activate first):
   kvmaint addons -a {APP}
   kvmaint redis:info -a {APP}
   kvmaint config -a {APP}
-  kvmaint maintenances:require --reason security_patch --all
+  kvmaint maintenances:require --reason security_patch --all --required-by {deadline}
   kvmaint data:maintenances:info REDIS_URL -a {APP}
   kvmaint data:maintenances:window:update REDIS_URL Sunday 14:30 -a {APP}
   kvmaint data:maintenances:schedule REDIS_URL -a {APP} --weeks 1
