@@ -12,9 +12,12 @@ commit. After the restart that row is still due and goes out again, with the sam
 or the same X-Kvmaint-Delivery id (webhooks), both derived from the outbox id, so the receiver can drop
 the copy.
 
-Order: rows go out in id order. When a destination fails (the SMTP server is unreachable, a webhook
-endpoint errors), its later rows in the same pass are not tried and are put off to the same time as
-the failed one, so they are retried together, in order.
+Order: each recipient (or webhook endpoint) gets its notices in id order. A row is not claimed while an
+earlier undelivered row to the same destination waits for its retry (`due_outbox`); when a row fails,
+the later rows of its destination in the same pass (every email, when the SMTP server itself fails) are
+not tried and are put off to the same time, so they are retried together, in order. The price is
+head-of-line blocking: a destination that keeps failing holds its later notices until it recovers or
+the first one is given up.
 """
 
 from __future__ import annotations
@@ -245,11 +248,13 @@ class Sender:
                 await self._retry(item, error, self._next_attempt(item), done)
             return
         smtp: aiosmtplib.SMTP | None = None
-        blocked: tuple[str, datetime] | None = None
+        blocked: tuple[str, datetime] | None = None  # the server failed: every later row waits
+        held: dict[str, tuple[str, datetime]] = {}  # a row failed: later rows to its recipient wait
         try:
             for item in items:
-                if blocked is not None:
-                    await self._retry(item, blocked[0], blocked[1], done)
+                wait = blocked or held.get(item.recipient)
+                if wait is not None:
+                    await self._retry(item, wait[0], wait[1], done)
                     continue
                 try:
                     if smtp is None:
@@ -267,7 +272,8 @@ class Sender:
                     await self._retry(item, blocked[0], blocked[1], done)
                     smtp = _closed(smtp)
                 except aiosmtplib.SMTPResponseException as err:
-                    await self._retry(item, f"SMTP {err.code}: {err.message}", self._next_attempt(item), done)
+                    held[item.recipient] = (f"SMTP {err.code}: {err.message}", self._next_attempt(item))
+                    await self._retry(item, *held[item.recipient], done)
                     smtp = _closed(smtp)
                 else:
                     await self._sent(item, done)

@@ -641,9 +641,15 @@ class SqliteTx:
         return inserted
 
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Rows due now, oldest first, except those behind an earlier undelivered row to the same
+        destination that is not due yet: each recipient (or webhook) gets its notices in order."""
         rows = await self._all(
-            "SELECT * FROM outbox WHERE sent_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= ? "
+            "SELECT * FROM outbox AS o WHERE sent_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS p WHERE p.sent_at IS NULL AND p.dropped_at IS NULL "
+            "AND p.id < o.id AND p.kind = o.kind AND p.recipient = o.recipient "
+            "AND p.webhook_id = o.webhook_id AND p.next_attempt_at > ?) "
             "ORDER BY id LIMIT ?",
+            _ts(now),
             _ts(now),
             limit,
         )

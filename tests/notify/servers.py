@@ -42,12 +42,14 @@ class Received:
 
 
 class SmtpSink:
-    """Accepts every message (or refuses recipients listed in `refuse`) and keeps it in `received`."""
+    """Accepts every message and keeps it in `received`; refuses the recipients in `refuse`, and answers
+    DATA with the next of `data_answers` while there are any."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.received: list[Received] = []
         self.refuse: set[str] = set()
+        self.data_answers: deque[str] = deque()  # e.g. "451 4.3.0 Try again later", once each
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
@@ -61,6 +63,8 @@ class SmtpSink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
+            if self.data_answers:
+                return self.data_answers.popleft()
             self.received.append(
                 Received(envelope.mail_from, tuple(envelope.rcpt_tos), cast(EmailMessage, msg))
             )

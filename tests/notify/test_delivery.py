@@ -69,6 +69,34 @@ async def test_smtp_down_then_up_delivers_every_email_once_in_order(world: World
     assert (await world.sender.send_due()).sent == [] and len(smtp.messages()) == 3
 
 
+async def test_one_recipient_gets_its_emails_in_order_even_when_one_fails(world: World, smtp: SmtpSink) -> None:
+    smtp.start()
+    addon = await world.addon()
+    await world.require(addon)
+    await world.maint.schedule("example-app", addon, 1, None)
+    other = await world.addon(app="other-app")  # the same owner, so the same recipient
+    await world.require(other)
+    smtp.data_answers.append("451 4.3.0 Try again later")  # the first message is deferred once
+    first = await world.sender.send_due()
+    rows = await world.outbox()
+    assert first.retried == [r.id for r in rows] and smtp.messages() == []  # the rest waited behind it
+    assert rows[0].last_error == "SMTP 451: 4.3.0 Try again later"
+    assert len({r.next_attempt_at for r in rows}) == 1
+
+    # An earlier row not due yet holds back later rows to its recipient, even those that are due.
+    async with world.store.transaction() as tx:
+        db = tx._db  # type: ignore[attr-defined]
+        await db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
+                         ((world.clock.now() + timedelta(hours=1)).isoformat(timespec="microseconds"), rows[0].id))
+    await world.clock.advance(timedelta(seconds=2))
+    assert (await world.sender.send_due()).sent == []
+    await world.clock.advance(timedelta(hours=1))
+    assert (await world.sender.send_due()).sent == [r.id for r in rows]
+    assert [m.subject.split(" ", 2)[:2] for m in smtp.messages()] == [
+        ["Maintenance", "scheduled"], ["Maintenance", "rescheduled"], ["Maintenance", "scheduled"],
+    ]
+
+
 async def test_a_resend_after_a_lost_sent_mark_keeps_its_message_id(world: World, smtp: SmtpSink) -> None:
     """The one duplicate an outbox cannot prevent (accepted by SMTP, scheduler dead before marking it):
     the copy has the same Message-ID, so the receiver can drop it."""
