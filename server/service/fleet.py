@@ -335,5 +335,6 @@ async def file_maintenance(
         f"Maintenance scheduled for {iso(slot.at)}: {slot.explanation}",
         scheduled_for=iso(slot.at),
         required_by=iso(required_by),
+        window=addon.window.describe() if addon.window else "",
     )
     return m

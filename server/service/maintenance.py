@@ -136,6 +136,7 @@ class MaintenanceService:
             scheduled_for=iso(slot.at),
             previously_scheduled_for=iso(m.previously_scheduled_for),
             required_by=iso(m.required_by),
+            window=m.window.describe() if m.window else "",
         )
         return m
 

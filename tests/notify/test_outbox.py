@@ -108,3 +108,19 @@ async def test_a_maintenance_scheduled_within_a_day_gets_no_separate_reminder(wo
     assert [r.dedupe_key for r in rows] == [f"email:{mid}:maintenance_scheduled"]
     world.clock.set(world.clock.now() + timedelta(hours=7))
     assert await remind(world.ctx) == []
+
+
+async def test_the_event_stream_says_what_the_emails_say(world: World) -> None:
+    addon = await world.addon()
+    [mid] = await world.require(addon)
+    await world.maint.schedule("example-app", addon, 1, None)
+    world.clock.set(datetime(2026, 1, 15, 19, 0, tzinfo=UTC))
+    await remind(world.ctx)
+    async with world.store.transaction() as tx:
+        stream = {e.type: e for e in await tx.events_after(0, "example-app", addon, 1000)}
+    rows = {r.dedupe_key.split(":")[2]: r.body for r in await world.outbox()}
+    for type in (EventType.MAINTENANCE_SCHEDULED, EventType.MAINTENANCE_RESCHEDULED, EventType.MAINTENANCE_REMINDER):
+        attrs = stream[type].attributes
+        assert stream[type].maintenance_id == mid
+        for key in ("scheduled_for", "required_by", "window"):
+            assert f"{key}:" in rows[type.value] and attrs[key] in rows[type.value], (type, key)
