@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from kvmaint.cli import events, fleet, maintenance, webhooks
+from kvmaint.cli import events, fleet, freezes, maintenance, webhooks
 from kvmaint.cli.context import Context
 
 Handler = Callable[[Context, argparse.Namespace], int]
@@ -114,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("data:maintenances:history", maintenance.history, "list an add-on's past maintenances")
     _addon(p)
     p.add_argument("-n", dest="limit", type=int, metavar="N", help="how many (1..20, default 5)")
+
+    p = command("data:maintenances:freezes", freezes.freezes_list,
+                "list freezes in force: periods in which no maintenance starts (emergencies excepted)")
+    _app(p, False, "app (its freezes and the fleet's); without it, every freeze (operators)")
+    p = command("data:maintenances:freezes:add", freezes.freezes_add,
+                "freeze maintenance of an app (or of the fleet) between two times")
+    _app(p, False)
+    p.add_argument("--fleet", action="store_true", help="freeze every app (operators)")
+    p.add_argument("--from", dest="start", required=True, metavar="TIME", help="ISO 8601, UTC when naive")
+    p.add_argument("--to", dest="end", required=True, metavar="TIME", help="ISO 8601, UTC when naive")
+    p.add_argument("--reason", metavar="TEXT")
+    p = command("data:maintenances:freezes:remove", freezes.freezes_remove, "remove a freeze")
+    p.add_argument("id", metavar="ID")
+    _app(p, False)
+    p.add_argument("--fleet", action="store_true", help="the freeze is fleet-wide (operators)")
 
     p = command("maintenances:require", fleet.maintenances_require,
                 "file a maintenance for add-ons (operators)")

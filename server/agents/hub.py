@@ -150,6 +150,9 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 if kind == "heartbeat":
                     session.servers = {s.port: s for s in msg.heartbeat.servers}
                 elif kind == "result":
+                    if msg.result.HasField("server") and msg.result.server.port:
+                        # Fresher than the last heartbeat: roles change with failovers.
+                        session.servers[msg.result.server.port] = msg.result.server
                     pending = self._pending.get(msg.result.command_id)
                     if pending is not None and not pending.future.done():
                         pending.future.set_result(msg.result)
@@ -211,7 +214,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         except TimeoutError:
             state = "connected" if self.is_connected(host) else "not connected"
             raise Unavailable(
-                f"Agent {host} ({state}) did not answer {action} within {timeout:g} s."
+                f"Agent {host} ({state}) did not answer {action} within {timeout:.1f} s."
             ) from None
         finally:
             if pending.future.done() or command_id in self._pending:

@@ -105,4 +105,7 @@ class AgentPlacement:
             self.timeout,
         )
         if not r.ok:
-            raise FailedPrecondition(f"Could not make {standby.key} replicate from {primary.key}: {r.error}")
+            raise FailedPrecondition(
+                f"Could not make {standby.key} replicate from {primary.key}: {r.error} "
+                f"(an existing server must be adopted by its host's agent: kvmaint-agent --adopt PORT)."
+            )

@@ -111,7 +111,9 @@ def duration_approximate(seconds: int, ended: bool = True) -> str:
     """Heroku's "~ 3 minutes"; empty until the maintenance has ended."""
     if not ended:
         return ""
-    if seconds <= 1:
+    if seconds < 1:
+        return "< 1 second"
+    if seconds == 1:
         return "~ 1 second"
     if seconds < 90:
         return f"~ {seconds} seconds"

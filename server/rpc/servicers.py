@@ -7,7 +7,7 @@ from typing import TypeAlias
 
 import grpc
 
-from kvmaint.errors import FailedPrecondition, InvalidArgument
+from kvmaint.errors import FailedPrecondition, InvalidArgument, NotFound
 from kvmaint.v1 import events_pb2, events_pb2_grpc, fleet_pb2, fleet_pb2_grpc, maintenance_pb2_grpc
 from kvmaint.v1 import maintenance_pb2 as mpb
 from server.agents.hub import AgentHub
@@ -202,9 +202,10 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
         return mpb.ListFreezesResponse(freezes=[convert.freeze(f) for f in items])
 
     async def CreateFreeze(self, request: mpb.CreateFreezeRequest, context: Ctx) -> mpb.CreateFreezeResponse:
-        app = scope_app(_text(request.app, "app"))
-        if not app:
+        # An empty app means the fleet here, never "the token's own app".
+        if not request.app:
             require_operator("freeze the whole fleet")
+        app = scope_app(_text(request.app, "app"))
         for name in ("start_time", "end_time"):
             if not request.HasField(name):
                 raise InvalidArgument.field(name, f"{name} is required (--from and --to).")
@@ -217,9 +218,9 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
         return mpb.CreateFreezeResponse(freeze=convert.freeze(f))
 
     async def DeleteFreeze(self, request: mpb.DeleteFreezeRequest, context: Ctx) -> mpb.DeleteFreezeResponse:
-        app = scope_app(_text(request.app, "app"))
-        if not app:
+        if not request.app:
             require_operator("remove a fleet-wide freeze")
+        app = scope_app(_text(request.app, "app"))
         await self.freezes.delete(app, _text(request.id, "id"))
         return mpb.DeleteFreezeResponse()
 
@@ -285,7 +286,8 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
                 return
             lag, note = ctx.progress.get(current.id, (-1, ""))
             started = current.started_at
-            elapsed = (ctx.clock.now() - started).total_seconds() if started else 0.0
+            until = current.completed_at or ctx.clock.now()
+            elapsed = (until - started).total_seconds() if started else 0.0
             yield mpb.WaitMaintenanceResponse(
                 maintenance=convert.maintenance(current),
                 standby_lag_bytes=lag,
@@ -327,6 +329,11 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
         if request.since_sequence < 0:
             raise InvalidArgument.field("since_sequence", "since_sequence must not be negative.")
         position = request.since_sequence
+        if app:
+            async with self.ctx.store.transaction() as tx:
+                # A deleted app's events stay readable; a name that never had any is a mistake.
+                if await tx.get_app(app) is None and not await tx.events_after(0, app, "", 1):
+                    raise NotFound(f"Couldn't find that app: {app[:80]}.")
         while True:
             checked = self.ctx.bus.last_sequence
             async with self.ctx.store.transaction() as tx:

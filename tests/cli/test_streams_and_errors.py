@@ -56,7 +56,8 @@ def test_events_lines_json_lines_and_since(cli: Cli) -> None:
         list(range(2, len(events) + 1))
     only_addon = [json.loads(x) for x in cli.ok("events", "--addon", name, "--json").lines]
     assert only_addon and all(e["addon"] == name for e in only_addon)
-    assert cli.ok("events", "-a", "no-such-app").out == ""  # a filter, not a lookup: no events match
+    unknown = cli("events", "-a", "no-such-app")  # never existed: a typo, not an empty history
+    assert unknown.code == 1 and "Couldn't find that app: no-such-app." in unknown.err
 
 
 def test_events_follow_streams_until_ctrl_c(cli: Cli) -> None:

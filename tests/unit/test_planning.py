@@ -69,7 +69,8 @@ def test_realign_after_window_update() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(0, "~ 1 second"), (45, "~ 45 seconds"), (186, "~ 3 minutes"), (7200, "~ 2 hours")]
+    ("seconds", "text"),
+    [(0, "< 1 second"), (1, "~ 1 second"), (45, "~ 45 seconds"), (186, "~ 3 minutes"), (7200, "~ 2 hours")],
 )
 def test_duration_approximate(seconds: int, text: str) -> None:
     assert duration_approximate(seconds) == text
