@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import ipaddress
 import logging
 import os
+import resource
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from kvmaint.errors import InvalidArgument, KvmaintError
@@ -20,6 +24,21 @@ from server.notify.sender import NotifyConfig, SmtpConfig
 from server.tls import agent_credentials, client_credentials
 
 log = logging.getLogger("kvmaint.scheduler")
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """An argparse type: a number above zero, or a one-line usage error naming the value."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above zero")
+        return value
+
+    return parse
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,33 +71,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tls-ca", type=Path, help="CA that signs agents' certificates (PEM)")
     p.add_argument(
         "--catch-up-timeout",
-        type=float,
+        type=positive(float),
         default=60.0,
         help="seconds to wait for a standby to catch up before a maintenance fails (default 60)",
     )
     p.add_argument(
         "--failover-timeout-ms",
-        type=int,
+        type=positive(int),
         default=5000,
         help="longest write pause a failover may take before it is abandoned (default 5000)",
     )
     p.add_argument(
         "--command-timeout",
-        type=float,
+        type=positive(float),
         default=60.0,
         help="seconds to wait for an agent's answer to one command (default 60)",
     )
     p.add_argument(
-        "--tick-seconds", type=float, default=5.0, help="how often due maintenances are started (default 5)"
+        "--tick-seconds",
+        type=positive(float),
+        default=5.0,
+        help="how often due maintenances are started (default 5)",
     )
     p.add_argument(
         "--max-concurrent",
-        type=int,
+        type=positive(int),
         default=10,
         help="maintenances running at once across the fleet (default 10)",
     )
     p.add_argument(
-        "--max-per-host", type=int, default=2, help="maintenances touching one host at once (default 2)"
+        "--max-per-host",
+        type=positive(int),
+        default=2,
+        help="maintenances touching one host at once (default 2)",
     )
     _notify_args(p)
     p.add_argument("--log-level", default="INFO")
@@ -234,8 +259,21 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def tune_process() -> None:
+    """One scheduler holds one connection per agent: raise the descriptor limit as far as allowed, and
+    make the collector run less often (many long-lived stream objects make full collections costly)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard)
+            )
+    gc.set_threshold(50_000, 50, 100)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    tune_process()
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -96,6 +96,7 @@ class Planner:
             m.id,
             text,
             scheduled_for=iso(decision.to),
+            window=m.window.describe() if m.window else "",
             previously_scheduled_for=iso(m.scheduled_for),
             required_by=iso(m.required_by),
         )
