@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from kvmaint.clock import iso
-from server.domain.models import EventType, HistoryEntry, Method, Reason, Status
+from server.domain.models import HistoryEntry, Method, Reason, Status
 from server.domain.planner import Due, Limits, Move, Start, Wait, decide
 from server.domain.routine import routine_required_by
 from server.service.core import Context, Write
 from server.service.fleet import file_maintenance
-from server.service.maintenance import Runner, start_maintenance
+from server.service.maintenance import Runner, reschedule, start_maintenance
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +80,9 @@ class Planner:
         return started
 
     async def _move(self, w: Write, mid: str, decision: Move) -> None:
-        now = self.ctx.clock.now()
         m = await w.tx.get_maintenance(mid)
         assert m is not None
-        moved = replace(m, previously_scheduled_for=m.scheduled_for, scheduled_for=decision.to)
-        await w.tx.update_maintenance(moved)
-        text = f"Rescheduled for {iso(decision.to)}: {decision.why}"
-        await w.tx.add_history(m.id, HistoryEntry(now, Status.PENDING, "", text))
-        await w.emit(
-            EventType.MAINTENANCE_RESCHEDULED,
-            self.ctx,
-            m.app,
-            m.addon,
-            m.id,
-            text,
-            scheduled_for=iso(decision.to),
-            window=m.window.describe() if m.window else "",
-            previously_scheduled_for=iso(m.scheduled_for),
-            required_by=iso(m.required_by),
-        )
+        await reschedule(self.ctx, w, m, decision.to, decision.why)
 
     async def file_routine(self) -> int:
         """Files a routine maintenance for every add-on nearing 90 days without one."""

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from kvmaint.clock import iso
 from kvmaint.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.domain.freezes import MAX_FREEZE, Freeze, blocking, next_allowed_start
-from server.domain.models import EventType, HistoryEntry, Reason
+from server.domain.models import EventType, Reason
 from server.domain.windows import WINDOW
 from server.service.core import Context, get_app
+from server.service.maintenance import reschedule
 
 MAX_REASON = 200
 
@@ -68,21 +68,7 @@ class FreezeService:
                 ends_at=iso(ends_at),
             )
             for m, at in moves:
-                moved = replace(m, previously_scheduled_for=m.scheduled_for, scheduled_for=at)
-                await w.tx.update_maintenance(moved)
-                text = f"Rescheduled for {iso(at)}: moved past {freeze.describe()}"
-                await w.tx.add_history(m.id, HistoryEntry(now, m.status, "", text))
-                await w.emit(
-                    EventType.MAINTENANCE_RESCHEDULED,
-                    self.ctx,
-                    m.app,
-                    m.addon,
-                    m.id,
-                    text,
-                    scheduled_for=iso(at),
-                    previously_scheduled_for=iso(m.scheduled_for),
-                    required_by=iso(m.required_by),
-                )
+                await reschedule(self.ctx, w, m, at, f"moved past {freeze.describe()}")
         return freeze
 
     async def delete(self, app: str, freeze_id: str) -> None:

@@ -121,24 +121,7 @@ class MaintenanceService:
         return addon, self._state(addon, m)
 
     async def _reschedule(self, w: Write, m: Maintenance, slot: Slot) -> Maintenance:
-        now = self.ctx.clock.now()
-        m = replace(m, previously_scheduled_for=m.scheduled_for, scheduled_for=slot.at)
-        await w.tx.update_maintenance(m)
-        text = f"Rescheduled for {iso(slot.at)}: {slot.explanation}"
-        await w.tx.add_history(m.id, HistoryEntry(now, m.status, "", text))
-        await w.emit(
-            EventType.MAINTENANCE_RESCHEDULED,
-            self.ctx,
-            m.app,
-            m.addon,
-            m.id,
-            text,
-            scheduled_for=iso(slot.at),
-            previously_scheduled_for=iso(m.previously_scheduled_for),
-            required_by=iso(m.required_by),
-            window=m.window.describe() if m.window else "",
-        )
-        return m
+        return await reschedule(self.ctx, w, m, slot.at, slot.explanation)
 
     async def schedule(
         self, app: str, ref: str, weeks: int | None, week: str | None
@@ -224,3 +207,24 @@ async def start_maintenance(ctx: Context, w: Write, m: Maintenance, now: datetim
     await w.tx.add_history(m.id, HistoryEntry(now, Status.PREPARING, "", text))
     await w.emit(EventType.MAINTENANCE_STARTED, ctx, m.app, m.addon, m.id, text, method=m.method.value)
     return m
+
+
+async def reschedule(ctx: Context, w: Write, m: Maintenance, at: datetime, why: str) -> Maintenance:
+    """Moves a pending maintenance, in the caller's transaction: state, history and event together."""
+    moved = replace(m, previously_scheduled_for=m.scheduled_for, scheduled_for=at)
+    await w.tx.update_maintenance(moved)
+    text = f"Rescheduled for {iso(at)}: {why}"
+    await w.tx.add_history(m.id, HistoryEntry(ctx.clock.now(), m.status, "", text))
+    await w.emit(
+        EventType.MAINTENANCE_RESCHEDULED,
+        ctx,
+        m.app,
+        m.addon,
+        m.id,
+        text,
+        scheduled_for=iso(at),
+        previously_scheduled_for=iso(m.scheduled_for),
+        required_by=iso(m.required_by),
+        window=m.window.describe() if m.window else "",
+    )
+    return moved
