@@ -97,7 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         procs.append(
             _spawn(
-                [py, "-m", "server", "--listen", args.listen, "--db", str(args.dir / "state.db")],
+                [
+                    py,
+                    "-m",
+                    "server",
+                    "--listen",
+                    args.listen,
+                    "--db",
+                    str(args.dir / "state.db"),
+                    # Local development: webhook receivers usually run on this machine.
+                    "--webhook-allow-private",
+                ],
                 args.dir / "scheduler.log",
             )
         )

@@ -151,6 +151,13 @@ def _notify_args(p: argparse.ArgumentParser) -> None:
         default=300.0,
         help="longest wait between attempts to deliver a notification, in seconds (default 300)",
     )
+    p.add_argument(
+        "--webhook-allow-private",
+        action="store_true",
+        default=env("KVMAINT_WEBHOOK_ALLOW_PRIVATE", "") not in ("", "0", "false"),
+        help="let webhooks reach loopback and private addresses (off: app owners could aim the "
+        "scheduler at internal services)",
+    )
 
 
 def notify_config(args: argparse.Namespace) -> NotifyConfig:
@@ -184,6 +191,7 @@ def notify_config(args: argparse.Namespace) -> NotifyConfig:
         interval=args.notify_interval,
         retry_max=args.notify_retry_max,
         retry_base=min(1.0, args.notify_retry_max),
+        allow_private_webhooks=args.webhook_allow_private,
     )
 
 

@@ -35,8 +35,10 @@ from email.utils import format_datetime
 
 import aiohttp
 import aiosmtplib
+import yarl
 
 from kvmaint import webhook
+from server.notify.addresses import PrivateAddress, check_literal, connector_options
 from server.notify.models import Channel, OutboxItem
 from server.notify.outbox import remind
 from server.service.core import Context
@@ -72,6 +74,8 @@ class NotifyConfig:
     webhook_timeout: float = 10.0
     batch: int = 200
     keep_sent: timedelta = timedelta(days=30)
+    # Off by default: webhooks may only reach public addresses (see notify/addresses.py).
+    allow_private_webhooks: bool = False
 
 
 def retry_delay(attempts: int, base: float, cap: float, rand: float) -> float:
@@ -304,7 +308,8 @@ class Sender:
     # --- webhooks ----------------------------------------------------------------------------
     async def _webhooks(self, groups: dict[str, list[OutboxItem]], done: Pass) -> None:
         timeout = aiohttp.ClientTimeout(total=self.config.webhook_timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        connector = aiohttp.TCPConnector(**connector_options(self.config.allow_private_webhooks))
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             await asyncio.gather(
                 *(self._webhook_group(session, hid, rows, done) for hid, rows in groups.items())
             )
@@ -324,6 +329,8 @@ class Sender:
                 continue
             headers = webhook_headers(item, hook.secret, self.ctx.clock.now())
             try:
+                if not self.config.allow_private_webhooks:
+                    check_literal(yarl.URL(hook.url).host or "")
                 async with session.post(
                     hook.url, data=item.body.encode(), headers=headers, allow_redirects=False
                 ) as resp:
@@ -333,7 +340,11 @@ class Sender:
                         snippet = (await resp.content.read(200)).decode(errors="replace").strip()
                         error = f"HTTP {resp.status}" + (f": {snippet}" if snippet else "")
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as err:
-                error = f"POST failed: {_describe(err)}"
+                cause = getattr(err, "os_error", err)
+                if isinstance(cause, PrivateAddress):
+                    error = f"POST refused: {cause.args[0]}"
+                else:
+                    error = f"POST failed: {_describe(err)}"
             if error:
                 blocked = (error, self._next_attempt(item))
                 await self._retry(item, error, blocked[1], done)

@@ -77,6 +77,7 @@ def make_world(tmp_path: Path, smtp_port: int | None = 1, email: bool = True) ->
     config = NotifyConfig(
         smtp=SmtpConfig(host="127.0.0.1" if email else "", port=smtp_port or 1, sender="kvmaint@ops.example", timeout=5),
         webhook_timeout=5,
+        allow_private_webhooks=True,  # the test's HTTP server is on loopback
     )
     return World(
         clock, store, ctx, FleetService(ctx), MaintenanceService(ctx), WebhookService(ctx), Sender(ctx, config)

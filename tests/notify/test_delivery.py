@@ -177,3 +177,26 @@ async def _webhooks(world: World, hooks: HookSink) -> None:
     await world.webhooks.delete("example-app", hook.id)
     last = await world.sender.send_due()
     assert last.sent == [] and len(last.dropped) == 1 and len(hooks.received()) == 3
+
+
+async def test_private_webhook_targets_are_refused_unless_allowed(tmp_path: Path, hooks: HookSink) -> None:
+    """By default the scheduler posts only to public addresses: an app owner cannot aim it inside."""
+    world = make_world(tmp_path, email=False)
+    world.sender.config.allow_private_webhooks = False
+    await world.store.open()
+    try:
+        addon = await world.addon()
+        await world.webhooks.create("example-app", hooks.url, "")  # http://127.0.0.1:PORT/...
+        await world.webhooks.create("example-app", hooks.url.replace("127.0.0.1", "localhost"), "")
+        await world.require(addon)
+        done = await world.sender.send_due()
+        rows = [r for r in await world.outbox() if r.kind is Channel.WEBHOOK]
+        assert done.sent == [] and len(rows) == 2
+        assert all("not a public address" in r.last_error or "non-public" in r.last_error for r in rows)
+        assert hooks.received() == []
+        world.sender.config.allow_private_webhooks = True  # the operator allows it
+        await world.clock.advance(timedelta(minutes=10))
+        assert len((await world.sender.send_due()).sent) == 2
+        assert len(hooks.received()) == 2
+    finally:
+        await world.store.close()
