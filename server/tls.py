@@ -6,6 +6,8 @@ from pathlib import Path
 
 import grpc
 
+from kvmaint import devcerts
+
 
 def client_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
     """For the clients' port: TLS without client certificates (clients carry bearer tokens)."""
@@ -15,6 +17,4 @@ def client_credentials(cert: Path, key: Path) -> grpc.ServerCredentials:
 def agent_credentials(cert: Path, key: Path, ca: Path) -> grpc.ServerCredentials:
     """For the agents' port: a client certificate signed by the CA is required and verified; the hub
     then checks that its name is the host id the agent claims."""
-    return grpc.ssl_server_credentials(
-        [(key.read_bytes(), cert.read_bytes())], root_certificates=ca.read_bytes(), require_client_auth=True
-    )
+    return devcerts.server_credentials(ca.read_bytes(), cert.read_bytes(), key.read_bytes())

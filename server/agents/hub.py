@@ -16,6 +16,7 @@ from datetime import timedelta
 import grpc
 
 from kvmaint.clock import Clock
+from kvmaint.devcerts import peer_common_name
 from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from kvmaint.v1 import agent_pb2, agent_pb2_grpc
 from server.rpc.convert import ts
@@ -64,19 +65,17 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         self.require_certificates = require_certificates
         self.sessions: dict[str, AgentSession] = {}
         self._pending: dict[str, _Pending] = {}
-        self._connected: dict[str, asyncio.Event] = {}
         self._on_hello = on_hello
         # host id -> advertise host, kept after disconnects (config vars name servers by it).
         self.advertised: dict[str, str] = {}
 
     # --- the stream -------------------------------------------------------------------------
     def _check_identity(self, host_id: str, context: grpc.aio.ServicerContext) -> None:
-        auth = context.auth_context() or {}
-        names = [n.decode() for n in auth.get("x509_common_name", [])]
-        if names:
-            if host_id not in names:
+        name = peer_common_name(context.auth_context() or {})
+        if name is not None:
+            if name != host_id:
                 raise PermissionDenied(
-                    f"This certificate is for host {', '.join(names)}; it cannot act as host {host_id}."
+                    f"This certificate is for host {name}; it cannot act as host {host_id}."
                 )
             return
         if self.require_certificates:
@@ -116,7 +115,6 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         )
         if self._on_hello is not None:
             self._on_hello(session)
-        self._connected.setdefault(session.host_id, asyncio.Event()).set()
 
         session.send(
             agent_pb2.ConnectResponse(
@@ -140,7 +138,6 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             reader.cancel()
             if self.sessions.get(session.host_id) is session:
                 del self.sessions[session.host_id]
-                self._connected[session.host_id].clear()
                 log.info("agent %s disconnected", session.host_id)
 
     async def _read(self, session: AgentSession, requests: AsyncIterator[agent_pb2.ConnectRequest]) -> None:
@@ -177,14 +174,6 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
 
     def endpoint_host(self, host: str) -> str:
         return self.advertised.get(host, host)
-
-    async def wait_connected(self, host: str, timeout: float) -> bool:
-        event = self._connected.setdefault(host, asyncio.Event())
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
     async def call(
         self,

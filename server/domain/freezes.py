@@ -21,9 +21,6 @@ class Freeze:
     reason: str
     created_at: datetime
 
-    def covers(self, at: datetime) -> bool:
-        return self.starts_at <= at < self.ends_at
-
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.starts_at < end and start < self.ends_at
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -77,7 +76,3 @@ class Store(Protocol):
     async def last_sequence(self) -> int: ...
 
     async def schema_version(self) -> int: ...
-
-
-def as_list(items: Sequence[str]) -> list[str]:
-    return list(items)
