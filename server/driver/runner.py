@@ -66,7 +66,7 @@ class MaintenanceRunner:
         task = self._tasks.get(maintenance_id)
         if task is None or task.done():
             self._tasks[maintenance_id] = asyncio.create_task(
-                self._run(maintenance_id), name=f"maintenance-{maintenance_id}"
+                self._run_guarded(maintenance_id), name=f"maintenance-{maintenance_id}"
             )
 
     async def resume(self) -> int:
@@ -93,6 +93,16 @@ class MaintenanceRunner:
             m = await tx.get_maintenance(mid)
             addon = await tx.get_addon(m.addon) if m else None
         return (m, addon) if m and addon else None
+
+    async def _run_guarded(self, mid: str) -> None:
+        """A crash of the loop itself (say the database is gone) is logged; the maintenance stays at its
+        durable step and resumes on the next kick or scheduler start."""
+        try:
+            await self._run(mid)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("maintenance %s: the step loop stopped", mid)
 
     async def _run(self, mid: str) -> None:
         retries = 0
