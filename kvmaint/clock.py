@@ -54,6 +54,11 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
         await fut
 
+    @property
+    def sleepers(self) -> int:
+        """How many sleeps are pending: tests wait for the code under test to be asleep before advancing."""
+        return sum(1 for _, _, fut in self._sleepers if not fut.done())
+
     async def advance(self, delta: timedelta | float) -> None:
         seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
         target = self._mono + seconds

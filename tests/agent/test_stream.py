@@ -259,9 +259,11 @@ async def test_reconnect_sleeps_on_the_injected_clock(tmp_path):
     try:
         await eventually(lambda: scheduler.attempts == 1)
         for expected in (2, 3, 4):
+            await eventually(lambda: clock.sleepers > 0)  # the agent is in its backoff sleep
             await clock.advance(10.0)
             await eventually(lambda expected=expected: scheduler.attempts == expected)
         scheduler.reject_connections = False
+        await eventually(lambda: clock.sleepers > 0)
         await clock.advance(10.0)
         await scheduler.wait_connected("db-9")
     finally:
