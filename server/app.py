@@ -64,6 +64,9 @@ SERVER_OPTIONS = [
     # A reconnect storm of thousands of agents queues many new calls at once; the defaults refuse them.
     ("grpc.server.max_pending_requests", 100_000),
     ("grpc.server.max_pending_requests_hard_limit", 100_000),
+    # grpc.aio takes one new stream per event-loop pass; in a storm hellos wait in gRPC longer than its
+    # 30 s default before cancelling them.
+    ("grpc.server_max_unrequested_time_in_server", 300),
 ]
 
 
@@ -94,6 +97,7 @@ class Scheduler:
     hub: AgentHub
     runner: MaintenanceRunner
     planner: Planner
+    registry: AgentRegistry
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -103,6 +107,7 @@ class Scheduler:
             task.cancel()
         await self.runner.close()
         await self.server.stop(grace)
+        await self.registry.flush()
         await self.store.close()
 
 
@@ -118,20 +123,9 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
     )
     async with store.transaction() as tx:
         known_agents = await tx.list_agents()
-    background: set[asyncio.Task[None]] = set()
+    seen = AgentRegistry(store, ctx.clock)
 
-    def remember(session: AgentSession) -> None:
-        async def write() -> None:
-            async with store.transaction() as tx:
-                await tx.upsert_agent(
-                    session.host_id, session.advertise_host, session.agent_version, ctx.clock.now()
-                )
-
-        task = asyncio.create_task(write())
-        background.add(task)
-        task.add_done_callback(background.discard)
-
-    hub = AgentHub(ctx.clock, require_certificates=config.agent_credentials is not None, on_hello=remember)
+    hub = AgentHub(ctx.clock, require_certificates=config.agent_credentials is not None, on_hello=seen.note)
     hub.advertised.update(known_agents)
     runner = MaintenanceRunner(ctx, hub, config.driver)
     fleet = FleetService(ctx, AgentPlacement(hub, config.driver.command_timeout))
@@ -162,11 +156,48 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
     if resumed:
         log.info("resumed %d maintenance(s) in progress", resumed)
     scheduler = Scheduler(
-        server, port, agent_port, store, ctx, health_servicer, fleet, maint, hub, runner, planner
+        server, port, agent_port, store, ctx, health_servicer, fleet, maint, hub, runner, planner, seen
     )
     scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
+    scheduler.tasks.append(asyncio.create_task(seen.run(), name="agent-registry"))
     scheduler.tasks.append(asyncio.create_task(Sender(ctx, config.notify).run(), name="notify"))
     return scheduler
+
+
+class AgentRegistry:
+    """Remembers agents' advertised hosts in the database, at most once a second in one transaction:
+    a reconnect storm of thousands of hellos must not queue thousands of fsynced writes ahead of the API."""
+
+    def __init__(self, store: SqliteStore, clock: Clock, interval: float = 1.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.interval = interval
+        self._dirty: dict[str, AgentSession] = {}
+
+    def note(self, session: AgentSession) -> None:
+        self._dirty[session.host_id] = session
+
+    async def flush(self) -> int:
+        batch, self._dirty = self._dirty, {}
+        if batch:
+            now = self.clock.now()
+            try:
+                async with self.store.transaction() as tx:
+                    for s in batch.values():
+                        await tx.upsert_agent(s.host_id, s.advertise_host, s.agent_version, now)
+            except BaseException:
+                for host, session in batch.items():  # newer hellos win; the rest is retried
+                    self._dirty.setdefault(host, session)
+                raise
+        return len(batch)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("could not record agents")
+            await self.clock.sleep(self.interval)
 
 
 def _bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:

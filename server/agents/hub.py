@@ -65,6 +65,8 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         self.require_certificates = require_certificates
         self.sessions: dict[str, AgentSession] = {}
         self._pending: dict[str, _Pending] = {}
+        # The same commands by host, so a (re)connecting agent costs O(its own pending commands).
+        self._pending_by_host: dict[str, dict[str, _Pending]] = {}
         self._on_hello = on_hello
         # host id -> advertise host, kept after disconnects (config vars name servers by it).
         self.advertised: dict[str, str] = {}
@@ -123,9 +125,8 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 )
             )
         )
-        for pending in self._pending.values():
-            if pending.host == session.host_id:
-                session.send(agent_pb2.ConnectResponse(command=pending.command))
+        for pending in self._pending_by_host.get(session.host_id, {}).values():
+            session.send(agent_pb2.ConnectResponse(command=pending.command))
 
         reader = asyncio.create_task(self._read(session, request_iterator))
         try:
@@ -193,6 +194,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             getattr(cmd, action).CopyFrom(message)
             pending = _Pending(host, cmd, asyncio.get_running_loop().create_future(), [])
             self._pending[command_id] = pending
+            self._pending_by_host.setdefault(host, {})[command_id] = pending
             session = self.sessions.get(host)
             if session is not None:
                 session.send(agent_pb2.ConnectResponse(command=cmd))
@@ -206,8 +208,15 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 f"Agent {host} ({state}) did not answer {action} within {timeout:.1f} s."
             ) from None
         finally:
-            if pending.future.done() or command_id in self._pending:
-                self._pending.pop(command_id, None)
+            self._forget(pending, command_id)
+
+    def _forget(self, pending: _Pending, command_id: str) -> None:
+        if self._pending.get(command_id) is pending:
+            del self._pending[command_id]
+            by_host = self._pending_by_host.get(pending.host, {})
+            by_host.pop(command_id, None)
+            if not by_host:
+                self._pending_by_host.pop(pending.host, None)
 
     def hosts(self) -> list[str]:
         return sorted(self.sessions)
