@@ -97,29 +97,17 @@ def parse_status(
     server = server or {}
     role = str(replication.get("role", ""))
     repl_offset = _int(replication.get("master_repl_offset"))
+    replica: dict[str, Any] = {}
     if role == REPLICA:
         link_up = replication.get("master_link_status") == "up"
-        if link_up:
-            last_io = _int(replication.get("master_last_io_seconds_ago"), -1)
-        else:
-            last_io = _int(replication.get("master_link_down_since_seconds"), -1)
-        processed = _int(replication.get("slave_repl_offset"), repl_offset)
-        return RedisServerStatus(
-            port=port,
-            reachable=True,
-            role=role,
-            run_id=str(server.get("run_id", "")),
-            redis_version=str(server.get("redis_version", "")),
-            repl_offset=repl_offset,
-            processed_offset=processed,
-            replid=str(replication.get("master_replid", "")),
-            primary_host=str(replication.get("master_host", "")),
-            primary_port=_int(replication.get("master_port")),
-            link_up=link_up,
-            last_io_seconds_ago=last_io,
-            replicas=_replicas(replication),
-            managed=managed,
-        )
+        since = "master_last_io_seconds_ago" if link_up else "master_link_down_since_seconds"
+        replica = {
+            "processed_offset": _int(replication.get("slave_repl_offset"), repl_offset),
+            "primary_host": str(replication.get("master_host", "")),
+            "primary_port": _int(replication.get("master_port")),
+            "link_up": link_up,
+            "last_io_seconds_ago": _int(replication.get(since), -1),
+        }
     return RedisServerStatus(
         port=port,
         reachable=True,
@@ -127,10 +115,11 @@ def parse_status(
         run_id=str(server.get("run_id", "")),
         redis_version=str(server.get("redis_version", "")),
         repl_offset=repl_offset,
-        processed_offset=repl_offset,
+        processed_offset=replica.pop("processed_offset", repl_offset),
         replid=str(replication.get("master_replid", "")),
         replicas=_replicas(replication),
         managed=managed,
+        **replica,
     )
 
 

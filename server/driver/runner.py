@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from kvmaint.clock import iso
 from kvmaint.errors import KvmaintError, NotFound
@@ -22,7 +23,7 @@ from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain import steps as S
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Role, ServerRef, Status
-from server.service.core import Context
+from server.service.core import Context, Write
 from server.service.fleet import redis_url
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,23 @@ class MaintenanceRunner:
             raise NotFound(f"maintenance {mid} vanished")
         return m
 
+    async def _record(
+        self, w: Write, m: Maintenance, now: datetime, status: Status, step: str, text: str, **extra: str
+    ) -> None:
+        """One history line and its maintenance_step event, in the caller's transaction."""
+        await w.tx.add_history(m.id, HistoryEntry(now, status, step, text))
+        await w.emit(
+            EventType.MAINTENANCE_STEP,
+            self.ctx,
+            m.app,
+            m.addon,
+            m.id,
+            text,
+            step=step,
+            status=status.value,
+            **extra,
+        )
+
     def _clear_note(self, mid: str) -> None:
         """Live notes belong to the command that wrote them; a new history line supersedes them."""
         lag = self.ctx.progress.get(mid, (-1, ""))[0]
@@ -160,17 +178,7 @@ class MaintenanceRunner:
             cur = replace(cur, current_step=step, status=status)
             await w.tx.update_maintenance(cur)
             text = f"{'Resuming' if resumed else 'Starting'} step {step}"
-            await w.tx.add_history(m.id, HistoryEntry(now, status, step, text))
-            await w.emit(
-                EventType.MAINTENANCE_STEP,
-                self.ctx,
-                m.app,
-                m.addon,
-                m.id,
-                text,
-                step=step,
-                status=status.value,
-            )
+            await self._record(w, m, now, status, step, text)
 
     async def _end(self, m: Maintenance, step: str, result: StepResult) -> None:
         self._clear_note(m.id)
@@ -183,26 +191,14 @@ class MaintenanceRunner:
             status = Status.READY if step == S.MAINTAIN_STANDBY else cur.status
             cur = replace(cur, state=state, write_pause_ms=pause, status=status)
             await w.tx.update_maintenance(cur)
-            await w.tx.add_history(m.id, HistoryEntry(now, status, step, result.message))
-            await w.emit(
-                EventType.MAINTENANCE_STEP,
-                self.ctx,
-                m.app,
-                m.addon,
-                m.id,
-                result.message,
-                step=step,
-                status=status.value,
-                done="true",
-            )
+            await self._record(w, m, now, status, step, result.message, done="true")
 
     async def _note(self, m: Maintenance, step: str, text: str) -> None:
         now = self.ctx.clock.now()
         async with self.ctx.write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
-            await w.tx.add_history(m.id, HistoryEntry(now, cur.status, step, text))
-            await w.emit(EventType.MAINTENANCE_STEP, self.ctx, m.app, m.addon, m.id, text, step=step)
+            await self._record(w, m, now, cur.status, step, text)
 
     async def _complete(self, m: Maintenance) -> None:
         now = self.ctx.clock.now()
