@@ -164,8 +164,11 @@ class StreamClient:
             return welcomed.is_set()
 
     async def _close_call(self, call: grpc.aio.StreamStreamCall) -> None:
+        """Half-closes and waits for the scheduler to end the call: a cancel sent at once can overtake
+        the last messages written (a result), and the scheduler would drop them unread."""
         try:
             await asyncio.wait_for(call.done_writing(), 1.0)
+            await asyncio.wait_for(call.code(), 2.0)
         except (grpc.aio.AioRpcError, TimeoutError, asyncio.InvalidStateError):
             pass
         call.cancel()
@@ -220,10 +223,18 @@ class StreamClient:
         await self.store.set_delivered([item.command_id], True)
 
     async def _flush(self, call: grpc.aio.StreamStreamCall, outbox: asyncio.Queue[_Outgoing]) -> None:
-        """On a graceful stop, writes what is still queued (results of commands that just finished)."""
+        """On a graceful stop, writes what is still queued (results of commands that just finished), and
+        every stored result not yet written: a write cancelled by the stop took its result off the queue."""
+        items: list[_Outgoing] = []
+        while not outbox.empty():
+            items.append(outbox.get_nowait())
+        queued = {i.command_id for i in items if isinstance(i, _Result)}
+        items += [
+            _Result(cid, payload) for cid, payload in await self.store.undelivered() if cid not in queued
+        ]
         try:
-            while not outbox.empty():
-                await asyncio.wait_for(self._write_one(call, outbox.get_nowait()), 2.0)
+            for item in items:
+                await asyncio.wait_for(self._write_one(call, item), 2.0)
         except (grpc.aio.AioRpcError, TimeoutError, asyncio.InvalidStateError) as exc:
             log.info("could not flush the last messages before stopping: %s", exc)
 
