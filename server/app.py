@@ -123,7 +123,7 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
     )
     async with store.transaction() as tx:
         known_agents = await tx.list_agents()
-    seen = AgentRegistry(store, ctx.clock)
+    seen = AgentRegistry(store, ctx.clock, known_agents)
 
     hub = AgentHub(ctx.clock, require_certificates=config.agent_credentials is not None, on_hello=seen.note)
     hub.advertised.update(known_agents)
@@ -165,19 +165,28 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
 
 
 class AgentRegistry:
-    """Remembers agents' advertised hosts in the database, at most once a second in one transaction:
-    a reconnect storm of thousands of hellos must not queue thousands of fsynced writes ahead of the API."""
+    """Remembers agents' advertised hosts in the database. A host seen for the first time, or under a new
+    address, is written at once (config vars and commands name servers by it, and a restart must not
+    forget it); repeated hellos, as in a reconnect storm of thousands, are written at most once a second
+    in one transaction, so they never queue thousands of fsynced writes ahead of the API."""
 
-    def __init__(self, store: SqliteStore, clock: Clock, interval: float = 1.0) -> None:
+    def __init__(
+        self, store: SqliteStore, clock: Clock, known: dict[str, str] | None = None, interval: float = 1.0
+    ) -> None:
         self.store = store
         self.clock = clock
         self.interval = interval
+        self.known = dict(known or {})
         self._dirty: dict[str, AgentSession] = {}
+        self._urgent = asyncio.Event()
 
     def note(self, session: AgentSession) -> None:
         self._dirty[session.host_id] = session
+        if self.known.get(session.host_id) != session.advertise_host:
+            self._urgent.set()
 
     async def flush(self) -> int:
+        self._urgent.clear()
         batch, self._dirty = self._dirty, {}
         if batch:
             now = self.clock.now()
@@ -189,6 +198,7 @@ class AgentRegistry:
                 for host, session in batch.items():  # newer hellos win; the rest is retried
                     self._dirty.setdefault(host, session)
                 raise
+            self.known.update({h: s.advertise_host for h, s in batch.items()})
         return len(batch)
 
     async def run(self) -> None:
@@ -197,7 +207,13 @@ class AgentRegistry:
                 await self.flush()
             except Exception:
                 log.exception("could not record agents")
-            await self.clock.sleep(self.interval)
+            urgent = asyncio.ensure_future(self._urgent.wait())
+            tick = asyncio.ensure_future(self.clock.sleep(self.interval))
+            try:
+                await asyncio.wait([urgent, tick], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                urgent.cancel()
+                tick.cancel()
 
 
 def _bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:

@@ -287,13 +287,14 @@ class MaintenanceRunner:
 
     async def _wait_caught_up(self, m: Maintenance, target: str, primary: str, prefix: str) -> str:
         host, port = _split(target)
-        p_host, p_port = self._endpoint(primary)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.catch_up_timeout
         attempt = 0
         last = "no answer yet"
         while loop.time() < deadline:
             attempt += 1
+            # Re-resolved each time: after a scheduler restart a host's address may be learnt late.
+            p_host, p_port = self._endpoint(primary)
             check = agent_pb2.CatchUpCheckCommand(
                 port=port,
                 primary_host=p_host,
