@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Three workers on two cores: most tests wait on real servers and sockets, not on the CPU.
+# KVMAINT_TEST_WORKERS=0 runs them in one process.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "${KVMAINT_TEST_WORKERS:-3}" "$@"
