@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from kvmaint.clock import Clock, SystemClock
+from kvmaint.errors import Unavailable
 from kvmaint.v1 import (
     agent_pb2,
     agent_pb2_grpc,
@@ -43,6 +44,7 @@ from server.service.core import Context
 from server.service.fleet import FleetService
 from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
+from server.statelock import StateLock
 from server.storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,9 @@ SERVER_OPTIONS = [
     # grpc.aio takes one new stream per event-loop pass; in a storm hellos wait in gRPC longer than its
     # 30 s default before cancelling them.
     ("grpc.server_max_unrequested_time_in_server", 300),
+    # gRPC sets SO_REUSEPORT by default: a second scheduler on a busy port would start and share the
+    # requests. Off, its bind fails at once.
+    ("grpc.so_reuseport", 0),
 ]
 
 
@@ -98,6 +103,7 @@ class Scheduler:
     runner: MaintenanceRunner
     planner: Planner
     registry: AgentRegistry
+    lock: StateLock | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -109,11 +115,33 @@ class Scheduler:
         await self.server.stop(grace)
         await self.registry.flush()
         await self.store.close()
+        if self.lock:
+            self.lock.release()
 
 
 async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -> Scheduler:
+    lock = None if str(config.db) == ":memory:" else StateLock.acquire(config.db)
+    try:
+        return await _build(config, clock, lock)
+    except BaseException:
+        if lock:
+            lock.release()
+        raise
+
+
+async def _build(config: SchedulerConfig, clock: Clock | None, lock: StateLock | None) -> Scheduler:
     store = SqliteStore(config.db)
     await store.open()
+    try:
+        return await _serve(config, clock, lock, store)
+    except BaseException:
+        await store.close()  # its thread would keep a failed start from exiting
+        raise
+
+
+async def _serve(
+    config: SchedulerConfig, clock: Clock | None, lock: StateLock | None, store: SqliteStore
+) -> Scheduler:
     ctx = Context(
         store=store,
         clock=clock or SystemClock(),
@@ -156,7 +184,7 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
     if resumed:
         log.info("resumed %d maintenance(s) in progress", resumed)
     scheduler = Scheduler(
-        server, port, agent_port, store, ctx, health_servicer, fleet, maint, hub, runner, planner, seen
+        server, port, agent_port, store, ctx, health_servicer, fleet, maint, hub, runner, planner, seen, lock
     )
     scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
     scheduler.tasks.append(asyncio.create_task(seen.run(), name="agent-registry"))
@@ -217,11 +245,17 @@ class AgentRegistry:
 
 
 def _bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
-    port: int = (
-        server.add_secure_port(address, credentials)
-        if credentials is not None
-        else server.add_insecure_port(address)
-    )
+    try:
+        port: int = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
+    except RuntimeError:  # grpc's only sign of a failed bind; the reason is in its own log line
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {address}")
+        raise Unavailable(
+            f"cannot listen on {address}: the address is in use (another kvmaint-scheduler?) "
+            "or not on this host."
+        )
     return port
