@@ -707,6 +707,28 @@ class SqliteTx:
         return inserted
 
 
+async def _settle(db: aiosqlite.Connection, sql: str) -> None:
+    """Runs `sql` to its end even if the caller is cancelled meanwhile, then re-raises the cancellation."""
+    task = asyncio.ensure_future(_execute(db, sql))
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:
+            break
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s failed while its caller was cancelled: %s", sql, task.exception())
+        raise asyncio.CancelledError
+    task.result()
+
+
+async def _execute(db: aiosqlite.Connection, sql: str) -> None:
+    await db.execute(sql)
+
+
 class SqliteStore:
     """One connection; transactions are serialised by a lock, which SQLite would do for writers anyway."""
 
@@ -763,15 +785,22 @@ class SqliteStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTx]:
+        """One transaction, committed when the body returns and rolled back otherwise.
+
+        Cancellation-safe: aiosqlite runs each statement in its own thread, where a cancelled await does
+        not stop it, so BEGIN, COMMIT and ROLLBACK are awaited to their end (`_settle`) and the lock is
+        released only once the connection is outside any transaction. A cancellation that arrived
+        meanwhile is raised afterwards.
+        """
         async with self._lock:
             db = self._conn
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await _settle(db, "BEGIN IMMEDIATE")
                 yield SqliteTx(db)
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+                await _settle(db, "COMMIT")
+            finally:
+                if db.in_transaction:
+                    await _settle(db, "ROLLBACK")
 
     async def last_sequence(self) -> int:
         async with self._lock, self._conn.execute("SELECT COALESCE(MAX(sequence), 0) FROM events") as cur:

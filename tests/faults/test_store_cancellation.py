@@ -1,0 +1,88 @@
+"""Fault 1 at the store: a cancellation at any await of a transaction leaves the store usable.
+
+The task running a transaction is cancelled after 0, 1, 2, ... turns of the event loop, so the
+cancellation lands in turn while the lock is awaited, while `BEGIN IMMEDIATE` runs in aiosqlite's
+thread, inside the body, and while COMMIT or ROLLBACK runs. After each, the next transaction must work
+and the connection must not be left inside a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from server.domain.models import App
+from server.storage.sqlite import SqliteStore
+
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "state.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def _write(store: SqliteStore, name: str, fail: bool = False) -> None:
+    async with store.transaction() as tx:
+        await tx.insert_app(App(name, "owner@example.com", False, WHEN))
+        await tx.get_app(name)
+        if fail:
+            raise ValueError("the body failed")
+
+
+async def _usable(store: SqliteStore, name: str) -> None:
+    await asyncio.wait_for(_write(store, name), 5)
+    async with store.transaction() as tx:
+        assert await tx.get_app(name) is not None
+    assert not store._conn.in_transaction
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["commit", "rollback"])
+async def test_cancel_at_every_turn_of_a_transaction(store: SqliteStore, fail: bool) -> None:
+    for turns in range(40):
+        task = asyncio.create_task(_write(store, f"app-{turns}", fail))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ValueError):
+            await task
+        await _usable(store, f"check-{turns}")
+
+
+async def test_repeated_cancels_while_rolling_back(store: SqliteStore) -> None:
+    """A task cancelled again while its rollback is awaited still leaves no open transaction."""
+    for turns in range(30):
+        task = asyncio.create_task(_write(store, f"app-{turns}", fail=True))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+            task.cancel()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ValueError):
+            await task
+        await _usable(store, f"check-{turns}")
+
+
+async def test_concurrent_cancelled_readers_and_writers(store: SqliteStore) -> None:
+    """Many transactions racing for the lock, half cancelled at random moments."""
+
+    async def reader() -> None:
+        async with store.transaction() as tx:
+            await tx.events_after(0, "", "", 10)
+
+    for round_ in range(20):
+        tasks = [asyncio.create_task(reader()) for _ in range(5)]
+        tasks += [asyncio.create_task(_write(store, f"r{round_}-{i}")) for i in range(5)]
+        for i, task in enumerate(tasks):
+            await asyncio.sleep(0)
+            if i % 2:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await _usable(store, f"check-{round_}")
