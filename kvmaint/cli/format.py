@@ -26,7 +26,8 @@ SEED_INFO_KEYS = (
     "app_name", "completed_at", "duration_approximate", "duration_seconds", "method", "reason",
     "required_by", "scheduled_for", "server_created_at", "started_at", "status", "window",
 )
-EXTRA_INFO_KEYS = ("id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms")
+EXTRA_INFO_KEYS = ("id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms",
+                   "attempts", "last_failure_reason", "needs_operator")
 INFO_KEYS = SEED_INFO_KEYS + EXTRA_INFO_KEYS
 
 
@@ -137,7 +138,7 @@ def addon_info_view(resp: Any) -> View:
     addon = addon_view(resp.addon)
     required_by = ts_datetime(resp.maintenance_required_by)
     if required_by is not None:
-        maintenance = f"required by {heroku_time(required_by)}"
+        maintenance = f"required by {heroku_time(required_by)}" + (", overdue" if resp.overdue else "")
     else:
         maintenance = resp.maintenance or "not required"
     return {
@@ -149,6 +150,7 @@ def addon_info_view(resp: Any) -> View:
         "created_at": addon["created_at"],
         "maintenance": maintenance,
         "maintenance_required_by": iso(required_by) if required_by else None,
+        "overdue": bool(resp.overdue),
         "maintenance_window": addon["window"],
         "primary": addon["primary"],
         "standby": addon["standby"],
@@ -183,6 +185,9 @@ def maintenance_info_view(info: Any) -> View:
         "current_step": info.current_step,
         "failure_reason": info.failure_reason,
         "write_pause_ms": _write_pause(int(info.write_pause_ms), completed is not None),
+        "attempts": int(info.attempts),
+        "last_failure_reason": info.last_failure_reason,
+        "needs_operator": bool(info.needs_operator),
     }
     return view
 
@@ -222,6 +227,9 @@ def maintenance_view(m: resources_pb2.Maintenance) -> View:
         "current_step": m.current_step,
         "failure_reason": m.failure_reason,
         "write_pause_ms": _write_pause(int(m.write_pause_ms), completed is not None),
+        "attempts": int(m.attempts),
+        "last_failure_reason": m.last_failure_reason,
+        "needs_operator": bool(m.needs_operator),
         "created_at": ts_iso(m.create_time),
         "history": [history_entry_view(e) for e in m.history],
     }

@@ -115,10 +115,23 @@ def _wait(ctx: Context, app: str, addon: str) -> int:
     view = _info_view(ctx, app, addon)
     ctx.out.emit(view, lambda: fmt.info_block(view))
     status = str(view.get("status") or "")
+    name = str(view.get("addon_name") or addon)
     if status in _FAILED_ENDINGS:
-        raise KvmaintError(ending_sentence(str(view.get("addon_name") or addon), status,
-                                           str(view.get("failure_reason") or "")))
+        raise KvmaintError(ending_sentence(name, status, str(view.get("failure_reason") or "")))
+    if status == "pending":  # the stream ends on a pending maintenance only when an attempt failed
+        raise KvmaintError(retry_sentence(name, view))
     return 0
+
+
+def retry_sentence(addon: str, view: fmt.View) -> str:
+    """A failed attempt: its reason, then what happens next (the next try, or an operator)."""
+    reason = str(view.get("last_failure_reason") or "").strip().rstrip(".")
+    attempts = view.get("attempts")
+    if view.get("needs_operator"):
+        then = f"it is still required and waits for an operator after {attempts} failed attempts"
+    else:
+        then = f"it is pending again (attempt {attempts} failed) for {view.get('scheduled_for')}"
+    return f"Maintenance of {addon} failed: {reason}; {then}."
 
 
 def ending_sentence(addon: str, status: str, reason: str) -> str:

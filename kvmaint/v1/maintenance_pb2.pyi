@@ -19,16 +19,18 @@ class GetAddonInfoRequest(_message.Message):
     def __init__(self, app: _Optional[str] = ..., addon: _Optional[str] = ...) -> None: ...
 
 class GetAddonInfoResponse(_message.Message):
-    __slots__ = ("addon", "status", "maintenance_required_by", "maintenance")
+    __slots__ = ("addon", "status", "maintenance_required_by", "maintenance", "overdue")
     ADDON_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MAINTENANCE_REQUIRED_BY_FIELD_NUMBER: _ClassVar[int]
     MAINTENANCE_FIELD_NUMBER: _ClassVar[int]
+    OVERDUE_FIELD_NUMBER: _ClassVar[int]
     addon: _resources_pb2.Addon
     status: str
     maintenance_required_by: _timestamp_pb2.Timestamp
     maintenance: str
-    def __init__(self, addon: _Optional[_Union[_resources_pb2.Addon, _Mapping]] = ..., status: _Optional[str] = ..., maintenance_required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., maintenance: _Optional[str] = ...) -> None: ...
+    overdue: bool
+    def __init__(self, addon: _Optional[_Union[_resources_pb2.Addon, _Mapping]] = ..., status: _Optional[str] = ..., maintenance_required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., maintenance: _Optional[str] = ..., overdue: _Optional[bool] = ...) -> None: ...
 
 class GetMaintenanceInfoRequest(_message.Message):
     __slots__ = ("app", "addon")
@@ -39,7 +41,7 @@ class GetMaintenanceInfoRequest(_message.Message):
     def __init__(self, app: _Optional[str] = ..., addon: _Optional[str] = ...) -> None: ...
 
 class MaintenanceInfo(_message.Message):
-    __slots__ = ("addon_attachments", "addon_description", "addon_kind", "addon_name", "addon_plan", "addon_window", "app_name", "completed_at", "duration_approximate", "duration_seconds", "method", "reason", "required_by", "scheduled_for", "server_created_at", "started_at", "status", "window", "id", "previously_scheduled_for", "write_pause_ms", "failure_reason", "current_step")
+    __slots__ = ("addon_attachments", "addon_description", "addon_kind", "addon_name", "addon_plan", "addon_window", "app_name", "completed_at", "duration_approximate", "duration_seconds", "method", "reason", "required_by", "scheduled_for", "server_created_at", "started_at", "status", "window", "id", "previously_scheduled_for", "write_pause_ms", "failure_reason", "current_step", "attempts", "last_failure_reason", "needs_operator")
     ADDON_ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     ADDON_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ADDON_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +65,9 @@ class MaintenanceInfo(_message.Message):
     WRITE_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     CURRENT_STEP_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
     addon_attachments: str
     addon_description: str
     addon_kind: str
@@ -86,7 +91,10 @@ class MaintenanceInfo(_message.Message):
     write_pause_ms: int
     failure_reason: str
     current_step: str
-    def __init__(self, addon_attachments: _Optional[str] = ..., addon_description: _Optional[str] = ..., addon_kind: _Optional[str] = ..., addon_name: _Optional[str] = ..., addon_plan: _Optional[str] = ..., addon_window: _Optional[str] = ..., app_name: _Optional[str] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_approximate: _Optional[str] = ..., duration_seconds: _Optional[int] = ..., method: _Optional[str] = ..., reason: _Optional[str] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., server_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., window: _Optional[str] = ..., id: _Optional[str] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., write_pause_ms: _Optional[int] = ..., failure_reason: _Optional[str] = ..., current_step: _Optional[str] = ...) -> None: ...
+    attempts: int
+    last_failure_reason: str
+    needs_operator: bool
+    def __init__(self, addon_attachments: _Optional[str] = ..., addon_description: _Optional[str] = ..., addon_kind: _Optional[str] = ..., addon_name: _Optional[str] = ..., addon_plan: _Optional[str] = ..., addon_window: _Optional[str] = ..., app_name: _Optional[str] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_approximate: _Optional[str] = ..., duration_seconds: _Optional[int] = ..., method: _Optional[str] = ..., reason: _Optional[str] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., server_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., window: _Optional[str] = ..., id: _Optional[str] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., write_pause_ms: _Optional[int] = ..., failure_reason: _Optional[str] = ..., current_step: _Optional[str] = ..., attempts: _Optional[int] = ..., last_failure_reason: _Optional[str] = ..., needs_operator: _Optional[bool] = ...) -> None: ...
 
 class GetMaintenanceInfoResponse(_message.Message):
     __slots__ = ("info", "maintenance")

@@ -184,7 +184,7 @@ class MaintenanceHistoryEntry(_message.Message):
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., step: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Maintenance(_message.Message):
-    __slots__ = ("id", "addon", "app", "reason", "method", "status", "required_by", "scheduled_for", "previously_scheduled_for", "started_at", "completed_at", "duration_seconds", "window", "current_step", "history", "failure_reason", "write_pause_ms", "create_time")
+    __slots__ = ("id", "addon", "app", "reason", "method", "status", "required_by", "scheduled_for", "previously_scheduled_for", "started_at", "completed_at", "duration_seconds", "window", "current_step", "history", "failure_reason", "write_pause_ms", "create_time", "attempts", "last_failure_reason", "needs_operator")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDON_FIELD_NUMBER: _ClassVar[int]
     APP_FIELD_NUMBER: _ClassVar[int]
@@ -203,6 +203,9 @@ class Maintenance(_message.Message):
     FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     WRITE_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
     id: str
     addon: str
     app: str
@@ -221,7 +224,10 @@ class Maintenance(_message.Message):
     failure_reason: str
     write_pause_ms: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., addon: _Optional[str] = ..., app: _Optional[str] = ..., reason: _Optional[_Union[MaintenanceReason, str]] = ..., method: _Optional[_Union[MaintenanceMethod, str]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_seconds: _Optional[int] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., current_step: _Optional[str] = ..., history: _Optional[_Iterable[_Union[MaintenanceHistoryEntry, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., write_pause_ms: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    attempts: int
+    last_failure_reason: str
+    needs_operator: bool
+    def __init__(self, id: _Optional[str] = ..., addon: _Optional[str] = ..., app: _Optional[str] = ..., reason: _Optional[_Union[MaintenanceReason, str]] = ..., method: _Optional[_Union[MaintenanceMethod, str]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_seconds: _Optional[int] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., current_step: _Optional[str] = ..., history: _Optional[_Iterable[_Union[MaintenanceHistoryEntry, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., write_pause_ms: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., last_failure_reason: _Optional[str] = ..., needs_operator: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("sequence", "type", "time", "app", "addon", "maintenance_id", "message", "attributes")

@@ -144,6 +144,11 @@ class Maintenance:
     current_step: str = ""
     failure_reason: str = ""
     write_pause_ms: int = -1
+    # Failed attempts so far (each before the point of no return sent it back to pending), the last
+    # one's "step: reason", and whether the planner gave up starting it on its own (domain/lifecycle.py).
+    attempts: int = 0
+    last_failure_reason: str = ""
+    needs_operator: bool = False
     # Durable driver state (step outputs such as the hidden standby's address), JSON-encodable.
     state: dict[str, str] = field(default_factory=dict)
     history: tuple[HistoryEntry, ...] = ()

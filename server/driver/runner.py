@@ -21,6 +21,7 @@ from kvmaint.clock import iso
 from kvmaint.errors import KvmaintError, NotFound
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
+from server.domain import lifecycle
 from server.domain import steps as S
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Role, ServerRef, Status
 from server.service.core import Context, Write
@@ -48,6 +49,12 @@ class DriverConfig:
 class StepResult:
     message: str
     state: dict[str, str]
+
+
+def _cid(m: Maintenance) -> str:
+    """Prefix of the command ids of this attempt: agents answer a known id from their kept result, so
+    an attempt after a failed one must not reuse the first one's ids."""
+    return m.id if m.attempts == 0 else f"{m.id}/try{m.attempts}"
 
 
 def _split(key: str) -> tuple[str, int]:
@@ -225,26 +232,21 @@ class MaintenanceRunner:
         log.info("maintenance %s of %s completed", m.id, m.addon)
 
     async def _fail(self, m: Maintenance, step: str, reason: str) -> None:
+        """Before the point of no return the attempt is counted and the maintenance goes back to pending
+        (domain/lifecycle.on_failure); after it, it ends failed."""
         await self._discard_hidden(await self._refresh(m.id))
         now = self.ctx.clock.now()
         self.ctx.progress.pop(m.id, None)
         async with self.ctx.write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
-            text = f"Failed at step {step}: {reason}"
-            kept = "" if S.past_point_of_no_return(cur.state) else " The primary was left unchanged."
-            cur = replace(cur, status=Status.FAILED, completed_at=now, failure_reason=f"{step}: {reason}")
-            await w.tx.update_maintenance(cur)
-            await w.tx.add_history(m.id, HistoryEntry(now, Status.FAILED, step, text + kept))
+            out = lifecycle.on_failure(
+                cur, lifecycle.Failure(step, reason, S.past_point_of_no_return(cur.state)), now
+            )
+            await w.tx.update_maintenance(out.maintenance)
+            await w.tx.add_history(m.id, out.history)
             await w.emit(
-                EventType.MAINTENANCE_FAILED,
-                self.ctx,
-                m.app,
-                m.addon,
-                m.id,
-                text + kept,
-                step=step,
-                reason=reason,
+                EventType.MAINTENANCE_FAILED, self.ctx, m.app, m.addon, m.id, out.message, **out.attributes
             )
         log.warning("maintenance %s of %s failed at %s: %s", m.id, m.addon, step, reason)
 
@@ -256,7 +258,7 @@ class MaintenanceRunner:
         try:
             await self.hub.call(
                 host,
-                f"{m.id}/discard",
+                f"{_cid(m)}/discard",
                 "stop_server",
                 agent_pb2.StopServerCommand(port=port),
                 self.config.command_timeout / 4,
@@ -305,7 +307,7 @@ class MaintenanceRunner:
             try:
                 r = await self._command(
                     host,
-                    f"{m.id}/{prefix}/{attempt}",
+                    f"{_cid(m)}/{prefix}/{attempt}",
                     "catch_up_check",
                     check,
                     max(1.0, deadline - loop.time()),
@@ -359,7 +361,7 @@ class MaintenanceRunner:
         p_host, p_port = self._endpoint(primary.key)
         r = await self._command(
             host,
-            f"{m.id}/prepare/start",
+            f"{_cid(m)}/prepare/start",
             "start_server",
             agent_pb2.StartServerCommand(port=0, replicate_from_host=p_host, replicate_from_port=p_port),
         )
@@ -387,7 +389,7 @@ class MaintenanceRunner:
         host, port = _split(target)
         r = await self._command(
             host,
-            f"{m.id}/maintain_standby/restart",
+            f"{_cid(m)}/maintain_standby/restart",
             "restart_server",
             agent_pb2.RestartServerCommand(port=port),
         )
@@ -405,7 +407,7 @@ class MaintenanceRunner:
         timeout_s = self.config.failover_timeout_ms / 1000 + self.config.command_timeout
         r = await self._command(
             host,
-            f"{m.id}/failover",
+            f"{_cid(m)}/failover",
             "failover",
             agent_pb2.FailoverCommand(
                 port=port, target_host=t_host, target_port=t_port, timeout_ms=self.config.failover_timeout_ms
@@ -457,13 +459,13 @@ class MaintenanceRunner:
         host, port = _split(m.state["old_primary"])
         if m.state.get("hidden") == "1":
             r = await self._command(
-                host, f"{m.id}/finish/stop", "stop_server", agent_pb2.StopServerCommand(port=port)
+                host, f"{_cid(m)}/finish/stop", "stop_server", agent_pb2.StopServerCommand(port=port)
             )
             if not r.ok:
                 raise StepFailed(f"could not stop the old primary {m.state['old_primary']}: {r.error}")
             return StepResult(f"old server {m.state['old_primary']} stopped", {})
         r = await self._command(
-            host, f"{m.id}/finish/restart", "restart_server", agent_pb2.RestartServerCommand(port=port)
+            host, f"{_cid(m)}/finish/restart", "restart_server", agent_pb2.RestartServerCommand(port=port)
         )
         if not r.ok and "adopted" not in r.error:
             raise StepFailed(f"could not restart the old primary {m.state['old_primary']}: {r.error}")
@@ -476,7 +478,7 @@ class MaintenanceRunner:
             raise StepFailed(f"add-on {addon.name} has no primary server")
         host, port = _split(primary.key)
         r = await self._command(
-            host, f"{m.id}/restart", "restart_server", agent_pb2.RestartServerCommand(port=port)
+            host, f"{_cid(m)}/restart", "restart_server", agent_pb2.RestartServerCommand(port=port)
         )
         if not r.ok:
             raise StepFailed(f"could not restart {primary.key}: {r.error}")

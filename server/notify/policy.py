@@ -10,7 +10,8 @@ with a dedupe key naming the fact it reports, so re-enqueueing the same fact wri
 | maintenance_reminder      | MID:maintenance_reminder:SCHEDULED   | starts within 24 hours, commands    |
 | maintenance_started       | MID:maintenance_started              | started, how to follow it           |
 | maintenance_completed     | MID:maintenance_completed            | completed, duration, write pause    |
-| maintenance_failed        | MID:maintenance_failed               | failed, why, primary left unchanged |
+| maintenance_failed        | MID:maintenance_failed[:ATTEMPTS]    | failed, why, primary left unchanged,|
+|                           |                                      | pending again for when (or operator)|
 
 A reschedule is a new fact each time (the event's sequence), so moving A -> B -> A tells all three.
 """
@@ -81,6 +82,8 @@ def _fact(event: Event, m: Maintenance) -> str:
         return f"{m.id}:{event.type.value}:{event.sequence}"
     if event.type is EventType.MAINTENANCE_REMINDER:
         return f"{m.id}:{event.type.value}:{iso(m.scheduled_for)}"
+    if event.type is EventType.MAINTENANCE_FAILED and m.attempts > 0:  # each failed attempt is told
+        return f"{m.id}:{event.type.value}:{m.attempts}"
     return f"{m.id}:{event.type.value}"
 
 
@@ -93,7 +96,8 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
     attached = f" ({', '.join(addon.attachments)})" if addon and addon.attachments else ""
     window = addon.window if addon is not None and addon.window is not None else m.window
     window_text = window.describe() if window is not None else "none (mini plans have no window)"
-    pending = event.type in (
+    retried = event.type is EventType.MAINTENANCE_FAILED and m.status is Status.PENDING
+    pending = retried or event.type in (
         EventType.MAINTENANCE_SCHEDULED,
         EventType.MAINTENANCE_RESCHEDULED,
         EventType.MAINTENANCE_REMINDER,
@@ -132,6 +136,13 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
             f"The maintenance of your Redis add-on {name}{attached} of app {m.app} completed at "
             f"{_when(m.completed_at or event.time)}."
         )
+    elif retried:
+        then = "waits for an operator" if m.needs_operator else f"is pending again for {short}"
+        subject = f"Maintenance of {where} failed (attempt {m.attempts}); it {then}"
+        lead = (
+            f"An attempt at the maintenance of your Redis add-on {name}{attached} of app {m.app} failed "
+            f"at {_when(event.time)}. It is still required by {_when(m.required_by)}."
+        )
     else:
         subject = f"Maintenance of {where} failed"
         lead = (
@@ -158,6 +169,11 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
         facts.append(("duration_seconds", str(m.duration_seconds)))
     if m.failure_reason:
         facts.append(("failure_reason", m.failure_reason))
+    if m.attempts:
+        facts.append(("attempts", str(m.attempts)))
+        facts.append(("last_failure_reason", m.last_failure_reason))
+    if m.needs_operator:
+        facts.append(("needs_operator", "true"))
     facts.append(("maintenance_id", m.id))
     width = max(len(k) for k, _ in facts) + 2
 
@@ -173,8 +189,13 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
             if m.method is Method.FAILOVER
             else "the server restarts in place, and the add-on is unavailable while it does"
         )
+        starts = (
+            "It no longer starts automatically after repeated failures: an operator looks into it"
+            if m.needs_operator
+            else f"It starts automatically at scheduled_for: {how}"
+        )
         lines += [
-            f"It starts automatically at scheduled_for: {how}.",
+            f"{starts}.",
             "",
             "To postpone it by a week:",
             f"  {cmds['schedule']}",
@@ -185,13 +206,15 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
         ]
     elif pending:
         lines += [
-            "It starts automatically at scheduled_for. Mini plans have no maintenance window: it cannot "
-            "be rescheduled or run by hand.",
+            ("An operator looks into it after repeated failures. " if m.needs_operator else
+             "It starts automatically at scheduled_for. ")
+            + "Mini plans have no maintenance window: it cannot be rescheduled or run by hand.",
         ]
     elif event.type is EventType.MAINTENANCE_STARTED:
         lines += ["To follow it:", f"  kvmaint data:maintenances:wait {name} -a {m.app}"]
-    else:
-        lines += ["Details:", f"  kvmaint data:maintenances:info {name} -a {m.app}"]
+    if event.type in (EventType.MAINTENANCE_COMPLETED, EventType.MAINTENANCE_FAILED):
+        details = ["Details:", f"  kvmaint data:maintenances:info {name} -a {m.app}"]
+        lines += ["", *details] if retried else details
     lines += ["", "-- ", "kvmaint, planned maintenance for your Redis add-ons"]
 
     payload: dict[str, Any] = {
@@ -216,6 +239,9 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
             "started_at": iso(m.started_at),
             "completed_at": iso(m.completed_at),
             "failure_reason": m.failure_reason,
+            "attempts": m.attempts,
+            "last_failure_reason": m.last_failure_reason,
+            "needs_operator": m.needs_operator,
         },
         "commands": cmds,
     }

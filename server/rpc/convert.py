@@ -142,6 +142,9 @@ def maintenance(m: Maintenance) -> pb.Maintenance:
         failure_reason=m.failure_reason,
         write_pause_ms=m.write_pause_ms,
         create_time=ts(m.created_at),
+        attempts=m.attempts,
+        last_failure_reason=m.last_failure_reason,
+        needs_operator=m.needs_operator,
         history=[
             pb.MaintenanceHistoryEntry(
                 time=ts(h.time), status=status(h.status), step=h.step, message=h.message
@@ -178,6 +181,9 @@ def maintenance_info(a: Addon, m: Maintenance | None) -> mpb.MaintenanceInfo:
     info.write_pause_ms = m.write_pause_ms
     info.failure_reason = m.failure_reason
     info.current_step = m.current_step
+    info.attempts = m.attempts
+    info.last_failure_reason = m.last_failure_reason
+    info.needs_operator = m.needs_operator
     for name in ("completed_at", "required_by", "scheduled_for", "started_at", "previously_scheduled_for"):
         value = ts(getattr(m, name))
         if value is not None:
@@ -223,11 +229,11 @@ def webhook(h: Webhook) -> fpb.Webhook:
     return fpb.Webhook(id=h.id, app=h.app, url=h.url, create_time=ts(h.created_at))
 
 
-def required_by_text(dt: datetime | None) -> str:
-    """redis:info's "required by 2016-02-01 00:00:00 +0000" or "not required"."""
+def required_by_text(dt: datetime | None, overdue: bool = False) -> str:
+    """redis:info's "required by 2016-02-01 00:00:00 +0000" (", overdue" once past it) or "not required"."""
     if dt is None:
         return "not required"
-    return "required by " + utc(dt).strftime("%Y-%m-%d %H:%M:%S +0000")
+    return "required by " + utc(dt).strftime("%Y-%m-%d %H:%M:%S +0000") + (", overdue" if overdue else "")
 
 
 __all__ = ["iso"]

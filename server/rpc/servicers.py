@@ -234,7 +234,8 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
             addon=convert.addon(info.addon, self.fleet.placement.endpoint),
             status=info.status,
             maintenance_required_by=convert.ts(info.required_by),
-            maintenance=convert.required_by_text(info.required_by),
+            maintenance=convert.required_by_text(info.required_by, info.overdue),
+            overdue=info.overdue,
         )
 
     async def GetMaintenanceInfo(
@@ -279,6 +280,7 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
         _, m = await self.service.maintenance_info(app, ref)
         if m is None:
             raise FailedPrecondition("No maintenance is required, so there is nothing to wait for.")
+        attempts = m.attempts
         while True:
             seen = ctx.bus.last_sequence
             current = await self.service.get(m.id)
@@ -294,7 +296,7 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
                 elapsed_seconds=max(0.0, elapsed),
                 message=note or (current.history[-1].message if current.history else ""),
             )
-            if current.status.ended:
+            if current.status.ended or current.attempts > attempts:  # ended, or an attempt failed
                 return
             await ctx.bus.wait_beyond(seen, STREAM_POLL_SECONDS)
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from kvmaint.clock import iso
 from kvmaint.errors import FailedPrecondition, InvalidArgument
+from server.domain import lifecycle
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Status
 from server.domain.planning import Slot, avoid_freezes, delay_by_weeks, into_week_of, realign
 from server.domain.plans import parse_plan, require_window_plan
@@ -48,6 +49,7 @@ class AddonInfo:
     status: str
     required_by: datetime | None
     maintenance: Maintenance | None
+    overdue: bool = False
 
 
 class MaintenanceService:
@@ -60,7 +62,8 @@ class MaintenanceService:
             addon = await resolve_addon(tx, app, ref)
             active = await tx.active_maintenance(addon.name)
         status = "maintenance" if active and active.status.in_progress else "available"
-        return AddonInfo(addon, status, active.required_by if active else None, active)
+        overdue = lifecycle.overdue(active, self.ctx.clock.now())
+        return AddonInfo(addon, status, active.required_by if active else None, active, overdue)
 
     async def maintenance_info(self, app: str, ref: str) -> tuple[Addon, Maintenance | None]:
         """The active maintenance, else the most recent one."""

@@ -163,6 +163,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX freezes_app ON freezes(app, ends_at);
     """,
+    # 5: failed attempts of a maintenance that went back to pending (server/domain/lifecycle.py).
+    """
+    ALTER TABLE maintenances ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE maintenances ADD COLUMN last_failure_reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE maintenances ADD COLUMN needs_operator INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -237,7 +243,7 @@ def _outbox(row: aiosqlite.Row) -> OutboxItem:
 _MAINT_COLS = (
     "id, addon, app, reason, method, status, required_by, created_at, scheduled_for, "
     "previously_scheduled_for, started_at, completed_at, window_day, window_minute, current_step, "
-    "failure_reason, write_pause_ms, state"
+    "failure_reason, write_pause_ms, state, attempts, last_failure_reason, needs_operator"
 )
 
 
@@ -261,6 +267,9 @@ def _maint_params(m: Maintenance) -> tuple[Any, ...]:
         m.failure_reason,
         m.write_pause_ms,
         json.dumps(m.state, sort_keys=True),
+        m.attempts,
+        m.last_failure_reason,
+        int(m.needs_operator),
     )
 
 
@@ -400,6 +409,9 @@ class SqliteTx:
                     failure_reason=r["failure_reason"],
                     write_pause_ms=r["write_pause_ms"],
                     state=json.loads(r["state"]),
+                    attempts=r["attempts"],
+                    last_failure_reason=r["last_failure_reason"],
+                    needs_operator=bool(r["needs_operator"]),
                     history=tuple(
                         HistoryEntry(_req(h["time"]), Status(h["status"]), h["step"], h["message"])
                         for h in hist
@@ -482,7 +494,7 @@ class SqliteTx:
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
         rows = await self._all(
             f"SELECT {_MAINT_COLS} FROM maintenances WHERE status = 'pending' AND scheduled_for <= ? "
-            "ORDER BY required_by, scheduled_for",
+            "AND needs_operator = 0 ORDER BY required_by, scheduled_for",
             _ts(now),
         )
         return await self._load(rows)

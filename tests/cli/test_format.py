@@ -54,7 +54,10 @@ id:                       m-1
 previously_scheduled_for:
 current_step:
 failure_reason:
-write_pause_ms:"""
+write_pause_ms:
+attempts:                 0
+last_failure_reason:
+needs_operator:           off"""
 
 
 def test_info_block_reproduces_the_seed_in_its_key_order() -> None:
@@ -62,7 +65,8 @@ def test_info_block_reproduces_the_seed_in_its_key_order() -> None:
     assert block == SEED_BLOCK
     keys = [line.split(":", 1)[0] for line in block.splitlines()]
     assert keys[:18] == sorted(keys[:18])  # the seed's block is alphabetical
-    assert keys[18:] == ["id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms"]
+    assert keys[18:] == ["id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms",
+                         "attempts", "last_failure_reason", "needs_operator"]
 
 
 def test_info_view_leaves_unset_values_empty() -> None:

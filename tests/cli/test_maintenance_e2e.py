@@ -10,7 +10,7 @@ import os
 import signal
 
 from kvmaint.cli.format import INFO_KEYS
-from kvmaint.cli.maintenance import ending_sentence
+from kvmaint.cli.maintenance import retry_sentence
 from tests.cli.conftest import Cli, Result, until
 from tests.cli.test_seed_flows import block
 from tests.support.agentproc import AgentProcess
@@ -69,7 +69,7 @@ def test_run_wait_follows_the_failover_to_the_end(fleet_cli: tuple[Cli, dict[str
     assert types.count("maintenance_completed") == 2 and "maintenance_step" in types
 
 
-def test_a_failed_maintenance_ends_wait_with_its_reason(fleet_cli: tuple[Cli, dict[str, AgentProcess]]) -> None:
+def test_a_failed_attempt_ends_wait_with_its_reason_and_stays_required(fleet_cli: tuple[Cli, dict[str, AgentProcess]]) -> None:
     cli, hosts = fleet_cli
     addon = create(cli)
     standby_host, standby_port = str(addon["standby"]).split(":")
@@ -81,11 +81,18 @@ def test_a_failed_maintenance_ends_wait_with_its_reason(fleet_cli: tuple[Cli, di
         os.kill(pid, signal.SIGCONT)
     assert result.code == 1
     info = block(result.out)
-    assert info["status"] == "failed" and info["failure_reason"]
-    assert result.err.splitlines()[-1] == ending_sentence(str(addon["name"]), "failed", info["failure_reason"])
-    assert result.err.splitlines()[-1].startswith(f"Maintenance of {addon['name']} failed: ")
+    # The attempt failed before the point of no return: still required, pending again, reason kept.
+    assert (info["status"], info["attempts"], info["needs_operator"]) == ("pending", "1", "off")
+    assert info["last_failure_reason"].startswith("catch_up: ") and not info["failure_reason"]
+    assert result.err.splitlines()[-1] == retry_sentence(str(addon["name"]), {**info, "attempts": 1,
+                                                                               "needs_operator": False})
+    assert result.err.splitlines()[-1] == (
+        f"Maintenance of {addon['name']} failed: {info['last_failure_reason'].rstrip('.')}; "
+        f"it is pending again (attempt 1 failed) for {info['scheduled_for']}.")
     listed = cli.ok("data:maintenances", "-a", "example-app", "--json").json()
-    assert [m["status"] for m in listed] == ["failed"]
+    assert [m["status"] for m in listed] == ["pending"]
+    shown = block(cli.ok("redis:info", "REDIS_URL", "-a", "example-app").out)
+    assert shown["Maintenance"].startswith("required by ")
 
 
 def test_agents_table(fleet_cli: tuple[Cli, dict[str, AgentProcess]]) -> None:

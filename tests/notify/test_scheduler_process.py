@@ -103,8 +103,10 @@ def _scenario(scheduler_factory, tmp_path: Path, smtp: SmtpSink, hooks: HookSink
     got = until(lambda: len(smtp.messages()) == 3 and smtp.messages(), what="the queued emails")
     assert [m.subject for m in got[1:]] == [
         f"Maintenance of {addon} on {APP} started",
-        f"Maintenance of {addon} on {APP} failed",
+        f"Maintenance of {addon} on {APP} failed (attempt 1); it is pending again for "
+        + got[2].subject.rsplit(" for ", 1)[-1],
     ]
+    assert "attempts:" in got[2].text and "last_failure_reason:" in got[2].text
     assert "not connected" in got[2].text and f"kvmaint data:maintenances:info {addon} -a {APP}" in got[2].text
     rows = until(lambda: all(r["sent_at"] for r in outbox(db)) and outbox(db), what="all marked sent")
     assert [m.message_id.split(".")[1] for m in got] == [str(r["id"]) for r in rows]
