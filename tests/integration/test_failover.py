@@ -56,13 +56,19 @@ class Api:
         req = fpb.CreateAddonRequest(app=APP, plan=plan, attachments=[var])
         return (await self.fleet.CreateAddon(req, timeout=60)).addon
 
-    async def require_and_run(self, addon: str) -> None:
+    async def require(self, addon: str) -> None:
         await self.fleet.RequireMaintenance(
             fpb.RequireMaintenanceRequest(
                 addons=fpb.AddonNames(names=[addon]), reason=rpb.MAINTENANCE_REASON_SECURITY_PATCH
             )
         )
+
+    async def run(self, addon: str) -> None:
         await self.maint.RunMaintenance(mpb.RunMaintenanceRequest(app=APP, addon=addon, confirm=APP))
+
+    async def require_and_run(self, addon: str) -> None:
+        await self.require(addon)
+        await self.run(addon)
 
     async def wait_status(
         self, status: str, addon: str = "REDIS_URL", timeout: float = 90
@@ -236,14 +242,10 @@ async def test_failed_attempts_wait_for_an_operator_and_run_still_completes(flee
         addon = await api.create("premium-0")
         urls = [f"redis://{s.endpoint}" for s in addon.servers]
         standby_host = next(s.address.host for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY)
-        await api.fleet.RequireMaintenance(
-            fpb.RequireMaintenanceRequest(
-                addons=fpb.AddonNames(names=[addon.name]), reason=rpb.MAINTENANCE_REASON_SECURITY_PATCH
-            )
-        )
+        await api.require(addon.name)
         hosts[standby_host].stop()
         for attempt in (1, 2, 3):
-            await api.maint.RunMaintenance(mpb.RunMaintenanceRequest(app=APP, addon=addon.name, confirm=APP))
+            await api.run(addon.name)
             info = await api.wait_attempts(attempt)
             assert info.status == "pending" and info.needs_operator == (attempt == 3)
             assert f"agent {standby_host} (not connected)" in info.last_failure_reason.lower()
@@ -251,7 +253,7 @@ async def test_failed_attempts_wait_for_an_operator_and_run_still_completes(flee
         assert got.maintenance.startswith("required by ") and not got.overdue
         hosts[standby_host].start()
         await api.wait_agents("db-1", "db-2")
-        await api.maint.RunMaintenance(mpb.RunMaintenanceRequest(app=APP, addon=addon.name, confirm=APP))
+        await api.run(addon.name)
         info = await api.wait_status("completed")
         assert (info.attempts, info.last_failure_reason != "") == (3, True)
         steps = done_steps(await api.all_events())  # each failed attempt had done prepare
