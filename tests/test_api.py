@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import pytest
@@ -15,6 +17,8 @@ from kvmaint.v1 import events_pb2 as epb
 from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
+from server.domain.models import Maintenance, Method, Reason, Status
+from server.storage.sqlite import SqliteStore
 from tests.conftest import APP_TOKENS, OPERATOR_TOKEN
 from tests.support.rpc import Api, api, error_of, field_violations, registered_addon
 
@@ -125,20 +129,38 @@ def test_run_accepted_in_maintenance_mode_and_nothing_pending_says_so(scheduler)
         assert run.status != rpb.MAINTENANCE_STATUS_PENDING
 
 
+async def _seed_ended(db: Path, addon: str, count: int) -> list[str]:
+    """Ended maintenances of `addon` written straight into the state file, oldest first."""
+    store = SqliteStore(db)
+    await store.open()
+    now = datetime.now(UTC)
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(count)]
+    async with store.transaction() as tx:
+        for i, mid in enumerate(ids):
+            at = now - timedelta(minutes=count - i)
+            await tx.insert_maintenance(Maintenance(
+                id=mid, addon=addon, app=APP, reason=Reason.SECURITY_PATCH, method=Method.FAILOVER,
+                status=Status.COMPLETED, required_by=now + timedelta(days=30), created_at=at,
+                scheduled_for=at, started_at=at, completed_at=at + timedelta(seconds=1)))
+    await store.close()
+    return ids
+
+
 def test_history_is_newest_first_with_limit(scheduler_factory) -> None:
-    # No agent serves db-1/db-2 here: each run fails fast at its first command, which is what ends it.
+    # No agent serves db-1/db-2 here: the run fails fast at its first command and is pending again.
     s = scheduler_factory(extra_args=["--catch-up-timeout", "0.5", "--command-timeout", "0.5"])
     with api(s.address) as a:
         addon = registered_addon(a)
         a.SetMaintenanceMode(fpb.SetMaintenanceModeRequest(app=APP, enabled=True))
-        ids = []
-        for _ in range(7):
-            require(a, addon.name)
-            m = a.GetMaintenanceInfo(mpb.GetMaintenanceInfoRequest(app=APP, addon=addon.name)).info
-            ids.append(m.id)
-            a.RunMaintenance(mpb.RunMaintenanceRequest(app=APP, addon=addon.name))
-            info = wait_for_status(a, addon.name, "failed")
-            assert "db-2" in info.failure_reason and "not connected" in info.failure_reason
+    s.stop()
+    ids = asyncio.run(_seed_ended(s.db, addon.name, 6))  # the add-on's earlier, completed maintenances
+    s.start()
+    with api(s.address) as a:
+        require(a, addon.name)
+        ids.append(a.GetMaintenanceInfo(mpb.GetMaintenanceInfoRequest(app=APP, addon=addon.name)).info.id)
+        a.RunMaintenance(mpb.RunMaintenanceRequest(app=APP, addon=addon.name))
+        info = wait_for_status(a, addon.name, "pending", attempts=1)
+        assert "db-2" in info.last_failure_reason and "not connected" in info.last_failure_reason
         hist = a.ListMaintenanceHistory(
             mpb.ListMaintenanceHistoryRequest(app=APP, addon=addon.name)
         ).maintenances
@@ -160,11 +182,13 @@ def test_history_is_newest_first_with_limit(scheduler_factory) -> None:
         assert [m.id for m in rest.maintenances] == ids[::-1][3:]
 
 
-def wait_for_status(a: Api, addon: str, status: str, timeout: float = 20.0) -> mpb.MaintenanceInfo:
+def wait_for_status(
+    a: Api, addon: str, status: str, timeout: float = 20.0, attempts: int = 0
+) -> mpb.MaintenanceInfo:
     deadline = time.monotonic() + timeout
     while True:
         info = a.GetMaintenanceInfo(mpb.GetMaintenanceInfoRequest(addon=addon)).info
-        if info.status == status or time.monotonic() > deadline:
+        if (info.status == status and info.attempts >= attempts) or time.monotonic() > deadline:
             assert info.status == status, info
             return info
         time.sleep(0.05)
