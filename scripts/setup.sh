@@ -16,9 +16,20 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.kvmaint-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/pip install -q -e '.[dev]' 2>&1 | grep -v -i '^warning' >&2 || true
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+  # Everything comes from requirements.lock (pinned, with hashes); uv itself is pinned there too.
+  uv_req=$(awk '/^uv==/{p=1} p{print} p&&!/\\$/{exit}' requirements.lock)
+  .venv/bin/python -m pip install -q --require-hashes -r /dev/stdin <<<"$uv_req" 2>&1 | grep -v -i '^warning' >&2 || true
+  .venv/bin/uv pip install -q --python .venv/bin/python --require-hashes -r requirements.lock
+  .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+  fresh=$(mktemp)
+  KVMAINT_LOCK_OUT=$fresh scripts/lock.sh
+  if ! diff -u requirements.lock "$fresh" >&2; then
+    rm -f "$fresh"
+    echo "setup: requirements.lock does not match pyproject.toml: run scripts/lock.sh and commit requirements.lock" >&2
+    exit 1
+  fi
+  rm -f "$fresh"
   .venv/bin/python -c 'import kvmaint, grpc, redis, aiosqlite' # fail loudly if the install did not work
   touch "$stamp"
 fi
