@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from kvmaint.cli import events, fleet, freezes, maintenance, webhooks
+from kvmaint.cli import apps, events, fleet, freezes, maintenance, webhooks
 from kvmaint.cli.context import Context
 
 Handler = Callable[[Context, argparse.Namespace], int]
@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("apps:destroy", fleet.apps_destroy, "destroy an app and its add-ons")
     p.add_argument("name", metavar="APP")
     p.add_argument("--confirm", metavar="APP", help="the app's name again")
+    p = command("apps:exec", apps.apps_exec,
+                "run CMD with the app's config vars; restart it when one changes (SIGTERM, grace, SIGKILL)")
+    _app(p, True)
+    p.add_argument("--grace", type=float, metavar="SECONDS",
+                   help="how long a restart or a passed-on signal waits before SIGKILL (default 30)")
+    p.add_argument("cmd", metavar="-- CMD [ARGS...]", nargs=argparse.REMAINDER, help="the command to run")
     p = command("maintenance:on", fleet.maintenance_on, "put an app into maintenance mode")
     _app(p, True)
     p = command("maintenance:off", fleet.maintenance_off, "take an app out of maintenance mode")
