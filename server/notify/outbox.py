@@ -23,10 +23,10 @@ class Outbox:
         self.email = email
 
     async def __call__(self, tx: Tx, event: Event) -> None:
-        if event.type not in policy.NOTIFYING or not event.maintenance_id:
+        if event.type not in policy.NOTIFYING:
             return
         try:
-            m = await tx.get_maintenance(event.maintenance_id)
+            m = await tx.get_maintenance(event.maintenance_id) if event.maintenance_id else None
             if m is not None and m.scheduled_for is not None and policy.covers_reminder(event, m):
                 await tx.mark_reminded(m.id, m.scheduled_for)
             app = await tx.get_app(event.app)

@@ -27,6 +27,7 @@ from kvmaint.clock import iso
 from kvmaint.errors import KvmaintError
 from server.domain.models import Addon, App, Event, EventType, Maintenance, Method, Status
 from server.domain.plans import parse_plan
+from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 
 NOTIFYING = (
@@ -36,6 +37,7 @@ NOTIFYING = (
     EventType.MAINTENANCE_STARTED,
     EventType.MAINTENANCE_COMPLETED,
     EventType.MAINTENANCE_FAILED,
+    EventType.CONFIG_VAR_CHANGED,
 )
 REMIND_BEFORE = timedelta(hours=24)
 # Webhook payload shape; a receiver can branch on it if it ever changes.
@@ -50,6 +52,7 @@ class Notice:
     subject: str
     text: str
     payload: dict[str, Any]
+    email: bool = True  # False: webhooks only
 
 
 def commands(addon: str, app: str) -> dict[str, str]:
@@ -87,9 +90,60 @@ def _fact(event: Event, m: Maintenance) -> str:
     return f"{m.id}:{event.type.value}"
 
 
+def _maintenance_payload(m: Maintenance, window: Window | None) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "status": m.status.value,
+        "reason": m.reason.value,
+        "method": m.method.value,
+        "window": window.describe() if window is not None else "",
+        "scheduled_for": iso(m.scheduled_for),
+        "previously_scheduled_for": iso(m.previously_scheduled_for),
+        "required_by": iso(m.required_by),
+        "started_at": iso(m.started_at),
+        "completed_at": iso(m.completed_at),
+        "failure_reason": m.failure_reason,
+        "attempts": m.attempts,
+        "last_failure_reason": m.last_failure_reason,
+        "needs_operator": m.needs_operator,
+    }
+
+
+def _envelope(event: Event, app: str, addon: str, subject: str) -> dict[str, Any]:
+    """What every webhook payload starts with."""
+    return {
+        "version": PAYLOAD_VERSION,
+        "type": event.type.value,
+        "sequence": event.sequence,
+        "time": iso(event.time),
+        "app": app,
+        "addon": addon,
+        "subject": subject,
+        "message": event.message,
+        "attributes": dict(sorted(event.attributes.items())),
+    }
+
+
+def config_notice(event: Event, m: Maintenance | None) -> Notice:
+    """A config var's new value, for webhooks: `config_var` names it; `maintenance` is the one whose
+    repoint changed it (null when an add-on was created)."""
+    name, value = event.attributes.get("key", ""), event.attributes.get("value", "")
+    subject = f"Config var {name} of {event.app} changed"
+    payload: dict[str, Any] = {
+        **_envelope(event, event.app, event.addon, subject),
+        "config_var": {"name": name, "value": value},
+        "maintenance": _maintenance_payload(m, m.window) if m is not None else None,
+        "commands": {},
+    }
+    text = f"{subject}: {event.message.rstrip('.')}.\n"
+    return Notice(f"{event.app}:{event.type.value}:{event.sequence}", subject, text, payload, email=False)
+
+
 def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | None) -> Notice | None:
     """The notice of `event`, or None when the event notifies nobody. `m` and `addon` are as the event's
     own transaction left them."""
+    if event.type is EventType.CONFIG_VAR_CHANGED:
+        return config_notice(event, m)
     if event.type not in NOTIFYING or m is None:
         return None
     name = m.addon
@@ -218,31 +272,8 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
     lines += ["", "-- ", "kvmaint, planned maintenance for your Redis add-ons"]
 
     payload: dict[str, Any] = {
-        "version": PAYLOAD_VERSION,
-        "type": event.type.value,
-        "sequence": event.sequence,
-        "time": iso(event.time),
-        "app": m.app,
-        "addon": name,
-        "subject": subject,
-        "message": event.message,
-        "attributes": dict(sorted(event.attributes.items())),
-        "maintenance": {
-            "id": m.id,
-            "status": m.status.value,
-            "reason": m.reason.value,
-            "method": m.method.value,
-            "window": window.describe() if window is not None else "",
-            "scheduled_for": iso(m.scheduled_for),
-            "previously_scheduled_for": iso(m.previously_scheduled_for),
-            "required_by": iso(m.required_by),
-            "started_at": iso(m.started_at),
-            "completed_at": iso(m.completed_at),
-            "failure_reason": m.failure_reason,
-            "attempts": m.attempts,
-            "last_failure_reason": m.last_failure_reason,
-            "needs_operator": m.needs_operator,
-        },
+        **_envelope(event, m.app, name, subject),
+        "maintenance": _maintenance_payload(m, window),
         "commands": cmds,
     }
     return Notice(_fact(event, m), subject, "\n".join(lines) + "\n", payload)
@@ -255,7 +286,7 @@ def deliveries(
     owner email), then each webhook. All due at once."""
     out: list[OutboxItem] = []
     app_name = str(n.payload["app"])
-    if email and app is not None and app.owner_email:
+    if n.email and email and app is not None and app.owner_email:
         out.append(
             OutboxItem(
                 Channel.EMAIL,

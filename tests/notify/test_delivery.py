@@ -200,3 +200,25 @@ async def test_private_webhook_targets_are_refused_unless_allowed(tmp_path: Path
         assert len(hooks.received()) == 2
     finally:
         await world.store.close()
+
+
+async def test_a_config_var_change_is_a_signed_webhook_post_and_no_email(tmp_path: Path, hooks: HookSink) -> None:
+    world = make_world(tmp_path)  # email on: the change still mails nobody
+    await world.store.open()
+    try:
+        await world.fleet.create_app("example-app", OWNER)
+        _, secret = await world.webhooks.create("example-app", hooks.url, "")
+        addon = await world.addon()  # sets REDIS_URL: a config_var_changed event
+        done = await world.sender.send_due()
+        rows = await world.outbox()
+        assert [r.kind for r in rows] == [Channel.WEBHOOK] and done.sent == [rows[0].id]
+        [post] = hooks.received()
+        assert post.headers[webhook.EVENT_HEADER] == "config_var_changed"
+        assert webhook.verify(secret, post.body, post.headers[webhook.SIGNATURE_HEADER],
+                              post.headers[webhook.TIMESTAMP_HEADER], world.clock.now().timestamp())
+        body = json.loads(post.body)
+        config = await world.fleet.config_vars("example-app")
+        assert body["config_var"] == {"name": "REDIS_URL", "value": config["REDIS_URL"]}
+        assert body["addon"] == addon and body["maintenance"] is None and body["app"] == "example-app"
+    finally:
+        await world.store.close()

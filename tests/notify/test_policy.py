@@ -306,3 +306,28 @@ def test_webhook_secrets(secret: str, ok: bool) -> None:
     else:
         with pytest.raises(InvalidArgument):
             check_secret(secret)
+
+
+def config_ev(seq: int, maintenance_id: str = "m-1") -> Event:
+    return Event(seq, EventType.CONFIG_VAR_CHANGED, NOW, APP.name, ADDON.name, maintenance_id,
+                 "REDIS_URL now points at the new primary db-2:7002: restart or reconnect",
+                 {"key": "REDIS_URL", "value": "redis://10.0.0.2:7002"})
+
+
+def test_a_config_var_change_goes_to_webhooks_only_once_per_change() -> None:
+    n = policy.notice(config_ev(41), APP, ADDON, STARTED)
+    assert n is not None and not n.email
+    assert n.fact == "example-app:config_var_changed:41"
+    assert n.subject == "Config var REDIS_URL of example-app changed"
+    assert n.payload["type"] == "config_var_changed" and n.payload["sequence"] == 41
+    assert n.payload["config_var"] == {"name": "REDIS_URL", "value": "redis://10.0.0.2:7002"}
+    assert n.payload["maintenance"]["id"] == "m-1" and n.payload["maintenance"]["status"] == "preparing"
+    assert n.payload["addon"] == ADDON.name and n.payload["commands"] == {}
+    items = policy.deliveries(n, APP, [HOOK], True, NOW)
+    assert [(i.kind, i.dedupe_key) for i in items] == [(Channel.WEBHOOK, "webhook:w-1:example-app:config_var_changed:41")]
+    assert json.loads(items[0].body) == n.payload
+    again = policy.notice(config_ev(42), APP, ADDON, STARTED)
+    assert again is not None and again.fact != n.fact  # each change is its own fact
+
+    created = policy.notice(config_ev(3, maintenance_id=""), APP, ADDON, None)  # an add-on was created
+    assert created is not None and created.payload["maintenance"] is None
