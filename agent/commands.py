@@ -17,6 +17,7 @@ from agent.convert import (
     Command,
     Failover,
     ForcePromote,
+    Invalid,
     ReplicateFrom,
     RestartServer,
     StartServer,
@@ -161,6 +162,8 @@ class CommandRunner:
             return Outcome.failed(
                 "Unknown or empty command action; this agent may be older than the scheduler."
             )
+        if isinstance(action, Invalid):
+            return Outcome.failed(action.reason)
         self.executions[command.command_id] = self.executions.get(command.command_id, 0) + 1
         progress = self._progress(command.command_id)
         log.info("command %s: %s", command.command_id, action)
@@ -205,7 +208,7 @@ class CommandRunner:
         if isinstance(action, ReplicateFrom):
             return await node.replicate_from(action.primary_host, action.primary_port, progress)
         if isinstance(action, RestartServer):
-            return await node.restart(progress)
+            return await node.restart(progress, action.role)
         if isinstance(action, StopServer):
             outcome = await node.stop(progress)
             if outcome.ok:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agent.outcome import Outcome
+from agent.redisnode.role import DesiredRole
 from agent.redisnode.status import RedisServerStatus
 from kvmaint.v1 import agent_pb2
 
@@ -44,6 +45,15 @@ class StartServer:
 @dataclass(frozen=True)
 class RestartServer:
     port: int
+    # The scheduler's record of the server's role; None: the role in its config (older schedulers).
+    role: DesiredRole | None = None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A command that cannot be run as sent; answered with `reason`."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,16 @@ class ReplicateFrom:
     primary_port: int
 
 
-Action = CatchUpCheck | Failover | ForcePromote | StartServer | RestartServer | StopServer | ReplicateFrom
+Action = (
+    CatchUpCheck
+    | Failover
+    | ForcePromote
+    | StartServer
+    | RestartServer
+    | StopServer
+    | ReplicateFrom
+    | Invalid
+)
 
 
 @dataclass(frozen=True)
@@ -92,13 +111,23 @@ def command_from_proto(msg: agent_pb2.AgentCommand) -> Command:
         s = msg.start_server
         action = StartServer(s.port, s.replicate_from_host, s.replicate_from_port)
     elif which == "restart_server":
-        action = RestartServer(msg.restart_server.port)
+        action = _restart(msg.restart_server)
     elif which == "stop_server":
         action = StopServer(msg.stop_server.port)
     elif which == "replicate_from":
         r = msg.replicate_from
         action = ReplicateFrom(r.port, r.primary_host, r.primary_port)
     return Command(msg.command_id, deadline, action)
+
+
+def _restart(r: agent_pb2.RestartServerCommand) -> RestartServer | Invalid:
+    if not r.HasField("role"):
+        return RestartServer(r.port)
+    if r.role.primary:
+        return RestartServer(r.port, DesiredRole.primary())
+    if not r.role.primary_host or not 0 < r.role.primary_port < 65536:
+        return Invalid("restart_server.role must be primary or name the primary's host and port.")
+    return RestartServer(r.port, DesiredRole.replica_of(r.role.primary_host, r.role.primary_port))
 
 
 def status_to_proto(status: RedisServerStatus) -> agent_pb2.RedisServerStatus:

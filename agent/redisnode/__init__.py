@@ -15,6 +15,7 @@ from agent.redisnode.catchup import CatchUpVerdict, check_catch_up
 from agent.redisnode.failover import run_failover
 from agent.redisnode.process import ServerLayout, ServerProcess
 from agent.redisnode.rcmd import IO_ERRORS, connect, rcmd
+from agent.redisnode.role import DesiredRole, replicating, role_mismatch
 from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
 from kvmaint.clock import Clock
 from kvmaint.errors import KvmaintError
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 RELINK_WAIT_SECONDS = 5.0
 
-__all__ = ["RedisNode", "RedisServerStatus"]
+__all__ = ["DesiredRole", "RedisNode", "RedisServerStatus"]
 
 
 class RedisNode:
@@ -182,28 +183,40 @@ class RedisNode:
             "process belongs to whoever started it.",
         )
 
-    async def start(self) -> Outcome:
+    async def start(self, role: DesiredRole | None = None) -> Outcome:
+        """Starts the server; with `role`, in that role whatever its config said, checked (see role.py)."""
         if self.process is None:
             return self._refuse_adopted("start")
         try:
+            if role is not None and self.process.pid() is None:
+                self.process.write_role(role)
             await self.process.start(self.client)
         except KvmaintError as exc:
             return Outcome.failed(str(exc), port=self.port)
+        if role is not None:
+            return await self._check_role(role, "Started")
         status = await self.status()
         return Outcome.done(f"redis-server is running on port {self.port}.", server=status, port=self.port)
 
-    async def restart(self, progress: Progress = no_progress) -> Outcome:
-        """SHUTDOWN and start again on the same config and data; a replica then re-syncs."""
+    async def restart(self, progress: Progress = no_progress, role: DesiredRole | None = None) -> Outcome:
+        """SHUTDOWN and start again on the same data; a replica then re-syncs.
+
+        With `role` (the scheduler's record) the server comes back in that role, written into its config
+        before the start, and a standby that is not replicating afterwards is a failure. Without it, the
+        config's role is kept (CONFIG REWRITE first, so a live demoted primary does not come back primary;
+        a dead one's config may be stale, which is why the scheduler sends the role).
+        """
         if self.process is None:
             return self._refuse_adopted("restart")
         before = await self.status()
         try:
             if before.reachable:
-                # The config file must carry the current role, or a demoted primary comes back primary.
                 await rcmd(self.client, "CONFIG", "REWRITE")
                 progress(f"shutting down port {self.port} ({before.role})")
                 await self.process.shutdown(self.client)
-            progress(f"starting port {self.port}")
+            if role is not None:
+                self.process.write_role(role)
+            progress(f"starting port {self.port}" + (f" as {role.describe()}" if role else ""))
             await self.process.start(self.client)
         except KvmaintError as exc:
             return Outcome.failed(str(exc), server=await self.status(), port=self.port)
@@ -213,12 +226,58 @@ class RedisNode:
                 server=await self.status(),
                 port=self.port,
             )
+        finally:
+            # The restart closed every connection; the next command must not reuse one.
+            await self.client.connection_pool.disconnect()
+        if role is not None:
+            return await self._check_role(role, "Restarted")
         status = await self.wait_linked(RELINK_WAIT_SECONDS)
         tail = ""
         if status.is_replica:
             tail = " and re-synced" if status.link_up else "; it is still re-syncing"
         return Outcome.done(
             f"Restarted port {self.port} as {status.role}{tail}.",
+            server=status,
+            port=self.port,
+            link_up=status.link_up,
+        )
+
+    async def _check_role(self, role: DesiredRole, verb: str) -> Outcome:
+        """After a start: the server has the desired role, and a standby replicates; else a failure.
+
+        A server that came back primary while the scheduler records it as a standby is demoted at once:
+        it must never stay writable.
+        """
+        status = await self.status()
+        wrong = role_mismatch(status, role)
+        if wrong and status.is_primary and not role.is_primary:
+            log.warning("port %d came back primary; demoting it to %s", self.port, role.describe())
+            try:
+                await rcmd(self.client, "REPLICAOF", role.primary_host, str(role.primary_port))
+                await self._persist_role()
+            except IO_ERRORS as exc:
+                log.warning("demoting port %d failed: %s", self.port, describe_error(exc))
+            status = await self.status()
+            wrong = role_mismatch(status, role)
+        if wrong:
+            return Outcome.failed(
+                f"{verb} port {self.port}, but {wrong}; the scheduler records it as the {role.describe()}.",
+                server=status,
+                port=self.port,
+            )
+        if role.is_primary:
+            return Outcome.done(f"{verb} port {self.port} as primary.", server=status, port=self.port)
+        status = await self.wait_linked(RELINK_WAIT_SECONDS)
+        if not replicating(status):
+            return Outcome.failed(
+                f"{verb} port {self.port} as a {role.describe()}, but it is not replicating (link down "
+                f"for {max(status.last_io_seconds_ago, 0)} s).",
+                server=status,
+                port=self.port,
+            )
+        state = "link up" if status.link_up else "syncing"
+        return Outcome.done(
+            f"{verb} port {self.port} as a {role.describe()} ({state}).",
             server=status,
             port=self.port,
             link_up=status.link_up,

@@ -21,6 +21,7 @@ import redis.asyncio
 import redis.exceptions
 
 from agent.redisnode.rcmd import rcmd
+from agent.redisnode.role import DesiredRole, conf_with_role
 from agent.redisnode.status import describe_error
 from kvmaint.clock import Clock
 from kvmaint.errors import FailedPrecondition, Unavailable
@@ -133,8 +134,17 @@ class ServerProcess:
 
     def write_conf(self, replicaof: tuple[str, int] | None) -> None:
         self.layout.dir.mkdir(parents=True, exist_ok=True)
+        self._replace_conf(render_conf(self.layout, replicaof, self.bind))
+
+    def write_role(self, role: DesiredRole) -> None:
+        """Rewrites the config's replicaof line to the desired role before a start (see role.py)."""
+        if not self.layout.conf.exists():
+            raise FailedPrecondition(f"No config for port {self.port} at {self.layout.conf}.")
+        self._replace_conf(conf_with_role(self.layout.conf.read_text(), role))
+
+    def _replace_conf(self, text: str) -> None:
         tmp = self.layout.conf.with_suffix(".tmp")
-        tmp.write_text(render_conf(self.layout, replicaof, self.bind))
+        tmp.write_text(text)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         tmp.replace(self.layout.conf)

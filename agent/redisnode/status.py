@@ -45,6 +45,8 @@ class RedisServerStatus:
     link_up: bool = False
     # Seconds since the last I/O with the primary; when the link is down, how long it has been down.
     last_io_seconds_ago: int = -1
+    # A replica loading the primary's RDB (master_sync_in_progress): replicating, its link not up yet.
+    syncing: bool = False
     replicas: tuple[ReplicaInfo, ...] = ()
     managed: bool = False
     error: str = ""
@@ -107,6 +109,7 @@ def parse_status(
             "primary_port": _int(replication.get("master_port")),
             "link_up": link_up,
             "last_io_seconds_ago": _int(replication.get(since), -1),
+            "syncing": _int(replication.get("master_sync_in_progress")) == 1,
         }
     return RedisServerStatus(
         port=port,

@@ -145,11 +145,23 @@ class StartServerCommand(_message.Message):
     replicate_from_port: int
     def __init__(self, port: _Optional[int] = ..., replicate_from_host: _Optional[str] = ..., replicate_from_port: _Optional[int] = ...) -> None: ...
 
+class DesiredRole(_message.Message):
+    __slots__ = ("primary", "primary_host", "primary_port")
+    PRIMARY_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_HOST_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
+    primary: bool
+    primary_host: str
+    primary_port: int
+    def __init__(self, primary: _Optional[bool] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ...) -> None: ...
+
 class RestartServerCommand(_message.Message):
-    __slots__ = ("port",)
+    __slots__ = ("port", "role")
     PORT_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     port: int
-    def __init__(self, port: _Optional[int] = ...) -> None: ...
+    role: DesiredRole
+    def __init__(self, port: _Optional[int] = ..., role: _Optional[_Union[DesiredRole, _Mapping]] = ...) -> None: ...
 
 class StopServerCommand(_message.Message):
     __slots__ = ("port",)

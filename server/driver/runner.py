@@ -24,6 +24,7 @@ from server.agents.hub import AgentHub
 from server.domain import lifecycle
 from server.domain import steps as S
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Role, ServerRef, Status
+from server.driver.roles import desired_role, restart_mismatch
 from server.service.core import Context, Write
 from server.service.fleet import redis_url
 
@@ -283,6 +284,18 @@ class MaintenanceRunner:
         )
         return result
 
+    async def _restart(self, addon: Addon, key: str, command_id: str) -> agent_pb2.CommandResult:
+        """Restarts `key` in the role the add-on's record gives it; raises when it came back otherwise."""
+        host, port = _split(key)
+        role = desired_role(addon, key, self._endpoint)
+        r = await self._command(
+            host, command_id, "restart_server", agent_pb2.RestartServerCommand(port=port, role=role)
+        )
+        wrong = restart_mismatch(r, role) if r.ok else ""
+        if wrong:
+            raise StepFailed(f"{key} was restarted but {wrong}: {r.message}")
+        return r
+
     def _endpoint(self, key: str) -> tuple[str, int]:
         host, port = _split(key)
         return self.hub.endpoint_host(host), port
@@ -386,13 +399,7 @@ class MaintenanceRunner:
         target = m.state["target"]
         if m.state.get("hidden") == "1":
             return StepResult(f"hidden standby {target} already runs the new build", {})
-        host, port = _split(target)
-        r = await self._command(
-            host,
-            f"{_cid(m)}/maintain_standby/restart",
-            "restart_server",
-            agent_pb2.RestartServerCommand(port=port),
-        )
+        r = await self._restart(addon, target, f"{_cid(m)}/maintain_standby/restart")
         note = f"standby {target} restarted onto the new build"
         if not r.ok:
             if "adopted" not in r.error:
@@ -464,9 +471,7 @@ class MaintenanceRunner:
             if not r.ok:
                 raise StepFailed(f"could not stop the old primary {m.state['old_primary']}: {r.error}")
             return StepResult(f"old server {m.state['old_primary']} stopped", {})
-        r = await self._command(
-            host, f"{_cid(m)}/finish/restart", "restart_server", agent_pb2.RestartServerCommand(port=port)
-        )
+        r = await self._restart(addon, m.state["old_primary"], f"{_cid(m)}/finish/restart")
         if not r.ok and "adopted" not in r.error:
             raise StepFailed(f"could not restart the old primary {m.state['old_primary']}: {r.error}")
         what = "restarted onto the new build" if r.ok else "adopted: left running"
@@ -476,10 +481,7 @@ class MaintenanceRunner:
         primary = addon.primary
         if primary is None:
             raise StepFailed(f"add-on {addon.name} has no primary server")
-        host, port = _split(primary.key)
-        r = await self._command(
-            host, f"{_cid(m)}/restart", "restart_server", agent_pb2.RestartServerCommand(port=port)
-        )
+        r = await self._restart(addon, primary.key, f"{_cid(m)}/restart")
         if not r.ok:
             raise StepFailed(f"could not restart {primary.key}: {r.error}")
         return StepResult(
