@@ -61,6 +61,7 @@ class Agent:
             heartbeat_seconds=config.heartbeat_seconds,
             credentials=credentials,
             channel_options=options,
+            token=config.token,
             rand=rand,
         )
         self.runner.sink = self.stream

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,9 @@ class AgentConfig:
     tls: TlsFiles | None = None
     tls_server_name: str = ""
     insecure: bool = False
+    # The agent token (role = "agent" in the scheduler's tokens file): needed without mTLS when the
+    # scheduler has --tokens.
+    token: str = ""
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     log_level: str = "INFO"
 
@@ -56,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", help="this host's client certificate (PEM)")
     p.add_argument("--tls-key", help="this host's private key (PEM)")
     p.add_argument("--tls-server-name", help="expected name in the scheduler's certificate, if not its host")
+    p.add_argument(
+        "--token",
+        help="agent token, needed without mTLS when the scheduler has --tokens (env KVMAINT_AGENT_TOKEN)",
+    )
     p.add_argument(
         "--insecure", action="store_true", default=None, help="allow plain text to a non-loopback scheduler"
     )
@@ -109,6 +117,7 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
         tls=tls,
         tls_server_name=str(values.get("tls_server_name") or ""),
         insecure=bool(values.get("insecure") or False),
+        token=str(values.get("token") or ""),
         heartbeat_seconds=heartbeat,
         log_level=str(values.get("log_level") or "INFO").upper(),
     )
@@ -117,5 +126,7 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
 def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
     args = vars(_parser().parse_args(argv))
     merged: dict[str, Any] = _from_toml(args["config"]) if args.get("config") else {}
+    if os.environ.get("KVMAINT_AGENT_TOKEN"):
+        merged["token"] = os.environ["KVMAINT_AGENT_TOKEN"]
     merged.update({k: v for k, v in args.items() if v is not None and k != "config"})
     return build_config(merged)

@@ -54,6 +54,7 @@ class StreamClient:
         heartbeat_seconds: float,
         credentials: grpc.ChannelCredentials | None = None,
         channel_options: list[tuple[str, object]] | None = None,
+        token: str = "",
         rand: Callable[[], float] = random.random,
         backoff_cap: float = 10.0,
         resend_window: float = RESEND_WINDOW_SECONDS,
@@ -67,6 +68,7 @@ class StreamClient:
         self.heartbeat_seconds = heartbeat_seconds
         self.credentials = credentials
         self.channel_options = channel_options or []
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.rand = rand
         self.backoff_cap = backoff_cap
         self.resend_window = resend_window
@@ -130,7 +132,7 @@ class StreamClient:
     async def _session(self, stop: asyncio.Event) -> bool:
         """One stream, until it breaks or `stop`; True if the scheduler welcomed us."""
         async with self._channel() as channel:
-            call = agent_pb2_grpc.AgentServiceStub(channel).Connect()
+            call = agent_pb2_grpc.AgentServiceStub(channel).Connect(metadata=self.metadata)
             hello = await self._hello()
             await call.write(agent_pb2.ConnectRequest(hello=hello))
             self.sessions += 1

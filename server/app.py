@@ -153,7 +153,12 @@ async def _serve(
         known_agents = await tx.list_agents()
     seen = AgentRegistry(store, ctx.clock, known_agents)
 
-    hub = AgentHub(ctx.clock, require_certificates=config.agent_credentials is not None, on_hello=seen.note)
+    hub = AgentHub(
+        ctx.clock,
+        require_certificates=config.agent_credentials is not None,
+        require_agent_token=config.tokens.enabled,
+        on_hello=seen.note,
+    )
     hub.advertised.update(known_agents)
     runner = MaintenanceRunner(ctx, hub, config.driver)
     fleet = FleetService(ctx, AgentPlacement(hub, config.driver.command_timeout))

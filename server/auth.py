@@ -1,11 +1,12 @@
-"""Bearer tokens: an operator token may do everything, an app token only reads and acts on its app."""
+"""Bearer tokens: an operator token may do everything, an app token only reads and acts on its app, an
+agent token only opens the agent stream (for the hosts it names, or any host)."""
 
 from __future__ import annotations
 
 import contextvars
 import hmac
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated
@@ -13,16 +14,26 @@ from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 @dataclass(frozen=True)
 class Principal:
-    role: str  # "operator" or "app"
+    role: str  # "operator", "app", "agent", or "none" (no token where none is needed)
     app: str = ""
+    # An agent token's host ids; empty: any host.
+    hosts: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def is_operator(self) -> bool:
         return self.role == "operator"
 
+    @property
+    def is_agent(self) -> bool:
+        return self.role == "agent"
+
+    def may_be_host(self, host_id: str) -> bool:
+        return self.is_agent and (not self.hosts or host_id in self.hosts)
+
 
 # Without tokens (loopback development), everyone is an operator.
 ANONYMOUS_OPERATOR = Principal("operator")
+NO_TOKEN = Principal("none")
 current_principal: contextvars.ContextVar[Principal] = contextvars.ContextVar(
     "current_principal", default=ANONYMOUS_OPERATOR
 )
@@ -38,7 +49,8 @@ class TokenTable:
 
     @classmethod
     def load(cls, path: str | Path) -> TokenTable:
-        """Reads `[[token]]` tables with `token`, `role` ("operator" or "app") and, for apps, `app`."""
+        """Reads `[[token]]` tables with `token` and `role`: "operator"; "app" with `app = NAME`; or
+        "agent", optionally with `hosts = ["db-1", ...]` (the host ids it may connect as)."""
         try:
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as err:
@@ -46,13 +58,19 @@ class TokenTable:
         tokens: dict[str, Principal] = {}
         for i, entry in enumerate(data.get("token", [])):
             token, role, app = entry.get("token", ""), entry.get("role", ""), entry.get("app", "")
+            hosts = entry.get("hosts", [])
+            where = f"Token #{i + 1} in {path}"
             if len(token) < 8:
-                raise InvalidArgument(f"Token #{i + 1} in {path} is shorter than 8 characters.")
-            if role not in ("operator", "app") or (role == "app") != bool(app):
+                raise InvalidArgument(f"{where} is shorter than 8 characters.")
+            if role not in ("operator", "app", "agent") or (role == "app") != bool(app):
                 raise InvalidArgument(
-                    f'Token #{i + 1} in {path} needs role = "operator", or role = "app" with app = NAME.'
+                    f'{where} needs role = "operator", role = "app" with app = NAME, or role = "agent".'
                 )
-            tokens[token] = Principal(role, app)
+            if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+                raise InvalidArgument(f"{where}: hosts must be a list of host ids.")
+            if hosts and role != "agent":
+                raise InvalidArgument(f'{where}: only a role = "agent" token may name hosts.')
+            tokens[token] = Principal(role, app, frozenset(hosts))
         return cls(tokens)
 
     def authenticate(self, header: str | None) -> Principal:

@@ -9,12 +9,17 @@ from tests.support.scheduler import SchedulerProcess
 
 OPERATOR_TOKEN = "op-secret-token"
 APP_TOKENS = {"example-app": "app-token-example", "other-app": "app-token-other"}
+# Agents without mTLS present an agent token: one for any host, one bound to db-2 only.
+AGENT_TOKEN = "agent-secret-token"
+AGENT_DB2_TOKEN = "agent-db2-only-token"
 
 
 def write_tokens(path: Path) -> Path:
     lines = [f'[[token]]\ntoken = "{OPERATOR_TOKEN}"\nrole = "operator"\n']
     for app, tok in APP_TOKENS.items():
         lines.append(f'[[token]]\ntoken = "{tok}"\nrole = "app"\napp = "{app}"\n')
+    lines.append(f'[[token]]\ntoken = "{AGENT_TOKEN}"\nrole = "agent"\n')
+    lines.append(f'[[token]]\ntoken = "{AGENT_DB2_TOKEN}"\nrole = "agent"\nhosts = ["db-2"]\n')
     path.write_text("\n".join(lines))
     return path
 

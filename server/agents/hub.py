@@ -19,6 +19,7 @@ from kvmaint.clock import Clock
 from kvmaint.devcerts import peer_common_name
 from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from kvmaint.v1 import agent_pb2, agent_pb2_grpc
+from server.auth import current_principal
 from server.rpc.convert import ts
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,12 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         clock: Clock,
         *,
         require_certificates: bool,
+        require_agent_token: bool = False,
         on_hello: Callable[[AgentSession], None] | None = None,
     ) -> None:
         self.clock = clock
         self.require_certificates = require_certificates
+        self.require_agent_token = require_agent_token
         self.sessions: dict[str, AgentSession] = {}
         self._pending: dict[str, _Pending] = {}
         # The same commands by host, so a (re)connecting agent costs O(its own pending commands).
@@ -84,6 +87,19 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             raise Unauthenticated("Agents must present a client certificate signed by the scheduler's CA.")
         if not _peer_is_loopback(context.peer()):
             raise Unauthenticated("Plain-text agents are accepted on loopback only; use mutual TLS.")
+        if self.require_agent_token:
+            # Without mTLS, with tokens: only an agent token, bound to this host or to any.
+            principal = current_principal.get()
+            if not principal.is_agent:
+                raise Unauthenticated(
+                    'Without mutual TLS an agent must present an agent token (role = "agent" in the '
+                    "scheduler's tokens file): pass kvmaint-agent --token."
+                )
+            if not principal.may_be_host(host_id):
+                raise PermissionDenied(
+                    f"This agent token is for host(s) {', '.join(sorted(principal.hosts))}; it cannot act "
+                    f"as host {host_id}."
+                )
 
     async def Connect(
         self, request_iterator: AsyncIterator[agent_pb2.ConnectRequest], context: grpc.aio.ServicerContext
