@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from kvmaint.errors import KvmaintError
-from server.auth import Principal, TokenTable, current_principal
+from kvmaint.errors import InvalidArgument, KvmaintError, PermissionDenied
+from server.auth import NO_TOKEN, Principal, TokenTable, current_principal
 from server.rpc.errors import abort
 
 log = logging.getLogger(__name__)
 
-# Agents authenticate with their certificates; health and reflection are open, as tools expect.
-_NO_TOKEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.", "/kvmaint.v1.AgentService/")
+# Health and reflection are open, as tools expect. Agents authenticate by certificate or agent token.
+_NO_TOKEN_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+_AGENT_PREFIX = "/kvmaint.v1.AgentService/"
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
@@ -32,15 +34,54 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method: str = details.method
         principal: Principal | KvmaintError
-        if method.startswith(_NO_TOKEN_PREFIXES):
-            principal = Principal("agent") if "AgentService" in method else Principal("operator")
-        else:
-            header = next((v for k, v in (details.invocation_metadata or ()) if k == "authorization"), None)
-            try:
-                principal = self.tokens.authenticate(header if isinstance(header, str) else None)
-            except KvmaintError as err:
-                principal = err
+        header = next((v for k, v in (details.invocation_metadata or ()) if k == "authorization"), None)
+        token = header if isinstance(header, str) else None
+        try:
+            if method.startswith(_AGENT_PREFIX):
+                # A certificate or an agent token; the hub decides which it needs (agents/hub.py).
+                principal = self.tokens.authenticate(token) if token and self.tokens.enabled else NO_TOKEN
+            elif method.startswith(_NO_TOKEN_PREFIXES):
+                principal = Principal("operator")
+            else:
+                principal = self.tokens.authenticate(token)
+                if principal.is_agent:
+                    raise PermissionDenied("An agent token may only open the agent stream.")
+        except KvmaintError as err:
+            principal = err
         return _wrap(handler, principal, method)
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not decode, so the handler answers INVALID_ARGUMENT
+    (grpc would answer UNKNOWN "Unexpected DecodeError" for an exception raised in the deserializer)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = InvalidArgument(f"The request is not a valid protobuf message: {error}")
+
+
+def _decoding(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    decode = deserializer
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return decode(data)
+        except DecodeError as err:
+            return _Undecodable(err)
+
+    return deserialize
+
+
+def _decoded(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise request.error
+    return request
+
+
+async def _decoded_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _decoded(request)
 
 
 def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | KvmaintError, method: str) -> Any:
@@ -49,45 +90,41 @@ def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | KvmaintError, m
             raise principal
         current_principal.set(principal)
 
+    deserializer = _decoding(handler.request_deserializer)
+
     if handler.unary_unary:
         inner_uu = handler.unary_unary
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 enter()
-                return await inner_uu(request, context)
+                return await inner_uu(_decoded(request), context)
             except KvmaintError as err:
                 await abort(context, err)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, handler.response_serializer)
     if handler.unary_stream:
         inner_us = handler.unary_stream
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             try:
                 enter()
-                async for item in inner_us(request, context):
+                async for item in inner_us(_decoded(request), context):
                     yield item
             except KvmaintError as err:
                 await abort(context, err)
 
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_stream_rpc_method_handler(unary_stream, deserializer, handler.response_serializer)
     if handler.stream_stream:
         inner_ss = handler.stream_stream
 
         async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             try:
                 enter()
-                async for item in inner_ss(requests, context):
+                async for item in inner_ss(_decoded_stream(requests), context):
                     yield item
             except KvmaintError as err:
                 await abort(context, err)
 
-        return grpc.stream_stream_rpc_method_handler(
-            stream_stream, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.stream_stream_rpc_method_handler(stream_stream, deserializer, handler.response_serializer)
     return handler
