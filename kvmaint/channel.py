@@ -7,17 +7,25 @@ import `grpc` to handle errors and a failure to connect reads as a sentence nami
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 
-from kvmaint.errors import FieldViolation, KvmaintError, RPCError
+from kvmaint.errors import (
+    DOMAIN,
+    ErrorReason,
+    FieldViolation,
+    KvmaintError,
+    PreconditionViolation,
+    Resource,
+    RPCError,
+)
 from kvmaint.v1 import events_pb2_grpc, fleet_pb2_grpc, maintenance_pb2_grpc
 
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
@@ -118,21 +126,40 @@ def open_channel(options: ChannelOptions) -> grpc.Channel:
     return channel
 
 
-def _violations(err: grpc.Call) -> list[FieldViolation]:
-    """Field violations from a google.rpc.BadRequest in the rich status, if the server sent one."""
-    try:
-        status = rpc_status.from_call(err)
-    except ValueError:
-        return []
-    if status is None:
-        return []
-    found: list[FieldViolation] = []
+def rich_error(code: grpc.StatusCode, message: str, trailing: Iterable[tuple[str, Any]] | None) -> RPCError:
+    """The server's status with its google.rpc details (ErrorInfo, BadRequest, ResourceInfo,
+    PreconditionFailure), for sync and grpc.aio calls alike."""
+    raw = next((v for k, v in trailing or () if k == "grpc-status-details-bin"), None)
+    status = status_pb2.Status()
+    if isinstance(raw, bytes):
+        try:
+            status.ParseFromString(raw)
+        except DecodeError:
+            status = status_pb2.Status()
+    info = error_details_pb2.ErrorInfo()
+    bad = error_details_pb2.BadRequest()
+    resource = error_details_pb2.ResourceInfo()
+    failure = error_details_pb2.PreconditionFailure()
     for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found += [FieldViolation(v.field, v.description) for v in bad.field_violations]
-    return found
+        for target in (info, bad, resource, failure):
+            if detail.Is(target.DESCRIPTOR):
+                detail.Unpack(target)
+    return RPCError(
+        code.name,
+        message or f"The scheduler answered {code.name}.",
+        [FieldViolation(v.field, v.description) for v in bad.field_violations],
+        reason=info.reason,
+        domain=info.domain,
+        metadata=dict(info.metadata),
+        resource=(
+            Resource(
+                resource.resource_type.removeprefix("kvmaint.v1."), resource.resource_name, resource.owner
+            )
+            if resource.resource_type
+            else None
+        ),
+        preconditions=[PreconditionViolation(v.type, v.subject, v.description) for v in failure.violations],
+    )
 
 
 def is_transport_failure(code: grpc.StatusCode, details: str) -> bool:
@@ -158,13 +185,20 @@ def to_rpc_error(err: grpc.RpcError, address: str) -> RPCError:
     """One place that turns a gRPC failure into the sentence a person reads."""
     code: grpc.StatusCode = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details: str = (err.details() if hasattr(err, "details") else "") or ""
-    violations = _violations(err) if isinstance(err, grpc.Call) else []
-    if not violations and is_transport_failure(code, details):
+    trailing = err.trailing_metadata() if isinstance(err, grpc.Call) else None
+    rich = rich_error(code, details, trailing)
+    if rich.domain == DOMAIN:
+        return rich
+    if is_transport_failure(code, details):
         reason = transport_reason(details)
-        return RPCError("UNAVAILABLE", f"Cannot reach the scheduler at {address}: {reason}.")
+        return RPCError(
+            "UNAVAILABLE",
+            f"Cannot reach the scheduler at {address}: {reason}.",
+            reason=ErrorReason.SCHEDULER_UNREACHABLE,
+        )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED and details.strip(". ").lower() in ("", "deadline exceeded"):
         return RPCError(code.name, f"The scheduler at {address} did not answer in time.")
-    return RPCError(code.name, details or f"The scheduler answered {code.name}.", violations)
+    return rich
 
 
 class Connection:

@@ -32,12 +32,23 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from kvmaint.errors import KvmaintError
+from kvmaint.channel import rich_error
+from kvmaint.errors import DOMAIN, ErrorReason, KvmaintError
 from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = (ReadOnlyError, RedisConnectionError, RedisTimeoutError)
+# Refusals that no retry can change: attach() raises them at once instead of waiting out its timeout.
+PERMANENT = frozenset(
+    {
+        ErrorReason.APP_NOT_FOUND,
+        ErrorReason.TOKEN_REQUIRED,
+        ErrorReason.TOKEN_INVALID,
+        ErrorReason.OTHER_APP,
+        ErrorReason.INVALID_ARGUMENT,
+    }
+)
 
 
 class FollowingRedis(aioredis.Redis):
@@ -95,6 +106,7 @@ class _Follower:
         self._pool: aioredis.ConnectionPool | None = None
         self.changed = asyncio.Event()
         self.first = asyncio.Event()
+        self.refused = asyncio.Event()
         self.closed = False
         self.error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
@@ -141,9 +153,17 @@ class _Follower:
 
     async def start(self, timeout: float) -> None:
         self._task = asyncio.create_task(self._watch(), name=f"watch-{self.app}-{self.var}")
+        first = asyncio.ensure_future(self.first.wait())
+        refused = asyncio.ensure_future(self.refused.wait())
         try:
-            await asyncio.wait_for(self.first.wait(), timeout)
-        except TimeoutError:
+            await asyncio.wait({first, refused}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            first.cancel()
+            refused.cancel()
+        if self.refused.is_set() and isinstance(self.error, KvmaintError):
+            await self.close()
+            raise self.error
+        if not self.first.is_set():
             await self.close()
             raise KvmaintError(
                 f"No {self.var} on app {self.app} from the scheduler at {self.scheduler} within {timeout:g} s"
@@ -171,14 +191,11 @@ class _Follower:
                     else:
                         self.error = KvmaintError(f"app {self.app} has no config var {self.var}")
             except grpc.aio.AioRpcError as err:
-                self.error = err
-                if err.code() in (
-                    grpc.StatusCode.NOT_FOUND,
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                ):
-                    self.error = KvmaintError(err.details() or err.code().name)
+                rich = rich_error(err.code(), err.details() or "", err.trailing_metadata())
+                self.error = rich if rich.domain == DOMAIN else err
+                if rich.reason in PERMANENT and not self.first.is_set():
+                    self.refused.set()  # retrying cannot help: attach() raises this error at once
+                    return
             finally:
                 await channel.close()
             if self.closed:

@@ -16,9 +16,12 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 
+from kvmaint.channel import rich_error
+from kvmaint.errors import ErrorReason
 from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
 
 APP = "example-app"
@@ -40,6 +43,12 @@ def _wait_ready(address: str, timeout: float = 30.0) -> None:
         channel.close()
 
 
+def _reason(err: grpc.RpcError) -> str:
+    """The ErrorInfo reason of a failed call (decisions branch on it, never on the sentence)."""
+    call: Any = err
+    return rich_error(call.code(), call.details() or "", call.trailing_metadata()).reason
+
+
 def _ensure_example(address: str, timeout: float = 60.0) -> list[str]:
     """Creates the example app and add-ons once; later starts find them in the database."""
     with grpc.insecure_channel(address) as channel:
@@ -47,7 +56,7 @@ def _ensure_example(address: str, timeout: float = 60.0) -> list[str]:
         try:
             fleet.CreateApp(fleet_pb2.CreateAppRequest(name=APP, owner_email="owner@example.com"), timeout=10)
         except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.ALREADY_EXISTS:
+            if _reason(err) != ErrorReason.APP_ALREADY_EXISTS:
                 raise
         existing = fleet.ListAddons(fleet_pb2.ListAddonsRequest(app=APP), timeout=10).addons
         names = [a.name for a in existing]
@@ -65,7 +74,7 @@ def _ensure_example(address: str, timeout: float = 60.0) -> list[str]:
                     names.append(addon.name)
                     break
                 except grpc.RpcError as err:
-                    if err.code() != grpc.StatusCode.FAILED_PRECONDITION or time.monotonic() > deadline:
+                    if _reason(err) != ErrorReason.NO_AGENT_AVAILABLE or time.monotonic() > deadline:
                         raise
                     time.sleep(0.5)
         return names

@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from kvmaint.errors import ErrorReason, InvalidArgument, PermissionDenied, Resource, Unauthenticated
 
 
 @dataclass(frozen=True)
@@ -77,17 +77,20 @@ class TokenTable:
         if not self.enabled:
             return ANONYMOUS_OPERATOR
         if not header or not header.lower().startswith("bearer "):
-            raise Unauthenticated("A bearer token is required: pass --token or set KVMAINT_TOKEN.")
+            raise Unauthenticated(
+                "A bearer token is required: pass --token or set KVMAINT_TOKEN.",
+                reason=ErrorReason.TOKEN_REQUIRED,
+            )
         presented = header[7:].strip()
         for token, principal in self._tokens.items():
             if hmac.compare_digest(token.encode(), presented.encode()):
                 return principal
-        raise Unauthenticated("The token is not valid.")
+        raise Unauthenticated("The token is not valid.", reason=ErrorReason.TOKEN_INVALID)
 
 
 def require_operator(action: str) -> None:
     if not current_principal.get().is_operator:
-        raise PermissionDenied(f"Only an operator token may {action}.")
+        raise PermissionDenied(f"Only an operator token may {action}.", reason=ErrorReason.OPERATOR_ONLY)
 
 
 def scope_app(app: str) -> str:
@@ -96,5 +99,9 @@ def scope_app(app: str) -> str:
     if p.is_operator:
         return app
     if app and app != p.app:
-        raise PermissionDenied(f"This token may act only on app {p.app}, not {app[:80]}.")
+        raise PermissionDenied(
+            f"This token may act only on app {p.app}, not {app[:80]}.",
+            reason=ErrorReason.OTHER_APP,
+            resource=Resource("App", app[:80]),
+        )
     return p.app

@@ -7,7 +7,7 @@ import argparse
 from kvmaint.cli import format as fmt
 from kvmaint.cli.context import Context
 from kvmaint.cli.values import UsageError, parse_week
-from kvmaint.errors import KvmaintError
+from kvmaint.errors import ErrorReason, KvmaintError, RPCError
 from kvmaint.v1 import fleet_pb2, maintenance_pb2
 
 # Statuses after which a maintenance will not move again.
@@ -110,8 +110,14 @@ def _wait(ctx: Context, app: str, addon: str) -> int:
     that failed or was canceled ends the command with its reason as the error."""
     request = maintenance_pb2.WaitMaintenanceRequest(app=app, addon=addon)
     with ctx.out.progress() as progress:
-        for resp in ctx.conn.stream(ctx.conn.maintenance.WaitMaintenance, request):
-            progress.update(fmt.progress_view(resp))
+        try:
+            for resp in ctx.conn.stream(ctx.conn.maintenance.WaitMaintenance, request):
+                progress.update(fmt.progress_view(resp))
+        except RPCError as err:
+            if err.reason != ErrorReason.MAINTENANCE_NOT_REQUIRED:
+                raise
+            name = err.resource.name if err.resource else addon
+            raise KvmaintError(f"There currently isn't any maintenance in progress for {name}.") from None
     view = _info_view(ctx, app, addon)
     ctx.out.emit(view, lambda: fmt.info_block(view))
     status = str(view.get("status") or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from kvmaint.errors import FailedPrecondition, KvmaintError
+from kvmaint.errors import ErrorReason, FailedPrecondition, KvmaintError
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain.models import Role, ServerRef
@@ -33,7 +33,8 @@ class AgentPlacement:
             need = "two agents on different hosts" if with_standby else "an agent"
             raise FailedPrecondition(
                 f"Placing this add-on needs {need}; connected: {', '.join(self.hub.hosts()) or 'none'}. "
-                "Start kvmaint-agent on more hosts, or register servers with --primary/--standby."
+                "Start kvmaint-agent on more hosts, or register servers with --primary/--standby.",
+                reason=ErrorReason.NO_AGENT_AVAILABLE,
             )
         r = await self.hub.call(
             primary_host,
@@ -43,7 +44,10 @@ class AgentPlacement:
             self.timeout,
         )
         if not r.ok:
-            raise FailedPrecondition(f"Agent {primary_host} could not start a Redis server: {r.error}")
+            raise FailedPrecondition(
+                f"Agent {primary_host} could not start a Redis server: {r.error}",
+                reason=ErrorReason.AGENT_COMMAND_FAILED,
+            )
         primary = ServerRef(primary_host, r.port, Role.PRIMARY)
         if standby_host is None:
             return (primary,)
@@ -60,7 +64,10 @@ class AgentPlacement:
         )
         if not r.ok:
             await self._stop(primary, f"place/{addon_name}/undo")
-            raise FailedPrecondition(f"Agent {standby_host} could not start the HA standby: {r.error}")
+            raise FailedPrecondition(
+                f"Agent {standby_host} could not start the HA standby: {r.error}",
+                reason=ErrorReason.AGENT_COMMAND_FAILED,
+            )
         return (primary, ServerRef(standby_host, r.port, Role.STANDBY))
 
     async def _stop(self, server: ServerRef, command_id: str) -> None:
@@ -107,5 +114,6 @@ class AgentPlacement:
         if not r.ok:
             raise FailedPrecondition(
                 f"Could not make {standby.key} replicate from {primary.key}: {r.error} "
-                f"(an existing server must be adopted by its host's agent: kvmaint-agent --adopt PORT)."
+                f"(an existing server must be adopted by its host's agent: kvmaint-agent --adopt PORT).",
+                reason=ErrorReason.AGENT_COMMAND_FAILED,
             )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from kvmaint.clock import iso
-from kvmaint.errors import FailedPrecondition, InvalidArgument
+from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument
 from server.domain.freezes import Freeze, blocking, next_allowed_start
 from server.domain.windows import WEEK, WINDOW, Window
 
@@ -41,7 +41,9 @@ def _check_deadline(at: datetime, required_by: datetime) -> None:
     if at + WINDOW > required_by:
         raise FailedPrecondition(
             f"Cannot schedule the maintenance for {iso(at)}: it is required by {iso(required_by)}, "
-            "and its window would end after that deadline."
+            "and its window would end after that deadline.",
+            reason=ErrorReason.PAST_REQUIRED_BY,
+            metadata={"requiredBy": iso(required_by)},
         )
 
 
@@ -67,7 +69,8 @@ def into_week_of(window: Window | None, day: date, now: datetime, required_by: d
     at = window.start_in_week_of(day)
     if at + WINDOW <= now:
         raise FailedPrecondition(
-            f"The window {window.describe()} in the week of {day.isoformat()} has already passed."
+            f"The window {window.describe()} in the week of {day.isoformat()} has already passed.",
+            reason=ErrorReason.WINDOW_PASSED,
         )
     if at < now:
         at = now
@@ -101,7 +104,9 @@ def avoid_freezes(
         if strict:
             raise FailedPrecondition(
                 f"That time falls in {freeze.describe()}, and no free slot is left before the deadline: "
-                f"the maintenance is required by {iso(required_by)}."
+                f"the maintenance is required by {iso(required_by)}.",
+                reason=ErrorReason.PAST_REQUIRED_BY,
+                metadata={"requiredBy": iso(required_by)},
             )
         return Slot(slot.at, f"{slot.explanation}; no slot outside {freeze.describe()} meets the deadline")
     return Slot(at, f"{slot.explanation}; moved past {freeze.describe()}")

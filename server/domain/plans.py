@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kvmaint.errors import FailedPrecondition, InvalidArgument
+from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument
 
 _PLAN = re.compile(r"^(?P<tier>mini|premium|private|shield)(?:-(?P<size>\d{1,2}))?$")
 
@@ -46,5 +46,7 @@ def require_window_plan(plan: Plan, action: str) -> None:
     if not plan.has_window:
         raise FailedPrecondition(
             f"You cannot {action} on a {plan.name} plan: maintenance windows and manual maintenance "
-            "are available only on premium, private and shield plans."
+            "are available only on premium, private and shield plans.",
+            reason=ErrorReason.PLAN_HAS_NO_WINDOW,
+            metadata={"plan": plan.name},
         )

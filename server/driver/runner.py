@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from kvmaint.clock import iso
-from kvmaint.errors import KvmaintError, NotFound
+from kvmaint.errors import ErrorReason, KvmaintError, NotFound, Resource
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain import lifecycle
@@ -150,7 +150,11 @@ class MaintenanceRunner:
         async with self.ctx.store.transaction() as tx:
             m = await tx.get_maintenance(mid)
         if m is None:
-            raise NotFound(f"maintenance {mid} vanished")
+            raise NotFound(
+                f"maintenance {mid} vanished",
+                reason=ErrorReason.MAINTENANCE_NOT_FOUND,
+                resource=Resource("Maintenance", mid),
+            )
         return m
 
     async def _record(

@@ -1,9 +1,11 @@
-"""The one place where kvmaint errors become gRPC statuses."""
+"""The one place where kvmaint errors become gRPC statuses, with AIP-193 details: ErrorInfo always,
+BadRequest, ResourceInfo and PreconditionFailure when the error has them."""
 
 from __future__ import annotations
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from kvmaint import errors
@@ -27,20 +29,51 @@ def status_code(err: errors.KvmaintError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def details(err: errors.KvmaintError) -> list[Message]:
+    """The google.rpc detail messages for `err`, ErrorInfo first."""
+    out: list[Message] = [
+        error_details_pb2.ErrorInfo(reason=err.reason, domain=errors.DOMAIN, metadata=err.metadata)
+    ]
+    if err.violations:
+        out.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in err.violations
+                ]
+            )
+        )
+    if err.resource is not None:
+        out.append(
+            error_details_pb2.ResourceInfo(
+                resource_type=err.resource.resource_type,
+                resource_name=err.resource.name,
+                owner=err.resource.owner,
+                description=err.message,
+            )
+        )
+    if err.preconditions:
+        out.append(
+            error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type=p.type, subject=p.subject, description=p.description
+                    )
+                    for p in err.preconditions
+                ]
+            )
+        )
+    return out
+
+
 def trailing_metadata(err: errors.KvmaintError) -> tuple[tuple[str, bytes], ...]:
-    """A google.rpc.Status with BadRequest field violations, as grpcio-status clients read it."""
+    """A google.rpc.Status with the details, as grpcio-status clients (and grpcurl) read it."""
     code = status_code(err)
     status = status_pb2.Status(code=code.value[0], message=err.message)
-    if isinstance(err, errors.InvalidArgument) and err.violations:
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in err.violations
-            ]
-        )
-        detail = any_pb2.Any()
-        detail.Pack(bad)
-        status.details.append(detail)
+    for message in details(err):
+        packed = any_pb2.Any()
+        packed.Pack(message)
+        status.details.append(packed)
     assert status.code != code_pb2.OK
     return (("grpc-status-details-bin", status.SerializeToString()),)
 

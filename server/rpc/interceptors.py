@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -85,46 +86,52 @@ async def _decoded_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | KvmaintError, method: str) -> Any:
+    """The same handler, authenticated, with undecodable requests refused and kvmaint errors mapped. A
+    streaming handler may be an async generator or a coroutine that writes with `context.write()`
+    (grpc_health's Watch): each keeps its own shape, since gRPC tells them apart by kind."""
+
     def enter() -> None:
         if isinstance(principal, KvmaintError):
             raise principal
         current_principal.set(principal)
 
+    streaming_requests = bool(handler.stream_unary or handler.stream_stream)
+
+    def decoded(request: Any) -> Any:
+        return _decoded_stream(request) if streaming_requests else _decoded(request)
+
+    def coroutine(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                enter()
+                return await inner(decoded(request), context)
+            except KvmaintError as err:
+                await abort(context, err)
+
+        return call
+
+    def generator(inner: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                enter()
+                async for item in inner(decoded(request), context):
+                    yield item
+            except KvmaintError as err:
+                await abort(context, err)
+
+        return call
+
+    def wrapped(inner: Any) -> Any:
+        return generator(inner) if inspect.isasyncgenfunction(inner) else coroutine(inner)
+
     deserializer = _decoding(handler.request_deserializer)
-
-    if handler.unary_unary:
-        inner_uu = handler.unary_unary
-
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                enter()
-                return await inner_uu(_decoded(request), context)
-            except KvmaintError as err:
-                await abort(context, err)
-
-        return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, handler.response_serializer)
-    if handler.unary_stream:
-        inner_us = handler.unary_stream
-
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            try:
-                enter()
-                async for item in inner_us(_decoded(request), context):
-                    yield item
-            except KvmaintError as err:
-                await abort(context, err)
-
-        return grpc.unary_stream_rpc_method_handler(unary_stream, deserializer, handler.response_serializer)
-    if handler.stream_stream:
-        inner_ss = handler.stream_stream
-
-        async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            try:
-                enter()
-                async for item in inner_ss(_decoded_stream(requests), context):
-                    yield item
-            except KvmaintError as err:
-                await abort(context, err)
-
-        return grpc.stream_stream_rpc_method_handler(stream_stream, deserializer, handler.response_serializer)
+    kinds = (
+        (handler.unary_unary, grpc.unary_unary_rpc_method_handler),
+        (handler.unary_stream, grpc.unary_stream_rpc_method_handler),
+        (handler.stream_unary, grpc.stream_unary_rpc_method_handler),
+        (handler.stream_stream, grpc.stream_stream_rpc_method_handler),
+    )
+    for inner, make in kinds:
+        if inner:
+            return make(wrapped(inner), deserializer, handler.response_serializer)
     return handler

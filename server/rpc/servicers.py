@@ -7,14 +7,14 @@ from typing import TypeAlias
 
 import grpc
 
-from kvmaint.errors import FailedPrecondition, InvalidArgument, NotFound
+from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
 from kvmaint.v1 import events_pb2, events_pb2_grpc, fleet_pb2, fleet_pb2_grpc, maintenance_pb2_grpc
 from kvmaint.v1 import maintenance_pb2 as mpb
 from server.agents.hub import AgentHub
 from server.auth import require_operator, scope_app
 from server.domain.models import EventType, Role, ServerRef
 from server.rpc import convert
-from server.service.core import Context
+from server.service.core import Context, addon_resource
 from server.service.fleet import FleetService
 from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
@@ -277,9 +277,13 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
     ) -> AsyncIterator[mpb.WaitMaintenanceResponse]:
         app, ref = self._args(request)
         ctx = self.service.ctx
-        _, m = await self.service.maintenance_info(app, ref)
+        addon, m = await self.service.maintenance_info(app, ref)
         if m is None:
-            raise FailedPrecondition("No maintenance is required, so there is nothing to wait for.")
+            raise FailedPrecondition(
+                "No maintenance is required, so there is nothing to wait for.",
+                reason=ErrorReason.MAINTENANCE_NOT_REQUIRED,
+                resource=addon_resource(addon),
+            )
         attempts = m.attempts
         while True:
             seen = ctx.bus.last_sequence
@@ -335,7 +339,11 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
             async with self.ctx.store.transaction() as tx:
                 # A deleted app's events stay readable; a name that never had any is a mistake.
                 if await tx.get_app(app) is None and not await tx.events_after(0, app, "", 1):
-                    raise NotFound(f"Couldn't find that app: {app[:80]}.")
+                    raise NotFound(
+                        f"Couldn't find that app: {app[:80]}.",
+                        reason=ErrorReason.APP_NOT_FOUND,
+                        resource=Resource("App", app[:200]),
+                    )
         while True:
             checked = self.ctx.bus.last_sequence
             async with self.ctx.store.transaction() as tx:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from kvmaint.clock import Clock
-from kvmaint.errors import InvalidArgument, NotFound
+from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
 from server.domain.models import Addon, App, Event, EventType
 from server.service.bus import EventBus
 from server.storage import Store, Tx
@@ -71,12 +71,21 @@ class Context:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
 
+def addon_resource(addon: Addon) -> Resource:
+    """An add-on as the resource an error is about (ResourceInfo, PreconditionFailure subject)."""
+    return Resource("Addon", addon.name, f"apps/{addon.app}")
+
+
 async def get_app(tx: Tx, name: str) -> App:
     if not name:
         raise InvalidArgument.field("app", "An app name is required (-a APP).")
     app = await tx.get_app(name)
     if app is None:
-        raise NotFound(f"Couldn't find that app: {name[:80]}.")
+        raise NotFound(
+            f"Couldn't find that app: {name[:80]}.",
+            reason=ErrorReason.APP_NOT_FOUND,
+            resource=Resource("App", name[:200]),
+        )
     return app
 
 
@@ -90,14 +99,25 @@ async def resolve_addon(tx: Tx, app: str, ref: str) -> Addon:
     if addon is not None:
         if app and addon.app != app:
             await get_app(tx, app)
-            raise NotFound(f"Couldn't find add-on {ref} on app {app}.")
+            raise NotFound(
+                f"Couldn't find add-on {ref} on app {app}.",
+                reason=ErrorReason.ADDON_NOT_FOUND,
+                resource=Resource("Addon", ref, f"apps/{app}"),
+            )
         return addon
     if not app:
         raise NotFound(
-            f"Couldn't find add-on {ref}; to use an attachment name such as REDIS_URL, name the app (-a APP)."
+            f"Couldn't find add-on {ref}; to use an attachment name such as REDIS_URL, "
+            "name the app (-a APP).",
+            reason=ErrorReason.ADDON_NOT_FOUND,
+            resource=Resource("Addon", ref),
         )
     await get_app(tx, app)
     for candidate in await tx.list_addons(app, "", 1000):
         if ref in candidate.attachments:
             return candidate
-    raise NotFound(f"Couldn't find add-on or attachment {ref} on app {app}.")
+    raise NotFound(
+        f"Couldn't find add-on or attachment {ref} on app {app}.",
+        reason=ErrorReason.ADDON_NOT_FOUND,
+        resource=Resource("Addon", ref, f"apps/{app}"),
+    )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from kvmaint.clock import iso
-from kvmaint.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
 from server.domain import names
 from server.domain.models import (
     Addon,
@@ -46,7 +46,8 @@ class NoPlacement:
     async def place(self, addon_name: str, with_standby: bool) -> tuple[ServerRef, ...]:
         raise FailedPrecondition(
             "No agent is connected to place the servers on: start kvmaint-agent on the database hosts, "
-            "or register existing servers with --primary HOST:PORT and --standby HOST:PORT."
+            "or register existing servers with --primary HOST:PORT and --standby HOST:PORT.",
+            reason=ErrorReason.NO_AGENT_AVAILABLE,
         )
 
     async def adopt(self, servers: tuple[ServerRef, ...]) -> None:
@@ -71,7 +72,11 @@ class FleetService:
         app = App(name, owner_email, False, self.ctx.clock.now())
         async with self.ctx.write() as w:
             if await w.tx.get_app(name):
-                raise AlreadyExists(f"The app name {name} is already taken.")
+                raise AlreadyExists(
+                    f"The app name {name} is already taken.",
+                    reason=ErrorReason.APP_ALREADY_EXISTS,
+                    resource=Resource("App", name),
+                )
             await w.tx.insert_app(app)
             await w.emit(EventType.APP_CREATED, self.ctx, name, message=f"Created {name}")
         return app
@@ -92,7 +97,9 @@ class FleetService:
                 active = await w.tx.active_maintenance(addon.name)
                 if active and active.status.in_progress:
                     raise FailedPrecondition(
-                        f"Cannot destroy {name}: add-on {addon.name} is under maintenance right now."
+                        f"Cannot destroy {name}: add-on {addon.name} is under maintenance right now.",
+                        reason=ErrorReason.ADDON_UNDER_MAINTENANCE,
+                        resource=Resource("Addon", addon.name, f"apps/{name}"),
                     )
                 if active:
                     await self._cancel(w, active, f"app {name} was destroyed")
@@ -148,7 +155,11 @@ class FleetService:
         if standby is not None and primary is None:
             raise InvalidArgument.field("primary", "A --standby needs a --primary.")
         if standby is not None and not plan.has_standby:
-            raise FailedPrecondition(f"A {plan.name} plan has no HA standby: drop --standby.")
+            raise FailedPrecondition(
+                f"A {plan.name} plan has no HA standby: drop --standby.",
+                reason=ErrorReason.PLAN_HAS_NO_STANDBY,
+                metadata={"plan": plan.name},
+            )
         if primary is not None and standby is not None and primary.key == standby.key:
             raise InvalidArgument.field("standby", "The standby must be another server than the primary.")
         if primary is not None and plan.has_standby and standby is None:
@@ -161,13 +172,24 @@ class FleetService:
             config = await tx.get_config(app_name)
             for var in attachments:
                 if var in config:
-                    raise AlreadyExists(f"{var} is already set on {app_name}; choose another name with --as.")
+                    raise AlreadyExists(
+                        f"{var} is already set on {app_name}; choose another name with --as.",
+                        reason=ErrorReason.ATTACHMENT_ALREADY_EXISTS,
+                        resource=Resource("App", app_name),
+                    )
             if name and await tx.get_addon(name):
-                raise AlreadyExists(f"An add-on named {name} already exists.")
+                raise AlreadyExists(
+                    f"An add-on named {name} already exists.",
+                    reason=ErrorReason.ADDON_ALREADY_EXISTS,
+                    resource=Resource("Addon", name),
+                )
             taken = {s.key for a in await tx.list_addons_by_plan(None) for s in a.servers}
         for ref in (primary, standby):
             if ref is not None and ref.key in taken:
-                raise AlreadyExists(f"Server {ref.key} already belongs to another add-on.")
+                raise AlreadyExists(
+                    f"Server {ref.key} already belongs to another add-on.",
+                    reason=ErrorReason.SERVER_ALREADY_ASSIGNED,
+                )
         while not name:
             candidate = names.generate_addon_name(self.ctx.rng)
             async with self.ctx.store.transaction() as tx:
@@ -199,7 +221,11 @@ class FleetService:
         async with self.ctx.write() as w:
             await get_app(w.tx, app_name)  # it may have gone while servers were placed
             if await w.tx.get_addon(name):
-                raise AlreadyExists(f"An add-on named {name} already exists.")
+                raise AlreadyExists(
+                    f"An add-on named {name} already exists.",
+                    reason=ErrorReason.ADDON_ALREADY_EXISTS,
+                    resource=Resource("Addon", name),
+                )
             await w.tx.insert_addon(addon)
             await w.emit(
                 EventType.ADDON_CREATED,
@@ -269,7 +295,11 @@ class FleetService:
                 for name in addons:
                     found = await w.tx.get_addon(name)
                     if found is None:
-                        raise NotFound(f"Couldn't find add-on {name[:80]}.")
+                        raise NotFound(
+                            f"Couldn't find add-on {name[:80]}.",
+                            reason=ErrorReason.ADDON_NOT_FOUND,
+                            resource=Resource("Addon", name[:80]),
+                        )
                     targets.append(found)
             else:
                 targets = await w.tx.list_addons_by_plan(plan_name)

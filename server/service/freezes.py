@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kvmaint.clock import iso
-from kvmaint.errors import FailedPrecondition, InvalidArgument, NotFound
+from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
 from server.domain.freezes import MAX_FREEZE, Freeze, blocking, next_allowed_start
 from server.domain.models import EventType, Reason
 from server.domain.windows import WINDOW
@@ -53,7 +53,10 @@ class FreezeService:
                     raise FailedPrecondition(
                         f"This freeze would push the maintenance of {m.addon} past its deadline: it is "
                         f"required by {iso(m.required_by)}. Freeze a shorter period, or run the maintenance "
-                        "first."
+                        "first.",
+                        reason=ErrorReason.PAST_REQUIRED_BY,
+                        resource=Resource("Addon", m.addon, f"apps/{m.app}"),
+                        metadata={"requiredBy": iso(m.required_by)},
                     )
                 moves.append((m, at))
             await w.tx.insert_freeze(freeze)
@@ -76,7 +79,11 @@ class FreezeService:
         async with self.ctx.write() as w:
             found = [f for f in await w.tx.list_freezes(app or None, now) if f.id == freeze_id]
             if not found or found[0].app != app:
-                raise NotFound(f"Couldn't find freeze {freeze_id[:40]}" + (f" on app {app}." if app else "."))
+                raise NotFound(
+                    f"Couldn't find freeze {freeze_id[:40]}" + (f" on app {app}." if app else "."),
+                    reason=ErrorReason.FREEZE_NOT_FOUND,
+                    resource=Resource("Freeze", freeze_id[:40], f"apps/{app}" if app else ""),
+                )
             await w.tx.delete_freeze(freeze_id)
             await w.emit(
                 EventType.FREEZE_REMOVED,

@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Protocol
 
 from kvmaint.clock import iso
-from kvmaint.errors import FailedPrecondition, InvalidArgument
+from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument, Resource
 from server.domain import lifecycle
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Status
 from server.domain.planning import Slot, avoid_freezes, delay_by_weeks, into_week_of, realign
 from server.domain.plans import parse_plan, require_window_plan
 from server.domain.windows import Window, parse_week, parse_window
 from server.service import paging
-from server.service.core import Context, Write, get_app, resolve_addon
+from server.service.core import Context, Write, addon_resource, get_app, resolve_addon
 
 NOT_IN_MAINTENANCE_MODE = (
     "Application is not in maintenance mode. To proceed, put the application into maintenance mode "
@@ -136,10 +136,17 @@ class MaintenanceService:
             require_window_plan(parse_plan(addon.plan), "schedule maintenance")
             m = await w.tx.active_maintenance(addon.name)
             if m is None:
-                raise FailedPrecondition(f"No maintenance is required for {addon.name}.")
+                raise FailedPrecondition(
+                    f"No maintenance is required for {addon.name}.",
+                    reason=ErrorReason.MAINTENANCE_NOT_REQUIRED,
+                    resource=addon_resource(addon),
+                )
             if m.status is not Status.PENDING or m.scheduled_for is None:
                 raise FailedPrecondition(
-                    f"The maintenance of {addon.name} is already {m.status.value}; it cannot be rescheduled."
+                    f"The maintenance of {addon.name} is already {m.status.value}; it cannot be rescheduled.",
+                    reason=ErrorReason.MAINTENANCE_ALREADY_STARTED,
+                    resource=addon_resource(addon),
+                    metadata={"status": m.status.value},
                 )
             if day is not None:
                 slot = into_week_of(addon.window, day, now, m.required_by)
@@ -162,14 +169,29 @@ class MaintenanceService:
                 if confirm:
                     raise FailedPrecondition(
                         f"Confirmation {confirm[:80]!r} does not match the app name {owner.name}. "
-                        + NOT_IN_MAINTENANCE_MODE.format(app=owner.name)
+                        + NOT_IN_MAINTENANCE_MODE.format(app=owner.name),
+                        reason=ErrorReason.APP_NOT_IN_MAINTENANCE_MODE,
+                        resource=Resource("App", owner.name),
                     )
-                raise FailedPrecondition(NOT_IN_MAINTENANCE_MODE.format(app=owner.name))
+                raise FailedPrecondition(
+                    NOT_IN_MAINTENANCE_MODE.format(app=owner.name),
+                    reason=ErrorReason.APP_NOT_IN_MAINTENANCE_MODE,
+                    resource=Resource("App", owner.name),
+                )
             m = await w.tx.active_maintenance(addon.name)
             if m is None:
-                raise FailedPrecondition(f"No maintenance is required for {addon.name}.")
+                raise FailedPrecondition(
+                    f"No maintenance is required for {addon.name}.",
+                    reason=ErrorReason.MAINTENANCE_NOT_REQUIRED,
+                    resource=addon_resource(addon),
+                )
             if m.status is not Status.PENDING:
-                raise FailedPrecondition(f"The maintenance of {addon.name} is already {m.status.value}.")
+                raise FailedPrecondition(
+                    f"The maintenance of {addon.name} is already {m.status.value}.",
+                    reason=ErrorReason.MAINTENANCE_ALREADY_STARTED,
+                    resource=addon_resource(addon),
+                    metadata={"status": m.status.value},
+                )
             m = await start_maintenance(self.ctx, w, m, now, "Started manually")
         self.runner.kick(m.id)
         return m

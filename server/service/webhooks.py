@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from kvmaint.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
 from server.notify.models import Webhook
 from server.service.core import Context, get_app
 
@@ -64,9 +64,17 @@ class WebhookService:
             await get_app(tx, app)
             hooks = await tx.list_webhooks(app)
             if any(h.url == url for h in hooks):
-                raise AlreadyExists(f"{app} already has a webhook for {url[:200]}.")
+                raise AlreadyExists(
+                    f"{app} already has a webhook for {url[:200]}.",
+                    reason=ErrorReason.WEBHOOK_ALREADY_EXISTS,
+                    resource=Resource("App", app),
+                )
             if len(hooks) >= MAX_PER_APP:
-                raise FailedPrecondition(f"{app} has {len(hooks)} webhooks, the most an app may have.")
+                raise FailedPrecondition(
+                    f"{app} has {len(hooks)} webhooks, the most an app may have.",
+                    reason=ErrorReason.WEBHOOK_LIMIT_REACHED,
+                    resource=Resource("App", app),
+                )
             hook = Webhook(self.ctx.new_id(), app, url, secret, self.ctx.clock.now())
             await tx.insert_webhook(hook)
         return hook, made
@@ -83,6 +91,10 @@ class WebhookService:
             await get_app(tx, app)
             hook = await tx.get_webhook(id)
             if hook is None or hook.app != app:
-                raise NotFound(f"Couldn't find webhook {id[:80]} on app {app}.")
+                raise NotFound(
+                    f"Couldn't find webhook {id[:80]} on app {app}.",
+                    reason=ErrorReason.WEBHOOK_NOT_FOUND,
+                    resource=Resource("Webhook", id[:80], f"apps/{app}"),
+                )
             await tx.delete_webhook(id)
         return hook

@@ -101,10 +101,10 @@ def test_run_wait_shows_progress_and_ctrl_c_exits_130(cli: Cli) -> None:
 
 
 def test_wait_without_a_maintenance_is_an_error(cli: Cli) -> None:
-    create_premium(cli)
+    name = create_premium(cli)
     result = cli("data:maintenances:wait", "REDIS_URL", "-a", "example-app")
     assert result.code == 1 and result.out == ""
-    assert result.err.count("\n") == 1 and "No maintenance" in result.err
+    assert result.err == f"There currently isn't any maintenance in progress for {name}.\n"
 
 
 def test_require_targets_and_already_pending(cli: Cli) -> None:
