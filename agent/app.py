@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import random
+import shutil
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -15,10 +16,12 @@ from agent.commands import CommandRunner
 from agent.config import AgentConfig
 from agent.convert import status_to_proto
 from agent.inventory import Inventory
+from agent.redisnode.version import binary_version, require_supported, running_version
 from agent.results import ResultStore
 from agent.stream import StreamClient
 from agent.tls import channel_credentials, plaintext_warning
 from kvmaint.clock import Clock, SystemClock, iso
+from kvmaint.errors import KvmaintError
 from kvmaint.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,11 @@ class Agent:
             self.config.data_dir,
             len(list(self.inventory)),
         )
+        try:
+            await self.check_versions()
+        except KvmaintError:
+            await self.close()
+            raise
         for status in await self.inventory.statuses():
             if status.reachable:
                 log.info("port %d: %s, offset %d", status.port, status.role, status.repl_offset)
@@ -115,6 +123,21 @@ class Agent:
                 stream.cancel()
                 await asyncio.gather(stream, return_exceptions=True)
             await self.close()
+
+    async def check_versions(self) -> None:
+        """Refuses to run with a server it could not fail over (agent/redisnode/version.py): the binary
+        it starts servers with, when there is one, and every server it finds running."""
+        binary = self.config.redis_server
+        if shutil.which(binary) is None:
+            log.warning("no redis-server at %s: this agent can adopt servers but not start any", binary)
+        else:
+            supported = require_supported(await binary_version(binary), f"The redis-server binary {binary}")
+            log.info("starts servers with %s (%s)", binary, supported)
+        for node in self.inventory:
+            running = await running_version(node.host, node.port)
+            if running is not None:  # a server down now is checked by its first failover's pause
+                what = f"The server on port {node.port}" + ("" if node.managed else " (adopted)")
+                require_supported(running, what)
 
     async def close(self) -> None:
         await self.runner.close()
