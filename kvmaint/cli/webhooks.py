@@ -45,8 +45,9 @@ def webhooks_add(ctx: Context, args: argparse.Namespace) -> int:
         if resp.secret:
             text += (
                 f"\nsecret: {resp.secret}\n"
-                "Keep this secret: it is shown only now. Each delivery's X-Kvmaint-Signature is "
-                "sha256=HMAC-SHA256(secret, X-Kvmaint-Timestamp + '.' + body)."
+                "Keep this secret: it is shown only now. Deliveries are signed the Standard Webhooks "
+                "way (webhook-id, webhook-timestamp, webhook-signature): verify them with a "
+                "Standard Webhooks library and this secret."
             )
         return text
 

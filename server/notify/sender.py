@@ -9,7 +9,7 @@ Exactly once, with one honest exception. A scheduler crash or an SMTP outage los
 committed with its event, and stays due until marked sent. Nothing is sent twice, except in one window
 that no outbox can close: the receiver accepted the message and the scheduler died before the "sent"
 commit. After the restart that row is still due and goes out again, with the same Message-ID (emails)
-or the same X-Kvmaint-Delivery id (webhooks), both derived from the outbox id, so the receiver can drop
+or the same webhook-id (webhooks), both derived from the outbox id, so the receiver can drop
 the copy.
 
 Order: each recipient (or webhook endpoint) gets its notices in id order. A row is not claimed while an
@@ -107,7 +107,7 @@ def build_email(item: OutboxItem, sender: str) -> EmailMessage:
 
 
 def webhook_headers(item: OutboxItem, secret: str, now: datetime) -> dict[str, str]:
-    timestamp = int(now.timestamp())
+    """Standard Webhooks headers (kvmaint/webhook.py); the id is the outbox row's, stable across retries."""
     try:
         event = str(json.loads(item.body).get("type", ""))
     except (ValueError, AttributeError):
@@ -115,11 +115,14 @@ def webhook_headers(item: OutboxItem, secret: str, now: datetime) -> dict[str, s
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        webhook.DELIVERY_HEADER: str(item.id),
         webhook.EVENT_HEADER: event,
-        webhook.TIMESTAMP_HEADER: str(timestamp),
-        webhook.SIGNATURE_HEADER: webhook.sign(secret, timestamp, item.body.encode()),
+        **webhook.headers(secret, delivery_id(item), int(now.timestamp()), item.body.encode()),
     }
+
+
+def delivery_id(item: OutboxItem) -> str:
+    """The webhook-id of a delivery: the outbox row's id, the same on every retry."""
+    return str(item.id)
 
 
 def _describe(err: BaseException) -> str:

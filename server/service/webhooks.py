@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlsplit
 
+from kvmaint import webhook
 from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
 from server.notify.models import Webhook
 from server.service.core import Context, get_app
 
 MAX_URL = 2000
-MIN_SECRET = 16
-MAX_SECRET = 256
 MAX_PER_APP = 10
 
 
@@ -38,16 +36,6 @@ def check_url(url: str) -> str:
     return url
 
 
-def check_secret(secret: str) -> str:
-    if not MIN_SECRET <= len(secret) <= MAX_SECRET:
-        raise InvalidArgument.field(
-            "secret", f"The secret must be {MIN_SECRET} to {MAX_SECRET} characters (or omitted: one is made)."
-        )
-    if any(c.isspace() or not c.isprintable() for c in secret):
-        raise InvalidArgument.field("secret", "The secret must be printable characters without spaces.")
-    return secret
-
-
 class WebhookService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -57,9 +45,9 @@ class WebhookService:
         url = check_url(url)
         made = ""
         if secret:
-            check_secret(secret)
+            webhook.check_secret(secret)
         else:
-            secret = made = secrets.token_urlsafe(32)
+            secret = made = webhook.new_secret()
         async with self.ctx.store.transaction() as tx:
             await get_app(tx, app)
             hooks = await tx.list_webhooks(app)

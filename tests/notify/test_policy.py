@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from server.domain.windows import Window
 from server.notify import policy
 from server.notify.models import Channel, OutboxItem, Webhook
 from server.notify.sender import build_email, message_id, retry_delay
-from server.service.webhooks import check_secret, check_url
+from server.service.webhooks import check_url
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday
 FRIDAY_18 = Window(4, 18 * 60)
@@ -248,20 +249,30 @@ def test_retry_delay_doubles_with_jitter_up_to_the_cap(attempts: int, rand: floa
     assert retry_delay(attempts, 1.0, 300.0, rand) == seconds
 
 
-def test_webhook_signature_binds_body_and_timestamp() -> None:
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks spec's example secret
+
+
+def test_webhook_signature_matches_the_standard_webhooks_example() -> None:
+    """The spec's own test vector: msg_p5jXN8AQM9LWM0D4loKWxJek, 1614265330, {"test": 2432232314}."""
+    body = b'{"test": 2432232314}'
+    sig = webhook.sign(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    assert sig == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_webhook_signature_binds_id_body_and_timestamp() -> None:
     body = b'{"type":"maintenance_scheduled"}'
-    sig = webhook.sign("topsecret-0123456789", 1_767_614_400, body)
-    assert sig.startswith("sha256=") and len(sig) == 7 + 64
+    signed = webhook.headers(SECRET, "42", 1_767_614_400, body)
     now = 1_767_614_400 + 10
-    assert webhook.verify("topsecret-0123456789", body, sig, "1767614400", now)
-    for secret, b, ts, at in [
-        ("another-secret-0000", body, "1767614400", now),  # wrong secret
-        ("topsecret-0123456789", body + b" ", "1767614400", now),  # body changed
-        ("topsecret-0123456789", body, "1767614401", now),  # timestamp changed
-        ("topsecret-0123456789", body, "1767614400", now + 3600),  # too old: a replay
-        ("topsecret-0123456789", body, "soon", now),
+    assert webhook.verify(SECRET, body, signed, now)
+    for secret, b, changes, at in [
+        (webhook.new_secret(), body, {}, now),  # wrong secret
+        (SECRET, body + b" ", {}, now),  # body changed
+        (SECRET, body, {"webhook-timestamp": "1767614401"}, now),  # timestamp changed
+        (SECRET, body, {"webhook-id": "43"}, now),  # id changed
+        (SECRET, body, {}, now + 3600),  # too old: a replay
+        (SECRET, body, {"webhook-timestamp": "soon"}, now),
     ]:
-        assert not webhook.verify(secret, b, sig, ts, at)
+        assert not webhook.verify(secret, b, {**signed, **changes}, at)
 
 
 def test_email_headers_are_stable_for_a_row() -> None:
@@ -298,14 +309,23 @@ def test_webhook_urls(url: str, ok: bool) -> None:
         assert [v.field for v in err.value.violations] == ["url"]
 
 
-@pytest.mark.parametrize(("secret", "ok"), [("x" * 16, True), ("x" * 15, False), ("x" * 257, False),
-                                            ("with space 0123456", False), ("ünïcödé-but-printable", True)])
+@pytest.mark.parametrize(
+    ("secret", "ok"),
+    [
+        (SECRET, True),
+        ("whsec_" + base64.b64encode(b"k" * 64).decode(), True),
+        ("whsec_" + base64.b64encode(b"k" * 23).decode(), False),  # under 24 bytes
+        ("whsec_" + base64.b64encode(b"k" * 65).decode(), False),
+        ("whsec_not base64!!", False),
+        ("x" * 32, False),  # no whsec_ prefix
+    ],
+)
 def test_webhook_secrets(secret: str, ok: bool) -> None:
     if ok:
-        assert check_secret(secret) == secret
+        assert webhook.check_secret(secret) == secret
     else:
         with pytest.raises(InvalidArgument):
-            check_secret(secret)
+            webhook.check_secret(secret)
 
 
 def config_ev(seq: int, maintenance_id: str = "m-1") -> Event:

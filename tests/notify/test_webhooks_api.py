@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import grpc
 
 from kvmaint.v1 import fleet_pb2 as fpb
@@ -23,7 +25,7 @@ def test_rpc_rules_and_app_token_scope(scheduler_factory) -> None:
         made = mine.CreateWebhook(fpb.CreateWebhookRequest(url="https://hooks.example.com/a"))  # own app
         assert made.webhook.app == APP and len(made.secret) >= 32
         given = mine.CreateWebhook(
-            fpb.CreateWebhookRequest(app=APP, url="http://127.0.0.1:9/b", secret="s3cret-s3cret-s3cret")
+            fpb.CreateWebhookRequest(app=APP, url="http://127.0.0.1:9/b", secret="whsec_" + base64.b64encode(b"s3cret-" * 4).decode())
         )
         assert given.secret == ""  # a given secret is not echoed
         listed = mine.ListWebhooks(fpb.ListWebhooksRequest()).webhooks
@@ -62,7 +64,7 @@ def test_cli_add_list_remove(scheduler) -> None:
     human = cli.ok("webhooks:add", "https://hooks.example.com/other", "-a", APP)
     assert "Adding webhook https://hooks.example.com/other to ⬢ example-app... done" in human.err
     assert "secret: " in human.out and "shown only now" in human.out
-    quiet = cli.ok("webhooks:add", "https://hooks.example.com/given", "-a", APP, "--secret", "x" * 20, "--json")
+    quiet = cli.ok("webhooks:add", "https://hooks.example.com/given", "-a", APP, "--secret", "whsec_" + base64.b64encode(b"x" * 24).decode(), "--json")
     assert "secret" not in quiet.json()
 
     listed = cli.ok("webhooks", "-a", APP, "--json").json()
