@@ -213,8 +213,7 @@ async def test_a_config_var_change_is_a_signed_webhook_post_and_no_email(tmp_pat
         assert [r.kind for r in rows] == [Channel.WEBHOOK] and done.sent == [rows[0].id]
         [post] = hooks.received()
         assert post.headers[webhook.EVENT_HEADER] == "config_var_changed"
-        assert webhook.verify(secret, post.body, post.headers[webhook.SIGNATURE_HEADER],
-                              post.headers[webhook.TIMESTAMP_HEADER], world.clock.now().timestamp())
+        assert webhook.verify(secret, post.body, post.headers, world.clock.now().timestamp())
         body = json.loads(post.body)
         config = await world.fleet.config_vars("example-app")
         assert body["config_var"] == {"name": "REDIS_URL", "value": config["REDIS_URL"]}
