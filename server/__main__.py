@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kvmaint.errors import InvalidArgument, KvmaintError
-from server.app import SchedulerConfig, build_scheduler
+from server.app import SchedulerConfig, build_scheduler, split_listen
 from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.runner import DriverConfig
@@ -59,7 +59,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("KVMAINT_TOKENS_FILE"),
         help="TOML file of bearer tokens (env KVMAINT_TOKENS_FILE); none: no auth, loopback only",
     )
-    p.add_argument("--port-file", type=Path, help="write the bound port here once serving")
+    p.add_argument(
+        "--port-file",
+        type=Path,
+        help="write the bound ports here once serving: API, agents, and Sentinel when --sentinel-listen",
+    )
+    p.add_argument(
+        "--sentinel-listen",
+        default=os.environ.get("KVMAINT_SENTINEL_LISTEN", ""),
+        help="HOST:PORT for a Redis Sentinel-compatible discovery endpoint (master name = add-on name), "
+        "so stock Redis clients follow failovers; off by default; port 0 picks one",
+    )
     p.add_argument(
         "--agent-listen",
         default=os.environ.get("KVMAINT_AGENT_LISTEN", ""),
@@ -212,6 +222,18 @@ async def serve(args: argparse.Namespace) -> int:
             log.error("refusing to listen on %s without tokens: pass --tokens FILE", args.listen)
             return 2
         log.warning("no tokens configured: authentication is off (allowed on loopback only)")
+        if args.sentinel_listen and not _is_loopback(args.sentinel_listen):
+            log.error(
+                "refusing to serve Sentinel on %s without tokens: pass --tokens FILE",
+                args.sentinel_listen,
+            )
+            return 2
+    if args.sentinel_listen:
+        try:
+            split_listen(args.sentinel_listen)
+        except ValueError as err:
+            log.error("--sentinel-listen: %s", err)
+            return 2
     creds = agent_creds = None
     tls = (args.tls_cert, args.tls_key, args.tls_ca)
     if any(tls):
@@ -242,6 +264,7 @@ async def serve(args: argparse.Namespace) -> int:
             notify=notify_config(args),
             agent_listen=args.agent_listen,
             agent_credentials=agent_creds,
+            sentinel_listen=args.sentinel_listen,
         )
     )
     host = args.listen.rsplit(":", 1)[0]
@@ -252,9 +275,12 @@ async def serve(args: argparse.Namespace) -> int:
         scheduler.agent_port,
         args.db,
     )
+    if scheduler.sentinel is not None:
+        log.info("Sentinel-compatible endpoint on %s:%d", host, scheduler.sentinel_port)
     if args.port_file:
         tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(f"{scheduler.port}\n{scheduler.agent_port}\n")
+        sentinel = f"{scheduler.sentinel_port}\n" if scheduler.sentinel is not None else ""
+        tmp.write_text(f"{scheduler.port}\n{scheduler.agent_port}\n{sentinel}")
         tmp.replace(args.port_file)
 
     stop = asyncio.Event()

@@ -39,6 +39,8 @@ from server.notify.outbox import Outbox
 from server.notify.sender import NotifyConfig, Sender
 from server.rpc.interceptors import ServiceInterceptor
 from server.rpc.servicers import EventServicer, FleetServicer, MaintenanceServicer
+from server.sentinel.feed import SentinelFeed
+from server.sentinel.server import SentinelServer
 from server.service.bus import EventBus
 from server.service.core import Context
 from server.service.fleet import FleetService
@@ -87,6 +89,8 @@ class SchedulerConfig:
     tick_seconds: float = 5.0
     limits: Limits = field(default_factory=Limits)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    # HOST:PORT for the Sentinel-compatible discovery endpoint; empty: off.
+    sentinel_listen: str = ""
 
 
 @dataclass
@@ -105,12 +109,19 @@ class Scheduler:
     registry: AgentRegistry
     lock: StateLock | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    sentinel: SentinelServer | None = None
+
+    @property
+    def sentinel_port(self) -> int:
+        return self.sentinel.port if self.sentinel is not None else 0
 
     async def stop(self, grace: float = 5.0) -> None:
         for name in (*SERVICE_NAMES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         for task in self.tasks:
             task.cancel()
+        if self.sentinel is not None:
+            await self.sentinel.stop()
         await self.runner.close()
         await self.server.stop(grace)
         await self.registry.flush()
@@ -194,7 +205,21 @@ async def _serve(
     scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
     scheduler.tasks.append(asyncio.create_task(seen.run(), name="agent-registry"))
     scheduler.tasks.append(asyncio.create_task(Sender(ctx, config.notify).run(), name="notify"))
+    if config.sentinel_listen:
+        feed = SentinelFeed(store, ctx.bus, ctx.clock)
+        await feed.start()
+        scheduler.sentinel = SentinelServer(feed, config.tokens)
+        await scheduler.sentinel.start(*split_listen(config.sentinel_listen))
+        scheduler.tasks.append(asyncio.create_task(feed.run(), name="sentinel-feed"))
     return scheduler
+
+
+def split_listen(address: str) -> tuple[str, int]:
+    """HOST:PORT (or [V6]:PORT) as a host and a port number."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{address!r} is not HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class AgentRegistry:

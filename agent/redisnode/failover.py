@@ -14,7 +14,9 @@ The order, checked against redis-server 7.0:
    primary PINGs its replicas even while write-paused), wait for the target to apply them too; if it
    cannot, revert the demotion at once (the target was never promoted, so that is safe).
 4. `REPLICAOF NO ONE` on the target: from here it is the one writable primary.
-5. `CLIENT UNPAUSE` on the old primary, which partially resyncs from the new one (PSYNC on the
+5. Still paused, the old primary closes its normal and pub/sub client connections (`release.py`), so
+   blocked writers see a dropped connection, reconnect and ask where the primary is now.
+6. `CLIENT UNPAUSE` on the old primary, which partially resyncs from the new one (PSYNC on the
    shared replication id).
 
 A crash between 3 and 4 leaves no writable primary (safe); a re-run sees that state (old primary a
@@ -35,6 +37,7 @@ import redis.exceptions
 
 from agent.outcome import Outcome, Progress
 from agent.redisnode.rcmd import IO_ERRORS, connect, rcmd
+from agent.redisnode.release import release_clients
 from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
 from kvmaint.clock import Clock
 
@@ -333,11 +336,14 @@ class _Switchover:
         """After step 4: unpause, persist roles, and see the old primary follow the new one."""
         promoted_at = self.clock.monotonic()
         write_pause_ms = _ms(promoted_at - started)
+        closed, kill_note = await release_clients(self.old, f"port {self.old_port}")
         note = await self._unpause()
         self.fields["unpaused_ms"] = str(_ms(self.clock.monotonic() - started))
+        self.fields["clients_closed"] = str(closed)
         self.progress(
-            f"{self.where} is primary; writes were paused {write_pause_ms} ms",
-            fields={"write_pause_ms": str(write_pause_ms)},
+            f"{self.where} is primary; writes were paused {write_pause_ms} ms; port {self.old_port} closed "
+            f"{closed} client connection(s){f' ({kill_note})' if kill_note else ''}",
+            fields={"write_pause_ms": str(write_pause_ms), "clients_closed": str(closed)},
         )
         await _rewrite_config(self.old, f"port {self.old_port}", required=self.managed)
         await _rewrite_config(self.target, self.where, required=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kvmaint.clock import iso
@@ -50,6 +50,9 @@ class DriverConfig:
 class StepResult:
     message: str
     state: dict[str, str]
+    # Extra attributes of the step's completion event (the repoint's old and new client addresses,
+    # which the Sentinel endpoint publishes as +switch-master).
+    event: dict[str, str] = field(default_factory=dict)
 
 
 def _cid(m: Maintenance) -> str:
@@ -203,7 +206,7 @@ class MaintenanceRunner:
             status = Status.READY if step == S.MAINTAIN_STANDBY else cur.status
             cur = replace(cur, state=state, write_pause_ms=pause, status=status)
             await w.tx.update_maintenance(cur)
-            await self._record(w, m, now, status, step, result.message, done="true")
+            await self._record(w, m, now, status, step, result.message, done="true", **result.event)
 
     async def _note(self, m: Maintenance, step: str, text: str) -> None:
         now = self.ctx.clock.now()
@@ -427,8 +430,10 @@ class MaintenanceRunner:
         )
         if not r.ok:
             raise StepFailed(f"failover to {m.state['target']} did not happen: {r.error}")
+        closed = r.fields.get("clients_closed")
+        released = f"; the old primary closed {closed} client connection(s)" if closed is not None else ""
         return StepResult(
-            f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms",
+            f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms{released}",
             {"write_pause_ms": str(r.write_pause_ms)},
         )
 
@@ -464,7 +469,11 @@ class MaintenanceRunner:
                         value=url,
                     )
         verb = "points" if len(addon.attachments) == 1 else "point"
-        return StepResult(f"{', '.join(addon.attachments)} now {verb} at {url}", {})
+        addresses = {
+            "old_address": "{}:{}".format(*self._endpoint(old)),
+            "new_address": "{}:{}".format(*self._endpoint(target)),
+        }
+        return StepResult(f"{', '.join(addon.attachments)} now {verb} at {url}", {}, addresses)
 
     async def _step_finish(self, m: Maintenance, addon: Addon) -> StepResult:
         host, port = _split(m.state["old_primary"])

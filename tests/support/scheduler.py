@@ -22,6 +22,7 @@ class SchedulerProcess:
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     agent_port: int = 0
+    sentinel_port: int = 0  # with --sentinel-listen
 
     @property
     def address(self) -> str:
@@ -57,7 +58,8 @@ class SchedulerProcess:
         while time.monotonic() < deadline:
             if port_file.exists() and port_file.read_text().strip():
                 ports = port_file.read_text().split()
-                self.port, self.agent_port = int(ports[0]), int(ports[-1])
+                self.port, self.agent_port = int(ports[0]), int(ports[1 if len(ports) > 1 else 0])
+                self.sentinel_port = int(ports[2]) if len(ports) > 2 else 0
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"scheduler exited with {self.proc.returncode}: {self.log_text()[-2000:]}")
