@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", type=Path, default=Path(".kvmaint"), help="state directory (default ./.kvmaint)")
     p.add_argument("--listen", default="127.0.0.1:50051", help="scheduler address (default 127.0.0.1:50051)")
     p.add_argument(
+        "--sentinel-listen",
+        default="127.0.0.1:26379",
+        help="Sentinel-compatible discovery endpoint for stock Redis clients (default 127.0.0.1:26379)",
+    )
+    p.add_argument(
         "--reset", action="store_true", help="stop nothing, but start from an empty state directory"
     )
     args = p.parse_args(argv)
@@ -116,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                     str(args.dir / "state.db"),
                     # Local development: webhook receivers usually run on this machine.
                     "--webhook-allow-private",
+                    "--sentinel-listen",
+                    args.sentinel_listen,
                 ],
                 args.dir / "scheduler.log",
             )
@@ -141,10 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         names = _ensure_example(args.listen)
         # Far enough out that rescheduling by a week or two stays within the deadline.
         deadline = (datetime.now(UTC) + timedelta(days=45)).date().isoformat()
+        sentinel_port = args.sentinel_listen.rsplit(":", 1)[-1]
         print(
             f"""
 kvmaint is running locally (state and logs in {args.dir}/):
   scheduler  {args.listen}   agents  {", ".join(HOSTS)}   app  {APP}   add-ons  {", ".join(names)}
+  sentinel   {args.sentinel_listen}   (stock clients: master name = add-on name)
 
 Try, in another terminal (source .venv/bin/activate first):
   kvmaint addons -a {APP}
@@ -157,6 +166,7 @@ Try, in another terminal (source .venv/bin/activate first):
   kvmaint data:maintenances:run REDIS_URL -a {APP} --confirm {APP} --wait
   kvmaint data:maintenances:history REDIS_URL -a {APP}
   kvmaint events -a {APP} --follow
+  redis-cli -p {sentinel_port} SENTINEL get-master-addr-by-name {names[0] if names else "ADDON"}
 
 Press Ctrl-C to stop.""",
             flush=True,

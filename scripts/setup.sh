@@ -12,6 +12,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+if ! command -v redis-sentinel >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  # The Sentinel tests compare kvmaint's endpoint with a real redis-sentinel, field by field.
+  echo "setup: installing redis-sentinel with apt-get" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-sentinel) >&2
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

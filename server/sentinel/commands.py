@@ -82,6 +82,7 @@ class Session:
     patterns: set[str] = field(default_factory=set)
     closing: bool = False
     created: float = field(default_factory=time.monotonic)
+    received_bytes: int = 0  # bytes received so far
 
     @property
     def subscriptions(self) -> int:

@@ -92,6 +92,7 @@ class SentinelFeed:
         self.listeners: list[Callable[[SwitchNotice], None]] = []
         self._holds: dict[str, asyncio.Event] = {}
         self._refreshed_at = 0.0
+        self._lock = asyncio.Lock()  # one reader of the stream at a time: each notice goes out once
 
     async def start(self) -> None:
         """Starts at the current end of the stream: notices are for switches from now on."""
@@ -128,8 +129,18 @@ class SentinelFeed:
         if hold is not None:
             hold.set()
 
+    async def fresh(self) -> None:
+        """Catches up with what this scheduler committed, so an add-on created a moment ago is known."""
+        while self.bus.last_sequence > self.position:
+            if not await self.step():
+                return
+
     async def step(self) -> bool:
         """Reads and applies one batch of events; False when there was none."""
+        async with self._lock:
+            return await self._step()
+
+    async def _step(self) -> bool:
         async with self.store.transaction() as tx:
             batch = await tx.events_after(self.position, "", "", BATCH)
         if not batch:

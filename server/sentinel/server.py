@@ -133,6 +133,7 @@ class SentinelServer:
     async def _answer(self, conn: _Conn, argv: list[bytes]) -> None:
         # A discovery question about an add-on in mid-failover waits for the repoint (bounded).
         if len(argv) >= 2 and argv[0].lower() == b"sentinel" and argv[1].lower() in DISCOVERY:
+            await self.feed.fresh()
             names = [a.decode("utf-8", "surrogateescape") for a in argv[2:3]] or list(self.feed.view.masters)
             for name in names:
                 await self.feed.settled(name)
@@ -147,15 +148,21 @@ class SentinelServer:
         self._conns[session.id] = conn
         self.stats["total_connections_received"] += 1
         parser = hiredis.Reader()
-        inline = b""
+        # A connection that starts with something other than '*' speaks inline commands (telnet, nc) until
+        # it sends a RESP array; from then on it is RESP only, as every client library speaks.
+        inline: bytes | None = None
         try:
             while not session.closing:
                 data = await reader.read(READ_CHUNK)
                 if not data:
                     break
                 requests: list[list[bytes]] = []
-                if inline or (not parser.has_data() and data[:1] != b"*"):
-                    inline, requests, data = _inline(inline + data)
+                if inline is None and session.received_bytes == 0 and data[:1] != b"*":
+                    inline = b""
+                session.received_bytes += len(data)
+                if inline is not None:
+                    pending, requests, data = _inline(inline + data)
+                    inline = pending if not data else None
                 if data:
                     parser.feed(data)
                     requests += _requests(parser)

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from kvmaint.v1 import resources_pb2 as rpb
 from tests.integration.conftest import FAST
-from tests.integration.test_failover import APP, connect, endpoint, masters, server_url
+from tests.integration.test_failover import connect, endpoint, masters, server_url
 from tests.support.eventually import eventually
 from tests.support.stock import StockWriter, ioredis_writer, node_ready, old_redis_py_python, redis_py_writer
 
@@ -83,11 +83,10 @@ async def test_stock_clients_follow_a_maintenance(sentinel_fleet) -> None:
         sub = aioredis.Redis(port=scheduler.sentinel_port, decode_responses=True)
         pubsub = sub.pubsub()
         await pubsub.subscribe("+switch-master")
-        cli_sub = subprocess.Popen(
-            ["redis-cli", "-p", str(scheduler.sentinel_port), "SUBSCRIBE", "+switch-master"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        cli_sub = await asyncio.create_subprocess_exec(
+            "redis-cli", "-p", str(scheduler.sentinel_port), "SUBSCRIBE", "+switch-master",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
 
         writers: list[StockWriter] = [
             redis_py_writer(sys.executable, sentinel, addon.name, retry=True),
@@ -124,7 +123,7 @@ async def test_stock_clients_follow_a_maintenance(sentinel_fleet) -> None:
         await pubsub.aclose()
         await sub.aclose()
         cli_sub.terminate()
-        cli_out, _ = cli_sub.communicate(timeout=10)
+        cli_out = (await asyncio.wait_for(cli_sub.communicate(), 10))[0].decode()
 
         expected = f"{addon.name} {old_host} {old_port} {new_host} {new_port}"
         assert [(m["channel"], m["data"]) for m in switches] == [("+switch-master", expected)]
@@ -143,7 +142,7 @@ async def test_stock_clients_follow_a_maintenance(sentinel_fleet) -> None:
         assert info.status == "completed"
 
         problems = []
-        for w, r in zip(writers, results, strict=True):
+        for r in results:
             lost = await lost_writes(standby_url, r["acked"])
             if lost:
                 problems.append(f"{r['client']}: {len(lost)} acknowledged writes lost")
