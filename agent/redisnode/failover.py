@@ -15,7 +15,9 @@ The order, checked against redis-server 7.0:
    cannot, revert the demotion at once (the target was never promoted, so that is safe).
 4. `REPLICAOF NO ONE` on the target: from here it is the one writable primary.
 5. Still paused, the old primary closes its normal and pub/sub client connections (`release.py`), so
-   blocked writers see a dropped connection, reconnect and ask where the primary is now.
+   blocked writers see a dropped connection, reconnect and ask where the primary is now. It does so
+   twice: once before step 3 (a write that reaches a replica is refused at once, ahead of the pause,
+   so clients must be gone before the demotion) and once after step 4, for any that came back.
 6. `CLIENT UNPAUSE` on the old primary, which partially resyncs from the new one (PSYNC on the
    shared replication id).
 
@@ -141,6 +143,14 @@ class _Switchover:
         self.progress = progress
         self.managed = managed
         self.fields: dict[str, str] = {}
+        self.clients_closed = 0
+        self.kill_notes: list[str] = []
+
+    async def _release_clients(self) -> None:
+        closed, note = await release_clients(self.old, f"port {self.old_port}")
+        self.clients_closed += closed
+        if note:
+            self.kill_notes.append(note)
 
     async def _old_status(self) -> RedisServerStatus:
         return await fetch_status(self.old, self.old_port, managed=self.managed)
@@ -227,6 +237,7 @@ class _Switchover:
                 fields=self.fields,
             )
         self.progress(f"target caught up at offset {offset}", fields={"offset": str(offset)})
+        await self._release_clients()
 
         # Step 3: demote, reading the offset in the same transaction.
         demoted = await self._demote(offset, started + pause_ms / 1000 - 0.05)
@@ -336,9 +347,10 @@ class _Switchover:
         """After step 4: unpause, persist roles, and see the old primary follow the new one."""
         promoted_at = self.clock.monotonic()
         write_pause_ms = _ms(promoted_at - started)
-        closed, kill_note = await release_clients(self.old, f"port {self.old_port}")
+        await self._release_clients()
         note = await self._unpause()
         self.fields["unpaused_ms"] = str(_ms(self.clock.monotonic() - started))
+        closed, kill_note = self.clients_closed, "; ".join(self.kill_notes)
         self.fields["clients_closed"] = str(closed)
         self.progress(
             f"{self.where} is primary; writes were paused {write_pause_ms} ms; port {self.old_port} closed "

@@ -435,7 +435,15 @@ class MaintenanceRunner:
         return StepResult(
             f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms{released}",
             {"write_pause_ms": str(r.write_pause_ms)},
+            self._switch_addresses(m),
         )
+
+    def _switch_addresses(self, m: Maintenance) -> dict[str, str]:
+        """The old and new primaries' client addresses, for the Sentinel endpoint (event attributes)."""
+        return {
+            "old_address": "{}:{}".format(*self._endpoint(m.state["old_primary"])),
+            "new_address": "{}:{}".format(*self._endpoint(m.state["target"])),
+        }
 
     async def _step_repoint(self, m: Maintenance, addon: Addon) -> StepResult:
         target, old = m.state["target"], m.state["old_primary"]
@@ -469,11 +477,8 @@ class MaintenanceRunner:
                         value=url,
                     )
         verb = "points" if len(addon.attachments) == 1 else "point"
-        addresses = {
-            "old_address": "{}:{}".format(*self._endpoint(old)),
-            "new_address": "{}:{}".format(*self._endpoint(target)),
-        }
-        return StepResult(f"{', '.join(addon.attachments)} now {verb} at {url}", {}, addresses)
+        message = f"{', '.join(addon.attachments)} now {verb} at {url}"
+        return StepResult(message, {}, self._switch_addresses(m))
 
     async def _step_finish(self, m: Maintenance, addon: Addon) -> StepResult:
         host, port = _split(m.state["old_primary"])

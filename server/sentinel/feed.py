@@ -4,8 +4,9 @@ repoint into one `+switch-master` notice.
 It reads events from the store by sequence (woken by the local event bus, and polling so that another
 scheduler writing to the same database is seen too), so every scheduler serving the endpoint publishes
 the same notices, each once, in commit order. While an add-on's failover step runs, discovery answers for
-it wait (at most `hold_seconds`) for the repoint to commit, so a client the demoted primary just let go
-asks once and learns the new primary instead of reconnecting to the old one.
+it wait (at most `hold_seconds`) for the promotion to be recorded (the failover step's completion), so a
+client the demoted primary just let go asks once and learns the new primary instead of reconnecting to
+the old one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from kvmaint.clock import Clock
 from server.domain.models import Event, EventType
 from server.domain.steps import FAILOVER, REPOINT
-from server.sentinel.view import FleetView, build_view
+from server.sentinel.view import FleetView, Master, Node, build_view
 from server.service.bus import EventBus
 from server.storage import Store
 
@@ -51,11 +52,12 @@ def _split(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def switch_notice(event: Event) -> SwitchNotice | None:
+def switch_notice(event: Event, step: str = REPOINT) -> SwitchNotice | None:
     """The `+switch-master` a stored event stands for: the repoint step's completion, which carries the
-    old and new primaries' client addresses."""
+    old and new primaries' client addresses. With `step=FAILOVER`: the promotion itself, after which
+    discovery already answers the new primary (the repoint only rewrites config vars and roles)."""
     a = event.attributes
-    if event.type is not EventType.MAINTENANCE_STEP or a.get("step") != REPOINT or a.get("done") != "true":
+    if event.type is not EventType.MAINTENANCE_STEP or a.get("step") != step or a.get("done") != "true":
         return None
     try:
         old_ip, old_port = _split(a["old_address"])
@@ -91,6 +93,8 @@ class SentinelFeed:
         self.epochs: dict[str, int] = {}
         self.listeners: list[Callable[[SwitchNotice], None]] = []
         self._holds: dict[str, asyncio.Event] = {}
+        # Promoted but not yet repointed: name -> the switch, overlaid on the stored roles.
+        self._promoted: dict[str, SwitchNotice] = {}
         self._refreshed_at = 0.0
         self._lock = asyncio.Lock()  # one reader of the stream at a time: each notice goes out once
 
@@ -109,7 +113,16 @@ class SentinelFeed:
                     break
                 after = page[-1].name
             advertised = await tx.list_agents()
-        self.view = build_view(addons, advertised, self.epochs)
+        view = build_view(addons, advertised, self.epochs)
+        masters = dict(view.masters)
+        for name, p in list(self._promoted.items()):
+            m = masters.get(name)
+            if m is None or (m.primary.ip, m.primary.port) == (p.new_ip, p.new_port):
+                del self._promoted[name]  # the stored roles caught up (or the add-on is gone)
+                continue
+            old = Node(p.old_ip, p.old_port)
+            masters[name] = Master(name, m.app, Node(p.new_ip, p.new_port), (old,))
+        self.view = FleetView(masters, view.epochs)
         self._refreshed_at = self.clock.monotonic()
 
     async def settled(self, name: str) -> None:
@@ -152,6 +165,9 @@ class SentinelFeed:
         for event in batch:
             if starts_hold(event) and event.addon not in self._holds:
                 self._holds[event.addon] = asyncio.Event()
+            promoted = switch_notice(event, FAILOVER)
+            if promoted is not None:
+                self._promoted[promoted.name] = promoted
             notice = switch_notice(event)
             if notice is not None:
                 notices.append(notice)
@@ -159,7 +175,7 @@ class SentinelFeed:
         # The view first, so that a client woken by the notice asks and gets the new primary.
         await self.refresh()
         for event in batch:
-            if switch_notice(event) is not None or event.type in ENDS_HOLD:
+            if event.addon in self._promoted or switch_notice(event) is not None or event.type in ENDS_HOLD:
                 self._release(event.addon)
         for notice in notices:
             log.info("sentinel: +switch-master %s", notice.payload)

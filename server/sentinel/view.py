@@ -38,20 +38,7 @@ class Master:
     def fields(self, epoch: int = 0) -> dict[str, str]:
         """`SENTINEL MASTER NAME`: the fields and order of redis-sentinel 7.0, all as strings."""
         return {
-            "name": self.name,
-            "ip": self.primary.ip,
-            "port": str(self.primary.port),
-            "runid": self.primary.runid,
-            "flags": "master",
-            "link-pending-commands": "0",
-            "link-refcount": "1",
-            "last-ping-sent": "0",
-            "last-ok-ping-reply": "0",
-            "last-ping-reply": "0",
-            "down-after-milliseconds": str(DOWN_AFTER_MS),
-            "info-refresh": "0",
-            "role-reported": "master",
-            "role-reported-time": "0",
+            **_instance(self.name, self.primary, "master"),
             "config-epoch": str(epoch),
             "num-slaves": str(len(self.replicas)),
             "num-other-sentinels": "0",
@@ -64,20 +51,7 @@ class Master:
         """`SENTINEL REPLICAS NAME`: one map per replica, fields as redis-sentinel 7.0 sends them."""
         return [
             {
-                "name": f"{r.ip}:{r.port}",
-                "ip": r.ip,
-                "port": str(r.port),
-                "runid": r.runid,
-                "flags": "slave",
-                "link-pending-commands": "0",
-                "link-refcount": "1",
-                "last-ping-sent": "0",
-                "last-ok-ping-reply": "0",
-                "last-ping-reply": "0",
-                "down-after-milliseconds": str(DOWN_AFTER_MS),
-                "info-refresh": "0",
-                "role-reported": "slave",
-                "role-reported-time": "0",
+                **_instance(f"{r.ip}:{r.port}", r, "slave"),
                 "master-link-down-time": "0",
                 "master-link-status": "ok",
                 "master-host": self.primary.ip,
@@ -88,6 +62,26 @@ class Master:
             }
             for r in self.replicas
         ]
+
+
+def _instance(name: str, node: Node, role: str) -> dict[str, str]:
+    """The leading fields every monitored instance has; timers read as a Sentinel that just pinged."""
+    return {
+        "name": name,
+        "ip": node.ip,
+        "port": str(node.port),
+        "runid": node.runid,
+        "flags": role,
+        "link-pending-commands": "0",
+        "link-refcount": "1",
+        "last-ping-sent": "0",
+        "last-ok-ping-reply": "0",
+        "last-ping-reply": "0",
+        "down-after-milliseconds": str(DOWN_AFTER_MS),
+        "info-refresh": "0",
+        "role-reported": role,
+        "role-reported-time": "0",
+    }
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from kvmaint.clock import SystemClock
 from server.domain.models import Addon, App, Event, EventType, Role, ServerRef
 from server.sentinel.feed import SentinelFeed, SwitchNotice
+from server.sentinel.view import Node
 from server.service.bus import EventBus
 from server.storage.sqlite import SqliteStore
 from tests.support.eventually import eventually
@@ -45,17 +46,18 @@ async def test_a_repoint_written_by_another_scheduler_is_published_once(tmp_path
             await tx.append_event(step("failover"))
         await eventually(lambda: "redis-a" in feed._holds, timeout=5, message="failover holds answers")
         settled = asyncio.create_task(feed.settled("redis-a"))
+        switch = {"old_address": "10.0.0.1:1001", "new_address": "10.0.0.2:1002"}
+        async with writer.transaction() as tx:  # promoted: discovery answers the new primary at once
+            await tx.append_event(step("failover", done="true", **switch))
+        await asyncio.wait_for(settled, 5)
+        assert feed.view.masters["redis-a"].primary == Node("10.0.0.2", 1002) and heard == []
         async with writer.transaction() as tx:
             moved = addon(1001, 1002)
             await tx.update_addon(
                 moved.with_servers((ServerRef("db-2", 1002, Role.PRIMARY), ServerRef("db-1", 1001, Role.STANDBY)))
             )
-            await tx.append_event(step("failover", done="true"))
-            await tx.append_event(
-                step("repoint", done="true", old_address="10.0.0.1:1001", new_address="10.0.0.2:1002")
-            )
+            await tx.append_event(step("repoint", done="true", **switch))
         await eventually(lambda: heard, timeout=5, message="+switch-master heard")
-        await asyncio.wait_for(settled, 5)
         assert heard == [SwitchNotice("redis-a", "example-app", "10.0.0.1", 1001, "10.0.0.2", 1002)]
         assert heard[0].payload == "redis-a 10.0.0.1 1001 10.0.0.2 1002"
         m = feed.view.masters["redis-a"]  # the view moved before the notice went out
