@@ -56,9 +56,11 @@ class KvmaintContender:
     ]
     run_timeout = 180.0
     APP = "bench-app"
+    scheduler_args: list[str] = []
 
     def __init__(self) -> None:
         self.address = ""
+        self.sentinel_port = 0
         self.addon = ""
         self.channel: grpc.aio.Channel | None = None
         self.maintenance_id = ""
@@ -69,8 +71,11 @@ class KvmaintContender:
 
     async def setup(self, reaper: Reaper, workdir: Path) -> None:
         self.workdir = workdir / "kvmaint"
-        scheduler, _ = await asyncio.to_thread(start_kvmaint, reaper, self.workdir)
+        scheduler, _ = await asyncio.to_thread(
+            start_kvmaint, reaper, self.workdir, extra_args=self.scheduler_args
+        )
         self.address = scheduler.address
+        self.sentinel_port = scheduler.sentinel_port
         self.channel = grpc.aio.insecure_channel(self.address)
         self.fleet = fleet_pb2_grpc.FleetServiceStub(self.channel)
         self.maint = maintenance_pb2_grpc.MaintenanceServiceStub(self.channel)

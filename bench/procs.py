@@ -123,12 +123,14 @@ def start_sentinels(reaper: Reaper, base: Path, master_port: int, count: int = 3
 
 
 def start_kvmaint(
-    reaper: Reaper, base: Path, tick_seconds: float = 0.5
+    reaper: Reaper, base: Path, tick_seconds: float = 0.5, extra_args: list[str] | None = None
 ) -> tuple[SchedulerProcess, list[AgentProcess]]:
     """The scheduler and two agents (db-1, db-2) as separate processes, as in production."""
     base.mkdir(parents=True, exist_ok=True)
     scheduler = SchedulerProcess(
-        db=base / "state.db", workdir=base, extra_args=["--tick-seconds", str(tick_seconds)]
+        db=base / "state.db",
+        workdir=base,
+        extra_args=["--tick-seconds", str(tick_seconds), *(extra_args or [])],
     )
     reaper.add("kvmaint scheduler", scheduler.stop)
     scheduler.start()

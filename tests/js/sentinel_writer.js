@@ -20,11 +20,12 @@ async function main() {
   });
   redis.on("error", () => {}); // connection errors are retried by ioredis; writes report their own
   let stop = false;
-  process.stdin.on("data", () => {});
+  let marked = null; // a line on stdin marks "the switchover starts now"; EOF stops
+  process.stdin.on("data", () => { if (marked === null) marked = performance.now(); });
   process.stdin.on("end", () => { stop = true; });
   process.stdin.resume();
 
-  let acked = 0, errors = 0, longest = 0, last = performance.now(), nextReport = 0;
+  let acked = 0, errors = 0, longest = 0, baseline = 0, last = performance.now(), nextReport = 0;
   const samples = [];
   while (!stop) {
     try {
@@ -36,7 +37,8 @@ async function main() {
       continue;
     }
     const now = performance.now();
-    longest = Math.max(longest, now - last);
+    if (marked !== null && now >= marked) longest = Math.max(longest, now - last);
+    else baseline = Math.max(baseline, now - last);
     last = now;
     acked += 1;
     if (now >= nextReport) {
@@ -50,7 +52,8 @@ async function main() {
   const version = require("ioredis/package.json").version;
   process.stdout.write("result " + JSON.stringify({
     client: `ioredis ${version}`, retry: true, acked, errors, error_samples: samples,
-    longest_pause_ms: Math.round(longest * 10) / 10, port: port_, role,
+    longest_pause_ms: Math.round(longest * 10) / 10, baseline_pause_ms: Math.round(baseline * 10) / 10,
+    port: port_, role,
   }) + "\n");
   redis.disconnect();
 }

@@ -46,10 +46,18 @@ async def main() -> None:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.buffer.read1(4096) else None)
+    marks: list[float] = []  # a line on stdin marks "the switchover starts now"; EOF stops
+
+    def on_stdin() -> None:
+        if sys.stdin.buffer.read1(4096):
+            marks.append(time.monotonic())
+        else:
+            stop.set()
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
 
     acked, errors, samples = 0, 0, []
-    longest, last_ack = 0.0, time.monotonic()
+    longest, baseline, last_ack = 0.0, 0.0, time.monotonic()
     next_report = 0.0
     while not stop.is_set():
         try:
@@ -61,7 +69,10 @@ async def main() -> None:
             await asyncio.sleep(0.001)
             continue
         now = time.monotonic()
-        longest = max(longest, now - last_ack)
+        if marks and now >= marks[0]:
+            longest = max(longest, now - last_ack)
+        else:
+            baseline = max(baseline, now - last_ack)
         last_ack = now
         acked += 1
         if now >= next_report:
@@ -76,6 +87,7 @@ async def main() -> None:
         "errors": errors,
         "error_samples": samples,
         "longest_pause_ms": round(longest * 1000, 1),
+        "baseline_pause_ms": round(baseline * 1000, 1),
         "port": int(server["tcp_port"]),
         "role": role.decode() if isinstance(role, bytes) else role,
     }

@@ -16,6 +16,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PY_WRITER = ROOT / "tests" / "stock" / "sentinel_writer.py"
+KVMAINT_WRITER = ROOT / "bench" / "clients" / "kvmaint_writer.py"
 JS_DIR = ROOT / "tests" / "js"
 JS_WRITER = JS_DIR / "sentinel_writer.js"
 OLD_REDIS_PY = "5.3.1"
@@ -92,6 +93,12 @@ class StockWriter:
             else:
                 self.output.append(line)
 
+    async def mark(self) -> None:
+        """Tells the writer the switchover starts now: its longest pause is counted from here."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(b"mark\n")
+        await self.proc.stdin.drain()
+
     async def stop(self, timeout: float = 20.0) -> dict[str, Any]:
         assert self.proc is not None and self.proc.stdin is not None and self._reader is not None
         self.proc.stdin.close()
@@ -124,3 +131,8 @@ def ioredis_writer(node: str, sentinel: str, name: str, password: str | None = N
     argv = [node, str(JS_WRITER), "--sentinel", sentinel, "--name", name]
     argv += ["--password", password] if password else []
     return StockWriter("ioredis", argv)
+
+
+def kvmaint_client_writer(scheduler: str, app: str) -> StockWriter:
+    """The same writer on kvmaint.client (not a stock client: the product's own, for comparison)."""
+    return StockWriter("kvmaint.client", [sys.executable, str(KVMAINT_WRITER), "--scheduler", scheduler, "--app", app])
