@@ -143,10 +143,13 @@ class SentinelFeed:
             hold.set()
 
     async def fresh(self) -> None:
-        """Catches up with what this scheduler committed, so an add-on created a moment ago is known."""
-        while self.bus.last_sequence > self.position:
-            if not await self.step():
-                return
+        """Catches up with what this scheduler committed, so an add-on created a moment ago is known.
+        Takes the lock even when there seems to be nothing to read: a batch being applied right now
+        has moved the position but maybe not yet the view."""
+        async with self._lock:
+            while self.bus.last_sequence > self.position:
+                if not await self._step():
+                    return
 
     async def step(self) -> bool:
         """Reads and applies one batch of events; False when there was none."""
