@@ -46,6 +46,95 @@ from tests.support.stock import (
 
 WARMUP_WRITES = 300
 TAIL_WRITES = 300
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ExecWriter:
+    """bench/plain_writer.py (reads REDIS_URL once, nothing else) under `kvmaint apps:exec`, which restarts
+    it with the new REDIS_URL after the repoint. Same interface as StockWriter; its keys carry the pid of
+    each incarnation, so the result lists them for the read-back."""
+
+    def __init__(self, scheduler: str, app: str) -> None:
+        self.label = "apps:exec"
+        kvmaint = str(Path(sys.executable).with_name("kvmaint"))
+        program = [sys.executable, str(ROOT / "bench" / "plain_writer.py")]
+        self.argv = [kvmaint, "--scheduler", scheduler, "apps:exec", "-a", app, "--grace", "5", "--"]
+        self.argv += program
+        self.proc: asyncio.subprocess.Process | None = None
+        self.acked = 0
+        self.keys: list[tuple[str, str]] = []
+        self.errors: list[str] = []
+        self.last_where = ""
+        self.marked: float | None = None
+        self.longest = self.baseline = 0.0
+        self._last: float | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> ExecWriter:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+        )  # fmt: skip
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            words = raw.decode(errors="replace").split()
+            if len(words) == 4 and words[0] == "ack":
+                key, where, t = words[1], words[2], float(words[3])
+                if self._last is not None:
+                    gap = t - self._last
+                    if self.marked is not None and t >= self.marked:
+                        self.longest = max(self.longest, gap)
+                    else:
+                        self.baseline = max(self.baseline, gap)
+                self._last = t
+                self.keys.append((key, key.rsplit(":", 1)[1]))
+                self.last_where = where
+                self.acked += 1
+            elif len(words) == 3 and words[0] == "error" and len(self.errors) < 1000:
+                self.errors.append(words[1])
+
+    async def mark(self) -> None:
+        self.marked = time.monotonic()
+
+    async def stop(self, timeout: float = 20.0) -> dict[str, Any]:
+        assert self.proc is not None and self._reader is not None
+        self.proc.terminate()  # apps:exec passes it on to the program and exits when it has
+        await asyncio.wait_for(self.proc.wait(), timeout)
+        await asyncio.wait_for(self._reader, timeout)
+        return {
+            "acked": self.acked,
+            "errors": len(self.errors),
+            "error_samples": sorted(set(self.errors))[:3],
+            "longest_pause_ms": round(self.longest * 1000, 1),
+            "baseline_pause_ms": round(self.baseline * 1000, 1),
+            "port": int(self.last_where.rsplit(":", 1)[1]) if self.last_where else 0,
+            "role": "master",  # checked below: the last acknowledgement came from the new primary
+            "keys": self.keys,
+        }
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+
+
+async def lost_keys(address: str, keys: list[tuple[str, str]], chunk: int = 10_000) -> int:
+    import redis.asyncio as aioredis
+
+    host, port = split(address)
+    client = aioredis.Redis(host=host, port=port, decode_responses=True, socket_timeout=30)
+    lost = 0
+    try:
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            values = await client.mget([k for k, _ in part])
+            lost += sum(v != want for (_, want), v in zip(part, values, strict=True))
+    finally:
+        await client.aclose()
+    return lost
 
 
 class KvmaintSentinel(KvmaintContender):
@@ -93,7 +182,11 @@ def contenders(old_python: str, node: str) -> list[Contender]:
     def own(s: Any, topo: Topology) -> StockWriter:
         return kvmaint_client_writer(s.address, s.APP)
 
+    def exec_(s: Any, topo: Topology) -> Any:
+        return ExecWriter(s.address, s.APP)
+
     out.insert(4, Contender("kvmaint: kvmaint.client", "kvmaint", own))
+    out.insert(5, Contender("kvmaint: plain program under apps:exec", "kvmaint", exec_))
     return out
 
 
@@ -142,7 +235,12 @@ async def run_once(c: Contender, switch: Switch, run: int, runs: int, rng: rando
     new_primary = done.new_primary
     on_new = bool(new_primary) and result["port"] == split(new_primary)[1]
     r.on_new_primary = on_new and result["role"] == "master"
-    r.lost = len(await missing_writes(new_primary, r.acked)) if new_primary else None
+    if not new_primary:
+        r.lost = None
+    elif "keys" in result:
+        r.lost = await lost_keys(new_primary, result["keys"])
+    else:
+        r.lost = len(await missing_writes(new_primary, r.acked))
     r.write_pause_ms = done.figures.get("write_pause_ms")
     return r
 

@@ -419,6 +419,7 @@ class MaintenanceRunner:
         host, port = _split(m.state["old_primary"])
         t_host, t_port = self._endpoint(m.state["target"])
         timeout_s = self.config.failover_timeout_ms / 1000 + self.config.command_timeout
+        sent = self.ctx.clock.monotonic()
         r = await self._command(
             host,
             f"{_cid(m)}/failover",
@@ -432,9 +433,14 @@ class MaintenanceRunner:
             raise StepFailed(f"failover to {m.state['target']} did not happen: {r.error}")
         closed = r.fields.get("clients_closed")
         released = f"; the old primary closed {closed} client connection(s)" if closed is not None else ""
+        # write_pause_ms is the server's pause (CLIENT PAUSE to promotion). An app that finds the primary
+        # through the Sentinel endpoint can write again once this step is recorded: about the command's
+        # round trip below, plus its own reconnect (bench/follow.py measures what apps see).
+        took = round((self.ctx.clock.monotonic() - sent) * 1000)
         return StepResult(
-            f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms{released}",
-            {"write_pause_ms": str(r.write_pause_ms)},
+            f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms on the server, "
+            f"failover command {took} ms{released}",
+            {"write_pause_ms": str(r.write_pause_ms), "failover_command_ms": str(took)},
             self._switch_addresses(m),
         )
 
