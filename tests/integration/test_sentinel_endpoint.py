@@ -16,7 +16,7 @@ from redis.asyncio.sentinel import Sentinel
 
 from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import fleet_pb2_grpc
-from tests.conftest import APP_TOKENS, OPERATOR_TOKEN
+from tests.conftest import AGENT_TOKEN, APP_TOKENS, OPERATOR_TOKEN
 from tests.integration.conftest import FAST
 from tests.sentinel.support import Raw, pack
 from tests.support.eventually import eventually
@@ -37,7 +37,7 @@ async def api_answers(address: str, token: str | None = None) -> bool:
 async def test_app_tokens_see_only_their_own_add_ons(scheduler_factory, agents) -> None:
     s = scheduler_factory(tokens=True, extra_args=[*FAST, *SENTINEL])
     meta = (("authorization", f"Bearer {OPERATOR_TOKEN}"),)
-    agents("db-1", s.address)
+    agents("db-1", s.address, ["--token", AGENT_TOKEN])  # without mTLS an agent shows its token
     async with grpc.aio.insecure_channel(s.address) as channel:
         fleet = fleet_pb2_grpc.FleetServiceStub(channel)
         names = {}
