@@ -27,6 +27,7 @@ from server.sentinel.resp import Error, Reply, encode
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1 << 20
+MAX_CLIENTS = 10_000
 MAX_INLINE_BYTES = 64 << 10
 READ_CHUNK = 64 << 10
 # A subscriber that does not read its messages is dropped rather than buffered without bound.
@@ -115,7 +116,7 @@ class SentinelServer:
                 "uptime_in_seconds": str(uptime),
                 "uptime_in_days": str(uptime // 86400),
             },
-            "Clients": {"connected_clients": str(len(self._conns)), "maxclients": "10000"},
+            "Clients": {"connected_clients": str(len(self._conns)), "maxclients": str(MAX_CLIENTS)},
             "Stats": {k: str(v) for k, v in self.stats.items()},
         }
 
@@ -143,6 +144,11 @@ class SentinelServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if len(self._conns) >= MAX_CLIENTS:  # as Redis does at maxclients
+            writer.write(b"-ERR max number of clients reached\r\n")
+            writer.close()
+            self.stats["rejected_connections"] = self.stats.get("rejected_connections", 0) + 1
+            return
         session = new_session(next(self._ids), addr, self.tokens)
         conn = _Conn(session, writer)
         self._conns[session.id] = conn
