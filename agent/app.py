@@ -12,9 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from agent import __version__
+from agent.builds import probe_all
 from agent.commands import CommandRunner
 from agent.config import AgentConfig
-from agent.convert import status_to_proto
+from agent.convert import build_to_proto, status_to_proto
 from agent.inventory import Inventory
 from agent.redisnode.version import binary_version, require_supported, running_version
 from agent.results import ResultStore
@@ -44,7 +45,10 @@ class Agent:
         credentials = channel_credentials(config.tls) if config.tls is not None else None
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = ResultStore(config.data_dir / "results.sqlite3")
-        self.inventory = Inventory(config.data_dir, config.redis_server, self.clock, bind_addresses(config))
+        self.builds = probe_all(config.builds, config.redis_server, config.host_id)
+        for build in self.builds:
+            log.info("build %s: %s", build.describe(), build.path)
+        self.inventory = Inventory(config.data_dir, self.builds, self.clock, bind_addresses(config))
         self.runner = CommandRunner(self.inventory, self.store, self.clock)
         # Keepalive pings notice a scheduler host that vanished without closing the connection; the
         # scheduler permits one every 10 s.
@@ -80,6 +84,7 @@ class Agent:
             agent_version=__version__,
             advertise_host=self.config.advertise_host,
             servers=[status_to_proto(s) for s in await self.inventory.statuses()],
+            builds=[build_to_proto(b, b == self.builds.default) for b in self.builds],
         )
 
     async def heartbeat(self) -> agent_pb2.AgentHeartbeat:

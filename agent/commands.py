@@ -208,7 +208,8 @@ class CommandRunner:
         if isinstance(action, ReplicateFrom):
             return await node.replicate_from(action.primary_host, action.primary_port, progress)
         if isinstance(action, RestartServer):
-            return await node.restart(progress, action.role)
+            build = self.inventory.builds.resolve(action.build) if action.build else None
+            return await node.restart(progress, action.role, build)
         if isinstance(action, StopServer):
             outcome = await node.stop(progress)
             if outcome.ok:
@@ -222,9 +223,10 @@ class CommandRunner:
         replicaof = None
         if action.replicate_from_host:
             replicaof = (action.replicate_from_host, action.replicate_from_port)
+        build = self.inventory.builds.resolve(action.build)
         outcome = Outcome.failed("not started")
         for _ in range(START_ATTEMPTS if action.port == 0 else 1):
-            node, created = await self.inventory.create(action.port, replicaof)
+            node, created = await self.inventory.create(action.port, replicaof, build)
             async with node.lock:
                 if self._expired(command):
                     return Outcome.failed("deadline passed")

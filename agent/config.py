@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.builds import parse_spec
 from agent.tls import TlsFiles
 from kvmaint.errors import InvalidArgument
 
@@ -27,6 +28,8 @@ class AgentConfig:
     advertise_host: str = DEFAULT_ADVERTISE_HOST
     adopt: tuple[int, ...] = ()
     redis_server: str = "redis-server"
+    # (name, path) of each server build on this host, the default first; empty: `redis_server` alone.
+    builds: tuple[tuple[str, str], ...] = ()
     tls: TlsFiles | None = None
     tls_server_name: str = ""
     insecure: bool = False
@@ -54,7 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--adopt", type=int, nargs="+", metavar="PORT", help="existing local redis-servers to watch"
     )
-    p.add_argument("--redis-server", help="path of the redis-server binary for managed servers")
+    p.add_argument("--redis-server", help="path of the redis-server binary when no --build is given")
+    p.add_argument(
+        "--build",
+        action="append",
+        metavar="NAME=PATH",
+        help="a server build on this host (repeatable; the first is the default): "
+        "--build redis-7.0=/usr/bin/redis-server --build valkey-8.1=/opt/valkey/bin/valkey-server",
+    )
     p.add_argument("--config", help="a TOML file with the same keys (host_id, scheduler, ...)")
     p.add_argument("--tls-ca", help="CA certificate (PEM) the scheduler's certificate must chain to")
     p.add_argument("--tls-cert", help="this host's client certificate (PEM)")
@@ -83,7 +93,13 @@ def _from_toml(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidArgument.field("config", f"{path} is not valid TOML: {exc}.") from exc
     section = raw.get("agent", raw)
-    return {str(k).replace("-", "_"): v for k, v in section.items()}
+    out = {str(k).replace("-", "_"): v for k, v in section.items() if k != "builds"}
+    table = raw.get("builds", section.get("builds"))
+    if table is not None:
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise InvalidArgument.field("builds", f"{path}: [builds] maps each build name to a binary path.")
+        out["build"] = [f"{name}={binary}" for name, binary in table.items()]
+    return out
 
 
 def build_config(values: Mapping[str, Any]) -> AgentConfig:
@@ -107,6 +123,7 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
     if any(not 0 < p < 65536 for p in adopt):
         raise InvalidArgument.field("adopt", "Adopted ports must be between 1 and 65535.")
     redis_server = str(values.get("redis_server") or shutil.which("redis-server") or "/usr/bin/redis-server")
+    builds = tuple(parse_spec(str(spec)) for spec in values.get("build") or ())
     return AgentConfig(
         host_id=host_id,
         data_dir=Path(str(values.get("data_dir") or f"./.kvmaint/agent-{host_id}")).resolve(),
@@ -114,6 +131,7 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
         advertise_host=str(values.get("advertise_host") or DEFAULT_ADVERTISE_HOST),
         adopt=adopt,
         redis_server=redis_server,
+        builds=builds,
         tls=tls,
         tls_server_name=str(values.get("tls_server_name") or ""),
         insecure=bool(values.get("insecure") or False),

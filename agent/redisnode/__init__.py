@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
+from agent.builds import Build
 from agent.outcome import Outcome, Progress, no_progress
 from agent.redisnode.catchup import CatchUpVerdict, check_catch_up
 from agent.redisnode.failover import run_failover
@@ -62,7 +64,8 @@ class RedisNode:
             self.process.detach()
 
     async def status(self) -> RedisServerStatus:
-        return await fetch_status(self.client, self.port, managed=self.managed)
+        status = await fetch_status(self.client, self.port, managed=self.managed)
+        return replace(status, build=self.process.build.name) if self.process is not None else status
 
     # --- replication -----------------------------------------------------------------------------
 
@@ -198,8 +201,11 @@ class RedisNode:
         status = await self.status()
         return Outcome.done(f"redis-server is running on port {self.port}.", server=status, port=self.port)
 
-    async def restart(self, progress: Progress = no_progress, role: DesiredRole | None = None) -> Outcome:
-        """SHUTDOWN and start again on the same data; a replica then re-syncs.
+    async def restart(
+        self, progress: Progress = no_progress, role: DesiredRole | None = None, build: Build | None = None
+    ) -> Outcome:
+        """SHUTDOWN and start again on the same data, on `build` when given (an upgrade); a replica then
+        re-syncs.
 
         With `role` (the scheduler's record) the server comes back in that role, written into its config
         before the start, and a standby that is not replicating afterwards is a failure. Without it, the
@@ -209,6 +215,8 @@ class RedisNode:
         if self.process is None:
             return self._refuse_adopted("restart")
         before = await self.status()
+        if build is not None and build != self.process.build:
+            progress(f"port {self.port} moves from {self.process.build.describe()} to {build.describe()}")
         try:
             if before.reachable:
                 await rcmd(self.client, "CONFIG", "REWRITE")
@@ -216,7 +224,10 @@ class RedisNode:
                 await self.process.shutdown(self.client)
             if role is not None:
                 self.process.write_role(role)
-            progress(f"starting port {self.port}" + (f" as {role.describe()}" if role else ""))
+            if build is not None:
+                self.process.use_build(build)
+            as_role = f" as {role.describe()}" if role else ""
+            progress(f"starting port {self.port} on {self.process.build.describe()}{as_role}")
             await self.process.start(self.client)
         except KvmaintError as exc:
             return Outcome.failed(str(exc), server=await self.status(), port=self.port)
@@ -236,7 +247,8 @@ class RedisNode:
         if status.is_replica:
             tail = " and re-synced" if status.link_up else "; it is still re-syncing"
         return Outcome.done(
-            f"Restarted port {self.port} as {status.role}{tail}.",
+            f"Restarted port {self.port} on {self.process.build.describe()} as {status.role}{tail}; "
+            f"it reports version {status.version or 'unknown'}.",
             server=status,
             port=self.port,
             link_up=status.link_up,

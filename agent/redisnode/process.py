@@ -20,6 +20,7 @@ from pathlib import Path
 import redis.asyncio
 import redis.exceptions
 
+from agent.builds import Build
 from agent.redisnode.rcmd import rcmd
 from agent.redisnode.role import DesiredRole, conf_with_role
 from agent.redisnode.status import describe_error
@@ -57,6 +58,17 @@ class ServerLayout:
     @property
     def logfile(self) -> Path:
         return self.dir / "redis.log"
+
+    @property
+    def build_file(self) -> Path:
+        """The name of the build the server runs on: it survives agent restarts with the config."""
+        return self.dir / "build"
+
+    def recorded_build(self) -> str:
+        try:
+            return self.build_file.read_text().strip()
+        except OSError:
+            return ""
 
 
 def render_conf(
@@ -114,11 +126,11 @@ class ServerProcess:
     """Starts and stops one managed redis-server; knows its pid whether or not this agent spawned it."""
 
     def __init__(
-        self, layout: ServerLayout, redis_server: str, clock: Clock, bind: tuple[str, ...] = ("127.0.0.1",)
+        self, layout: ServerLayout, build: Build, clock: Clock, bind: tuple[str, ...] = ("127.0.0.1",)
     ) -> None:
         self.bind = bind
         self.layout = layout
-        self.redis_server = redis_server
+        self.build = build
         self.clock = clock
         self._child: subprocess.Popen[bytes] | None = None
 
@@ -134,20 +146,19 @@ class ServerProcess:
 
     def write_conf(self, replicaof: tuple[str, int] | None) -> None:
         self.layout.dir.mkdir(parents=True, exist_ok=True)
-        self._replace_conf(render_conf(self.layout, replicaof, self.bind))
+        _write_durably(self.layout.conf, render_conf(self.layout, replicaof, self.bind))
+        self.use_build(self.build)
+
+    def use_build(self, build: Build) -> None:
+        """The build the next start runs; recorded next to the config."""
+        self.build = build
+        _write_durably(self.layout.build_file, build.name + "\n")
 
     def write_role(self, role: DesiredRole) -> None:
         """Rewrites the config's replicaof line to the desired role before a start (see role.py)."""
         if not self.layout.conf.exists():
             raise FailedPrecondition(f"No config for port {self.port} at {self.layout.conf}.")
-        self._replace_conf(conf_with_role(self.layout.conf.read_text(), role))
-
-    def _replace_conf(self, text: str) -> None:
-        tmp = self.layout.conf.with_suffix(".tmp")
-        tmp.write_text(text)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(self.layout.conf)
+        _write_durably(self.layout.conf, conf_with_role(self.layout.conf.read_text(), role))
 
     def pid(self) -> int | None:
         """The server's pid if it is running (our child, or found through its pidfile)."""
@@ -167,9 +178,9 @@ class ServerProcess:
             return
         if not self.layout.conf.exists():
             raise FailedPrecondition(f"No config for port {self.port} at {self.layout.conf}.")
-        log.info("starting redis-server on port %d (%s)", self.port, self.layout.conf)
+        log.info("starting port %d on build %s (%s)", self.port, self.build.describe(), self.layout.conf)
         self._child = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once; no waiting here
-            [self.redis_server, str(self.layout.conf)],
+            [self.build.path, str(self.layout.conf)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -242,6 +253,14 @@ class ServerProcess:
                     f"redis-server on port {self.port} did not exit within {EXIT_TIMEOUT_SECONDS:.0f}s."
                 )
             await self.clock.sleep(0.02)
+
+
+def _write_durably(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(path)
 
 
 async def _answers(client: redis.asyncio.Redis) -> bool:

@@ -50,6 +50,10 @@ class RedisServerStatus:
     replicas: tuple[ReplicaInfo, ...] = ()
     managed: bool = False
     error: str = ""
+    # INFO server's valkey_version (a Valkey server also reports a redis_version it is compatible
+    # with), else its redis_version; and the agent's name of the build it was started from.
+    version: str = ""
+    build: str = ""
 
     @property
     def is_primary(self) -> bool:
@@ -117,6 +121,7 @@ def parse_status(
         role=role,
         run_id=str(server.get("run_id", "")),
         redis_version=str(server.get("redis_version", "")),
+        version=str(server.get("valkey_version") or server.get("redis_version") or ""),
         repl_offset=repl_offset,
         processed_offset=replica.pop("processed_offset", repl_offset),
         replid=str(replication.get("master_replid", "")),

@@ -112,9 +112,20 @@ def agents(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def builds(ctx: Context, args: argparse.Namespace) -> int:
+    resp = ctx.conn.call(ctx.conn.fleet.ListAgents, fleet_pb2.ListAgentsRequest())
+    rows = fmt.builds_rows([fmt.agent_view(a) for a in resp.agents])
+    if not rows and not ctx.out.json_mode:
+        ctx.out.note("No connected agent has reported a build yet.")
+        return 0
+    ctx.out.emit(rows, lambda: fmt.render_table(rows, fmt.BUILD_COLUMNS))
+    return 0
+
+
 def maintenances_require(ctx: Context, args: argparse.Namespace) -> int:
     request = fleet_pb2.RequireMaintenanceRequest(
-        reason=parse_enum(resources_pb2.MaintenanceReason, args.reason, "--reason"))
+        reason=parse_enum(resources_pb2.MaintenanceReason, args.reason, "--reason"),
+        build=args.build or "", allow_downgrade=bool(args.allow_downgrade))
     if args.method is not None:
         request.method = parse_enum(resources_pb2.MaintenanceMethod, args.method, "--method")
     if args.required_by is not None:

@@ -27,7 +27,7 @@ SEED_INFO_KEYS = (
     "required_by", "scheduled_for", "server_created_at", "started_at", "status", "window",
 )
 EXTRA_INFO_KEYS = ("id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms",
-                   "attempts", "last_failure_reason", "needs_operator")
+                   "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version")
 INFO_KEYS = SEED_INFO_KEYS + EXTRA_INFO_KEYS
 
 
@@ -127,10 +127,19 @@ def addon_view(addon: resources_pb2.Addon) -> View:
         "created_at": ts_iso(addon.server_create_time),
         "servers": [
             {"role": enum_label(resources_pb2.ServerRole, s.role), "address": server_address(s),
-             "endpoint": s.endpoint}
+             "endpoint": s.endpoint, "build": s.build, "version": s.version}
             for s in addon.servers
         ],
     }
+
+
+def running_text(server: Mapping[str, Value]) -> str:
+    """"db-1:7001 (valkey-8.1, version 8.1.8)", or the bare address when no agent reported it."""
+    address = str(server.get("address") or "")
+    if not server.get("version"):
+        return address
+    build = f"{server['build']}, " if server.get("build") else ""
+    return f"{address} ({build}version {server['version']})"
 
 
 def addon_info_view(resp: Any) -> View:
@@ -155,6 +164,7 @@ def addon_info_view(resp: Any) -> View:
         "primary": addon["primary"],
         "standby": addon["standby"],
         "hidden_standby": addon["hidden_standby"],
+        "servers": addon["servers"],
     }
 
 
@@ -188,6 +198,8 @@ def maintenance_info_view(info: Any) -> View:
         "attempts": int(info.attempts),
         "last_failure_reason": info.last_failure_reason,
         "needs_operator": bool(info.needs_operator),
+        "target_build": info.target_build,
+        "target_version": info.target_version,
     }
     return view
 
@@ -230,6 +242,8 @@ def maintenance_view(m: resources_pb2.Maintenance) -> View:
         "attempts": int(m.attempts),
         "last_failure_reason": m.last_failure_reason,
         "needs_operator": bool(m.needs_operator),
+        "target_build": m.target_build,
+        "target_version": m.target_version,
         "created_at": ts_iso(m.create_time),
         "history": [history_entry_view(e) for e in m.history],
     }
@@ -245,10 +259,27 @@ def agent_view(agent: Any) -> View:
         "status": "connected" if agent.connected else "disconnected",
         "servers": [
             {"port": int(s.port), "role": s.role, "reachable": bool(s.reachable),
-             "lag_bytes": int(s.lag_bytes) if s.lag_bytes >= 0 else None, "managed": bool(s.managed)}
+             "lag_bytes": int(s.lag_bytes) if s.lag_bytes >= 0 else None, "managed": bool(s.managed),
+             "build": s.build, "version": s.version}
             for s in agent.servers
         ],
+        "builds": [{"name": b.name, "version": b.version, "kind": b.kind, "default": bool(b.is_default)}
+                   for b in agent.builds],
     }
+
+
+def builds_rows(agents: Sequence[Mapping[str, Value]]) -> list[View]:
+    """`kvmaint builds`: one row per (name, version) across connected hosts, with the hosts that have it."""
+    hosts: dict[tuple[str, str], list[str]] = {}
+    kinds: dict[tuple[str, str], str] = {}
+    for agent in agents:
+        builds = agent.get("builds")
+        for b in builds if isinstance(builds, list) and agent.get("connected") else []:
+            key = (str(b["name"]), str(b["version"]))
+            hosts.setdefault(key, []).append(str(agent["host_id"]))
+            kinds[key] = str(b["kind"])
+    return [{"name": name, "version": version, "kind": kinds[key], "hosts": hosts[key]}
+            for key in sorted(hosts) for name, version in [key]]
 
 
 def agent_servers_text(view: Mapping[str, Value]) -> str:
@@ -262,6 +293,8 @@ def agent_servers_text(view: Mapping[str, Value]) -> str:
         text = f"{server['port']} {server['role'] or '?'}"
         if server["lag_bytes"] is not None and server["role"] == "slave":
             text += f" (lag {server['lag_bytes']} B)"
+        if server.get("version"):
+            text += f" [{server['build'] + ' ' if server.get('build') else ''}{server['version']}]"
         parts.append(text)
     return ", ".join(parts)
 
@@ -369,11 +402,13 @@ def addon_info_block(view: Mapping[str, Value]) -> str:
         ("Created", view.get("created_at")),
         ("Maintenance", view.get("maintenance")),
         ("Maintenance window", view.get("maintenance_window")),
-        ("Primary", view.get("primary")),
-        ("Standby", view.get("standby")),
     ]
+    servers = view.get("servers")
+    by_role = {s["role"]: running_text(s) for s in servers} if isinstance(servers, list) else {}
+    pairs += [("Primary", by_role.get("primary", view.get("primary"))),
+              ("Standby", by_role.get("standby", view.get("standby")))]
     if view.get("hidden_standby"):
-        pairs.append(("Hidden standby", view["hidden_standby"]))
+        pairs.append(("Hidden standby", by_role.get("hidden_standby", view["hidden_standby"])))
     return f"{heading}\n{render_block(pairs)}"
 
 
@@ -427,6 +462,7 @@ HISTORY_COLUMNS: list[Column] = [("ID", "id"), ("STATUS", "status"), ("REASON", 
 REQUIRED_COLUMNS: list[Column] = [("ADDON", "addon"), ("APP", "app"), ("ID", "id"),
                                   ("REASON", "reason"), ("METHOD", "method"),
                                   ("REQUIRED BY", "required_by"), ("SCHEDULED FOR", "scheduled_for")]
+BUILD_COLUMNS: list[Column] = [("NAME", "name"), ("VERSION", "version"), ("HOSTS", "hosts")]
 AGENT_COLUMNS: list[Column] = [("HOST", "host_id"), ("ADVERTISED AS", "advertise_host"), ("STATUS", "status"),
                                ("VERSION", "agent_version"), ("SERVERS", "servers_text")]
 WINDOW_KEYS = ("window", "previous_window", "scheduled_for", "previously_scheduled_for")

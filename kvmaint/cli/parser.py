@@ -142,12 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="routine_maintenance, security_patch, redis_upgrade, infrastructure or emergency")
     p.add_argument("--required-by", metavar="TIME", help="ISO 8601 date or time, UTC when naive")
     p.add_argument("--method", metavar="METHOD", help="failover (default) or restart")
+    p.add_argument("--build", metavar="NAME",
+                   help="move the servers onto this build (kvmaint builds); default: their current one")
+    p.add_argument("--allow-downgrade", action="store_true",
+                   help="allow a --build older than what an add-on runs")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--addon", dest="addons", metavar="NAME", nargs="+", action="extend")
     target.add_argument("--plan", metavar="PLAN")
     target.add_argument("--all", action="store_true")
 
     command("agents", fleet.agents, "list the database hosts' agents and their servers (operators)")
+    command("builds", fleet.builds, "list the server builds on the fleet's hosts (operators)")
 
     p = command("events", events.events, "show stored events; --follow streams new ones")
     _app(p, False)

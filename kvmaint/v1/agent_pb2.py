@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from kvmaint.v1 import resources_pb2 as kvmaint_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kvmaint/v1/agent.proto\x12\nkvmaint.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x01\n\x0e\x43onnectRequest\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.kvmaint.v1.AgentHelloH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.kvmaint.v1.AgentHeartbeatH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.kvmaint.v1.CommandProgressH\x00\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x19.kvmaint.v1.CommandResultH\x00\x42\x06\n\x04\x62ody\"w\n\x0f\x43onnectResponse\x12/\n\x07welcome\x18\x01 \x01(\x0b\x32\x1c.kvmaint.v1.SchedulerWelcomeH\x00\x12+\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x18.kvmaint.v1.AgentCommandH\x00\x42\x06\n\x04\x62ody\"]\n\rReplicaStatus\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x05 \x01(\x03\"\xa5\x02\n\x11RedisServerStatus\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x15\n\rredis_version\x18\x05 \x01(\t\x12\x13\n\x0brepl_offset\x18\x06 \x01(\x03\x12\x14\n\x0cprimary_host\x18\x07 \x01(\t\x12\x14\n\x0cprimary_port\x18\x08 \x01(\x05\x12\x0f\n\x07link_up\x18\t \x01(\x08\x12\x1b\n\x13last_io_seconds_ago\x18\n \x01(\x03\x12+\n\x08replicas\x18\x0b \x03(\x0b\x32\x19.kvmaint.v1.ReplicaStatus\x12\x0f\n\x07managed\x18\x0c \x01(\x08\x12\r\n\x05\x65rror\x18\r \x01(\t\"|\n\nAgentHello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x64vertise_host\x18\x03 \x01(\t\x12.\n\x07servers\x18\x04 \x03(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\"@\n\x0e\x41gentHeartbeat\x12.\n\x07servers\x18\x01 \x03(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\"Q\n\x10SchedulerWelcome\x12\x19\n\x11scheduler_version\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x05\"\x83\x01\n\x13\x43\x61tchUpCheckCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\x12\x15\n\rmax_lag_bytes\x18\x04 \x01(\x03\x12\x1b\n\x13max_last_io_seconds\x18\x05 \x01(\x03\"]\n\x0f\x46\x61iloverCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x13\n\x0btarget_host\x18\x02 \x01(\t\x12\x13\n\x0btarget_port\x18\x03 \x01(\x05\x12\x12\n\ntimeout_ms\x18\x04 \x01(\x05\"R\n\x13\x46orcePromoteCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x16\n\x0elast_lag_bytes\x18\x02 \x01(\x03\x12\x15\n\rmax_lag_bytes\x18\x03 \x01(\x03\"\\\n\x12StartServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x1b\n\x13replicate_from_host\x18\x02 \x01(\t\x12\x1b\n\x13replicate_from_port\x18\x03 \x01(\x05\"J\n\x0b\x44\x65siredRole\x12\x0f\n\x07primary\x18\x01 \x01(\x08\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\"K\n\x14RestartServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12%\n\x04role\x18\x02 \x01(\x0b\x32\x17.kvmaint.v1.DesiredRole\"!\n\x11StopServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\"P\n\x14ReplicateFromCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\"\xe6\x03\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\x0e\x63\x61tch_up_check\x18\x03 \x01(\x0b\x32\x1f.kvmaint.v1.CatchUpCheckCommandH\x00\x12/\n\x08\x66\x61ilover\x18\x04 \x01(\x0b\x32\x1b.kvmaint.v1.FailoverCommandH\x00\x12\x38\n\rforce_promote\x18\x05 \x01(\x0b\x32\x1f.kvmaint.v1.ForcePromoteCommandH\x00\x12\x36\n\x0cstart_server\x18\x06 \x01(\x0b\x32\x1e.kvmaint.v1.StartServerCommandH\x00\x12:\n\x0erestart_server\x18\x07 \x01(\x0b\x32 .kvmaint.v1.RestartServerCommandH\x00\x12\x34\n\x0bstop_server\x18\x08 \x01(\x0b\x32\x1d.kvmaint.v1.StopServerCommandH\x00\x12:\n\x0ereplicate_from\x18\t \x01(\x0b\x32 .kvmaint.v1.ReplicateFromCommandH\x00\x42\x08\n\x06\x61\x63tion\"\xb1\x01\n\x0f\x43ommandProgress\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tlag_bytes\x18\x03 \x01(\x03\x12\x37\n\x06\x66ields\x18\x04 \x03(\x0b\x32\'.kvmaint.v1.CommandProgress.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x02\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\x06server\x18\x05 \x01(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\x12\x11\n\tlag_bytes\x18\x06 \x01(\x03\x12\x1b\n\x13last_io_seconds_ago\x18\x07 \x01(\x03\x12\x0f\n\x07link_up\x18\x08 \x01(\x08\x12\x16\n\x0ewrite_pause_ms\x18\t \x01(\x03\x12\x0c\n\x04port\x18\n \x01(\x05\x12\x35\n\x06\x66ields\x18\x0b \x03(\x0b\x32%.kvmaint.v1.CommandResult.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32V\n\x0c\x41gentService\x12\x46\n\x07\x43onnect\x12\x1a.kvmaint.v1.ConnectRequest\x1a\x1b.kvmaint.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kvmaint/v1/agent.proto\x12\nkvmaint.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1akvmaint/v1/resources.proto\"\xd0\x01\n\x0e\x43onnectRequest\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.kvmaint.v1.AgentHelloH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.kvmaint.v1.AgentHeartbeatH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.kvmaint.v1.CommandProgressH\x00\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x19.kvmaint.v1.CommandResultH\x00\x42\x06\n\x04\x62ody\"w\n\x0f\x43onnectResponse\x12/\n\x07welcome\x18\x01 \x01(\x0b\x32\x1c.kvmaint.v1.SchedulerWelcomeH\x00\x12+\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x18.kvmaint.v1.AgentCommandH\x00\x42\x06\n\x04\x62ody\"]\n\rReplicaStatus\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x05 \x01(\x03\"\xc5\x02\n\x11RedisServerStatus\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x15\n\rredis_version\x18\x05 \x01(\t\x12\x13\n\x0brepl_offset\x18\x06 \x01(\x03\x12\x14\n\x0cprimary_host\x18\x07 \x01(\t\x12\x14\n\x0cprimary_port\x18\x08 \x01(\x05\x12\x0f\n\x07link_up\x18\t \x01(\x08\x12\x1b\n\x13last_io_seconds_ago\x18\n \x01(\x03\x12+\n\x08replicas\x18\x0b \x03(\x0b\x32\x19.kvmaint.v1.ReplicaStatus\x12\x0f\n\x07managed\x18\x0c \x01(\x08\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\r\n\x05\x62uild\x18\x0e \x01(\t\x12\x0f\n\x07version\x18\x0f \x01(\t\"\xa5\x01\n\nAgentHello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x64vertise_host\x18\x03 \x01(\t\x12.\n\x07servers\x18\x04 \x03(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\x12\'\n\x06\x62uilds\x18\x05 \x03(\x0b\x32\x17.kvmaint.v1.ServerBuild\"@\n\x0e\x41gentHeartbeat\x12.\n\x07servers\x18\x01 \x03(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\"Q\n\x10SchedulerWelcome\x12\x19\n\x11scheduler_version\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x05\"\x83\x01\n\x13\x43\x61tchUpCheckCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\x12\x15\n\rmax_lag_bytes\x18\x04 \x01(\x03\x12\x1b\n\x13max_last_io_seconds\x18\x05 \x01(\x03\"]\n\x0f\x46\x61iloverCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x13\n\x0btarget_host\x18\x02 \x01(\t\x12\x13\n\x0btarget_port\x18\x03 \x01(\x05\x12\x12\n\ntimeout_ms\x18\x04 \x01(\x05\"R\n\x13\x46orcePromoteCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x16\n\x0elast_lag_bytes\x18\x02 \x01(\x03\x12\x15\n\rmax_lag_bytes\x18\x03 \x01(\x03\"k\n\x12StartServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x1b\n\x13replicate_from_host\x18\x02 \x01(\t\x12\x1b\n\x13replicate_from_port\x18\x03 \x01(\x05\x12\r\n\x05\x62uild\x18\x04 \x01(\t\"J\n\x0b\x44\x65siredRole\x12\x0f\n\x07primary\x18\x01 \x01(\x08\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\"Z\n\x14RestartServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12%\n\x04role\x18\x02 \x01(\x0b\x32\x17.kvmaint.v1.DesiredRole\x12\r\n\x05\x62uild\x18\x03 \x01(\t\"!\n\x11StopServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\"P\n\x14ReplicateFromCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\"\xe6\x03\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\x0e\x63\x61tch_up_check\x18\x03 \x01(\x0b\x32\x1f.kvmaint.v1.CatchUpCheckCommandH\x00\x12/\n\x08\x66\x61ilover\x18\x04 \x01(\x0b\x32\x1b.kvmaint.v1.FailoverCommandH\x00\x12\x38\n\rforce_promote\x18\x05 \x01(\x0b\x32\x1f.kvmaint.v1.ForcePromoteCommandH\x00\x12\x36\n\x0cstart_server\x18\x06 \x01(\x0b\x32\x1e.kvmaint.v1.StartServerCommandH\x00\x12:\n\x0erestart_server\x18\x07 \x01(\x0b\x32 .kvmaint.v1.RestartServerCommandH\x00\x12\x34\n\x0bstop_server\x18\x08 \x01(\x0b\x32\x1d.kvmaint.v1.StopServerCommandH\x00\x12:\n\x0ereplicate_from\x18\t \x01(\x0b\x32 .kvmaint.v1.ReplicateFromCommandH\x00\x42\x08\n\x06\x61\x63tion\"\xb1\x01\n\x0f\x43ommandProgress\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tlag_bytes\x18\x03 \x01(\x03\x12\x37\n\x06\x66ields\x18\x04 \x03(\x0b\x32\'.kvmaint.v1.CommandProgress.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x02\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\x06server\x18\x05 \x01(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\x12\x11\n\tlag_bytes\x18\x06 \x01(\x03\x12\x1b\n\x13last_io_seconds_ago\x18\x07 \x01(\x03\x12\x0f\n\x07link_up\x18\x08 \x01(\x08\x12\x16\n\x0ewrite_pause_ms\x18\t \x01(\x03\x12\x0c\n\x04port\x18\n \x01(\x05\x12\x35\n\x06\x66ields\x18\x0b \x03(\x0b\x32%.kvmaint.v1.CommandResult.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32V\n\x0c\x41gentService\x12\x46\n\x07\x43onnect\x12\x1a.kvmaint.v1.ConnectRequest\x1a\x1b.kvmaint.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,46 +37,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_options = b'8\001'
   _globals['_COMMANDRESULT_FIELDSENTRY']._loaded_options = None
   _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_CONNECTREQUEST']._serialized_start=72
-  _globals['_CONNECTREQUEST']._serialized_end=280
-  _globals['_CONNECTRESPONSE']._serialized_start=282
-  _globals['_CONNECTRESPONSE']._serialized_end=401
-  _globals['_REPLICASTATUS']._serialized_start=403
-  _globals['_REPLICASTATUS']._serialized_end=496
-  _globals['_REDISSERVERSTATUS']._serialized_start=499
-  _globals['_REDISSERVERSTATUS']._serialized_end=792
-  _globals['_AGENTHELLO']._serialized_start=794
-  _globals['_AGENTHELLO']._serialized_end=918
-  _globals['_AGENTHEARTBEAT']._serialized_start=920
-  _globals['_AGENTHEARTBEAT']._serialized_end=984
-  _globals['_SCHEDULERWELCOME']._serialized_start=986
-  _globals['_SCHEDULERWELCOME']._serialized_end=1067
-  _globals['_CATCHUPCHECKCOMMAND']._serialized_start=1070
-  _globals['_CATCHUPCHECKCOMMAND']._serialized_end=1201
-  _globals['_FAILOVERCOMMAND']._serialized_start=1203
-  _globals['_FAILOVERCOMMAND']._serialized_end=1296
-  _globals['_FORCEPROMOTECOMMAND']._serialized_start=1298
-  _globals['_FORCEPROMOTECOMMAND']._serialized_end=1380
-  _globals['_STARTSERVERCOMMAND']._serialized_start=1382
-  _globals['_STARTSERVERCOMMAND']._serialized_end=1474
-  _globals['_DESIREDROLE']._serialized_start=1476
-  _globals['_DESIREDROLE']._serialized_end=1550
-  _globals['_RESTARTSERVERCOMMAND']._serialized_start=1552
-  _globals['_RESTARTSERVERCOMMAND']._serialized_end=1627
-  _globals['_STOPSERVERCOMMAND']._serialized_start=1629
-  _globals['_STOPSERVERCOMMAND']._serialized_end=1662
-  _globals['_REPLICATEFROMCOMMAND']._serialized_start=1664
-  _globals['_REPLICATEFROMCOMMAND']._serialized_end=1744
-  _globals['_AGENTCOMMAND']._serialized_start=1747
-  _globals['_AGENTCOMMAND']._serialized_end=2233
-  _globals['_COMMANDPROGRESS']._serialized_start=2236
-  _globals['_COMMANDPROGRESS']._serialized_end=2413
-  _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_start=2368
-  _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_end=2413
-  _globals['_COMMANDRESULT']._serialized_start=2416
-  _globals['_COMMANDRESULT']._serialized_end=2747
-  _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_start=2368
-  _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_end=2413
-  _globals['_AGENTSERVICE']._serialized_start=2749
-  _globals['_AGENTSERVICE']._serialized_end=2835
+  _globals['_CONNECTREQUEST']._serialized_start=100
+  _globals['_CONNECTREQUEST']._serialized_end=308
+  _globals['_CONNECTRESPONSE']._serialized_start=310
+  _globals['_CONNECTRESPONSE']._serialized_end=429
+  _globals['_REPLICASTATUS']._serialized_start=431
+  _globals['_REPLICASTATUS']._serialized_end=524
+  _globals['_REDISSERVERSTATUS']._serialized_start=527
+  _globals['_REDISSERVERSTATUS']._serialized_end=852
+  _globals['_AGENTHELLO']._serialized_start=855
+  _globals['_AGENTHELLO']._serialized_end=1020
+  _globals['_AGENTHEARTBEAT']._serialized_start=1022
+  _globals['_AGENTHEARTBEAT']._serialized_end=1086
+  _globals['_SCHEDULERWELCOME']._serialized_start=1088
+  _globals['_SCHEDULERWELCOME']._serialized_end=1169
+  _globals['_CATCHUPCHECKCOMMAND']._serialized_start=1172
+  _globals['_CATCHUPCHECKCOMMAND']._serialized_end=1303
+  _globals['_FAILOVERCOMMAND']._serialized_start=1305
+  _globals['_FAILOVERCOMMAND']._serialized_end=1398
+  _globals['_FORCEPROMOTECOMMAND']._serialized_start=1400
+  _globals['_FORCEPROMOTECOMMAND']._serialized_end=1482
+  _globals['_STARTSERVERCOMMAND']._serialized_start=1484
+  _globals['_STARTSERVERCOMMAND']._serialized_end=1591
+  _globals['_DESIREDROLE']._serialized_start=1593
+  _globals['_DESIREDROLE']._serialized_end=1667
+  _globals['_RESTARTSERVERCOMMAND']._serialized_start=1669
+  _globals['_RESTARTSERVERCOMMAND']._serialized_end=1759
+  _globals['_STOPSERVERCOMMAND']._serialized_start=1761
+  _globals['_STOPSERVERCOMMAND']._serialized_end=1794
+  _globals['_REPLICATEFROMCOMMAND']._serialized_start=1796
+  _globals['_REPLICATEFROMCOMMAND']._serialized_end=1876
+  _globals['_AGENTCOMMAND']._serialized_start=1879
+  _globals['_AGENTCOMMAND']._serialized_end=2365
+  _globals['_COMMANDPROGRESS']._serialized_start=2368
+  _globals['_COMMANDPROGRESS']._serialized_end=2545
+  _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_start=2500
+  _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_end=2545
+  _globals['_COMMANDRESULT']._serialized_start=2548
+  _globals['_COMMANDRESULT']._serialized_end=2879
+  _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_start=2500
+  _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_end=2545
+  _globals['_AGENTSERVICE']._serialized_start=2881
+  _globals['_AGENTSERVICE']._serialized_end=2967
 # @@protoc_insertion_point(module_scope)

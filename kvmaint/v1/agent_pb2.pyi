@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from kvmaint.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -44,7 +45,7 @@ class ReplicaStatus(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ..., state: _Optional[str] = ..., offset: _Optional[int] = ..., lag_seconds: _Optional[int] = ...) -> None: ...
 
 class RedisServerStatus(_message.Message):
-    __slots__ = ("port", "reachable", "role", "run_id", "redis_version", "repl_offset", "primary_host", "primary_port", "link_up", "last_io_seconds_ago", "replicas", "managed", "error")
+    __slots__ = ("port", "reachable", "role", "run_id", "redis_version", "repl_offset", "primary_host", "primary_port", "link_up", "last_io_seconds_ago", "replicas", "managed", "error", "build", "version")
     PORT_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +59,8 @@ class RedisServerStatus(_message.Message):
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     MANAGED_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     port: int
     reachable: bool
     role: str
@@ -71,19 +74,23 @@ class RedisServerStatus(_message.Message):
     replicas: _containers.RepeatedCompositeFieldContainer[ReplicaStatus]
     managed: bool
     error: str
-    def __init__(self, port: _Optional[int] = ..., reachable: _Optional[bool] = ..., role: _Optional[str] = ..., run_id: _Optional[str] = ..., redis_version: _Optional[str] = ..., repl_offset: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., link_up: _Optional[bool] = ..., last_io_seconds_ago: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., managed: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+    build: str
+    version: str
+    def __init__(self, port: _Optional[int] = ..., reachable: _Optional[bool] = ..., role: _Optional[str] = ..., run_id: _Optional[str] = ..., redis_version: _Optional[str] = ..., repl_offset: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., link_up: _Optional[bool] = ..., last_io_seconds_ago: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., managed: _Optional[bool] = ..., error: _Optional[str] = ..., build: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class AgentHello(_message.Message):
-    __slots__ = ("host_id", "agent_version", "advertise_host", "servers")
+    __slots__ = ("host_id", "agent_version", "advertise_host", "servers", "builds")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     ADVERTISE_HOST_FIELD_NUMBER: _ClassVar[int]
     SERVERS_FIELD_NUMBER: _ClassVar[int]
+    BUILDS_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     agent_version: str
     advertise_host: str
     servers: _containers.RepeatedCompositeFieldContainer[RedisServerStatus]
-    def __init__(self, host_id: _Optional[str] = ..., agent_version: _Optional[str] = ..., advertise_host: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[RedisServerStatus, _Mapping]]] = ...) -> None: ...
+    builds: _containers.RepeatedCompositeFieldContainer[_resources_pb2.ServerBuild]
+    def __init__(self, host_id: _Optional[str] = ..., agent_version: _Optional[str] = ..., advertise_host: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[RedisServerStatus, _Mapping]]] = ..., builds: _Optional[_Iterable[_Union[_resources_pb2.ServerBuild, _Mapping]]] = ...) -> None: ...
 
 class AgentHeartbeat(_message.Message):
     __slots__ = ("servers",)
@@ -136,14 +143,16 @@ class ForcePromoteCommand(_message.Message):
     def __init__(self, port: _Optional[int] = ..., last_lag_bytes: _Optional[int] = ..., max_lag_bytes: _Optional[int] = ...) -> None: ...
 
 class StartServerCommand(_message.Message):
-    __slots__ = ("port", "replicate_from_host", "replicate_from_port")
+    __slots__ = ("port", "replicate_from_host", "replicate_from_port", "build")
     PORT_FIELD_NUMBER: _ClassVar[int]
     REPLICATE_FROM_HOST_FIELD_NUMBER: _ClassVar[int]
     REPLICATE_FROM_PORT_FIELD_NUMBER: _ClassVar[int]
+    BUILD_FIELD_NUMBER: _ClassVar[int]
     port: int
     replicate_from_host: str
     replicate_from_port: int
-    def __init__(self, port: _Optional[int] = ..., replicate_from_host: _Optional[str] = ..., replicate_from_port: _Optional[int] = ...) -> None: ...
+    build: str
+    def __init__(self, port: _Optional[int] = ..., replicate_from_host: _Optional[str] = ..., replicate_from_port: _Optional[int] = ..., build: _Optional[str] = ...) -> None: ...
 
 class DesiredRole(_message.Message):
     __slots__ = ("primary", "primary_host", "primary_port")
@@ -156,12 +165,14 @@ class DesiredRole(_message.Message):
     def __init__(self, primary: _Optional[bool] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ...) -> None: ...
 
 class RestartServerCommand(_message.Message):
-    __slots__ = ("port", "role")
+    __slots__ = ("port", "role", "build")
     PORT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
+    BUILD_FIELD_NUMBER: _ClassVar[int]
     port: int
     role: DesiredRole
-    def __init__(self, port: _Optional[int] = ..., role: _Optional[_Union[DesiredRole, _Mapping]] = ...) -> None: ...
+    build: str
+    def __init__(self, port: _Optional[int] = ..., role: _Optional[_Union[DesiredRole, _Mapping]] = ..., build: _Optional[str] = ...) -> None: ...
 
 class StopServerCommand(_message.Message):
     __slots__ = ("port",)

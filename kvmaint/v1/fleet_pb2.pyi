@@ -151,20 +151,24 @@ class AddonNames(_message.Message):
     def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RequireMaintenanceRequest(_message.Message):
-    __slots__ = ("addons", "plan", "all", "reason", "method", "required_by")
+    __slots__ = ("addons", "plan", "all", "reason", "method", "required_by", "build", "allow_downgrade")
     ADDONS_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     ALL_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_BY_FIELD_NUMBER: _ClassVar[int]
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNGRADE_FIELD_NUMBER: _ClassVar[int]
     addons: AddonNames
     plan: str
     all: bool
     reason: _resources_pb2.MaintenanceReason
     method: _resources_pb2.MaintenanceMethod
     required_by: _timestamp_pb2.Timestamp
-    def __init__(self, addons: _Optional[_Union[AddonNames, _Mapping]] = ..., plan: _Optional[str] = ..., all: _Optional[bool] = ..., reason: _Optional[_Union[_resources_pb2.MaintenanceReason, str]] = ..., method: _Optional[_Union[_resources_pb2.MaintenanceMethod, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    build: str
+    allow_downgrade: bool
+    def __init__(self, addons: _Optional[_Union[AddonNames, _Mapping]] = ..., plan: _Optional[str] = ..., all: _Optional[bool] = ..., reason: _Optional[_Union[_resources_pb2.MaintenanceReason, str]] = ..., method: _Optional[_Union[_resources_pb2.MaintenanceMethod, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., build: _Optional[str] = ..., allow_downgrade: _Optional[bool] = ...) -> None: ...
 
 class RequireMaintenanceResponse(_message.Message):
     __slots__ = ("maintenances", "already_pending")
@@ -175,32 +179,38 @@ class RequireMaintenanceResponse(_message.Message):
     def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ..., already_pending: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AgentServer(_message.Message):
-    __slots__ = ("port", "role", "reachable", "lag_bytes", "managed")
+    __slots__ = ("port", "role", "reachable", "lag_bytes", "managed", "build", "version")
     PORT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     LAG_BYTES_FIELD_NUMBER: _ClassVar[int]
     MANAGED_FIELD_NUMBER: _ClassVar[int]
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     port: int
     role: str
     reachable: bool
     lag_bytes: int
     managed: bool
-    def __init__(self, port: _Optional[int] = ..., role: _Optional[str] = ..., reachable: _Optional[bool] = ..., lag_bytes: _Optional[int] = ..., managed: _Optional[bool] = ...) -> None: ...
+    build: str
+    version: str
+    def __init__(self, port: _Optional[int] = ..., role: _Optional[str] = ..., reachable: _Optional[bool] = ..., lag_bytes: _Optional[int] = ..., managed: _Optional[bool] = ..., build: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class AgentInfo(_message.Message):
-    __slots__ = ("host_id", "advertise_host", "agent_version", "connected", "servers")
+    __slots__ = ("host_id", "advertise_host", "agent_version", "connected", "servers", "builds")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     ADVERTISE_HOST_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
     SERVERS_FIELD_NUMBER: _ClassVar[int]
+    BUILDS_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     advertise_host: str
     agent_version: str
     connected: bool
     servers: _containers.RepeatedCompositeFieldContainer[AgentServer]
-    def __init__(self, host_id: _Optional[str] = ..., advertise_host: _Optional[str] = ..., agent_version: _Optional[str] = ..., connected: _Optional[bool] = ..., servers: _Optional[_Iterable[_Union[AgentServer, _Mapping]]] = ...) -> None: ...
+    builds: _containers.RepeatedCompositeFieldContainer[_resources_pb2.ServerBuild]
+    def __init__(self, host_id: _Optional[str] = ..., advertise_host: _Optional[str] = ..., agent_version: _Optional[str] = ..., connected: _Optional[bool] = ..., servers: _Optional[_Iterable[_Union[AgentServer, _Mapping]]] = ..., builds: _Optional[_Iterable[_Union[_resources_pb2.ServerBuild, _Mapping]]] = ...) -> None: ...
 
 class ListAgentsRequest(_message.Message):
     __slots__ = ()

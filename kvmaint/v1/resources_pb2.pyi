@@ -128,14 +128,30 @@ class ServerAddress(_message.Message):
     def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class Server(_message.Message):
-    __slots__ = ("address", "role", "endpoint")
+    __slots__ = ("address", "role", "endpoint", "build", "version")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     address: ServerAddress
     role: ServerRole
     endpoint: str
-    def __init__(self, address: _Optional[_Union[ServerAddress, _Mapping]] = ..., role: _Optional[_Union[ServerRole, str]] = ..., endpoint: _Optional[str] = ...) -> None: ...
+    build: str
+    version: str
+    def __init__(self, address: _Optional[_Union[ServerAddress, _Mapping]] = ..., role: _Optional[_Union[ServerRole, str]] = ..., endpoint: _Optional[str] = ..., build: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class ServerBuild(_message.Message):
+    __slots__ = ("name", "version", "kind", "is_default")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    kind: str
+    is_default: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., kind: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
 
 class Window(_message.Message):
     __slots__ = ("day", "start_time", "duration_hours", "description")
@@ -184,7 +200,7 @@ class MaintenanceHistoryEntry(_message.Message):
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., step: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Maintenance(_message.Message):
-    __slots__ = ("id", "addon", "app", "reason", "method", "status", "required_by", "scheduled_for", "previously_scheduled_for", "started_at", "completed_at", "duration_seconds", "window", "current_step", "history", "failure_reason", "write_pause_ms", "create_time", "attempts", "last_failure_reason", "needs_operator")
+    __slots__ = ("id", "addon", "app", "reason", "method", "status", "required_by", "scheduled_for", "previously_scheduled_for", "started_at", "completed_at", "duration_seconds", "window", "current_step", "history", "failure_reason", "write_pause_ms", "create_time", "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version", "allow_downgrade")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDON_FIELD_NUMBER: _ClassVar[int]
     APP_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +222,9 @@ class Maintenance(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     LAST_FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
     NEEDS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    TARGET_BUILD_FIELD_NUMBER: _ClassVar[int]
+    TARGET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DOWNGRADE_FIELD_NUMBER: _ClassVar[int]
     id: str
     addon: str
     app: str
@@ -227,7 +246,10 @@ class Maintenance(_message.Message):
     attempts: int
     last_failure_reason: str
     needs_operator: bool
-    def __init__(self, id: _Optional[str] = ..., addon: _Optional[str] = ..., app: _Optional[str] = ..., reason: _Optional[_Union[MaintenanceReason, str]] = ..., method: _Optional[_Union[MaintenanceMethod, str]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_seconds: _Optional[int] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., current_step: _Optional[str] = ..., history: _Optional[_Iterable[_Union[MaintenanceHistoryEntry, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., write_pause_ms: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., last_failure_reason: _Optional[str] = ..., needs_operator: _Optional[bool] = ...) -> None: ...
+    target_build: str
+    target_version: str
+    allow_downgrade: bool
+    def __init__(self, id: _Optional[str] = ..., addon: _Optional[str] = ..., app: _Optional[str] = ..., reason: _Optional[_Union[MaintenanceReason, str]] = ..., method: _Optional[_Union[MaintenanceMethod, str]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_seconds: _Optional[int] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., current_step: _Optional[str] = ..., history: _Optional[_Iterable[_Union[MaintenanceHistoryEntry, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., write_pause_ms: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., last_failure_reason: _Optional[str] = ..., needs_operator: _Optional[bool] = ..., target_build: _Optional[str] = ..., target_version: _Optional[str] = ..., allow_downgrade: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("sequence", "type", "time", "app", "addon", "maintenance_id", "message", "attributes")

@@ -20,6 +20,7 @@ from kvmaint.devcerts import peer_common_name
 from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from kvmaint.v1 import agent_pb2, agent_pb2_grpc
 from server.auth import current_principal
+from server.domain.builds import HostBuild, Running
 from server.rpc.convert import ts
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class AgentSession:
     advertise_host: str
     agent_version: str
     servers: dict[int, agent_pb2.RedisServerStatus]
+    # The server builds on the host, its default first (from the hello).
+    builds: tuple[HostBuild, ...] = ()
     outbox: asyncio.Queue[agent_pb2.ConnectResponse | None] = field(default_factory=asyncio.Queue)
 
     def send(self, msg: agent_pb2.ConnectResponse | None) -> None:
@@ -119,6 +122,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             advertise_host=hello.advertise_host or "127.0.0.1",
             agent_version=hello.agent_version,
             servers={s.port: s for s in hello.servers},
+            builds=tuple(HostBuild(hello.host_id, b.name, b.version, b.kind) for b in hello.builds),
         )
         previous = self.sessions.get(session.host_id)
         if previous is not None:
@@ -191,6 +195,22 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
 
     def endpoint_host(self, host: str) -> str:
         return self.advertised.get(host, host)
+
+    def host_builds(self) -> list[HostBuild]:
+        """Every connected host's builds."""
+        return [b for host in sorted(self.sessions) for b in self.sessions[host].builds]
+
+    def builds_of(self, host: str) -> tuple[HostBuild, ...] | None:
+        """A connected host's builds; None when it is not connected."""
+        session = self.sessions.get(host)
+        return session.builds if session is not None else None
+
+    def running(self, host: str, port: int) -> Running | None:
+        """What a server runs, as its agent last reported; None when unknown or unreachable."""
+        status = self.server_status(host, port)
+        if status is None or not status.reachable:
+            return None
+        return Running(status.build, status.version)
 
     async def call(
         self,

@@ -7,6 +7,7 @@ import logging
 from kvmaint.errors import ErrorReason, FailedPrecondition, KvmaintError
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
+from server.domain.builds import HostBuild, Running
 from server.domain.models import Role, ServerRef
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,12 @@ class AgentPlacement:
 
     def endpoint(self, server: ServerRef) -> str:
         return f"{self.hub.endpoint_host(server.host)}:{server.port}"
+
+    def host_builds(self) -> list[HostBuild]:
+        return self.hub.host_builds()
+
+    def running(self, server: ServerRef) -> Running | None:
+        return self.hub.running(server.host, server.port)
 
     def _least_loaded(self, exclude: set[str]) -> str | None:
         hosts = [h for h in self.hub.hosts() if h not in exclude]

@@ -149,6 +149,11 @@ class Maintenance:
     attempts: int = 0
     last_failure_reason: str = ""
     needs_operator: bool = False
+    # The build the maintenance installs (empty: each server's current one), the version the hosts
+    # reported for it when it was required, and whether that may be older than what runs.
+    target_build: str = ""
+    target_version: str = ""
+    allow_downgrade: bool = False
     # Durable driver state (step outputs such as the hidden standby's address), JSON-encodable.
     state: dict[str, str] = field(default_factory=dict)
     history: tuple[HistoryEntry, ...] = ()

@@ -291,17 +291,50 @@ class MaintenanceRunner:
         )
         return result
 
-    async def _restart(self, addon: Addon, key: str, command_id: str) -> agent_pb2.CommandResult:
-        """Restarts `key` in the role the add-on's record gives it; raises when it came back otherwise."""
+    async def _restart(
+        self, m: Maintenance, addon: Addon, key: str, command_id: str
+    ) -> agent_pb2.CommandResult:
+        """Restarts `key` in the role the add-on's record gives it, onto the maintenance's target build
+        (if any); raises when it came back in another role."""
         host, port = _split(key)
         role = desired_role(addon, key, self._endpoint)
         r = await self._command(
-            host, command_id, "restart_server", agent_pb2.RestartServerCommand(port=port, role=role)
+            host,
+            command_id,
+            "restart_server",
+            agent_pb2.RestartServerCommand(port=port, role=role, build=m.target_build),
         )
         wrong = restart_mismatch(r, role) if r.ok else ""
         if wrong:
             raise StepFailed(f"{key} was restarted but {wrong}: {r.message}")
         return r
+
+    def _require_build(self, m: Maintenance, host: str, what: str) -> None:
+        """Fails (before the failover) when a connected host lacks the target build."""
+        if not m.target_build:
+            return
+        have = self.hub.builds_of(host)
+        if have is None or any(b.name == m.target_build for b in have):
+            return
+        names = ", ".join(f"{b.name} {b.version}" for b in have) or "none"
+        raise StepFailed(
+            f"host {host} ({what}) has no build {m.target_build} ({m.target_version}); it has: {names}"
+        )
+
+    @staticmethod
+    def _check_version(m: Maintenance, key: str, r: agent_pb2.CommandResult, what: str) -> str:
+        """What a restart moved the server onto, for the step's sentence. With a target build, the version
+        the server reports afterwards must be the build's: else the step fails, naming host and versions."""
+        if not m.target_build:
+            return "the new build"
+        got = r.server.version if r.HasField("server") else ""
+        if got != m.target_version:
+            host, _ = _split(key)
+            raise StepFailed(
+                f"{what} {key} on host {host} came back on version {got or 'unknown'}, not "
+                f"{m.target_version} of build {m.target_build}"
+            )
+        return f"build {m.target_build} (version {got})"
 
     def _endpoint(self, key: str) -> tuple[str, int]:
         host, port = _split(key)
@@ -360,7 +393,9 @@ class MaintenanceRunner:
             raise StepFailed(f"add-on {addon.name} has no primary server")
         if "target" in m.state:
             return StepResult(f"standby {m.state['target']} ready", {})
+        self._require_build(m, primary.host, f"primary {primary.key}")
         if addon.standby is not None:
+            self._require_build(m, addon.standby.host, f"standby {addon.standby.key}")
             return StepResult(
                 f"HA standby {addon.standby.key} will take over",
                 {"target": addon.standby.key, "hidden": "0", "old_primary": primary.key},
@@ -371,7 +406,17 @@ class MaintenanceRunner:
                 f"hidden standby {hidden.key} will take over",
                 {"target": hidden.key, "hidden": "1", "old_primary": primary.key},
             )
-        candidates = [h for h in self.hub.hosts() if h != primary.host]
+        others = [h for h in self.hub.hosts() if h != primary.host]
+        candidates = [
+            h
+            for h in others
+            if not m.target_build or any(b.name == m.target_build for b in self.hub.builds_of(h) or ())
+        ]
+        if others and not candidates:
+            raise StepFailed(
+                f"no host for a hidden standby has build {m.target_build} ({m.target_version}): "
+                f"{', '.join(others)} lack it"
+            )
         if not candidates:
             return StepResult(
                 "no other host can hold a hidden standby: the server will be restarted in place (an outage)",
@@ -383,17 +428,20 @@ class MaintenanceRunner:
             host,
             f"{_cid(m)}/prepare/start",
             "start_server",
-            agent_pb2.StartServerCommand(port=0, replicate_from_host=p_host, replicate_from_port=p_port),
+            agent_pb2.StartServerCommand(
+                port=0, replicate_from_host=p_host, replicate_from_port=p_port, build=m.target_build
+            ),
         )
         if not r.ok:
             raise StepFailed(f"could not start a hidden standby on {host}: {r.error}")
         target = ServerRef(host, r.port, Role.HIDDEN_STANDBY)
+        onto = self._check_version(m, target.key, r, "hidden standby")
         async with self.ctx.write() as w:
             current = await w.tx.get_addon(addon.name)
             assert current is not None
             await w.tx.update_addon(current.with_servers((*current.servers, target)))
         return StepResult(
-            f"hidden standby {target.key} started, replicating from {primary.key}",
+            f"hidden standby {target.key} started on {onto}, replicating from {primary.key}",
             {"target": target.key, "hidden": "1", "old_primary": primary.key},
         )
 
@@ -406,10 +454,12 @@ class MaintenanceRunner:
         target = m.state["target"]
         if m.state.get("hidden") == "1":
             return StepResult(f"hidden standby {target} already runs the new build", {})
-        r = await self._restart(addon, target, f"{_cid(m)}/maintain_standby/restart")
-        note = f"standby {target} restarted onto the new build"
-        if not r.ok:
-            if "adopted" not in r.error:
+        r = await self._restart(m, addon, target, f"{_cid(m)}/maintain_standby/restart")
+        if r.ok:
+            onto = self._check_version(m, target, r, "standby")
+            note = f"standby {target} restarted onto {onto}"
+        else:
+            if "adopted" not in r.error or m.target_build:
                 raise StepFailed(f"could not restart the standby {target}: {r.error}")
             note = f"standby {target} is adopted, not managed by its agent: left running ({r.error})"
         caught = await self._wait_caught_up(m, target, m.state["old_primary"], "maintain_standby/catch_up")
@@ -495,19 +545,23 @@ class MaintenanceRunner:
             if not r.ok:
                 raise StepFailed(f"could not stop the old primary {m.state['old_primary']}: {r.error}")
             return StepResult(f"old server {m.state['old_primary']} stopped", {})
-        r = await self._restart(addon, m.state["old_primary"], f"{_cid(m)}/finish/restart")
-        if not r.ok and "adopted" not in r.error:
+        r = await self._restart(m, addon, m.state["old_primary"], f"{_cid(m)}/finish/restart")
+        if not r.ok and ("adopted" not in r.error or m.target_build):
             raise StepFailed(f"could not restart the old primary {m.state['old_primary']}: {r.error}")
-        what = "restarted onto the new build" if r.ok else "adopted: left running"
+        onto = self._check_version(m, m.state["old_primary"], r, "old primary") if r.ok else ""
+        what = f"restarted onto {onto}" if r.ok else "adopted: left running"
         return StepResult(f"old primary {m.state['old_primary']} {what}; it is now the standby", {})
 
     async def _step_restart(self, m: Maintenance, addon: Addon) -> StepResult:
         primary = addon.primary
         if primary is None:
             raise StepFailed(f"add-on {addon.name} has no primary server")
-        r = await self._restart(addon, primary.key, f"{_cid(m)}/restart")
+        self._require_build(m, primary.host, f"primary {primary.key}")
+        r = await self._restart(m, addon, primary.key, f"{_cid(m)}/restart")
         if not r.ok:
             raise StepFailed(f"could not restart {primary.key}: {r.error}")
+        onto = self._check_version(m, primary.key, r, "server")
         return StepResult(
-            f"{primary.key} restarted in place at {iso(self.ctx.clock.now())} (an outage)", {"outage": "1"}
+            f"{primary.key} restarted in place onto {onto} at {iso(self.ctx.clock.now())} (an outage)",
+            {"outage": "1"},
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -12,6 +11,7 @@ from kvmaint.errors import InvalidArgument
 from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as pb
+from server.domain.builds import HostBuild
 from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
@@ -27,6 +27,7 @@ from server.domain.models import (
 from server.domain.planning import duration_approximate
 from server.domain.windows import WINDOW_HOURS, Window
 from server.notify.models import Webhook
+from server.service.fleet import Placement
 from server.service.maintenance import WindowState
 
 
@@ -69,7 +70,17 @@ _ROLE = {
 }
 
 
-def addon(a: Addon, endpoint: Callable[[ServerRef], str]) -> pb.Addon:
+def addon(a: Addon, placement: Placement) -> pb.Addon:
+    def server(s: ServerRef) -> pb.Server:
+        running = placement.running(s)
+        return pb.Server(
+            address=pb.ServerAddress(host=s.host, port=s.port),
+            role=_ROLE[s.role],
+            endpoint=placement.endpoint(s),
+            build=running.build if running else "",
+            version=running.version if running else "",
+        )
+
     return pb.Addon(
         name=a.name,
         app=a.app,
@@ -78,12 +89,7 @@ def addon(a: Addon, endpoint: Callable[[ServerRef], str]) -> pb.Addon:
         description=a.description,
         attachments=list(a.attachments),
         server_create_time=ts(a.created_at),
-        servers=[
-            pb.Server(
-                address=pb.ServerAddress(host=s.host, port=s.port), role=_ROLE[s.role], endpoint=endpoint(s)
-            )
-            for s in a.servers
-        ],
+        servers=[server(s) for s in a.servers],
         window=window(a.window),
     )
 
@@ -145,6 +151,9 @@ def maintenance(m: Maintenance) -> pb.Maintenance:
         attempts=m.attempts,
         last_failure_reason=m.last_failure_reason,
         needs_operator=m.needs_operator,
+        target_build=m.target_build,
+        target_version=m.target_version,
+        allow_downgrade=m.allow_downgrade,
         history=[
             pb.MaintenanceHistoryEntry(
                 time=ts(h.time), status=status(h.status), step=h.step, message=h.message
@@ -184,11 +193,17 @@ def maintenance_info(a: Addon, m: Maintenance | None) -> mpb.MaintenanceInfo:
     info.attempts = m.attempts
     info.last_failure_reason = m.last_failure_reason
     info.needs_operator = m.needs_operator
+    info.target_build = m.target_build
+    info.target_version = m.target_version
     for name in ("completed_at", "required_by", "scheduled_for", "started_at", "previously_scheduled_for"):
         value = ts(getattr(m, name))
         if value is not None:
             getattr(info, name).CopyFrom(value)
     return info
+
+
+def server_build(b: HostBuild, is_default: bool) -> pb.ServerBuild:
+    return pb.ServerBuild(name=b.name, version=b.version, kind=b.kind, is_default=is_default)
 
 
 def window_state(s: WindowState) -> mpb.WindowState:

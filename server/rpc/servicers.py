@@ -83,8 +83,13 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
                             reachable=s.reachable,
                             lag_bytes=self.hub.lag_bytes(s),
                             managed=s.managed,
+                            build=s.build,
+                            version=s.version,
                         )
                         for s in servers
+                    ],
+                    builds=[
+                        convert.server_build(b, i == 0) for i, b in enumerate(self.hub.builds_of(host) or ())
                     ],
                 )
                 for host, advertised, version, connected, servers in self.hub.describe()
@@ -132,7 +137,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             primary,
             standby,
         )
-        return fleet_pb2.CreateAddonResponse(addon=convert.addon(addon, self.fleet.placement.endpoint))
+        return fleet_pb2.CreateAddonResponse(addon=convert.addon(addon, self.fleet.placement))
 
     async def ListAddons(
         self, request: fleet_pb2.ListAddonsRequest, context: Ctx
@@ -141,7 +146,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             scope_app(_text(request.app, "app")), request.page_size, _text(request.page_token, "page_token")
         )
         return fleet_pb2.ListAddonsResponse(
-            addons=[convert.addon(a, self.fleet.placement.endpoint) for a in addons], next_page_token=token
+            addons=[convert.addon(a, self.fleet.placement) for a in addons], next_page_token=token
         )
 
     async def GetConfigVars(
@@ -185,6 +190,8 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             required_by=convert.from_ts(request.required_by, "required_by")
             if request.HasField("required_by")
             else None,
+            build=_text(request.build, "build"),
+            allow_downgrade=request.allow_downgrade,
         )
         return fleet_pb2.RequireMaintenanceResponse(
             maintenances=[convert.maintenance(m) for m in created], already_pending=already
@@ -231,7 +238,7 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
     async def GetAddonInfo(self, request: mpb.GetAddonInfoRequest, context: Ctx) -> mpb.GetAddonInfoResponse:
         info = await self.service.addon_info(*self._args(request))
         return mpb.GetAddonInfoResponse(
-            addon=convert.addon(info.addon, self.fleet.placement.endpoint),
+            addon=convert.addon(info.addon, self.fleet.placement),
             status=info.status,
             maintenance_required_by=convert.ts(info.required_by),
             maintenance=convert.required_by_text(info.required_by, info.overdue),

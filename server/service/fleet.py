@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
 from kvmaint.clock import iso
 from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
-from server.domain import names
+from server.domain import builds, names
+from server.domain.builds import HostBuild, Running
 from server.domain.models import (
     Addon,
     App,
@@ -41,6 +42,14 @@ class Placement(Protocol):
         """host:port where applications reach a server."""
         ...
 
+    def host_builds(self) -> list[HostBuild]:
+        """The builds every connected host reported."""
+        ...
+
+    def running(self, server: ServerRef) -> Running | None:
+        """What a server runs, as its agent last reported."""
+        ...
+
 
 class NoPlacement:
     async def place(self, addon_name: str, with_standby: bool) -> tuple[ServerRef, ...]:
@@ -55,6 +64,12 @@ class NoPlacement:
 
     def endpoint(self, server: ServerRef) -> str:
         return server.key
+
+    def host_builds(self) -> list[HostBuild]:
+        return []
+
+    def running(self, server: ServerRef) -> Running | None:
+        return None
 
 
 def redis_url(endpoint: str) -> str:
@@ -273,6 +288,8 @@ class FleetService:
         reason: Reason,
         method: Method,
         required_by: datetime | None,
+        build: str = "",
+        allow_downgrade: bool = False,
     ) -> tuple[list[Maintenance], list[str]]:
         now = self.ctx.clock.now()
         deadline = required_by or now + DEFAULT_REQUIRED_BY
@@ -285,6 +302,7 @@ class FleetService:
         plan_name = parse_plan(plan).name if plan else None
         if addons is None and plan_name is None and not all_addons:
             raise InvalidArgument.field("target", "Name add-ons, a plan, or all add-ons.")
+        version = builds.target_version(build, self.placement.host_builds()) if build else ""
         created: list[Maintenance] = []
         already: list[str] = []
         async with self.ctx.write() as w:
@@ -303,20 +321,42 @@ class FleetService:
                     targets.append(found)
             else:
                 targets = await w.tx.list_addons_by_plan(plan_name)
+            if build:
+                running = {s.key: r for a in targets for s in a.servers if (r := self.placement.running(s))}
+                for addon in targets:
+                    keys = [s.key for s in addon.servers]
+                    builds.check_downgrade(addon.name, keys, running, build, version, allow_downgrade)
             for addon in targets:
                 if await w.tx.active_maintenance(addon.name):
                     already.append(addon.name)
                     continue
-                m = await file_maintenance(self.ctx, w, addon, reason, method, deadline)
+                target = Target(build, version, allow_downgrade)
+                m = await file_maintenance(self.ctx, w, addon, reason, method, deadline, target)
                 created.append(m)
         return created, already
 
 
+@dataclass(frozen=True)
+class Target:
+    """The build a maintenance installs; empty: each server's current one."""
+
+    build: str = ""
+    version: str = ""
+    allow_downgrade: bool = False
+
+
 async def file_maintenance(
-    ctx: Context, w: Write, addon: Addon, reason: Reason, method: Method, required_by: datetime
+    ctx: Context,
+    w: Write,
+    addon: Addon,
+    reason: Reason,
+    method: Method,
+    required_by: datetime,
+    target: Target = Target(),
 ) -> Maintenance:
     """A new pending maintenance, scheduled into the add-on's next window before the deadline."""
     now = ctx.clock.now()
+    onto = f", onto build {target.build} {target.version}" if target.build else ""
     if reason is Reason.EMERGENCY:
         slot = Slot(now, "an emergency starts now, whatever the window or freezes")
     else:
@@ -340,8 +380,11 @@ async def file_maintenance(
         created_at=now,
         scheduled_for=slot.at,
         window=addon.window,
+        target_build=target.build,
+        target_version=target.version,
+        allow_downgrade=target.allow_downgrade,
         history=(
-            HistoryEntry(now, Status.PENDING, "", f"Required by {iso(required_by)} ({reason.value})"),
+            HistoryEntry(now, Status.PENDING, "", f"Required by {iso(required_by)} ({reason.value}{onto})"),
             HistoryEntry(now, Status.PENDING, "", f"Scheduled for {iso(slot.at)}: {slot.explanation}"),
         ),
     )
@@ -352,9 +395,11 @@ async def file_maintenance(
         addon.app,
         addon.name,
         m.id,
-        f"Maintenance required by {iso(required_by)} ({reason.value})",
+        f"Maintenance required by {iso(required_by)} ({reason.value}{onto})",
         reason=reason.value,
         required_by=iso(required_by),
+        target_build=target.build,
+        target_version=target.version,
     )
     await w.emit(
         EventType.MAINTENANCE_SCHEDULED,

@@ -169,6 +169,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE maintenances ADD COLUMN last_failure_reason TEXT NOT NULL DEFAULT '';
     ALTER TABLE maintenances ADD COLUMN needs_operator INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: the build a maintenance installs (server/domain/builds.py).
+    """
+    ALTER TABLE maintenances ADD COLUMN target_build TEXT NOT NULL DEFAULT '';
+    ALTER TABLE maintenances ADD COLUMN target_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE maintenances ADD COLUMN allow_downgrade INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -243,7 +249,8 @@ def _outbox(row: aiosqlite.Row) -> OutboxItem:
 _MAINT_COLS = (
     "id, addon, app, reason, method, status, required_by, created_at, scheduled_for, "
     "previously_scheduled_for, started_at, completed_at, window_day, window_minute, current_step, "
-    "failure_reason, write_pause_ms, state, attempts, last_failure_reason, needs_operator"
+    "failure_reason, write_pause_ms, state, attempts, last_failure_reason, needs_operator, "
+    "target_build, target_version, allow_downgrade"
 )
 
 
@@ -270,6 +277,9 @@ def _maint_params(m: Maintenance) -> tuple[Any, ...]:
         m.attempts,
         m.last_failure_reason,
         int(m.needs_operator),
+        m.target_build,
+        m.target_version,
+        int(m.allow_downgrade),
     )
 
 
@@ -412,6 +422,9 @@ class SqliteTx:
                     attempts=r["attempts"],
                     last_failure_reason=r["last_failure_reason"],
                     needs_operator=bool(r["needs_operator"]),
+                    target_build=r["target_build"],
+                    target_version=r["target_version"],
+                    allow_downgrade=bool(r["allow_downgrade"]),
                     history=tuple(
                         HistoryEntry(_req(h["time"]), Status(h["status"]), h["step"], h["message"])
                         for h in hist

@@ -70,6 +70,7 @@ async def agent_factory(tmp_path: Path, fake_scheduler: FakeScheduler) -> AsyncI
         scheduler: str | None = None,
         tls: TlsFiles | None = None,
         clock: Clock | None = None,
+        builds: tuple[tuple[str, str], ...] = (),
     ) -> RunningAgent:
         config = AgentConfig(
             host_id=host_id,
@@ -77,6 +78,7 @@ async def agent_factory(tmp_path: Path, fake_scheduler: FakeScheduler) -> AsyncI
             scheduler=scheduler or fake_scheduler.address,
             adopt=tuple(adopt),
             redis_server=REDIS_SERVER,
+            builds=builds,
             tls=tls,
             heartbeat_seconds=heartbeat_seconds,
         )

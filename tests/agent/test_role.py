@@ -6,6 +6,7 @@ import os
 import signal
 from pathlib import Path
 
+from agent.builds import probe_all
 from agent.inventory import Inventory
 from agent.redisnode.role import DesiredRole, conf_with_role, role_mismatch
 from agent.redisnode.status import RedisServerStatus
@@ -35,7 +36,7 @@ def test_role_mismatch_names_what_is_wrong() -> None:
 
 async def test_a_killed_primary_restarts_as_the_replica_the_record_says(tmp_path: Path) -> None:
     factory = RedisFactory(tmp_path / "redis")
-    inventory = Inventory(tmp_path / "agent", REDIS_SERVER, SystemClock())
+    inventory = Inventory(tmp_path / "agent", probe_all((), REDIS_SERVER, "db-1"), SystemClock())
     try:
         new_primary = await factory.astart()
         node, _ = await inventory.create(0, None)  # its config says: primary
@@ -60,7 +61,7 @@ async def test_a_killed_primary_restarts_as_the_replica_the_record_says(tmp_path
 
 
 async def test_a_standby_that_is_not_replicating_is_a_failure(tmp_path: Path) -> None:
-    inventory = Inventory(tmp_path / "agent", REDIS_SERVER, SystemClock())
+    inventory = Inventory(tmp_path / "agent", probe_all((), REDIS_SERVER, "db-1"), SystemClock())
     try:
         node, _ = await inventory.create(0, None)
         outcome = await node.restart(role=DesiredRole.replica_of("127.0.0.1", free_port()))

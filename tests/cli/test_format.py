@@ -57,7 +57,9 @@ failure_reason:
 write_pause_ms:
 attempts:                 0
 last_failure_reason:
-needs_operator:           off"""
+needs_operator:           off
+target_build:
+target_version:"""
 
 
 def test_info_block_reproduces_the_seed_in_its_key_order() -> None:
@@ -66,7 +68,7 @@ def test_info_block_reproduces_the_seed_in_its_key_order() -> None:
     keys = [line.split(":", 1)[0] for line in block.splitlines()]
     assert keys[:18] == sorted(keys[:18])  # the seed's block is alphabetical
     assert keys[18:] == ["id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms",
-                         "attempts", "last_failure_reason", "needs_operator"]
+                         "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version"]
 
 
 def test_info_view_leaves_unset_values_empty() -> None:
@@ -218,3 +220,27 @@ def test_ending_sentence_has_one_full_stop() -> None:
     assert ending_sentence("r", "failed", "standby lost.") == "Maintenance of r failed: standby lost."
     assert ending_sentence("r", "failed", "standby lost") == "Maintenance of r failed: standby lost."
     assert ending_sentence("r", "canceled", "") == "Maintenance of r canceled."
+
+
+def test_builds_table_groups_hosts_by_build_and_version() -> None:
+    def agent(host: str, connected: bool, *builds: tuple[str, str, str]) -> dict[str, object]:
+        return {"host_id": host, "connected": connected,
+                "builds": [{"name": n, "version": v, "kind": k, "default": i == 0} for i, (n, v, k) in enumerate(builds)]}
+
+    rows = fmt.builds_rows([
+        agent("db-1", True, ("redis-7.0", "7.0.15", "redis"), ("valkey-8.1", "8.1.8", "valkey")),
+        agent("db-2", True, ("redis-7.0", "7.0.15", "redis")),
+        agent("db-3", False, ("valkey-8.1", "8.1.8", "valkey")),  # not connected: not counted
+    ])
+    assert fmt.render_table(rows, fmt.BUILD_COLUMNS).splitlines() == [
+        "NAME        VERSION  HOSTS",
+        "redis-7.0   7.0.15   db-1, db-2",
+        "valkey-8.1  8.1.8    db-1",
+    ]
+
+
+def test_redis_info_shows_what_each_server_runs() -> None:
+    assert fmt.running_text({"address": "db-1:7001", "build": "valkey-8.1", "version": "8.1.8"}) == (
+        "db-1:7001 (valkey-8.1, version 8.1.8)")
+    assert fmt.running_text({"address": "db-1:7001", "build": "", "version": "7.0.15"}) == "db-1:7001 (version 7.0.15)"
+    assert fmt.running_text({"address": "db-1:7001", "build": "", "version": ""}) == "db-1:7001"

@@ -147,7 +147,8 @@ def test_every_read_command_prints_parseable_json(cli: Cli) -> None:
     }
     assert outputs["apps"][0]["name"] == "example-app"
     assert outputs["addons"][0]["servers"][0] == {"role": "primary", "address": "db-1:7001",
-                                                  "endpoint": outputs["addons"][0]["servers"][0]["endpoint"]}
+                                                  "endpoint": outputs["addons"][0]["servers"][0]["endpoint"],
+                                                  "build": "", "version": ""}  # no agent reported it
     assert "REDIS_URL" in outputs["config"]
     assert outputs["redis:info"][0]["maintenance"].startswith("required by ")
     assert outputs["data:maintenances"][0]["reason"] == "infrastructure"
