@@ -180,6 +180,7 @@ class CommandRunner:
             async with node.lock:
                 if self._expired(command):
                     return Outcome.failed("deadline passed")
+                await node.drop_idle_connections()
                 return await self._on_node(node, action, progress)
         except KvmaintError as exc:
             return Outcome.failed(str(exc))

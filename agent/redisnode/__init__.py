@@ -63,6 +63,12 @@ class RedisNode:
         if self.process is not None:
             self.process.detach()
 
+    async def drop_idle_connections(self) -> None:
+        """A restart of the server closes every connection, and the pool only notices when one fails the
+        next command ("Connection closed by server"). Each command therefore starts on fresh connections
+        (a loopback connect costs about 0.1 ms); connections in use are left alone."""
+        await self.client.connection_pool.disconnect(inuse_connections=False)
+
     async def status(self) -> RedisServerStatus:
         status = await fetch_status(self.client, self.port, managed=self.managed)
         return replace(status, build=self.process.build.name) if self.process is not None else status
