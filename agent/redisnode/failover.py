@@ -2,8 +2,11 @@
 
 The order, checked against redis-server 7.0:
 
-1. `CLIENT PAUSE <timeout+grace> WRITE` on the old primary. Writers block (they are not refused); the
-   pause carries a timeout so an agent that dies here cannot leave the primary paused for ever.
+1. `CLIENT PAUSE <slice> WRITE` on the old primary, renewed every 50 ms while the switchover goes on,
+   up to timeout+grace in all (`pause.WritePause`). Writers block (they are not refused); an agent that
+   dies or freezes here leaves them blocked for at most one slice (250 ms). A slice that lapses while
+   the agent lives lets writes through on the old primary, which is still the primary: step 3 sees
+   their bytes and makes the target apply them too before any promotion.
 2. Poll both servers' INFO replication (every ~1 ms) until the target has applied everything the old
    primary has (its processed offset reaches the old primary's master_repl_offset). This reads the
    target directly rather than waiting for its once-a-second REPLCONF ACK. Past `timeout_ms`: unpause,
@@ -38,6 +41,7 @@ import redis.asyncio
 import redis.exceptions
 
 from agent.outcome import Outcome, Progress
+from agent.redisnode.pause import SLICE_MS, WritePause
 from agent.redisnode.rcmd import IO_ERRORS, connect, rcmd
 from agent.redisnode.release import release_clients
 from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
@@ -45,8 +49,8 @@ from kvmaint.clock import Clock
 
 log = logging.getLogger(__name__)
 
-# How much longer than timeout_ms the pause itself lives: it covers steps 3-5 after a catch-up that used
-# its whole budget, and bounds how long a dead agent can leave writes paused (timeout_ms + GRACE_MS).
+# How much longer than timeout_ms the pause may be renewed: it covers steps 3-5 after a catch-up that
+# used its whole budget. A dead agent leaves writes paused for one slice (pause.SLICE_MS), not this.
 GRACE_MS = 1000
 POLL_SECONDS = 0.001
 PROGRESS_EVERY_SECONDS = 0.1
@@ -145,6 +149,7 @@ class _Switchover:
         self.fields: dict[str, str] = {}
         self.clients_closed = 0
         self.kill_notes: list[str] = []
+        self.pause: WritePause | None = None
 
     async def _release_clients(self) -> None:
         closed, note = await release_clients(self.old, f"port {self.old_port}")
@@ -157,6 +162,10 @@ class _Switchover:
 
     async def _unpause(self) -> str:
         """Ends the pause; when that fails the pause still ends by itself at its timeout."""
+        if self.pause is not None:
+            await self.pause.stop()  # no renewal may overtake the UNPAUSE
+            self.fields["pause_renewals"] = str(self.pause.renewals)
+            self.fields["pause_max_renewal_gap_ms"] = str(self.pause.max_gap_ms)
         try:
             await rcmd(self.old, "CLIENT", "UNPAUSE")
             return ""
@@ -203,17 +212,29 @@ class _Switchover:
             return {}
 
     async def run(self) -> Outcome:
+        try:
+            return await self._run()
+        finally:
+            if self.pause is not None:
+                await self.pause.stop()  # however this ends, the last slice then runs out by itself
+
+    async def _run(self) -> Outcome:
         stats_before = await self._stats()
         started = self.clock.monotonic()
         pause_ms = self.timeout_ms + GRACE_MS
+        pause = WritePause(self.old, self.old_port, self.clock, pause_ms)
         try:
-            await rcmd(self.old, "CLIENT", "PAUSE", pause_ms, "WRITE")
+            await pause.start()
         except IO_ERRORS as exc:
             return Outcome.failed(
                 f"Could not pause writes on port {self.old_port}: {describe_error(exc)}.",
                 server=await self._old_status(),
             )
-        self.progress(f"writes paused on port {self.old_port} (at most {pause_ms} ms)")
+        self.pause = pause
+        self.progress(
+            f"writes paused on port {self.old_port} (in {SLICE_MS} ms slices renewed while the "
+            f"switchover goes on, at most {pause_ms} ms)"
+        )
 
         # Step 2: the target applies everything the old primary has.
         caught_up, offset, lag = await self._wait_applied(started + self.timeout_ms / 1000, "catching up")

@@ -2,8 +2,8 @@
 
 Run as `python -m tests.support.writer --scheduler ADDR --app APP --out FILE [--token T]`. It attaches
 with `kvmaint.client` (the app's way of following the primary) and writes `SET fault:w:i i`
-sequentially; write i+1 is sent only once write i was acknowledged, and i is appended to FILE (flushed)
-only after its acknowledgement. A write that fails is retried (SET is idempotent) and counts only once
+sequentially; write i+1 is sent only once write i was acknowledged, and `i t` (t: CLOCK_MONOTONIC
+seconds, comparable across processes) is appended to FILE (flushed) only after its acknowledgement. A write that fails is retried (SET is idempotent) and counts only once
 acknowledged. Prints `ready` after the first acknowledgement; stops on SIGTERM.
 
 `lost_writes(FILE, url)` reads every acknowledged key back from the server at `url`.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -44,7 +45,7 @@ async def _run(args: argparse.Namespace) -> None:
             except (redis.exceptions.RedisError, OSError):
                 await asyncio.sleep(0.001)
                 continue
-            out.write(f"{i}\n")
+            out.write(f"{i} {time.monotonic():.6f}\n")
             if i == 0:
                 print("ready", flush=True)
             i += 1
@@ -89,9 +90,19 @@ class WriterProcess:
             raise RuntimeError(f"writer did not start: {self.out.with_suffix('.log').read_text()[-2000:]}")
         return self
 
-    def acknowledged(self) -> list[int]:
+    def acks(self) -> list[tuple[int, float]]:
+        """(index, monotonic time) of every acknowledged write so far."""
         text = self.out.read_text() if self.out.exists() else ""
-        return [int(x) for x in text.split()]
+        rows = [line.split() for line in text.splitlines()]
+        return [(int(r[0]), float(r[1])) for r in rows if len(r) == 2]
+
+    def acknowledged(self) -> list[int]:
+        return [i for i, _ in self.acks()]
+
+    def max_gap(self, since: float, until: float) -> float:
+        """The longest time (s) without an acknowledgement between monotonic times since and until."""
+        times = [since] + [t for _, t in self.acks() if since < t < until] + [until]
+        return max(b - a for a, b in itertools.pairwise(times))
 
     def stop(self) -> list[int]:
         """Stops the writer and returns every acknowledged write's index."""
