@@ -1,10 +1,11 @@
 """A fault rig: the scheduler and two agents as processes, an add-on, the writer and the ROLE sampler
 running, and the verdict every fault case asserts.
 
-The verdict (`Rig.verdict`): no acknowledged write lost on the final primary, no two-master moment,
+The verdict (`Rig.assert_safe`): no acknowledged write lost on the final primary, no two-master moment,
 every step finished at most once, and the maintenance either `completed` (the old primary now a
-replica of the new one) or `failed` with exactly one writable primary, the one the config var names
-(before the failover step finished, that is the old primary, and the requirement is kept).
+replica of the new one), or a failed attempt before the failover (back to `pending`, still required,
+the old primary the one writable server REDIS_URL names), or `failed` after the failover with exactly
+one writable primary, the one REDIS_URL names.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Server:
 @dataclass
 class Verdict:
     status: str
+    # The failure, or for a failed attempt sent back to pending, the last one.
     failure_reason: str
     acknowledged: int
     lost: list[int]
@@ -89,7 +91,9 @@ class Rig:
     async def ended(self, timeout: float = 120) -> mpb.MaintenanceInfo:
         async def done() -> mpb.MaintenanceInfo | None:
             info = await self.api.info()
-            return info if info.status in ("completed", "failed") else None
+            ended = info.status in ("completed", "failed")
+            # A failed attempt before the point of no return goes back to pending, still required.
+            return info if ended or (info.status == "pending" and info.attempts > 0) else None
 
         result: mpb.MaintenanceInfo = await eventually(done, timeout=timeout, interval=0.1, message="ended")
         return result
@@ -102,7 +106,7 @@ class Rig:
         servers = [self.primary.url, self.standby.url]
         verdict = Verdict(
             status=info.status,
-            failure_reason=info.failure_reason,
+            failure_reason=info.failure_reason or info.last_failure_reason,
             acknowledged=len(acked),
             lost=await lost_writes(acked, url),
             sampler=summary,
@@ -125,12 +129,15 @@ class Rig:
             assert v.masters == [self.standby.url] == [v.primary_url], v
             assert await _follows(self.primary, self.standby), "the old primary does not replicate"
         else:
-            assert v.status == "failed", v
+            assert v.status in ("failed", "pending"), v
             assert v.masters == [v.primary_url], f"not one writable primary named by REDIS_URL: {v}"
             assert await _accepts_write(v.primary_url)
-            if "failover" not in v.steps:
+            if v.status == "pending":  # a failed attempt: nothing moved, the requirement is kept
+                assert "failover" not in v.steps and info.last_failure_reason, v
                 assert v.primary_url == self.primary.url, v
                 assert info.required_by.seconds > 0, "the requirement was dropped"
+            else:
+                assert "failover" in v.steps, f"failed for good before the failover: {v}"
         return v
 
 

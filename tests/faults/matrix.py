@@ -1,0 +1,135 @@
+"""The fault matrix: which process is hit, how, and at which exact point of a maintenance.
+
+A point is a step of the durable state (the scheduler is stepped in SIGSTOP/SIGCONT slices until its
+SQLite file records the step as begun) or a Redis-visible point of the switchover (the old primary's
+agent is stepped until the old primary is paused, demoted, or the target promoted). The victim is then
+SIGKILLed there (and started again, for the scheduler and the agents: a crash and a restart), or
+SIGSTOPped past the scheduler's command timeout and resumed; a redis-server is SIGKILLed and left down
+(the unplanned case), and restarted from its own config by the test (as an operator would) only if the
+maintenance ended with it named as the primary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+
+from tests.faults.rig import Rig
+from tests.support.freeze import durable_step, freeze, paused, resume, role_is, step_until
+from tests.support.redisproc import REDIS_SERVER
+
+STEP_POINTS = ("prepare", "catch_up", "maintain_standby", "failover", "repoint", "finish")
+SWITCH_POINTS = ("paused", "demoted", "promoted")
+POINTS = STEP_POINTS + SWITCH_POINTS
+VICTIMS = ("scheduler", "primary_agent", "standby_agent", "primary_redis", "standby_redis")
+# SIGSTOP cases freeze an agent longer than the scheduler's command timeout (STOP_ARGS).
+STOP_SECONDS = 6.0
+STOP_ARGS = ["--command-timeout", "4"]
+
+
+@dataclass(frozen=True)
+class Case:
+    victim: str
+    action: str  # "kill" or "stop"
+    point: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.action}-{self.victim}-at-{self.point}"
+
+
+def full_matrix() -> list[Case]:
+    cases = [Case(v, "kill", p) for v in VICTIMS for p in POINTS]
+    cases += [Case(v, "stop", p) for v in ("primary_agent", "standby_agent") for p in POINTS]
+    return cases
+
+
+# What CI runs: one case of each kind of fault, at the points most likely to break an invariant.
+CI_MATRIX = [
+    Case("scheduler", "kill", "maintain_standby"),
+    Case("scheduler", "kill", "demoted"),
+    Case("primary_agent", "kill", "paused"),
+    Case("primary_agent", "kill", "promoted"),
+    Case("standby_agent", "kill", "failover"),
+    Case("primary_agent", "stop", "demoted"),
+    Case("standby_agent", "stop", "catch_up"),
+    Case("primary_redis", "kill", "catch_up"),
+    Case("standby_redis", "kill", "failover"),
+    Case("standby_redis", "kill", "repoint"),
+]
+
+
+def _point_reached(r: Rig, point: str):  # type: ignore[no-untyped-def]
+    if point == "paused":
+        return paused(r.primary.endpoint)
+    if point == "demoted":
+        return role_is(r.primary.endpoint, "slave")
+    if point == "promoted":
+        return role_is(r.standby.endpoint, "master")
+    return durable_step(r.scheduler.db, point)
+
+
+async def reach(r: Rig, point: str) -> int:
+    """Freezes the process that makes `point` happen exactly there; returns its pid (left frozen)."""
+    if point in SWITCH_POINTS:
+        pid = r.agent_pid(r.primary)
+        await asyncio.to_thread(step_until, pid, durable_step(r.scheduler.db, "failover"), 90, 0.01)
+    else:
+        assert r.scheduler.proc is not None
+        pid = r.scheduler.proc.pid
+    await asyncio.to_thread(step_until, pid, _point_reached(r, point), 90, 0.002 if point in POINTS else 0)
+    return pid
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+async def apply(r: Rig, case: Case, frozen: int) -> None:
+    """Hits the victim at the point where `frozen` waits, then lets everything go on."""
+    if case.victim == "scheduler":
+        r.scheduler.kill()
+        resume(frozen)
+        await asyncio.to_thread(r.scheduler.start)
+        return
+    if case.victim in ("primary_agent", "standby_agent"):
+        server = r.primary if case.victim == "primary_agent" else r.standby
+        agent = r.agent_of(server)
+        pid = r.agent_pid(server)
+        if case.action == "kill":
+            _kill(pid)
+            await asyncio.to_thread(agent.proc.wait)  # type: ignore[union-attr]
+            resume(frozen)
+            await asyncio.to_thread(agent.start)
+            return
+        freeze(pid)
+        if frozen != pid:
+            resume(frozen)
+        await asyncio.sleep(STOP_SECONDS)  # past the scheduler's command timeout
+        resume(pid)
+        return
+    server = r.primary if case.victim == "primary_redis" else r.standby
+    _kill(r.redis_pid(server))
+    resume(frozen)
+
+
+def restart_from_config(r: Rig, url: str) -> None:
+    """Starts a killed redis-server again on its own config (detached), as an operator would."""
+    for server in (r.primary, r.standby):
+        if server.url != url:
+            continue
+        conf = r.agent_of(server).data_dir / "servers" / str(server.port) / "redis.conf"
+        subprocess.Popen(
+            [REDIS_SERVER, str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=conf.parent,
+            start_new_session=True,
+        )
