@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio
 
-from agent.redisnode.rcmd import connect
+from agent.redisnode.rcmd import IO_ERRORS, connect
 from agent.redisnode.status import RedisServerStatus, fetch_status
 
 
@@ -23,9 +25,14 @@ class CatchUpVerdict:
 
 
 def judge(
-    standby: RedisServerStatus, primary: RedisServerStatus, max_lag_bytes: int, max_last_io_seconds: int
+    standby: RedisServerStatus,
+    primary: RedisServerStatus,
+    max_lag_bytes: int,
+    max_last_io_seconds: int,
+    aof_settled: bool = True,
 ) -> CatchUpVerdict:
-    """The verdict: ok iff the link is up, the lag is within bound and the last I/O recent enough."""
+    """The verdict: ok iff the link is up, the lag is within bound, the last I/O recent enough, and the
+    standby's AOF settled (see `aof_settled`)."""
     link_up = standby.is_replica and standby.link_up
     last_io = standby.last_io_seconds_ago if standby.is_replica else -1
     lag = -1
@@ -53,7 +60,21 @@ def judge(
         return no(
             f"The standby last heard from its primary {last_io}s ago, more than {max_last_io_seconds}s."
         )
+    if not aof_settled:
+        return no(
+            "The standby is still rewriting its AOF after a full sync: until that ends its writes are not "
+            "on disk, and a crash of it as the new primary would lose them."
+        )
     return CatchUpVerdict(True, lag, link_up, last_io, f"The standby is caught up ({lag} bytes behind).")
+
+
+def aof_settled(persistence: Mapping[str, Any]) -> bool:
+    """False while a replica with appendonly waits for the AOF rewrite that follows a full sync (Redis
+    keeps no AOF meanwhile: a restart would load the data from before the sync)."""
+    if str(persistence.get("aof_enabled", "0")) != "1":
+        return True
+    busy = ("aof_rewrite_in_progress", "aof_rewrite_scheduled")
+    return not any(str(persistence.get(key, "0")) == "1" for key in busy)
 
 
 async def check_catch_up(
@@ -74,6 +95,10 @@ async def check_catch_up(
     try:
         standby = await fetch_status(standby_client, standby_port, with_server=False)
         primary = await fetch_status(primary_client, primary_port, with_server=False)
+        try:
+            settled = aof_settled(await standby_client.info("persistence"))
+        except IO_ERRORS:
+            settled = False
     finally:
         await primary_client.aclose()
-    return judge(standby, primary, max_lag_bytes, max_last_io_seconds)
+    return judge(standby, primary, max_lag_bytes, max_last_io_seconds, settled)

@@ -25,8 +25,11 @@ The order, checked against redis-server 7.0:
    shared replication id).
 
 A crash between 3 and 4 leaves no writable primary (safe); a re-run sees that state (old primary a
-replica of the target, target holding everything) and finishes with step 4. The write pause reported
-runs from step 1 to the moment step 4 returned, measured on the injected clock's monotonic time.
+replica of the target, target holding everything) and finishes with step 4. When step 4 fails, the
+demotion is reverted only if every attempt was refused at connect (the target never got the command,
+so it was never promoted and took no write); otherwise none is writable until a re-run promotes it.
+The write pause reported runs from step 1 to the moment step 4 returned, measured on the injected
+clock's monotonic time.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import redis.exceptions
 
 from agent.outcome import Outcome, Progress
 from agent.redisnode.pause import SLICE_MS, WritePause
-from agent.redisnode.rcmd import IO_ERRORS, connect, rcmd
+from agent.redisnode.rcmd import IO_ERRORS, connect, never_delivered, rcmd
 from agent.redisnode.release import release_clients
 from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
 from kvmaint.clock import Clock
@@ -340,11 +343,16 @@ class _Switchover:
     async def _promote(self, started: float) -> Outcome | None:
         """Step 4. A lost reply is checked by reading the role back; never reverts the demotion."""
         last_error = ""
+        delivered = False  # whether any REPLICAOF NO ONE may have reached the target
+        # A fresh connection (one connect, ~0.1 ms): an error on it then tells "never sent" (refused)
+        # from "maybe executed", which a connection the target's death closed could not.
+        await self.target.connection_pool.disconnect(inuse_connections=False)
         for attempt in range(3):
             try:
                 await rcmd(self.target, "REPLICAOF", "NO", "ONE")
                 return None
             except IO_ERRORS as exc:
+                delivered = delivered or not never_delivered(exc)
                 last_error = describe_error(exc)
                 log.warning(
                     "REPLICAOF NO ONE on %s failed (attempt %d): %s", self.where, attempt + 1, last_error
@@ -355,6 +363,10 @@ class _Switchover:
             except IO_ERRORS:
                 pass
             await self.clock.sleep(0.05 * (attempt + 1))
+        if not delivered:
+            reverted = await self._revert_demotion(last_error)
+            if reverted is not None:
+                return reverted
         note = await self._unpause()
         return Outcome.failed(
             f"Port {self.old_port} was demoted to a replica of {self.where}, but promoting the target failed "
@@ -362,6 +374,23 @@ class _Switchover:
             f"{note}.",
             server=await self._old_status(),
             fields={**self.fields, "state": "demoted"},
+        )
+
+    async def _revert_demotion(self, why: str) -> Outcome | None:
+        """The target refused every connection, so it was never promoted (and took no write): the old
+        primary, which holds every write, becomes the primary again rather than leave none writable."""
+        try:
+            await rcmd(self.old, "REPLICAOF", "NO", "ONE")
+        except IO_ERRORS as exc:
+            log.warning("reverting the demotion of port %d failed: %s", self.old_port, describe_error(exc))
+            return None
+        await _rewrite_config(self.old, f"port {self.old_port}", required=self.managed)
+        note = await self._unpause()
+        return Outcome.failed(
+            f"The target {self.where} refused connections before it could be promoted ({why}); port "
+            f"{self.old_port} was reverted to primary and stays primary{note}.",
+            server=await self._old_status(),
+            fields=self.fields,
         )
 
     async def _finish(self, started: float, stats_before: dict[str, Any]) -> Outcome:

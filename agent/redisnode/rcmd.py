@@ -27,3 +27,11 @@ def connect(host: str, port: int, timeout: float) -> redis.asyncio.Redis:
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+def never_delivered(exc: BaseException) -> bool:
+    """The command cannot have run: the connection was refused (no server listening), so nothing was
+    sent. Any other I/O error may hide a command the server executed."""
+    return isinstance(exc, redis.exceptions.ConnectionError) and isinstance(
+        exc.__context__ or exc.__cause__, ConnectionRefusedError
+    )

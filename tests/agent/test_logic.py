@@ -186,3 +186,16 @@ async def test_result_store_prunes_only_old_delivered_results(tmp_path):
     assert await store.get("old-delivered") is None
     assert await store.get("old-undelivered") == b"2" and await store.get("new") == b"3"
     store.close()
+
+
+def test_a_standby_rewriting_its_aof_after_a_full_sync_is_not_caught_up() -> None:
+    from agent.redisnode.catchup import aof_settled
+
+    assert aof_settled({"aof_enabled": 0, "aof_rewrite_in_progress": 1})
+    assert aof_settled({"aof_enabled": 1, "aof_rewrite_in_progress": 0, "aof_rewrite_scheduled": 0})
+    assert not aof_settled({"aof_enabled": 1, "aof_rewrite_in_progress": 1})
+    assert not aof_settled({"aof_enabled": 1, "aof_rewrite_scheduled": 1})
+    standby = RedisServerStatus(port=2, reachable=True, role="slave", link_up=True, last_io_seconds_ago=0)
+    primary = RedisServerStatus(port=1, reachable=True, role="master")
+    verdict = judge(standby, primary, 100, 10, aof_settled=False)
+    assert not verdict.ok and "rewriting its AOF" in verdict.reason

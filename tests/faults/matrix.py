@@ -5,8 +5,8 @@ SQLite file records the step as begun) or a Redis-visible point of the switchove
 agent is stepped until the old primary is paused, demoted, or the target promoted). The victim is then
 SIGKILLed there (and started again, for the scheduler and the agents: a crash and a restart), or
 SIGSTOPped past the scheduler's command timeout and resumed; a redis-server is SIGKILLed and left down
-(the unplanned case), and restarted from its own config by the test (as an operator would) only if the
-maintenance ended with it named as the primary.
+(the unplanned case), and started again by the test (as an operator would, in the role the scheduler
+records) only if the maintenance ended with it named as the primary.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import signal
 import subprocess
 from dataclasses import dataclass
 
+from agent.redisnode.role import DesiredRole, conf_with_role
 from tests.faults.rig import Rig
-from tests.support.freeze import durable_step, freeze, paused, resume, role_is, step_until
+from tests.support.freeze import SLICE_SECONDS, durable_step, freeze, paused, resume, role_is, step_until
 from tests.support.redisproc import REDIS_SERVER
 
 STEP_POINTS = ("prepare", "catch_up", "maintain_standby", "failover", "repoint", "finish")
@@ -80,7 +81,8 @@ async def reach(r: Rig, point: str) -> int:
     else:
         assert r.scheduler.proc is not None
         pid = r.scheduler.proc.pid
-    await asyncio.to_thread(step_until, pid, _point_reached(r, point), 90, 0.002 if point in POINTS else 0)
+    slice_seconds = SLICE_SECONDS if point in SWITCH_POINTS else 0.002
+    await asyncio.to_thread(step_until, pid, _point_reached(r, point), 90, slice_seconds)
     return pid
 
 
@@ -119,12 +121,14 @@ async def apply(r: Rig, case: Case, frozen: int) -> None:
     resume(frozen)
 
 
-def restart_from_config(r: Rig, url: str) -> None:
-    """Starts a killed redis-server again on its own config (detached), as an operator would."""
+def restart_as_primary(r: Rig, url: str) -> None:
+    """Starts the killed redis-server that REDIS_URL names again, in the role the scheduler records for it
+    (primary: agent/redisnode/role.py's rewrite, as supervision must), detached, as an operator would."""
     for server in (r.primary, r.standby):
         if server.url != url:
             continue
         conf = r.agent_of(server).data_dir / "servers" / str(server.port) / "redis.conf"
+        conf.write_text(conf_with_role(conf.read_text(), DesiredRole.primary()))
         subprocess.Popen(
             [REDIS_SERVER, str(conf)],
             stdin=subprocess.DEVNULL,

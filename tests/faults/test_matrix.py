@@ -12,7 +12,7 @@ import os
 import pytest
 import redis.asyncio as aioredis
 
-from tests.faults.matrix import CI_MATRIX, STOP_ARGS, Case, apply, full_matrix, reach, restart_from_config
+from tests.faults.matrix import CI_MATRIX, STOP_ARGS, Case, apply, full_matrix, reach, restart_as_primary
 from tests.faults.rig import rig
 from tests.support.eventually import eventually
 
@@ -42,7 +42,7 @@ async def test_fault(tmp_path, scheduler_factory, agents, case: Case) -> None:
         if case.victim.endswith("_redis"):
             url = (await r.api.config())["REDIS_URL"]
             if not await _answers(url):
-                restart_from_config(r, url)
+                restart_as_primary(r, url)
                 await eventually(lambda: _answers(url), timeout=20, message="primary restarted")
         v = await r.assert_safe(info)
         print(f"\n{case.id}: {v.status} {v.failure_reason[:160]!r} acked={v.acknowledged} "
