@@ -405,7 +405,8 @@ class _Switchover:
         self.progress(
             f"{self.where} is primary; writes were paused {write_pause_ms} ms; port {self.old_port} closed "
             f"{closed} client connection(s){f' ({kill_note})' if kill_note else ''}",
-            fields={"write_pause_ms": str(write_pause_ms), "clients_closed": str(closed)},
+            # "promoted": the scheduler may send clients to the new primary now, before the rest.
+            fields={"write_pause_ms": str(write_pause_ms), "clients_closed": str(closed), "promoted": "true"},
         )
         await _rewrite_config(self.old, f"port {self.old_port}", required=self.managed)
         await _rewrite_config(self.target, self.where, required=False)

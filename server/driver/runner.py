@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -281,10 +282,18 @@ class MaintenanceRunner:
 
     # --- helpers ---------------------------------------------------------------------------
     async def _command(
-        self, host: str, command_id: str, action: str, message: object, timeout: float | None = None
+        self,
+        host: str,
+        command_id: str,
+        action: str,
+        message: object,
+        timeout: float | None = None,
+        on_fields: Callable[[dict[str, str]], None] | None = None,
     ) -> agent_pb2.CommandResult:
         def on_progress(p: agent_pb2.CommandProgress) -> None:
             self.ctx.progress[command_id.split("/")[0]] = (p.lag_bytes, p.message)
+            if on_fields is not None and p.fields:
+                on_fields(dict(p.fields))
 
         result = await self.hub.call(
             host, command_id, action, message, timeout or self.config.command_timeout, on_progress
@@ -470,6 +479,12 @@ class MaintenanceRunner:
         t_host, t_port = self._endpoint(m.state["target"])
         timeout_s = self.config.failover_timeout_ms / 1000 + self.config.command_timeout
         sent = self.ctx.clock.monotonic()
+        announced: list[asyncio.Task[None]] = []
+
+        def on_fields(fields: dict[str, str]) -> None:
+            if fields.get("promoted") == "true" and not announced:
+                announced.append(asyncio.create_task(self._announce_promotion(m)))
+
         r = await self._command(
             host,
             f"{_cid(m)}/failover",
@@ -478,7 +493,9 @@ class MaintenanceRunner:
                 port=port, target_host=t_host, target_port=t_port, timeout_ms=self.config.failover_timeout_ms
             ),
             timeout_s,
+            on_fields,
         )
+        await asyncio.gather(*announced, return_exceptions=True)
         if not r.ok:
             raise StepFailed(f"failover to {m.state['target']} did not happen: {r.error}")
         closed = r.fields.get("clients_closed")
@@ -493,6 +510,23 @@ class MaintenanceRunner:
             {"write_pause_ms": str(r.write_pause_ms), "failover_command_ms": str(took)},
             self._switch_addresses(m),
         )
+
+    async def _announce_promotion(self, m: Maintenance) -> None:
+        """The agent says the target accepts writes (the rest of its command, config rewrites and the old
+        primary's relink, takes longer): one event now, from which the Sentinel endpoint sends clients
+        to the new primary. Best effort: the step's completion carries the same addresses."""
+        try:
+            async with self.ctx.write() as w:
+                cur = await w.tx.get_maintenance(m.id)
+                if cur is None:
+                    return
+                text = f"{m.state['target']} accepts writes; Sentinel clients are sent there"
+                await self._record(
+                    w, m, self.ctx.clock.now(), cur.status, S.FAILOVER, text, promoted="true",
+                    **self._switch_addresses(m),
+                )  # fmt: skip
+        except Exception:
+            log.exception("maintenance %s: could not record the promotion early", m.id)
 
     def _switch_addresses(self, m: Maintenance) -> dict[str, str]:
         """The old and new primaries' client addresses, for the Sentinel endpoint (event attributes)."""

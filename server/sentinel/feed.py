@@ -57,7 +57,8 @@ def switch_notice(event: Event, step: str = REPOINT) -> SwitchNotice | None:
     old and new primaries' client addresses. With `step=FAILOVER`: the promotion itself, after which
     discovery already answers the new primary (the repoint only rewrites config vars and roles)."""
     a = event.attributes
-    if event.type is not EventType.MAINTENANCE_STEP or a.get("step") != step or a.get("done") != "true":
+    finished = a.get("done") == "true" or (step == FAILOVER and a.get("promoted") == "true")
+    if event.type is not EventType.MAINTENANCE_STEP or a.get("step") != step or not finished:
         return None
     try:
         old_ip, old_port = _split(a["old_address"])
@@ -69,7 +70,12 @@ def switch_notice(event: Event, step: str = REPOINT) -> SwitchNotice | None:
 
 def starts_hold(event: Event) -> bool:
     a = event.attributes
-    return event.type is EventType.MAINTENANCE_STEP and a.get("step") == FAILOVER and a.get("done") != "true"
+    return (
+        event.type is EventType.MAINTENANCE_STEP
+        and a.get("step") == FAILOVER
+        and a.get("done") != "true"
+        and a.get("promoted") != "true"
+    )
 
 
 class SentinelFeed:

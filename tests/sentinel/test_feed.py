@@ -48,7 +48,7 @@ async def test_a_repoint_written_by_another_scheduler_is_published_once(tmp_path
         settled = asyncio.create_task(feed.settled("redis-a"))
         switch = {"old_address": "10.0.0.1:1001", "new_address": "10.0.0.2:1002"}
         async with writer.transaction() as tx:  # promoted: discovery answers the new primary at once
-            await tx.append_event(step("failover", done="true", **switch))
+            await tx.append_event(step("failover", promoted="true", **switch))
         await asyncio.wait_for(settled, 5)
         assert feed.view.masters["redis-a"].primary == Node("10.0.0.2", 1002) and heard == []
         async with writer.transaction() as tx:

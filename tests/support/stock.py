@@ -51,11 +51,10 @@ def node_ready() -> str:
         raise RuntimeError("node and npm are needed: apt-get install -y nodejs npm")
     with _locked("npm-ci"):
         lock = JS_DIR / "package-lock.json"
-        stamp = JS_DIR / "node_modules" / ".kvmaint-ci"
-        if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        installed = JS_DIR / "node_modules" / ".package-lock.json"  # written by npm ci (.ci/run runs it)
+        if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
             subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
-                           stdout=subprocess.DEVNULL)
-            stamp.touch()
+                           stdout=subprocess.DEVNULL)  # fmt: skip
     return node
 
 
