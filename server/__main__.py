@@ -16,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kvmaint.errors import InvalidArgument, KvmaintError
-from server.app import SchedulerConfig, build_scheduler, split_listen
+from kvmaint.obs import logs
+from kvmaint.obs.metrics_http import split_listen
+from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.runner import DriverConfig
@@ -39,6 +41,15 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def listen_address(text: str) -> str:
+    """An argparse type: HOST:PORT, or a one-line usage error."""
+    try:
+        split_listen(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,7 +127,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="maintenances touching one host at once (default 2)",
     )
     _notify_args(p)
+    p.add_argument(
+        "--metrics-listen",
+        default=os.environ.get("KVMAINT_METRICS_LISTEN", ""),
+        type=listen_address,
+        help="HOST:PORT to serve Prometheus metrics on at /metrics (env KVMAINT_METRICS_LISTEN; "
+        "default: off; port 0 picks one, logged)",
+    )
     p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("KVMAINT_LOG_FORMAT", "text"),
+        help="text (default) or json: one object per line with time, level, message and, where they "
+        "apply, maintenance_id, addon, step, host (env KVMAINT_LOG_FORMAT)",
+    )
     return p.parse_args(argv)
 
 
@@ -265,6 +290,7 @@ async def serve(args: argparse.Namespace) -> int:
             agent_listen=args.agent_listen,
             agent_credentials=agent_creds,
             sentinel_listen=args.sentinel_listen,
+            metrics_listen=args.metrics_listen,
         )
     )
     host = args.listen.rsplit(":", 1)[0]
@@ -308,9 +334,7 @@ def tune_process() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     tune_process()
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(args.log_level, args.log_format, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         sys.exit(asyncio.run(serve(args)))
     except KvmaintError as err:
