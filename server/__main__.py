@@ -44,9 +44,10 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 
 def listen_address(text: str) -> str:
-    """An argparse type: HOST:PORT, or a one-line usage error."""
+    """An argparse type: HOST:PORT (empty: off), or a one-line usage error."""
     try:
-        split_listen(text)
+        if text:
+            split_listen(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     return text
