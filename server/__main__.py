@@ -135,6 +135,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="HOST:PORT to serve Prometheus metrics on at /metrics (env KVMAINT_METRICS_LISTEN; "
         "default: off; port 0 picks one, logged)",
     )
+    p.add_argument(
+        "--http-listen",
+        default=os.environ.get("KVMAINT_HTTP_LISTEN", ""),
+        type=listen_address,
+        help="HOST:PORT for the read-only web status page (env KVMAINT_HTTP_LISTEN; default: off; behind "
+        "the same tokens as the API; port 0 picks one, logged)",
+    )
     p.add_argument("--log-level", default="INFO")
     p.add_argument(
         "--log-format",
@@ -244,9 +251,10 @@ def _is_loopback(listen: str) -> bool:
 async def serve(args: argparse.Namespace) -> int:
     tokens = TokenTable.load(args.tokens) if args.tokens else TokenTable({})
     if not tokens.enabled:
-        if not _is_loopback(args.listen):
-            log.error("refusing to listen on %s without tokens: pass --tokens FILE", args.listen)
-            return 2
+        for address in (args.listen, args.http_listen):
+            if address and not _is_loopback(address):
+                log.error("refusing to listen on %s without tokens: pass --tokens FILE", address)
+                return 2
         log.warning("no tokens configured: authentication is off (allowed on loopback only)")
         if args.sentinel_listen and not _is_loopback(args.sentinel_listen):
             log.error(
@@ -292,6 +300,7 @@ async def serve(args: argparse.Namespace) -> int:
             agent_credentials=agent_creds,
             sentinel_listen=args.sentinel_listen,
             metrics_listen=args.metrics_listen,
+            http_listen=args.http_listen,
         )
     )
     host = args.listen.rsplit(":", 1)[0]

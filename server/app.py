@@ -50,6 +50,7 @@ from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
 from server.statelock import StateLock
 from server.storage.sqlite import SqliteStore
+from server.web.site import StatusSite
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class SchedulerConfig:
     sentinel_listen: str = ""
     # HOST:PORT for Prometheus' /metrics; empty: not served.
     metrics_listen: str = ""
+    # HOST:PORT for the read-only web status page; empty: not served.
+    http_listen: str = ""
 
 
 @dataclass
@@ -119,6 +122,7 @@ class Scheduler:
     def sentinel_port(self) -> int:
         return self.sentinel.port if self.sentinel is not None else 0
     metrics_server: MetricsServer | None = None
+    web: StatusSite | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         for name in (*SERVICE_NAMES, ""):
@@ -132,6 +136,8 @@ class Scheduler:
         await self.registry.flush()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
+        if self.web is not None:
+            await self.web.stop()
         self.ctx.obs.provider.shutdown()  # flushes the spans still queued for export
         await self.store.close()
         if self.lock:
@@ -217,6 +223,9 @@ async def _serve(
     if config.metrics_listen:
         scheduler.metrics_server = MetricsServer(ctx.obs.metrics.registry, lambda: _refresh_metrics(ctx))
         await scheduler.metrics_server.start(config.metrics_listen)
+    if config.http_listen:
+        scheduler.web = StatusSite(ctx, hub, config.tokens)
+        await scheduler.web.start(config.http_listen)
     scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
     scheduler.tasks.append(asyncio.create_task(seen.run(), name="agent-registry"))
     scheduler.tasks.append(asyncio.create_task(Sender(ctx, config.notify).run(), name="notify"))
