@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from kvmaint.errors import KvmaintError
-from kvmaint.obs.metrics_http import split_listen
+from kvmaint.obs.metrics_http import Listener
 from server.agents.hub import AgentHub
 from server.auth import Principal, TokenTable
 from server.domain.models import Maintenance, Role
@@ -43,13 +43,14 @@ def _who(p: Principal, tokens: TokenTable) -> str:
     return "operator" if p.is_operator else f"app {p.app}"
 
 
-class StatusSite:
+class StatusSite(Listener):
+    what = "status page"
+
     def __init__(self, ctx: Context, hub: AgentHub, tokens: TokenTable) -> None:
+        super().__init__()
         self.ctx = ctx
         self.hub = hub
         self.tokens = tokens
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # --- auth ---------------------------------------------------------------------------------
     def _principal(self, request: web.Request) -> Principal | None:
@@ -243,24 +244,6 @@ class StatusSite:
         app.router.add_get("/agents", self._agents)
         app.router.add_static("/static/", STATIC)
         return app
-
-    async def start(self, listen: str) -> int:
-        host, port = split_listen(listen)
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        try:
-            await site.start()
-        except OSError as err:
-            await self._runner.cleanup()
-            raise KvmaintError(f"cannot serve the status page on {listen}: {err.strerror or err}") from err
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        log.info("status page on http://%s:%d/", host, self.port)
-        return self.port
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 def _active(m: Maintenance | None) -> Maintenance | None:
