@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 from pathlib import Path
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kvmaint.v1 import resources_pb2 as rpb
 from tests.integration.test_failover import connect
 from tests.obs.otlp import OtlpReceiver
 from tests.support.eventually import eventually
 
-FAST = ["--catch-up-timeout", "5", "--command-timeout", "20", "--tick-seconds", "0.5"]
+FAST = ["--catch-up-timeout", "30", "--command-timeout", "20", "--tick-seconds", "0.5"]
 OBS = ["--metrics-listen", "127.0.0.1:0", "--log-format", "json"]
 STEPS = ["prepare", "catch_up", "maintain_standby", "failover", "repoint", "finish"]
 
@@ -72,15 +75,24 @@ async def test_a_maintenance_shows_in_metrics_traces_and_json_logs(
             before = await scrape(s_port)
             assert value(before, "kvmaint_agents_connected") == 2
             addon = await api.create("premium-0")
-            await api.require_and_run(addon.name)
+            standby_port = int(next(s.endpoint for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY).rsplit(":", 1)[1])
+            standby = next(a for a in (a1, a2) if a.server_pid(standby_port))
+            # A standby that stops answering holds the maintenance at catch_up: scrape while it runs.
+            os.kill(standby.server_pid(standby_port), signal.SIGSTOP)
+            try:
+                await api.require_and_run(addon.name)
 
-            async def running() -> bool:
-                s = await scrape(s_port)
-                return value(s, "kvmaint_maintenances", status="preparing") + value(
-                    s, "kvmaint_maintenances", status="ready"
-                ) + value(s, "kvmaint_maintenances", status="running") == 1
+                async def running() -> bool:
+                    s = await scrape(s_port)
+                    return value(s, "kvmaint_maintenances", status="preparing") == 1 and value(
+                        s, "kvmaint_step_duration_seconds_count", step="prepare", outcome="ok"
+                    ) == 1
 
-            await eventually(running, timeout=30, message="a maintenance in progress in the metrics")
+                await eventually(running, timeout=30, message="a maintenance at catch_up in the metrics")
+                during = await scrape(ports[standby.host_id])
+                assert value(during, "kvmaint_agent_server_up", port=str(standby_port)) == 0
+            finally:
+                os.kill(standby.server_pid(standby_port), signal.SIGCONT)
             await api.wait_status("completed")
             info = await api.info()
             after = await scrape(s_port)
