@@ -80,6 +80,7 @@ def configure(level: str, fmt: str, text_format: str, static: dict[str, str] | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python's warnings become records too, so every line is one format
 
 
 def extra(**fields: Any) -> dict[str, Any]:
