@@ -109,16 +109,21 @@ async def test_a_maintenance_shows_in_metrics_traces_and_json_logs(
         assert ("kvmaint_notification_backlog", (("kind", "email"),)) in after
 
         # The agents: each server up with its role and version; the old primary was restarted.
-        by_host = {h: await scrape(p) for h, p in ports.items()}
-        primaries = sum(value(s, "kvmaint_agent_server_role", role="primary") for s in by_host.values())
-        replicas = sum(value(s, "kvmaint_agent_server_role", role="replica") for s in by_host.values())
-        assert (primaries, replicas) == (1, 1)
-        assert all(value(s, "kvmaint_agent_server_up") == 1 for s in by_host.values())
+        async def settled() -> dict:
+            """Once the restarted old primary is back and replicating (it was restarted last)."""
+            by_host = {h: await scrape(p) for h, p in ports.items()}
+            up = [value(s, "kvmaint_agent_server_up") for s in by_host.values()]
+            primaries = sum(value(s, "kvmaint_agent_server_role", role="primary") for s in by_host.values())
+            replicas = sum(value(s, "kvmaint_agent_server_role", role="replica") for s in by_host.values())
+            lag = [v for s in by_host.values() for (n, _), v in s.items() if n == "kvmaint_agent_server_replication_lag_bytes"]
+            assert (up, primaries, replicas, len(lag)) == ([1, 1], 1, 1, 1) and lag[0] >= 0
+            return by_host
+
+        by_host = await eventually(settled, timeout=20, message="both servers up, one replicating from the other")
         versions = {ls for s in by_host.values() for (n, ls) in s if n == "kvmaint_agent_server_build_info"}
+        assert len(versions) == 2
         assert all(dict(ls)["server"] == "redis" and re.match(r"\d+\.\d+", dict(ls)["version"]) for ls in versions)
         assert sum(value(s, "kvmaint_agent_server_restarts_total") for s in by_host.values()) == 2
-        lag = [v for s in by_host.values() for (n, _), v in s.items() if n == "kvmaint_agent_server_replication_lag_bytes"]
-        assert len(lag) == 1 and lag[0] >= 0
         assert sum(value(s, "kvmaint_agent_commands_total", action="Failover", outcome="ok") for s in by_host.values()) == 1
     finally:
         # Their last spans are flushed on the way out, to the receiver on this loop: stop off the loop.

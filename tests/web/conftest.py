@@ -51,6 +51,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(DRIVER))
     driver.set_page_load_timeout(30)
+    driver.implicitly_wait(5)  # a clicked link navigates asynchronously: find waits for the next page
     try:
         yield driver
     finally:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from kvmaint.v1 import fleet_pb2 as fpb
@@ -44,11 +45,21 @@ def wait_agents(a) -> None:
     return eventually(connected, timeout=20, message="agents connected")
 
 
-def login(driver, url: str, token: str, path: str = "/") -> None:
+async def login(driver, url: str, token: str, path: str = "/") -> None:
     driver.get(url.rstrip("/") + path)
     assert driver.find_element(By.TAG_NAME, "h1").text == "Log in"  # redirected to the form
+    form = driver.find_element(By.TAG_NAME, "form")
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.ID, "login").click()
+
+    def answered() -> bool:  # the click navigates: wait until the form page is gone
+        try:
+            form.is_displayed()
+        except StaleElementReferenceException:
+            return True
+        return False
+
+    await eventually(answered, timeout=15, message="the login form answered")
 
 
 def text_of(driver, css: str) -> str:
@@ -80,7 +91,7 @@ async def test_the_calendar_shows_a_scheduled_maintenance_on_its_day(web_fleet, 
     day = info.scheduled_for.ToDatetime(tzinfo=UTC).date()
     assert day.strftime("%A") == window_day
 
-    login(browser, url, OPERATOR_TOKEN)
+    await login(browser, url, OPERATOR_TOKEN)
     row = f'tr[data-addon="{addon.name}"]'
     assert browser.find_element(By.TAG_NAME, "h1").text == "Fleet calendar"
     cell = browser.find_element(By.CSS_SELECTOR, f'{row} td[data-day="{day.isoformat()}"]')
@@ -113,7 +124,7 @@ async def test_a_running_maintenance_changes_step_on_the_page_without_a_reload(w
         standby = next(s for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY)
         standby_port = int(standby.endpoint.rsplit(":", 1)[1])
         pid = next(p for h in hosts.values() if (p := h.server_pid(standby_port)))
-        login(browser, url, OPERATOR_TOKEN, "/running")
+        await login(browser, url, OPERATOR_TOKEN, "/running")
         await eventually(lambda: "live" in browser.find_element(By.ID, "live").text, timeout=10)
         assert "Nothing running." in browser.find_element(By.ID, "running").text
         browser.execute_script("window.kvmaintNoReload = true")
@@ -162,7 +173,7 @@ async def test_an_app_token_does_not_see_another_app(web_fleet, browser, tmp_pat
         await wait_agents(a)
         mine = create(a, APP, "mini")
         theirs = create(a, OTHER, "mini")
-    login(browser, url, APP_TOKENS[APP])
+    await login(browser, url, APP_TOKENS[APP])
     calendar = browser.find_element(By.ID, "calendar").text
     assert mine.name in calendar and theirs.name not in calendar and OTHER not in calendar
     assert f"app {APP}" in browser.find_element(By.TAG_NAME, "header").text
@@ -177,5 +188,5 @@ async def test_an_app_token_does_not_see_another_app(web_fleet, browser, tmp_pat
     assert APP_TOKENS[APP] not in browser.execute_script("return document.cookie")
     # A wrong token is refused at the form, with the reason.
     browser.delete_all_cookies()
-    login(browser, url, "not-a-token")
+    await login(browser, url, "not-a-token")
     assert "not valid" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
