@@ -58,9 +58,10 @@ class StatusSite(Listener):
         if header is None and COOKIE in request.cookies:
             header = f"Bearer {request.cookies[COOKIE]}"
         try:
-            return self.tokens.authenticate(header)
+            principal = self.tokens.authenticate(header)
         except KvmaintError:
             return None
+        return None if principal.is_agent else principal  # an agent's token is for its stream only
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -82,7 +83,8 @@ class StatusSite(Listener):
         token = str(form.get("token", "")).strip()
         next_path = _safe_next(str(form.get("next", "/")))
         try:
-            self.tokens.authenticate(f"Bearer {token}")
+            if self.tokens.authenticate(f"Bearer {token}").is_agent:
+                return self._html(pages.login("An agent token cannot open the status page.", next_path), 401)
         except KvmaintError as err:
             return self._html(pages.login(str(err), next_path), status=401)
         response = web.HTTPSeeOther(next_path)

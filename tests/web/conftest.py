@@ -14,7 +14,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
-from tests.conftest import write_tokens
+from tests.conftest import AGENT_TOKEN, write_tokens
 from tests.integration.conftest import agents  # noqa: F401  (the agent processes fixture)
 from tests.support.agentproc import AgentProcess
 from tests.support.scheduler import SchedulerProcess
@@ -68,7 +68,7 @@ def web_fleet(
     s = scheduler_factory(
         extra_args=[*FAST, "--tokens", str(write_tokens(tmp_path / "tokens.toml")), "--http-listen", "127.0.0.1:0"]
     )
-    hosts = {h: agents(h, s.address) for h in ("db-1", "db-2")}
+    hosts = {h: agents(h, s.address, ["--token", AGENT_TOKEN]) for h in ("db-1", "db-2")}
     return s, page_url(s), hosts
 
 

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
-from tests.conftest import APP_TOKENS, OPERATOR_TOKEN
+from tests.conftest import AGENT_TOKEN, APP_TOKENS, OPERATOR_TOKEN
 from tests.support.eventually import eventually
 from tests.support.rpc import api
 from tests.web.conftest import screenshot
@@ -190,3 +190,5 @@ async def test_an_app_token_does_not_see_another_app(web_fleet, browser, tmp_pat
     browser.delete_all_cookies()
     await login(browser, url, "not-a-token")
     assert "not valid" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    await login(browser, url, AGENT_TOKEN)
+    assert "An agent token cannot" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
