@@ -18,6 +18,7 @@ from aiohttp import web
 
 from kvmaint.errors import KvmaintError
 from kvmaint.obs.metrics_http import Listener
+from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.auth import Principal, TokenTable
 from server.domain.models import Maintenance, Role
@@ -205,7 +206,7 @@ class StatusSite(Listener):
         servers = []
         for s in addon.servers:
             status = self.hub.server_status(s.host, s.port)
-            build = status.redis_version if status is not None else ""
+            build = _build_of(status) if status is not None else ""
             state = "unknown (agent not connected)"
             if status is not None:
                 state = "up" if status.reachable else f"down: {status.error}"
@@ -227,7 +228,7 @@ class StatusSite(Listener):
                 address,
                 version,
                 connected,
-                [(s.port, s.role, s.redis_version, s.reachable) for s in servers],
+                [(s.port, s.role, _build_of(s), s.reachable) for s in servers],
             )
             for host, address, version, connected, servers in self.hub.describe()
         ]
@@ -246,6 +247,12 @@ class StatusSite(Listener):
         app.router.add_get("/agents", self._agents)
         app.router.add_static("/static/", STATIC)
         return app
+
+
+def _build_of(s: agent_pb2.RedisServerStatus) -> str:
+    """The agent's build name and the version INFO reports, e.g. "valkey-8.1.8 (8.1.8)"."""
+    version = s.version or s.redis_version
+    return f"{s.build} ({version})" if s.build else version
 
 
 def _active(m: Maintenance | None) -> Maintenance | None:
