@@ -35,7 +35,7 @@ PAGE = 500
 LIVE_SECONDS = 1.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+PRINCIPAL = "kvmaint.principal"  # a plain key: web.RequestKey needs aiohttp 3.12, the floor is 3.9
 
 
 def _who(p: Principal, tokens: TokenTable) -> str:
@@ -121,7 +121,7 @@ class StatusSite(Listener):
 
     def _scope(self, request: web.Request) -> tuple[Principal, str | None]:
         """The principal and the app it may see (None: every app; an operator may filter with ?app=)."""
-        p = request[PRINCIPAL]
+        p: Principal = request[PRINCIPAL]
         if not p.is_operator:
             return p, p.app
         return p, request.query.get("app") or None
@@ -191,7 +191,7 @@ class StatusSite(Listener):
         return response
 
     async def _addon(self, request: web.Request) -> web.Response:
-        p = request[PRINCIPAL]
+        p: Principal = request[PRINCIPAL]
         name = request.match_info["name"]
         who = _who(p, self.tokens)
         async with self.ctx.store.transaction() as tx:
@@ -218,7 +218,7 @@ class StatusSite(Listener):
         return self._html(pages.addon_page(addon, servers, ended, _active(active), who))
 
     async def _agents(self, request: web.Request) -> web.Response:
-        p = request[PRINCIPAL]
+        p: Principal = request[PRINCIPAL]
         who = _who(p, self.tokens)
         if not p.is_operator:
             return self._html(pages.message("Agents", "Only an operator token may see the agents.", who), 403)
