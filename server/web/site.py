@@ -228,7 +228,7 @@ class StatusSite(Listener):
                 address,
                 version,
                 connected,
-                [(s.port, s.role, _build_of(s), s.reachable) for s in servers],
+                [(s.port, _ROLES.get(s.role, s.role), _build_of(s), s.reachable) for s in servers],
             )
             for host, address, version, connected, servers in self.hub.describe()
         ]
@@ -247,6 +247,9 @@ class StatusSite(Listener):
         app.router.add_get("/agents", self._agents)
         app.router.add_static("/static/", STATIC)
         return app
+
+
+_ROLES = {"master": "primary", "slave": "replica"}  # INFO's words, as the rest of kvmaint says them
 
 
 def _build_of(s: agent_pb2.RedisServerStatus) -> str:
