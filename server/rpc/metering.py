@@ -7,6 +7,7 @@ OK when the handler returned, CANCELLED when the client went away, UNKNOWN for a
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -50,7 +51,9 @@ class MeteringInterceptor(grpc.aio.ServerInterceptor):
             inner = getattr(handler, kind)
             if inner is None:
                 continue
-            if streaming:
+            # A streaming handler may be a coroutine writing with context.write (grpc_health's Watch):
+            # it stays a coroutine, or gRPC would iterate a coroutine.
+            if streaming and inspect.isasyncgenfunction(inner):
 
                 async def stream(
                     request: Any, context: grpc.aio.ServicerContext, _f: Any = inner
