@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from agent.config import AgentConfig, parse_config
 from agent.tls import plaintext_warning
 from kvmaint.errors import KvmaintError
+from kvmaint.obs import logs
 
 
 async def _serve(config: AgentConfig) -> None:
@@ -36,9 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KvmaintError as exc:
         print(f"kvmaint-agent: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=getattr(logging, config.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s [" + config.host_id + "] %(message)s",
+    logs.configure(
+        config.log_level,
+        config.log_format,
+        "%(asctime)s %(levelname)s %(name)s [" + config.host_id + "] %(message)s",
+        static={"host": config.host_id},
     )
     try:
         asyncio.run(_serve(config))

@@ -17,12 +17,15 @@ from agent.commands import CommandRunner
 from agent.config import AgentConfig
 from agent.convert import build_to_proto, status_to_proto
 from agent.inventory import Inventory
+from agent.metrics import AgentMetrics
 from agent.redisnode.version import binary_version, require_supported, running_version
 from agent.results import ResultStore
 from agent.stream import StreamClient
 from agent.tls import channel_credentials, plaintext_warning
 from kvmaint.clock import Clock, SystemClock, iso
 from kvmaint.errors import KvmaintError
+from kvmaint.obs import tracing
+from kvmaint.obs.metrics_http import MetricsServer
 from kvmaint.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,16 @@ class Agent:
         for build in self.builds:
             log.info("build %s: %s", build.describe(), build.path)
         self.inventory = Inventory(config.data_dir, self.builds, self.clock, bind_addresses(config))
-        self.runner = CommandRunner(self.inventory, self.store, self.clock)
+        self.metrics = AgentMetrics(config.host_id)
+        self.tracing = tracing.provider("kvmaint-agent", attributes={"host.name": config.host_id})
+        self.metrics_server: MetricsServer | None = None
+        self.runner = CommandRunner(
+            self.inventory,
+            self.store,
+            self.clock,
+            metrics=self.metrics,
+            tracer=self.tracing.get_tracer("kvmaint.agent"),
+        )
         # Keepalive pings notice a scheduler host that vanished without closing the connection; the
         # scheduler permits one every 10 s.
         options: list[tuple[str, object]] = [
@@ -113,6 +125,9 @@ class Agent:
         pruned = await self.store.prune(iso(self.clock.now() - RESULT_RETENTION))
         if pruned:
             log.info("pruned %d delivered result(s) older than %s", pruned, RESULT_RETENTION)
+        if self.config.metrics_listen:
+            self.metrics_server = MetricsServer(self.metrics.registry, self._refresh_metrics)
+            await self.metrics_server.start(self.config.metrics_listen)
         stream_stop = asyncio.Event()
         stream = asyncio.create_task(self.stream.run(stream_stop), name="scheduler-stream")
         try:
@@ -144,7 +159,13 @@ class Agent:
                 what = f"The server on port {node.port}" + ("" if node.managed else " (adopted)")
                 require_supported(running, what)
 
+    async def _refresh_metrics(self) -> None:
+        self.metrics.observe(await self.inventory.statuses())
+
     async def close(self) -> None:
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+        self.tracing.shutdown()  # flushes spans still queued for export
         await self.runner.close()
         await self.inventory.close()
         self.store.close()

@@ -12,6 +12,9 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
 from agent.convert import (
     CatchUpCheck,
     Command,
@@ -27,11 +30,13 @@ from agent.convert import (
     progress_message,
 )
 from agent.inventory import Inventory
+from agent.metrics import AgentMetrics
 from agent.outcome import Outcome, Progress
 from agent.redisnode import RedisNode
 from agent.results import ResultStore
 from kvmaint.clock import Clock, iso
 from kvmaint.errors import KvmaintError
+from kvmaint.obs import logs, tracing
 from kvmaint.v1 import agent_pb2
 
 log = logging.getLogger(__name__)
@@ -57,8 +62,16 @@ class _NullSink:
 
 class CommandRunner:
     def __init__(
-        self, inventory: Inventory, store: ResultStore, clock: Clock, sink: Sink | None = None
+        self,
+        inventory: Inventory,
+        store: ResultStore,
+        clock: Clock,
+        sink: Sink | None = None,
+        metrics: AgentMetrics | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
+        self.metrics = metrics or AgentMetrics("")
+        self.tracer = tracer or trace.NoOpTracer()
         self.inventory = inventory
         self.store = store
         self.clock = clock
@@ -121,6 +134,8 @@ class CommandRunner:
 
     async def _answer(self, msg: agent_pb2.AgentCommand) -> None:
         command = command_from_proto(msg)
+        parent = tracing.extract(command.trace_context)
+        logs.bind(**tracing.baggage_of(parent))  # this task is this command's: its lines name the maintenance
         kept = await self.store.get(command.command_id)
         if kept is not None:
             log.info("command %s ran before; sending its kept result again", command.command_id)
@@ -132,7 +147,14 @@ class CommandRunner:
                 "command %s was interrupted before it finished (agent restart); running it again",
                 command.command_id,
             )
-        outcome = await self._execute(command)
+        with self.tracer.start_as_current_span(
+            f"agent {command.kind}", context=parent, attributes={"kvmaint.command_id": command.command_id}
+        ) as span:
+            outcome = await self._execute(command)
+            span.set_attribute("kvmaint.ok", outcome.ok)
+            if not outcome.ok:
+                span.set_status(Status(StatusCode.ERROR, outcome.error))
+        self.metrics.commands.labels(command.kind, "ok" if outcome.ok else "failed").inc()
         log.info(
             "command %s (%s) %s: %s",
             command.command_id,
@@ -210,7 +232,10 @@ class CommandRunner:
             return await node.replicate_from(action.primary_host, action.primary_port, progress)
         if isinstance(action, RestartServer):
             build = self.inventory.builds.resolve(action.build) if action.build else None
-            return await node.restart(progress, action.role, build)
+            outcome = await node.restart(progress, action.role, build)
+            if outcome.ok:
+                self.metrics.restarted(node.port)
+            return outcome
         if isinstance(action, StopServer):
             outcome = await node.stop(progress)
             if outcome.ok:

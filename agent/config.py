@@ -14,6 +14,8 @@ from typing import Any
 from agent.builds import parse_spec
 from agent.tls import TlsFiles
 from kvmaint.errors import InvalidArgument
+from kvmaint.obs import logs
+from kvmaint.obs.metrics_http import split_listen
 
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
 DEFAULT_ADVERTISE_HOST = "127.0.0.1"
@@ -38,6 +40,9 @@ class AgentConfig:
     token: str = ""
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     log_level: str = "INFO"
+    log_format: str = "text"
+    # HOST:PORT for Prometheus' /metrics; empty: not served.
+    metrics_listen: str = ""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
         "--heartbeat-seconds", type=float, help=f"heartbeat period (default {DEFAULT_HEARTBEAT_SECONDS:g})"
     )
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
+    p.add_argument(
+        "--log-format",
+        help="text (default) or json: one object per line with time, level, message, host and, for a "
+        "command's lines, maintenance_id, addon, step",
+    )
+    p.add_argument(
+        "--metrics-listen",
+        help="HOST:PORT to serve Prometheus metrics on at /metrics (default: off; port 0 picks one, logged)",
+    )
     return p
 
 
@@ -122,6 +136,17 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
         raise InvalidArgument.field("heartbeat_seconds", "The heartbeat period must be positive.")
     if any(not 0 < p < 65536 for p in adopt):
         raise InvalidArgument.field("adopt", "Adopted ports must be between 1 and 65535.")
+    log_format = str(values.get("log_format") or "text")
+    if log_format not in logs.FORMATS:
+        raise InvalidArgument.field("log_format", f"--log-format must be text or json, not {log_format!r}.")
+    metrics_listen = str(values.get("metrics_listen") or "")
+    if metrics_listen:
+        try:
+            split_listen(metrics_listen)
+        except ValueError:
+            raise InvalidArgument.field(
+                "metrics_listen", f"--metrics-listen {metrics_listen!r} is not HOST:PORT."
+            ) from None
     redis_server = str(values.get("redis_server") or shutil.which("redis-server") or "/usr/bin/redis-server")
     builds = tuple(parse_spec(str(spec)) for spec in values.get("build") or ())
     return AgentConfig(
@@ -138,6 +163,8 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
         token=str(values.get("token") or ""),
         heartbeat_seconds=heartbeat,
         log_level=str(values.get("log_level") or "INFO").upper(),
+        log_format=log_format,
+        metrics_listen=metrics_listen,
     )
 
 

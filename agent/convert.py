@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from agent.builds import Build
@@ -91,6 +91,8 @@ class Command:
     # None: no deadline.
     deadline: datetime | None
     action: Action | None
+    # W3C headers of the scheduler's step span (traceparent, baggage).
+    trace_context: dict[str, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -122,7 +124,7 @@ def command_from_proto(msg: agent_pb2.AgentCommand) -> Command:
     elif which == "replicate_from":
         r = msg.replicate_from
         action = ReplicateFrom(r.port, r.primary_host, r.primary_port)
-    return Command(msg.command_id, deadline, action)
+    return Command(msg.command_id, deadline, action, dict(msg.trace_context))
 
 
 def _restart(r: agent_pb2.RestartServerCommand) -> RestartServer | Invalid:

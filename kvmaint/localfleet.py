@@ -12,6 +12,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -104,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Sentinel-compatible discovery endpoint for stock Redis clients (default 127.0.0.1:26379)",
     )
     p.add_argument(
+        "--http-listen",
+        default="",
+        help="address of the web status page (default: a free port on 127.0.0.1, printed)",
+    )
+    p.add_argument(
         "--reset", action="store_true", help="stop nothing, but start from an empty state directory"
     )
     args = p.parse_args(argv)
@@ -115,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reset and args.dir.exists():
         shutil.rmtree(args.dir)
     args.dir.mkdir(parents=True, exist_ok=True)
+    http_listen = args.http_listen or f"127.0.0.1:{_free_port()}"
     py = sys.executable
     procs: list[subprocess.Popen[bytes]] = []
     builds = _builds()
@@ -139,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                     "--webhook-allow-private",
                     "--sentinel-listen",
                     args.sentinel_listen,
+                    "--http-listen",
+                    http_listen,
                 ],
                 args.dir / "scheduler.log",
             )
@@ -181,6 +190,7 @@ Each host has the builds {" and ".join(name for name, _ in builds)}; to move the
 kvmaint is running locally (state and logs in {args.dir}/):
   scheduler  {args.listen}   agents  {", ".join(HOSTS)}   app  {APP}   add-ons  {", ".join(names)}
   sentinel   {args.sentinel_listen}   (stock clients: master name = add-on name)
+  status page  http://{http_listen}/
 
 Try, in another terminal (source .venv/bin/activate first):
   kvmaint addons -a {APP}
@@ -216,6 +226,12 @@ Press Ctrl-C to stop.""",
             except subprocess.TimeoutExpired:
                 proc.kill()
         _stop_redis_servers(args.dir)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _stop_redis_servers(state_dir: Path) -> None:

@@ -17,6 +17,15 @@ if ! command -v redis-sentinel >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command 
   echo "setup: installing redis-sentinel with apt-get" >&2
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-sentinel) >&2
 fi
+# The status page's browser tests drive Debian's chromium with its matching chromium-driver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium and chromium-driver with apt-get" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >&2
+  else
+    echo "setup: chromium is missing (browser tests need it): sudo apt-get install -y chromium chromium-driver" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kvmaint.errors import InvalidArgument, KvmaintError
-from server.app import SchedulerConfig, build_scheduler, split_listen
+from kvmaint.obs import logs
+from kvmaint.obs.metrics_http import split_listen
+from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.runner import DriverConfig
@@ -39,6 +41,16 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def listen_address(text: str) -> str:
+    """An argparse type: HOST:PORT (empty: off), or a one-line usage error."""
+    try:
+        if text:
+            split_listen(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,7 +128,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="maintenances touching one host at once (default 2)",
     )
     _notify_args(p)
+    p.add_argument(
+        "--metrics-listen",
+        default=os.environ.get("KVMAINT_METRICS_LISTEN", ""),
+        type=listen_address,
+        help="HOST:PORT to serve Prometheus metrics on at /metrics (env KVMAINT_METRICS_LISTEN; "
+        "default: off; port 0 picks one, logged)",
+    )
+    p.add_argument(
+        "--http-listen",
+        default=os.environ.get("KVMAINT_HTTP_LISTEN", ""),
+        type=listen_address,
+        help="HOST:PORT for the read-only web status page (env KVMAINT_HTTP_LISTEN; default: off; behind "
+        "the same tokens as the API; port 0 picks one, logged)",
+    )
     p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("KVMAINT_LOG_FORMAT", "text"),
+        help="text (default) or json: one object per line with time, level, message and, where they "
+        "apply, maintenance_id, addon, step, host (env KVMAINT_LOG_FORMAT)",
+    )
     return p.parse_args(argv)
 
 
@@ -218,9 +251,10 @@ def _is_loopback(listen: str) -> bool:
 async def serve(args: argparse.Namespace) -> int:
     tokens = TokenTable.load(args.tokens) if args.tokens else TokenTable({})
     if not tokens.enabled:
-        if not _is_loopback(args.listen):
-            log.error("refusing to listen on %s without tokens: pass --tokens FILE", args.listen)
-            return 2
+        for address in (args.listen, args.http_listen):
+            if address and not _is_loopback(address):
+                log.error("refusing to listen on %s without tokens: pass --tokens FILE", address)
+                return 2
         log.warning("no tokens configured: authentication is off (allowed on loopback only)")
         if args.sentinel_listen and not _is_loopback(args.sentinel_listen):
             log.error(
@@ -265,6 +299,8 @@ async def serve(args: argparse.Namespace) -> int:
             agent_listen=args.agent_listen,
             agent_credentials=agent_creds,
             sentinel_listen=args.sentinel_listen,
+            metrics_listen=args.metrics_listen,
+            http_listen=args.http_listen,
         )
     )
     host = args.listen.rsplit(":", 1)[0]
@@ -308,9 +344,7 @@ def tune_process() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     tune_process()
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(args.log_level, args.log_format, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         sys.exit(asyncio.run(serve(args)))
     except KvmaintError as err:

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from kvmaint.clock import Clock, SystemClock
 from kvmaint.errors import Unavailable
+from kvmaint.obs.metrics_http import MetricsServer, split_listen
 from kvmaint.v1 import (
     agent_pb2,
     agent_pb2_grpc,
@@ -38,6 +39,7 @@ from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.notify.outbox import Outbox
 from server.notify.sender import NotifyConfig, Sender
 from server.rpc.interceptors import ServiceInterceptor
+from server.rpc.metering import MeteringInterceptor
 from server.rpc.servicers import EventServicer, FleetServicer, MaintenanceServicer
 from server.sentinel.feed import SentinelFeed
 from server.sentinel.server import SentinelServer
@@ -48,6 +50,7 @@ from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
 from server.statelock import StateLock
 from server.storage.sqlite import SqliteStore
+from server.web.site import StatusSite
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,10 @@ class SchedulerConfig:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # HOST:PORT for the Sentinel-compatible discovery endpoint; empty: off.
     sentinel_listen: str = ""
+    # HOST:PORT for Prometheus' /metrics; empty: not served.
+    metrics_listen: str = ""
+    # HOST:PORT for the read-only web status page; empty: not served.
+    http_listen: str = ""
 
 
 @dataclass
@@ -114,6 +121,8 @@ class Scheduler:
     @property
     def sentinel_port(self) -> int:
         return self.sentinel.port if self.sentinel is not None else 0
+    metrics_server: MetricsServer | None = None
+    web: StatusSite | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         for name in (*SERVICE_NAMES, ""):
@@ -125,6 +134,11 @@ class Scheduler:
         await self.runner.close()
         await self.server.stop(grace)
         await self.registry.flush()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
+        if self.web is not None:
+            await self.web.stop()
+        self.ctx.obs.provider.shutdown()  # flushes the spans still queued for export
         await self.store.close()
         if self.lock:
             self.lock.release()
@@ -169,6 +183,7 @@ async def _serve(
         require_certificates=config.agent_credentials is not None,
         require_agent_token=config.tokens.enabled,
         on_hello=seen.note,
+        metrics=ctx.obs.metrics,
     )
     hub.advertised.update(known_agents)
     runner = MaintenanceRunner(ctx, hub, config.driver)
@@ -176,7 +191,10 @@ async def _serve(
     maint = MaintenanceService(ctx, runner)
     planner = Planner(ctx, runner, config.tick_seconds, config.limits)
 
-    server = grpc.aio.server(interceptors=[ServiceInterceptor(config.tokens)], options=SERVER_OPTIONS)
+    server = grpc.aio.server(
+        interceptors=[MeteringInterceptor(ctx.obs.metrics), ServiceInterceptor(config.tokens)],
+        options=SERVER_OPTIONS,
+    )
     fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleet, hub), server)
     maintenance_pb2_grpc.add_MaintenanceServiceServicer_to_server(
         MaintenanceServicer(maint, fleet, FreezeService(ctx)), server
@@ -202,6 +220,12 @@ async def _serve(
     scheduler = Scheduler(
         server, port, agent_port, store, ctx, health_servicer, fleet, maint, hub, runner, planner, seen, lock
     )
+    if config.metrics_listen:
+        scheduler.metrics_server = MetricsServer(ctx.obs.metrics.registry, lambda: _refresh_metrics(ctx))
+        await scheduler.metrics_server.start(config.metrics_listen)
+    if config.http_listen:
+        scheduler.web = StatusSite(ctx, hub, config.tokens)
+        await scheduler.web.start(config.http_listen)
     scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
     scheduler.tasks.append(asyncio.create_task(seen.run(), name="agent-registry"))
     scheduler.tasks.append(asyncio.create_task(Sender(ctx, config.notify).run(), name="notify"))
@@ -214,12 +238,11 @@ async def _serve(
     return scheduler
 
 
-def split_listen(address: str) -> tuple[str, int]:
-    """HOST:PORT (or [V6]:PORT) as a host and a port number."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{address!r} is not HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
+async def _refresh_metrics(ctx: Context) -> None:
+    """The figures that are facts of the database, read at scrape time."""
+    async with ctx.store.transaction() as tx:
+        ctx.obs.metrics.set_maintenances(await tx.maintenance_counts())
+        ctx.obs.metrics.set_backlog(await tx.outbox_backlog())
 
 
 class AgentRegistry:

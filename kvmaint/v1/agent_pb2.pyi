@@ -191,7 +191,14 @@ class ReplicateFromCommand(_message.Message):
     def __init__(self, port: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ...) -> None: ...
 
 class AgentCommand(_message.Message):
-    __slots__ = ("command_id", "deadline", "catch_up_check", "failover", "force_promote", "start_server", "restart_server", "stop_server", "replicate_from")
+    __slots__ = ("command_id", "deadline", "catch_up_check", "failover", "force_promote", "start_server", "restart_server", "stop_server", "replicate_from", "trace_context")
+    class TraceContextEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     CATCH_UP_CHECK_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +208,7 @@ class AgentCommand(_message.Message):
     RESTART_SERVER_FIELD_NUMBER: _ClassVar[int]
     STOP_SERVER_FIELD_NUMBER: _ClassVar[int]
     REPLICATE_FROM_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     deadline: _timestamp_pb2.Timestamp
     catch_up_check: CatchUpCheckCommand
@@ -210,7 +218,8 @@ class AgentCommand(_message.Message):
     restart_server: RestartServerCommand
     stop_server: StopServerCommand
     replicate_from: ReplicateFromCommand
-    def __init__(self, command_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., catch_up_check: _Optional[_Union[CatchUpCheckCommand, _Mapping]] = ..., failover: _Optional[_Union[FailoverCommand, _Mapping]] = ..., force_promote: _Optional[_Union[ForcePromoteCommand, _Mapping]] = ..., start_server: _Optional[_Union[StartServerCommand, _Mapping]] = ..., restart_server: _Optional[_Union[RestartServerCommand, _Mapping]] = ..., stop_server: _Optional[_Union[StopServerCommand, _Mapping]] = ..., replicate_from: _Optional[_Union[ReplicateFromCommand, _Mapping]] = ...) -> None: ...
+    trace_context: _containers.ScalarMap[str, str]
+    def __init__(self, command_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., catch_up_check: _Optional[_Union[CatchUpCheckCommand, _Mapping]] = ..., failover: _Optional[_Union[FailoverCommand, _Mapping]] = ..., force_promote: _Optional[_Union[ForcePromoteCommand, _Mapping]] = ..., start_server: _Optional[_Union[StartServerCommand, _Mapping]] = ..., restart_server: _Optional[_Union[RestartServerCommand, _Mapping]] = ..., stop_server: _Optional[_Union[StopServerCommand, _Mapping]] = ..., replicate_from: _Optional[_Union[ReplicateFromCommand, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CommandProgress(_message.Message):
     __slots__ = ("command_id", "message", "lag_bytes", "fields")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,9 +19,11 @@ import grpc
 from kvmaint.clock import Clock
 from kvmaint.devcerts import peer_common_name
 from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+from kvmaint.obs import logs, tracing
 from kvmaint.v1 import agent_pb2, agent_pb2_grpc
 from server.auth import current_principal
 from server.domain.builds import HostBuild, Running
+from server.metrics import SchedulerMetrics
 from server.rpc.convert import ts
 
 log = logging.getLogger(__name__)
@@ -65,8 +68,11 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         require_certificates: bool,
         require_agent_token: bool = False,
         on_hello: Callable[[AgentSession], None] | None = None,
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         self.clock = clock
+        self.metrics = metrics or SchedulerMetrics()
+        self.metrics.count_agents(lambda: len(self.sessions))
         self.require_certificates = require_certificates
         self.require_agent_token = require_agent_token
         self.sessions: dict[str, AgentSession] = {}
@@ -116,6 +122,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 "hello.host_id", "The hello must carry a host id of 1 to 63 characters."
             )
         self._check_identity(hello.host_id, context)
+        logs.bind(host=hello.host_id)
 
         session = AgentSession(
             host_id=hello.host_id,
@@ -228,6 +235,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 command_id=command_id, deadline=ts(self.clock.now() + timedelta(seconds=timeout))
             )
             getattr(cmd, action).CopyFrom(message)
+            cmd.trace_context.update(tracing.inject())
             pending = _Pending(host, cmd, asyncio.get_running_loop().create_future(), [])
             self._pending[command_id] = pending
             self._pending_by_host.setdefault(host, {})[command_id] = pending
@@ -236,9 +244,13 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 session.send(agent_pb2.ConnectResponse(command=cmd))
         if progress is not None:
             pending.progress.append(progress)
+        started = time.monotonic()
         try:
-            return await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+            result = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+            self.metrics.command(action, started, "ok" if result.ok else "failed")
+            return result
         except TimeoutError:
+            self.metrics.command(action, started, "timeout")
             state = "connected" if self.is_connected(host) else "not connected"
             raise Unavailable(
                 f"Agent {host} ({state}) did not answer {action} within {timeout:.1f} s."

@@ -103,7 +103,8 @@ class Planner:
     async def run(self) -> None:
         while True:
             try:
-                await self.tick()
+                with self.ctx.obs.metrics.planner_pass.time():
+                    await self.tick()
             except Exception:
                 log.exception("planner tick failed")
             await self.ctx.clock.sleep(self.interval)

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from kvmaint.clock import iso
 from kvmaint.errors import ErrorReason, KvmaintError, NotFound, Resource
+from kvmaint.obs import logs
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain import lifecycle
@@ -111,7 +112,8 @@ class MaintenanceRunner:
         """A crash of the loop itself (say the database is gone) is logged; the maintenance stays at its
         durable step and resumes on the next kick or scheduler start."""
         try:
-            await self._run(mid)
+            with logs.bound(maintenance_id=mid):
+                await self._run(mid)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -131,9 +133,10 @@ class MaintenanceRunner:
             if step is None:
                 await self._complete(m)
                 return
-            await self._begin(m, step)
+            m = await self._begin(m, step)
             try:
-                result = await getattr(self, f"_step_{step}")(m, addon)
+                with self.ctx.obs.step(m, step):
+                    result = await getattr(self, f"_step_{step}")(m, addon)
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -183,7 +186,7 @@ class MaintenanceRunner:
         lag = self.ctx.progress.get(mid, (-1, ""))[0]
         self.ctx.progress[mid] = (lag, "")
 
-    async def _begin(self, m: Maintenance, step: str) -> None:
+    async def _begin(self, m: Maintenance, step: str) -> Maintenance:
         self._clear_note(m.id)
         now = self.ctx.clock.now()
         async with self.ctx.write() as w:
@@ -191,10 +194,11 @@ class MaintenanceRunner:
             assert cur is not None
             status = S.status_during(step)
             resumed = cur.current_step == step
-            cur = replace(cur, current_step=step, status=status)
+            cur = replace(cur, current_step=step, status=status, state=self.ctx.obs.with_trace(cur.state))
             await w.tx.update_maintenance(cur)
             text = f"{'Resuming' if resumed else 'Starting'} step {step}"
             await self._record(w, m, now, status, step, text)
+        return cur
 
     async def _end(self, m: Maintenance, step: str, result: StepResult) -> None:
         self._clear_note(m.id)
@@ -238,6 +242,7 @@ class MaintenanceRunner:
                 duration_seconds=str(cur.duration_seconds),
                 write_pause_ms=str(cur.write_pause_ms),
             )
+        self.ctx.obs.ended(cur)
         log.info("maintenance %s of %s completed", m.id, m.addon)
 
     async def _fail(self, m: Maintenance, step: str, reason: str) -> None:
@@ -257,6 +262,7 @@ class MaintenanceRunner:
             await w.emit(
                 EventType.MAINTENANCE_FAILED, self.ctx, m.app, m.addon, m.id, out.message, **out.attributes
             )
+        self.ctx.obs.ended(cur)
         log.warning("maintenance %s of %s failed at %s: %s", m.id, m.addon, step, reason)
 
     async def _discard_hidden(self, m: Maintenance) -> None:

@@ -208,6 +208,7 @@ class Sender:
     async def _drop(self, item: OutboxItem, error: str, done: Pass) -> None:
         async with self.ctx.store.transaction() as tx:
             await tx.mark_dropped(item.id, error, self.ctx.clock.now())
+        self.ctx.obs.metrics.notification_failures.labels(item.kind.value, "dropped").inc()
         done.dropped.append(item.id)
         log.warning("notification %d (%s) to %s dropped: %s", item.id, item.kind, item.recipient, error)
 
@@ -224,6 +225,7 @@ class Sender:
             return
         async with self.ctx.store.transaction() as tx:
             await tx.mark_retry(item.id, error, at)
+        self.ctx.obs.metrics.notification_failures.labels(item.kind.value, "retry").inc()
         done.retried.append(item.id)
         log.warning(
             "notification %d (%s) to %s failed (attempt %d), next at %s: %s",

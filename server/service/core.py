@@ -13,6 +13,7 @@ from typing import Protocol
 from kvmaint.clock import Clock
 from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
 from server.domain.models import Addon, App, Event, EventType
+from server.observe import Observability
 from server.service.bus import EventBus
 from server.storage import Store, Tx
 
@@ -58,6 +59,8 @@ class Context:
     notify: Notifier | None = None
     # Live figures of running maintenances (standby lag in bytes, a note), not persisted.
     progress: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # Metrics and traces of this scheduler (server/observe.py).
+    obs: Observability = field(default_factory=Observability)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Write]:

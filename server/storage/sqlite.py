@@ -566,6 +566,19 @@ class SqliteTx:
         )
         return {r["addon"]: _req(r["at"]) for r in rows}
 
+    async def maintenance_counts(self) -> dict[str, int]:
+        """How many maintenances are in each status (for metrics)."""
+        rows = await self._all("SELECT status, COUNT(*) AS n FROM maintenances GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    async def outbox_backlog(self) -> dict[str, int]:
+        """Notifications neither delivered nor dropped, by kind (for metrics)."""
+        rows = await self._all(
+            "SELECT kind, COUNT(*) AS n FROM outbox WHERE sent_at IS NULL AND dropped_at IS NULL "
+            "GROUP BY kind"
+        )
+        return {r["kind"]: r["n"] for r in rows}
+
     # agents
     async def upsert_agent(self, host_id: str, advertise_host: str, version: str, seen: datetime) -> None:
         await self._db.execute(
