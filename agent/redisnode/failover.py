@@ -26,8 +26,9 @@ The order, checked against redis-server 7.0:
 
 A crash between 3 and 4 leaves no writable primary (safe); a re-run sees that state (old primary a
 replica of the target, target holding everything) and finishes with step 4. When step 4 fails, the
-demotion is reverted only if every attempt was refused at connect (the target never got the command,
-so it was never promoted and took no write); otherwise none is writable until a re-run promotes it.
+demotion is reverted only if no REPLICAOF NO ONE can have reached the target (each attempt's PING
+failed, or the connection was refused: it was never promoted and took no write); otherwise none is
+writable until a re-run promotes it.
 The write pause reported runs from step 1 to the moment step 4 returned, measured on the injected
 clock's monotonic time.
 """
@@ -344,19 +345,26 @@ class _Switchover:
         """Step 4. A lost reply is checked by reading the role back; never reverts the demotion."""
         last_error = ""
         delivered = False  # whether any REPLICAOF NO ONE may have reached the target
-        # A fresh connection (one connect, ~0.1 ms): an error on it then tells "never sent" (refused)
-        # from "maybe executed", which a connection the target's death closed could not.
-        await self.target.connection_pool.disconnect(inuse_connections=False)
         for attempt in range(3):
             try:
-                await rcmd(self.target, "REPLICAOF", "NO", "ONE")
-                return None
+                # A PING first (one round trip): when it fails, the REPLICAOF below was never sent, which
+                # an error on the REPLICAOF itself (a connection reset) could not tell.
+                await rcmd(self.target, "PING")
             except IO_ERRORS as exc:
-                delivered = delivered or not never_delivered(exc)
                 last_error = describe_error(exc)
                 log.warning(
-                    "REPLICAOF NO ONE on %s failed (attempt %d): %s", self.where, attempt + 1, last_error
+                    "the target %s did not answer PING (attempt %d): %s", self.where, attempt + 1, last_error
                 )
+            else:
+                try:
+                    await rcmd(self.target, "REPLICAOF", "NO", "ONE")
+                    return None
+                except IO_ERRORS as exc:
+                    delivered = delivered or not never_delivered(exc)
+                    last_error = describe_error(exc)
+                    log.warning(
+                        "REPLICAOF NO ONE on %s failed (attempt %d): %s", self.where, attempt + 1, last_error
+                    )
             try:
                 if parse_status(self.target_port, await self.target.info("replication")).is_primary:
                     return None
@@ -377,7 +385,7 @@ class _Switchover:
         )
 
     async def _revert_demotion(self, why: str) -> Outcome | None:
-        """The target refused every connection, so it was never promoted (and took no write): the old
+        """No promotion reached the target, so it was never promoted (and took no write): the old
         primary, which holds every write, becomes the primary again rather than leave none writable."""
         try:
             await rcmd(self.old, "REPLICAOF", "NO", "ONE")
@@ -387,7 +395,7 @@ class _Switchover:
         await _rewrite_config(self.old, f"port {self.old_port}", required=self.managed)
         note = await self._unpause()
         return Outcome.failed(
-            f"The target {self.where} refused connections before it could be promoted ({why}); port "
+            f"The target {self.where} was unreachable before it could be promoted ({why}); port "
             f"{self.old_port} was reverted to primary and stays primary{note}.",
             server=await self._old_status(),
             fields=self.fields,
