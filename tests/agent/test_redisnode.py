@@ -186,7 +186,9 @@ async def test_failover_under_concurrent_writes_loses_nothing(redis_factory, nod
 
     new_primary = target.client()
     for w in writers:
-        assert set(w.errors) <= {"ReadOnlyError"}
+        # READONLY from the demoted primary, or a closed connection: it lets go of its clients (issue 7
+        # §2), which redis-py 5.3 surfaces while 8.1 reconnects first. Both are retried, none loses a write.
+        assert set(w.errors) <= {"ReadOnlyError", "ConnectionError"}
         values = await new_primary.mget(list(w.acked))
         missing = [k for k, v in zip(w.acked, values, strict=True) if v != w.acked[k]]
         assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"

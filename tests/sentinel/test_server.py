@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+import redis
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
@@ -106,9 +107,14 @@ async def test_switch_reaches_subscribers_allowed_to_see_it() -> None:
         assert await mine.call("PING") == [[b"pong", b""]]  # nothing else arrived before it
 
 
+# redis-py 5.3 cannot read a Sentinel's RESP3 master reply (KeyError 'flags'): checked against a real
+# redis-sentinel 7.0.15, which fails the same way. So at the 5.3 floor only RESP2 is exercised here.
+PROTOCOLS = (2, 3) if int(redis.__version__.split(".")[0]) >= 6 else (2,)
+
+
 async def test_stock_redis_py_reads_every_reply_in_both_protocols() -> None:
     async with endpoint(VIEW) as (server, _):
-        for protocol in (2, 3):
+        for protocol in PROTOCOLS:
             sentinel = Sentinel([("127.0.0.1", server.port)], sentinel_kwargs={"protocol": protocol})
             assert await sentinel.discover_master("redis-a") == ("127.0.0.1", 47001)
             assert await sentinel.discover_slaves("redis-a") == [("127.0.0.1", 47002)]
@@ -118,7 +124,8 @@ async def test_stock_redis_py_reads_every_reply_in_both_protocols() -> None:
             assert await s.sentinel_sentinels("redis-a") == []
             assert await s.execute_command("ROLE") in ([b"sentinel", [b"redis-a", b"redis-b"]],)
             assert (await s.info())["redis_mode"] == "sentinel"
-            await sentinel.aclose()
+            for conn in sentinel.sentinels:  # Sentinel.aclose() only exists from redis-py 6 on (the floor is 5.3)
+                await conn.aclose()
         r = aioredis.Redis(port=server.port, protocol=3)
         assert await r.ping()
         await r.aclose()
