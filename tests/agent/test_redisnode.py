@@ -24,8 +24,7 @@ async def role(server: RedisProcess) -> dict:
 
 
 async def linked(replica: RedisProcess) -> bool:
-    info = await role(replica)
-    return info.get("role") == "slave" and info.get("master_link_status") == "up"
+    return await replica.synced()
 
 
 async def settled(server: RedisProcess) -> bool:

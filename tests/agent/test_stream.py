@@ -14,15 +14,10 @@ from tests.support.eventually import eventually
 from tests.support.redisproc import RedisFactory, RedisProcess
 
 
-async def linked(replica: RedisProcess) -> bool:
-    info = await replica.client().info("replication")
-    return info.get("master_link_status") == "up"
-
-
 async def pair(factory: RedisFactory) -> tuple[RedisProcess, RedisProcess]:
     primary = await factory.astart()
     replica = await factory.astart(replicaof=primary)
-    await eventually(lambda: linked(replica))
+    await eventually(replica.synced)
     return primary, replica
 
 
@@ -49,7 +44,7 @@ async def test_heartbeats_show_lag(redis_factory, agent_factory, fake_scheduler)
     proxy = await TcpProxy(primary.port).start()
     try:
         replica = await redis_factory.astart(replicaof=("127.0.0.1", proxy.port))
-        await eventually(lambda: linked(replica))
+        await eventually(replica.synced)
         await agent_factory("db-1", adopt=(primary.port, replica.port), heartbeat_seconds=0.1)
         await fake_scheduler.wait_connected("db-1")
         proxy.freeze()
@@ -279,7 +274,7 @@ async def test_graceful_stop_lets_a_running_failover_finish(redis_factory, agent
     proxy = await TcpProxy(old.port).start()
     try:
         target = await redis_factory.astart(replicaof=("127.0.0.1", proxy.port))
-        await eventually(lambda: linked(target))
+        await eventually(target.synced)
         proxy.freeze()
         await old.client().set("x", "1")
         running = await agent_factory("db-1", adopt=(old.port, target.port))

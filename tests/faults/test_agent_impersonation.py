@@ -27,8 +27,9 @@ async def _connect_as(address: str, token: str | None, host_id: str = "db-1") ->
     async with grpc.aio.insecure_channel(address) as channel:
         call = agent_pb2_grpc.AgentServiceStub(channel).Connect(metadata=md, timeout=5)
         hello = agent_pb2.AgentHello(host_id=host_id, agent_version="x", advertise_host="attacker.invalid")
-        await call.write(agent_pb2.ConnectRequest(hello=hello))
         try:
+            # The refusal may arrive before the hello is written: then the write raises.
+            await call.write(agent_pb2.ConnectRequest(hello=hello))
             first = await call.read()
         except grpc.aio.AioRpcError as err:
             return err.code()

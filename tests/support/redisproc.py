@@ -98,6 +98,17 @@ class RedisProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    async def synced(self) -> bool:
+        """A replica whose link is up and whose post-sync AOF rewrite has ended: what the agent's
+        catch-up check demands before it calls a standby ready (poll it with `eventually`)."""
+        from agent.redisnode.catchup import aof_settled
+
+        client = self.client()
+        replication = await client.info("replication")
+        if replication.get("role") != "slave" or replication.get("master_link_status") != "up":
+            return False
+        return aof_settled(await client.info("persistence"))
+
     def kill(self) -> None:
         """SIGKILL: the crash case, no AOF flush beyond what the OS already has."""
         if self.alive():
