@@ -54,7 +54,8 @@ def listen_address(text: str) -> str:
     return text
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The scheduler's flags; `--config FILE` sets the same keys (server/configfile.py)."""
     p = argparse.ArgumentParser(
         prog="kvmaint-scheduler",
         description=__doc__,
@@ -64,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--config",
         type=Path,
-        help="TOML file whose keys are these flags without the dashes (listen = \"0.0.0.0:50051\"); "
+        help='TOML file whose keys are these flags without the dashes (listen = "0.0.0.0:50051"); '
         "flags given here win over it (example: deploy/scheduler.toml)",
     )
     p.add_argument(
@@ -162,6 +163,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="text (default) or json: one object per line with time, level, message and, where they "
         "apply, maintenance_id, addon, step, host (env KVMAINT_LOG_FORMAT)",
     )
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     configfile.apply(p, argv)
     return p.parse_args(argv)

@@ -64,7 +64,9 @@ def inspect(path: Path) -> tuple[int, dict[str, int]]:
             check = conn.execute("PRAGMA quick_check").fetchone()
             if not check or check[0] != "ok":
                 raise FailedPrecondition(f"{path} is damaged: quick_check says {check[0] if check else '?'}.")
-            version = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0])
+            version = int(
+                conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+            )
             counts = {t: int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in COUNTED}
     except sqlite3.DatabaseError as err:
         raise FailedPrecondition(f"{path} is not a kvmaint state database: {err}.") from err
@@ -138,11 +140,16 @@ def main(argv: Sequence[str]) -> int:
     """`kvmaint-scheduler backup ...` / `kvmaint-scheduler restore ...` (argv starts with the command)."""
     p = argparse.ArgumentParser(prog="kvmaint-scheduler", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    for name, what in (("backup", "copy the state database, also while the scheduler runs"),
-                       ("restore", "replace the state database by a backup (the scheduler stopped)")):
+    for name, what in (
+        ("backup", "copy the state database, also while the scheduler runs"),
+        ("restore", "replace the state database by a backup (the scheduler stopped)"),
+    ):
         c = sub.add_parser(name, help=what, description=what)
-        c.add_argument("--db", help="the scheduler's state database (default: --config's db, else "
-                       "$KVMAINT_DB, else ./.kvmaint/state.db)")
+        c.add_argument(
+            "--db",
+            help="the scheduler's state database (default: --config's db, else "
+            "$KVMAINT_DB, else ./.kvmaint/state.db)",
+        )
         c.add_argument("--config", help="the scheduler's TOML config file, to find its db")
         if name == "backup":
             c.add_argument("--to", required=True, type=Path, help="the backup file to write (replaced)")
