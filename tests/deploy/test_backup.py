@@ -151,3 +151,21 @@ def test_restore_refuses_a_backup_from_a_newer_kvmaint(tmp_path: Path) -> None:
     result = command("restore", "--db", str(tmp_path / "state.db"), "--from", str(newer))
     assert result.returncode == 2
     assert "has schema version 999, made by a newer kvmaint" in result.stderr
+
+
+def test_an_older_scheduler_refuses_a_newer_database(scheduler_factory, tmp_path: Path) -> None:
+    """A downgrade after an upgrade migrated the database: refused with the way back, nothing written."""
+    s: SchedulerProcess = scheduler_factory()
+    assert s.stop() == 0
+    with sqlite3.connect(s.db) as conn:
+        (known,) = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        conn.execute("INSERT INTO schema_migrations VALUES (?)", (known + 1,))
+    try:
+        s.start(timeout=10)
+    except RuntimeError as err:
+        message = str(err)
+    else:
+        raise AssertionError("the scheduler started on a newer database")
+    assert s.proc is not None and s.proc.returncode == 2
+    assert f"has schema version {known + 1}, written by a newer kvmaint (this one knows up to {known})" in message
+    assert rows(s.db, "SELECT MAX(version) FROM schema_migrations") == [(known + 1,)]
