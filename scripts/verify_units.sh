@@ -30,4 +30,14 @@ for unit in "$units"/*.service; do
     echo "$name: $verdict, exposure $score (at most $max)"
   fi
 done
+for timer in "$units"/*.timer; do
+  [ -e "$timer" ] || continue
+  name=$(basename "$timer")
+  cp "$timer" "$work/$name"
+  if ! out=$(systemd-analyze verify "$work/$name" 2>&1) || [ -n "$out" ]; then
+    echo "$name: systemd-analyze verify:"; echo "$out"; status=1
+  else
+    echo "$name: verify clean"
+  fi
+done
 exit $status

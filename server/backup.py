@@ -38,7 +38,7 @@ class Summary:
     seconds: float
 
     def describe(self) -> str:
-        counts = ", ".join(f"{n} {table}" for table, n in self.counts.items())
+        counts = ", ".join(f"{table} {n}" for table, n in self.counts.items())
         return (
             f"schema version {self.schema_version}, {counts}, {self.size_bytes / 1024:.0f} KiB "
             f"in {self.seconds * 1000:.0f} ms; quick_check ok"

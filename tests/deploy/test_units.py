@@ -24,8 +24,9 @@ def verify(units: Path | None = None) -> subprocess.CompletedProcess[str]:
 def test_shipped_units_verify_clean() -> None:
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr
-    for unit in ("kvmaint-scheduler.service", "kvmaint-agent.service"):
+    for unit in ("kvmaint-scheduler.service", "kvmaint-agent.service", "kvmaint-backup.service"):
         assert f"{unit}: verify clean, exposure" in result.stdout, result.stdout
+    assert "kvmaint-backup.timer: verify clean" in result.stdout
 
 
 def test_units_run_the_installed_binaries_with_the_example_configs() -> None:
