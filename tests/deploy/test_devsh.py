@@ -107,7 +107,9 @@ def stop_and_check(dev: DevSh, send: signal.Signals, *, to_group: bool) -> float
     """Sends `send`, waits for dev.sh to exit 0, and checks no process it started outlives it; returns
     how long the stop took."""
     started = dev.started_processes()
-    assert len(started) >= 8, started  # dev.sh, scheduler, 2 agents, apps:exec, the app, 4 redis-servers
+    servers = list(dev.state.glob("agent-*/servers/*/redis.pid"))
+    assert len(servers) == 3, servers  # premium-0's primary and standby, and the mini add-on's server
+    assert len(started) >= 9, started  # and dev.sh, the scheduler, 2 agents, apps:exec, the app
     begun = time.monotonic()
     if to_group:
         os.killpg(dev.proc.pid, send)  # what a closing terminal does to its foreground job
