@@ -147,14 +147,24 @@ def main(argv: Sequence[str]) -> int:
         c = sub.add_parser(name, help=what, description=what)
         c.add_argument(
             "--db",
+            metavar="FILE",
             help="the scheduler's state database (default: --config's db, else "
             "$KVMAINT_DB, else ./.kvmaint/state.db)",
         )
-        c.add_argument("--config", help="the scheduler's TOML config file, to find its db")
+        c.add_argument("--config", metavar="FILE", help="the scheduler's TOML config file, to find its db")
         if name == "backup":
-            c.add_argument("--to", required=True, type=Path, help="the backup file to write (replaced)")
+            c.add_argument(
+                "--to", metavar="FILE", required=True, type=Path, help="the backup file to write (replaced)"
+            )
         else:
-            c.add_argument("--from", dest="source", required=True, type=Path, help="the backup to restore")
+            c.add_argument(
+                "--from",
+                dest="source",
+                metavar="FILE",
+                required=True,
+                type=Path,
+                help="the backup to restore",
+            )
     args = p.parse_args(list(argv))
     try:
         db = _state_file(args)

@@ -169,3 +169,14 @@ def test_an_older_scheduler_refuses_a_newer_database(scheduler_factory, tmp_path
     assert s.proc is not None and s.proc.returncode == 2
     assert f"has schema version {known + 1}, written by a newer kvmaint (this one knows up to {known})" in message
     assert rows(s.db, "SELECT MAX(version) FROM schema_migrations") == [(known + 1,)]
+
+
+def test_backup_finds_the_database_through_the_scheduler_config(scheduler_factory, tmp_path: Path) -> None:
+    s: SchedulerProcess = scheduler_factory()
+    config = tmp_path / "scheduler.toml"
+    config.write_text(f'db = "{s.db}"\n')
+    out = tmp_path / "b.db"
+    result = command("backup", "--config", str(config), "--to", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Backed up {s.db} to {out}: schema version ")
+    assert out.stat().st_mode & 0o777 == 0o600

@@ -145,3 +145,12 @@ def test_the_examples_start_a_fleet_with_mtls_and_their_tokens(
     finally:
         agent.stop()
         agent.stop_servers()
+
+
+def test_the_file_wins_over_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KVMAINT_LISTEN", "127.0.0.1:7200")
+    monkeypatch.setenv("KVMAINT_LOG_FORMAT", "json")
+    config = tmp_path / "s.toml"
+    config.write_text('listen = "127.0.0.1:7000"\n')
+    args = parse_args(["--config", str(config)])
+    assert (args.listen, args.log_format) == ("127.0.0.1:7000", "json")  # the file, then the environment
