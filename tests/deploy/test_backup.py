@@ -160,14 +160,9 @@ def test_an_older_scheduler_refuses_a_newer_database(scheduler_factory, tmp_path
     with sqlite3.connect(s.db) as conn:
         (known,) = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         conn.execute("INSERT INTO schema_migrations VALUES (?)", (known + 1,))
-    try:
-        s.start(timeout=10)
-    except RuntimeError as err:
-        message = str(err)
-    else:
-        raise AssertionError("the scheduler started on a newer database")
-    assert s.proc is not None and s.proc.returncode == 2
-    assert f"has schema version {known + 1}, written by a newer kvmaint (this one knows up to {known})" in message
+    refused = command("--listen", "127.0.0.1:0", "--db", str(s.db))
+    assert refused.returncode == 2, refused.stderr
+    assert f"has schema version {known + 1}, written by a newer kvmaint (this one knows up to {known})" in refused.stderr
     assert rows(s.db, "SELECT MAX(version) FROM schema_migrations") == [(known + 1,)]
 
 

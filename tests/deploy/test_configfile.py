@@ -30,7 +30,7 @@ def scheduler_options() -> dict[str, argparse.Action]:
 
 def run_scheduler(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "server", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=30)
+                          timeout=60)
 
 
 def test_every_flag_is_in_the_example_and_settable_from_a_file(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_the_agent_refuses_an_unknown_key(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="unknown key 'heartbeat_second'; did you mean 'heartbeat_seconds'"):
         parse_config(["--config", str(config)])
     result = subprocess.run([sys.executable, "-m", "agent", "--config", str(config)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=30)
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "unknown key 'heartbeat_second'" in result.stderr
 
 
