@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import shutil
 import tomllib
@@ -168,9 +169,19 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
     )
 
 
+def _check_keys(path: str, values: Mapping[str, Any], known: set[str]) -> None:
+    """A typo in the file is an error naming the key, not a setting silently ignored."""
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidArgument.field(key, f"{path}: unknown key {key!r}{hint}")
+
+
 def parse_config(argv: Sequence[str] | None = None) -> AgentConfig:
     args = vars(_parser().parse_args(argv))
     merged: dict[str, Any] = _from_toml(args["config"]) if args.get("config") else {}
+    _check_keys(str(args.get("config")), merged, set(args) - {"config"})
     if os.environ.get("KVMAINT_AGENT_TOKEN"):
         merged["token"] = os.environ["KVMAINT_AGENT_TOKEN"]
     merged.update({k: v for k, v in args.items() if v is not None and k != "config"})

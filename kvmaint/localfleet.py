@@ -2,12 +2,18 @@
 
 Starts the scheduler on its SQLite default, two agents (db-1, db-2), and, on first start, an example app
 with a premium-0 add-on (primary and HA standby on different hosts) and a mini add-on, whose real
-redis-server processes the agents start. Stays up until Ctrl-C, then stops everything it started.
+redis-server processes the agents start; then runs the example app's program (kvmaint/exampleapp.py)
+under `kvmaint apps:exec`, printing a line a second. Stays up until Ctrl-C, SIGTERM or SIGHUP (the
+terminal closed), then stops everything it started, redis-servers included.
+
+Its children run in their own sessions, so a terminal's signals reach this process alone and the stop
+happens in order (the app, the agents, the scheduler, then the servers) instead of all dying at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -28,6 +34,8 @@ from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
 
 APP = "example-app"
 HOSTS = ("db-1", "db-2")
+# Each stops everything kvmaint-local started, as Ctrl-C does.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 VALKEY_BUILD = "valkey-8.1"
 
 
@@ -43,10 +51,16 @@ def _builds() -> list[tuple[str, str]]:
     return builds
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")
+def _spawn(args: list[str], log: Path | None) -> subprocess.Popen[bytes]:
+    """A child in its own session (see the module docstring); output to `log`, or to ours when None."""
+    out = open(log, "ab") if log is not None else None
     return subprocess.Popen(
-        args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT if out is not None else None,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
     )
 
 
@@ -112,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--reset", action="store_true", help="stop nothing, but start from an empty state directory"
     )
+    p.add_argument(
+        "--no-app",
+        action="store_true",
+        help="do not run the example app under apps:exec (it prints a line a second here)",
+    )
     args = p.parse_args(argv)
     if shutil.which("redis-server") is None:
         print(
@@ -128,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     build_args = [arg for name, path in builds for arg in ("--build", f"{name}={path}")]
 
     def interrupted(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:  # a second signal must not cut the stop below short
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupted)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, interrupted)
     try:
         procs.append(
             _spawn(
@@ -206,13 +228,17 @@ Try, in another terminal (source .venv/bin/activate first):
   redis-cli -p {sentinel_port} SENTINEL get-master-addr-by-name {names[0] if names else "ADDON"}
 {upgrade}
 
-Press Ctrl-C to stop.""",
+{"" if args.no_app else APP_BANNER}
+Press Ctrl-C to stop (closing the terminal or SIGTERM stops everything too).""",
             flush=True,
         )
+        if not args.no_app:
+            procs.append(_spawn(_app_command(py, args.listen), None))
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)
         dead = [proc.args for proc in procs if proc.poll() is not None]
-        print(f"a process exited: {dead}; see the logs in {args.dir}/", file=sys.stderr)
+        with contextlib.suppress(OSError):  # the terminal may be gone
+            print(f"a process exited: {dead}; see the logs in {args.dir}/", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -228,20 +254,54 @@ Press Ctrl-C to stop.""",
         _stop_redis_servers(args.dir)
 
 
+def _app_command(py: str, scheduler: str) -> list[str]:
+    """The example app under apps:exec: REDIS_URL in its environment, restarted when it changes."""
+    return [
+        py, "-m", "kvmaint.cli", "--scheduler", scheduler, "apps:exec", "-a", APP, "--grace", "5",
+        "--", py, "-m", "kvmaint.exampleapp",
+    ]  # fmt: skip
+
+
+APP_BANNER = """
+The example app runs below under kvmaint apps:exec (kvmaint/exampleapp.py): it reads REDIS_URL once and
+writes INCR example:counter continuously, one line a second. Run the maintenance above in another
+terminal and watch it restart on the new primary with the counter carrying on.
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _stop_redis_servers(state_dir: Path) -> None:
+def _stop_redis_servers(state_dir: Path, timeout: float = 10.0) -> None:
     """Agents leave their servers running when they stop (a restarting agent must not cause an outage);
-    the local fleet is one product, so it stops them too. SIGTERM makes Redis save and exit cleanly."""
+    the local fleet is one product, so it stops them too. SIGTERM makes Redis save and exit cleanly;
+    one still there after `timeout` seconds gets SIGKILL."""
+    pids: list[int] = []
     for pidfile in state_dir.glob("agent-*/servers/*/redis.pid"):
         try:
-            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+            pids.append(pid)
         except (ValueError, OSError):
             pass
+    deadline = time.monotonic() + timeout
+    while (alive := [pid for pid in pids if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in alive:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent to reap it has already exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 from kvmaint.errors import InvalidArgument, KvmaintError
 from kvmaint.obs import logs
 from kvmaint.obs.metrics_http import split_listen
+from server import configfile
 from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
 from server.domain.planner import Limits
@@ -53,8 +54,20 @@ def listen_address(text: str) -> str:
     return text
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="kvmaint-scheduler", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The scheduler's flags; `--config FILE` sets the same keys (server/configfile.py)."""
+    p = argparse.ArgumentParser(
+        prog="kvmaint-scheduler",
+        description=__doc__,
+        epilog="Also: kvmaint-scheduler backup --db FILE --to OUT, kvmaint-scheduler restore --db FILE "
+        "--from BACKUP (see --help of each).",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        help='TOML file whose keys are these flags without the dashes (listen = "0.0.0.0:50051"); '
+        "flags given here win over it (example: deploy/scheduler.toml)",
+    )
     p.add_argument(
         "--listen",
         default=os.environ.get("KVMAINT_LISTEN", "127.0.0.1:50051"),
@@ -150,6 +163,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="text (default) or json: one object per line with time, level, message and, where they "
         "apply, maintenance_id, addon, step, host (env KVMAINT_LOG_FORMAT)",
     )
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    configfile.apply(p, argv)
     return p.parse_args(argv)
 
 
@@ -342,6 +362,11 @@ def tune_process() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("backup", "restore"):
+        from server import backup
+
+        sys.exit(backup.main(argv))
     args = parse_args(argv)
     tune_process()
     logs.configure(args.log_level, args.log_format, "%(asctime)s %(levelname)s %(name)s: %(message)s")

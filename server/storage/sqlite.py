@@ -14,6 +14,7 @@ from typing import Any
 import aiosqlite
 
 from kvmaint.clock import utc
+from kvmaint.errors import FailedPrecondition
 from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
@@ -785,12 +786,23 @@ class SqliteStore:
         await db.execute("PRAGMA foreign_keys=ON")
         await db.execute("PRAGMA busy_timeout=5000")
         self._db = db
-        await self._migrate()
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()  # its thread would keep a refused start from exiting
+            raise
 
     async def _migrate(self) -> None:
         db = self._conn
         await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
         current = await self.schema_version()
+        if current > len(MIGRATIONS):
+            # A downgrade: this code does not know the newer tables and columns, so it must not write.
+            raise FailedPrecondition(
+                f"the state database {self.path} has schema version {current}, written by a newer "
+                f"kvmaint (this one knows up to {len(MIGRATIONS)}): run that version, or restore the "
+                "backup taken before the upgrade (kvmaint-scheduler restore)."
+            )
         for version, script in enumerate(MIGRATIONS, start=1):
             if version <= current:
                 continue
