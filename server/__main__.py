@@ -18,6 +18,7 @@ from pathlib import Path
 from kvmaint.errors import InvalidArgument, KvmaintError
 from kvmaint.obs import logs
 from kvmaint.obs.metrics_http import split_listen
+from kvmaint.version import add_version_flag
 from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
 from server.domain.planner import Limits
@@ -55,6 +56,7 @@ def listen_address(text: str) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="kvmaint-scheduler", description=__doc__)
+    add_version_flag(p)
     p.add_argument(
         "--listen",
         default=os.environ.get("KVMAINT_LISTEN", "127.0.0.1:50051"),
