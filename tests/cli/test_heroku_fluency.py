@@ -18,6 +18,7 @@ from tests.cli.conftest import Cli, create_premium, until
 from tests.cli.test_maintenance_e2e import create
 from tests.cli.test_seed_flows import block, require
 from tests.cli.test_streams_and_errors import Lines
+from tests.conftest import APP_TOKENS, OPERATOR_TOKEN
 from tests.support.agentproc import AgentProcess
 from tests.support.scheduler import SchedulerProcess
 
@@ -185,3 +186,15 @@ def test_run_dash_w_follows_to_the_end(fleet_cli: tuple[Cli, dict[str, AgentProc
     final = result.json()
     assert (final["addon"]["name"], final["app"], final["status"]) == (name, {"name": "example-app"},
                                                                        "completed")
+
+
+def test_maintenance_status_with_an_app_token(scheduler_factory: Callable[..., SchedulerProcess],
+                                              make_cli: Callable[[SchedulerProcess, str | None], Cli]) -> None:
+    scheduler = scheduler_factory(tokens=True)
+    operator = make_cli(scheduler, OPERATOR_TOKEN)
+    create_premium(operator)
+    create_premium(operator, "other-app", "db-3:7003", "db-4:7004")
+    owner = make_cli(scheduler, APP_TOKENS["example-app"])
+    assert owner.ok("maintenance", "-a", "example-app").out == "off\n"  # GetApp: an app token reads its own
+    denied = owner("maintenance", "-a", "other-app")
+    assert (denied.code, denied.err) == (1, "This token may act only on app example-app, not other-app.\n")
