@@ -17,6 +17,7 @@ from agent.tls import TlsFiles
 from kvmaint.errors import InvalidArgument
 from kvmaint.obs import logs
 from kvmaint.obs.metrics_http import split_listen
+from kvmaint.version import add_version_flag
 
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
 DEFAULT_ADVERTISE_HOST = "127.0.0.1"
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Per-host kvmaint agent: reports local redis-servers and runs the scheduler's commands.",
         argument_default=None,
     )
+    add_version_flag(p)
     p.add_argument("--host-id", help="this host's id (the CN of its certificate under mTLS)")
     p.add_argument("--scheduler", help=f"scheduler HOST:PORT (default {DEFAULT_SCHEDULER})")
     p.add_argument(

@@ -26,6 +26,7 @@ from kvmaint.errors import (
     Resource,
     RPCError,
 )
+from kvmaint.tlsprobe import speaks_tls
 from kvmaint.v1 import events_pb2_grpc, fleet_pb2_grpc, maintenance_pb2_grpc
 
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
@@ -201,6 +202,20 @@ def to_rpc_error(err: grpc.RpcError, address: str) -> RPCError:
     return rich
 
 
+def with_tls_hint(err: RPCError, options: ChannelOptions) -> RPCError:
+    """A plaintext client that cannot reach a server speaking TLS: say so, and what to pass."""
+    if err.reason != ErrorReason.SCHEDULER_UNREACHABLE or options.ca_file is not None:
+        return err
+    if not speaks_tls(options.address):
+        return err
+    return RPCError(
+        err.code,
+        f"{str(err).rstrip('.')}. The scheduler at {options.address} speaks TLS: pass --ca FILE (or set "
+        f"{ENV_CA}) with the CA certificate that signed its certificate.",
+        reason=err.reason,
+    )
+
+
 class Connection:
     """The three scheduler services over one channel; calls raise RPCError instead of grpc errors."""
 
@@ -216,7 +231,7 @@ class Connection:
         try:
             return method(request, timeout=self.options.timeout)
         except grpc.RpcError as err:
-            raise to_rpc_error(err, self.options.address) from None
+            raise with_tls_hint(to_rpc_error(err, self.options.address), self.options) from None
 
     def paginate(self, method: Callable[..., Any], request: Any, field: str) -> list[Any]:
         """Every item of a paged List call: follows next_page_token until the server sends none."""
@@ -236,7 +251,7 @@ class Connection:
         except grpc.RpcError as err:
             if err.code() == grpc.StatusCode.CANCELLED and call.cancelled():
                 return
-            raise to_rpc_error(err, self.options.address) from None
+            raise with_tls_hint(to_rpc_error(err, self.options.address), self.options) from None
         finally:
             call.cancel()
 

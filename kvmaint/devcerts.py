@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kvmaint.version import add_version_flag
+
 VALID_DAYS = 365
 
 
@@ -178,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kvmaint-devcerts", description="Write development mTLS certificates."
     )
+    add_version_flag(parser)
     parser.add_argument("--out", required=True, help="directory to write the PEM files into")
     parser.add_argument("--hosts", nargs="+", default=[], help="host ids to issue client certificates for")
     parser.add_argument(

@@ -31,6 +31,7 @@ import grpc
 from kvmaint.channel import rich_error
 from kvmaint.errors import ErrorReason
 from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
+from kvmaint.version import add_version_flag
 
 APP = "example-app"
 HOSTS = ("db-1", "db-2")
@@ -111,6 +112,7 @@ def _ensure_example(address: str, timeout: float = 60.0) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="kvmaint-local", description=__doc__)
+    add_version_flag(p)
     p.add_argument("--dir", type=Path, default=Path(".kvmaint"), help="state directory (default ./.kvmaint)")
     p.add_argument("--listen", default="127.0.0.1:50051", help="scheduler address (default 127.0.0.1:50051)")
     p.add_argument(

@@ -3,7 +3,7 @@
 # venv of its own (.venv-lowest), and runs there the smoke test (imports, dev certificates, a real
 # scheduler, one RPC, the CLI, kvmaint.client on a real redis-server) and the tests of the parts that
 # lean hardest on those libraries (notifications: aiohttp, aiosmtplib; the agent's Redis facade: redis).
-# The Sentinel endpoint: hiredis.
+# The Sentinel endpoint: hiredis. Shell completion: shtab.
 # A declared floor is a tested floor. CI runs it; run it yourself after changing a floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +17,5 @@ rm -rf .venv-lowest
 "$uv" pip install -q --python .venv-lowest/bin/python -c requirements.lock \
   pytest pytest-asyncio pytest-timeout aiosmtpd hypothesis standardwebhooks
 .venv-lowest/bin/python -m tests.smoke.run
-exec .venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/notify tests/agent/test_redisnode.py tests/sentinel
+exec .venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/notify tests/agent/test_redisnode.py tests/sentinel \
+  tests/cli/test_completion.py

@@ -18,6 +18,7 @@ from pathlib import Path
 from kvmaint.errors import InvalidArgument, KvmaintError
 from kvmaint.obs import logs
 from kvmaint.obs.metrics_http import split_listen
+from kvmaint.version import add_version_flag
 from server import configfile
 from server.app import SchedulerConfig, build_scheduler
 from server.auth import TokenTable
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='TOML file whose keys are these flags without the dashes (listen = "0.0.0.0:50051"); '
         "flags given here win over it (example: deploy/scheduler.toml)",
     )
+    add_version_flag(p)
     p.add_argument(
         "--listen",
         default=os.environ.get("KVMAINT_LISTEN", "127.0.0.1:50051"),

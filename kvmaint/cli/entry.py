@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from kvmaint.channel import ChannelOptions
 from kvmaint.cli.context import Context
 from kvmaint.cli.output import Output
-from kvmaint.cli.parser import build_parser
+from kvmaint.cli.parser import build_parser, commands, resolve_app
 from kvmaint.errors import KvmaintError, RPCError
 
 
@@ -33,9 +33,16 @@ def error_sentence(err: KvmaintError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(list(argv) if argv is not None else None)
-    except SystemExit as exit_:  # -h, or a usage mistake already reported by the parser
+        args, extras = parser.parse_known_args(list(argv) if argv is not None else None)
+        own = commands(parser).get(str(getattr(args, "command", "")), parser)
+        if extras:  # reported by the command's own parser, which names its own help
+            own.unknown_arguments(extras)
+        missing = resolve_app(args, os.environ)
+        if missing:
+            own.error(missing)
+    except SystemExit as exit_:  # -h, --version, or a usage mistake already reported by the parser
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     options = ChannelOptions.resolve(getattr(args, "scheduler", None), getattr(args, "token", None),
                                      getattr(args, "ca", None))

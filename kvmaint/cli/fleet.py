@@ -52,6 +52,14 @@ def _maintenance_mode(ctx: Context, app: str, enabled: bool) -> int:
     return 0
 
 
+def maintenance_status(ctx: Context, args: argparse.Namespace) -> int:
+    """Heroku's `maintenance -a APP`: "on" or "off"."""
+    resp = ctx.conn.call(ctx.conn.fleet.GetApp, fleet_pb2.GetAppRequest(name=args.app))
+    view = fmt.app_view(resp.app)
+    ctx.out.emit(view, lambda: "on" if view["maintenance_mode"] else "off")
+    return 0
+
+
 def maintenance_on(ctx: Context, args: argparse.Namespace) -> int:
     return _maintenance_mode(ctx, args.app, True)
 

@@ -314,6 +314,8 @@ def schedule_view(resp: Any) -> View:
         "scheduled_for": ts_iso(m.scheduled_for),
         "previously_scheduled_for": ts_iso(m.previously_scheduled_for),
         "explanation": resp.explanation,
+        "required_by": ts_iso(m.required_by),
+        "window": window_text(m.window) if m.HasField("window") else "",
         "id": m.id,
         "addon": m.addon,
         "app": m.app,

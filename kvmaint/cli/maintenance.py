@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kvmaint.cli import format as fmt
+from kvmaint.cli import heroku
 from kvmaint.cli.context import Context
 from kvmaint.cli.values import UsageError, parse_week
 from kvmaint.errors import ErrorReason, KvmaintError, RPCError
@@ -12,6 +13,8 @@ from kvmaint.v1 import fleet_pb2, maintenance_pb2
 
 # Statuses after which a maintenance will not move again.
 _FAILED_ENDINGS = ("failed", "canceled")
+# A maintenance in these is in progress: what `data:maintenances:wait` follows.
+IN_PROGRESS = ("preparing", "ready", "running")
 
 
 def redis_info(ctx: Context, args: argparse.Namespace) -> int:
@@ -41,6 +44,11 @@ def maintenances_list(ctx: Context, args: argparse.Namespace) -> int:
     if not views and not ctx.out.json_mode:
         ctx.out.note(f"No maintenances on ⬢ {args.app}.")
         return 0
+    if ctx.out.json_mode:
+        addons = {a.name: fmt.addon_view(a) for a in ctx.conn.paginate(
+            ctx.conn.fleet.ListAddons, fleet_pb2.ListAddonsRequest(app=args.app, page_size=1000), "addons")}
+        ctx.out.json([heroku.maintenance_item_object(v, addons.get(str(v["addon"]))) for v in views])
+        return 0
     ctx.out.emit(views, lambda: fmt.render_table(views, fmt.MAINTENANCE_COLUMNS))
     return 0
 
@@ -54,7 +62,7 @@ def _info_view(ctx: Context, app: str, addon: str) -> fmt.View:
 def maintenance_info(ctx: Context, args: argparse.Namespace) -> int:
     view = _info_view(ctx, args.app or "", args.addon)
     ctx.out.done("Fetching maintenance")
-    ctx.out.emit(view, lambda: fmt.info_block(view))
+    ctx.out.emit(heroku.maintenance_info_object(view), lambda: fmt.info_block(view))
     return 0
 
 
@@ -62,7 +70,7 @@ def window_show(ctx: Context, args: argparse.Namespace) -> int:
     resp = ctx.conn.call(ctx.conn.maintenance.GetWindow,
                          maintenance_pb2.GetWindowRequest(app=args.app or "", addon=args.addon))
     view = fmt.window_state_view(resp.state)
-    ctx.out.emit(view, lambda: fmt.render_view(view, fmt.WINDOW_KEYS))
+    ctx.out.emit(heroku.window_object(view), lambda: fmt.render_view(view, fmt.WINDOW_KEYS))
     return 0
 
 
@@ -72,7 +80,7 @@ def window_update(ctx: Context, args: argparse.Namespace) -> int:
                                                              day=args.day, time=args.time))
     view = fmt.window_state_view(resp.state)
     ctx.out.done(f"Setting maintenance window for {args.addon} to {view['window']}")
-    ctx.out.emit(view, lambda: fmt.render_view(view, fmt.WINDOW_KEYS))
+    ctx.out.emit(heroku.window_object(view), lambda: fmt.render_view(view, fmt.WINDOW_KEYS))
     return 0
 
 
@@ -95,13 +103,20 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
                                                                confirm=args.confirm or ""))
     view = fmt.maintenance_view(resp.maintenance)
     ctx.out.done(f"Starting maintenance for {view['addon'] or args.addon}")
-    if args.wait:
+    if args.wait:  # just started: follow it from its first step
         return _wait(ctx, args.app or "", args.addon)
-    ctx.out.emit(view, lambda: "")
+    if ctx.out.json_mode:
+        ctx.out.json(heroku.maintenance_info_object(_info_view(ctx, args.app or "", args.addon)))
     return 0
 
 
 def wait(ctx: Context, args: argparse.Namespace) -> int:
+    """Heroku's wait: an error at once when nothing is in progress (a pending maintenance may be weeks
+    away, and a deploy script must not block on it)."""
+    view = _info_view(ctx, args.app or "", args.addon)
+    if view.get("status") not in IN_PROGRESS:
+        name = view.get("addon_name") or args.addon
+        raise KvmaintError(f"There currently isn't any maintenance in progress for {name}.")
     return _wait(ctx, args.app or "", args.addon)
 
 
@@ -119,7 +134,7 @@ def _wait(ctx: Context, app: str, addon: str) -> int:
             name = err.resource.name if err.resource else addon
             raise KvmaintError(f"There currently isn't any maintenance in progress for {name}.") from None
     view = _info_view(ctx, app, addon)
-    ctx.out.emit(view, lambda: fmt.info_block(view))
+    ctx.out.emit(heroku.maintenance_info_object(view), lambda: fmt.info_block(view))
     status = str(view.get("status") or "")
     name = str(view.get("addon_name") or addon)
     if status in _FAILED_ENDINGS:
@@ -156,6 +171,12 @@ def history(ctx: Context, args: argparse.Namespace) -> int:
     views = [fmt.maintenance_view(m) for m in resp.maintenances]
     if not views and not ctx.out.json_mode:
         ctx.out.note(f"No maintenances of {args.addon} yet.")
+        return 0
+    if ctx.out.json_mode:
+        info = ctx.conn.call(ctx.conn.maintenance.GetAddonInfo,
+                             maintenance_pb2.GetAddonInfoRequest(app=args.app or "", addon=args.addon))
+        addon = fmt.addon_view(info.addon)
+        ctx.out.json([heroku.maintenance_item_object(v, addon) for v in views])
         return 0
     ctx.out.emit(views, lambda: fmt.render_table(views, fmt.HISTORY_COLUMNS))
     return 0

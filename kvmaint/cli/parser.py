@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
-from kvmaint.cli import apps, events, fleet, freezes, maintenance, webhooks
+from kvmaint.cli import apps, completion, events, fleet, freezes, maintenance, webhooks
 from kvmaint.cli.context import Context
+from kvmaint.cli.suggest import did_you_mean
+from kvmaint.version import add_version_flag
 
 Handler = Callable[[Context, argparse.Namespace], int]
 
 DESCRIPTION = "Planned maintenance for fleets of Redis servers, driven through the kvmaint scheduler."
+ENV_APP = "KVMAINT_APP"
 EPILOG = ("Connection: --scheduler HOST:PORT or $KVMAINT_SCHEDULER (default 127.0.0.1:50051); "
-          "--token or $KVMAINT_TOKEN; --ca FILE or $KVMAINT_CA for TLS. --json prints the same fields "
+          "--token or $KVMAINT_TOKEN; --ca FILE or $KVMAINT_CA for TLS. -a APP defaults to $KVMAINT_APP. "
+          "Shell completion: kvmaint completion bash|zsh. -j/--json prints the same fields "
           "as the human output under snake_case keys, as plain JSON (not the protobuf messages): an "
           "object for one item, a list for tables and redis:info, one object per line (JSON Lines) for "
           "events. Progress and errors go to stderr; an error is one sentence and exit code 1.")
@@ -25,8 +29,32 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         sentence = message[:1].upper() + message[1:]
-        print(f"{sentence.rstrip('.')}. See '{self.prog} -h'.", file=sys.stderr)
+        if not sentence.endswith("?"):
+            sentence = f"{sentence.rstrip('.')}."
+        print(f"{sentence} See '{self.prog} -h'.", file=sys.stderr)
         raise SystemExit(2)
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        """An unknown command: the close ones ("did you mean"), not a dump of every command."""
+        if isinstance(action, argparse._SubParsersAction) and value not in (action.choices or {}):
+            known = list(action.choices or {})
+            hint = did_you_mean(str(value), known)
+            self.error(f"'{value}' is not a {self.prog} command.{hint}" if hint
+                       else f"'{value}' is not a {self.prog} command")
+        super()._check_value(action, value)
+
+    def option_strings(self) -> list[str]:
+        return [o for a in self._actions for o in a.option_strings]
+
+    def unknown_arguments(self, extras: list[str]) -> NoReturn:
+        """Arguments this (sub)command does not take, with the closest flag it does take."""
+        first = extras[0]
+        if first.startswith("-") and len(first) > 1:
+            flag = first.split("=", 1)[0]
+            hint = did_you_mean(flag, [o for o in self.option_strings() if o.startswith("--")]
+                                if flag.startswith("--") else self.option_strings())
+            self.error(f"unknown flag {flag}.{hint}" if hint else f"unknown flag {flag}")
+        self.error(f"unexpected argument{'s' if len(extras) > 1 else ''}: {' '.join(extras)}")
 
 
 def _common() -> Parser:
@@ -39,23 +67,48 @@ def _common() -> Parser:
                         help="bearer token (env KVMAINT_TOKEN)")
     common.add_argument("--ca", metavar="FILE", default=argparse.SUPPRESS,
                         help="CA certificate: connect with TLS (env KVMAINT_CA)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+    common.add_argument("-j", "--json", action="store_true", default=argparse.SUPPRESS,
                         help="print the result as JSON")
     return common
 
 
 def _app(p: argparse.ArgumentParser, required: bool, help: str = "app name") -> None:
-    p.add_argument("-a", "--app", metavar="APP", required=required, help=help)
+    """-a/--app, else $KVMAINT_APP (resolved by `resolve_app` after parsing, so the variable can
+    satisfy a required app)."""
+    p.add_argument("-a", "--app", metavar="APP", help=f"{help} (env {ENV_APP})")
+    p.set_defaults(app_required=required)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def resolve_app(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """The app of a command that takes -a: the flag, else $KVMAINT_APP; a usage error (returned as the
+    sentence) when the command needs one and neither is set."""
+    if not hasattr(args, "app"):
+        return None
+    if not args.app and env.get(ENV_APP):
+        args.app = env[ENV_APP]
+    if getattr(args, "app_required", False) and not args.app:
+        return f"Missing required flag -a/--app APP (or set {ENV_APP})"
+    return None
+
+
+def commands(parser: argparse.ArgumentParser) -> dict[str, Parser]:
+    """Each command's own parser, by name and alias."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def build_parser() -> Parser:
     common = _common()
     parser = Parser(prog="kvmaint", description=DESCRIPTION, epilog=EPILOG, parents=[common])
+    add_version_flag(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
-    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, parents=[common])
+    def command(name: str, handler: Handler, help: str,
+                aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common], aliases=list(aliases))
         p.set_defaults(handler=handler)
         return p
 
@@ -65,13 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     command("apps", fleet.apps_list, "list apps")
     p = command("apps:destroy", fleet.apps_destroy, "destroy an app and its add-ons")
     p.add_argument("name", metavar="APP")
-    p.add_argument("--confirm", metavar="APP", help="the app's name again")
+    p.add_argument("-c", "--confirm", metavar="APP", help="the app's name again")
     p = command("apps:exec", apps.apps_exec,
                 "run CMD with the app's config vars; restart it when one changes (SIGTERM, grace, SIGKILL)")
     _app(p, True)
     p.add_argument("--grace", type=float, metavar="SECONDS",
                    help="how long a restart or a passed-on signal waits before SIGKILL (default 30)")
     p.add_argument("cmd", metavar="-- CMD [ARGS...]", nargs=argparse.REMAINDER, help="the command to run")
+    p = command("maintenance", fleet.maintenance_status,
+                "show whether an app is in maintenance mode (on/off)")
+    _app(p, True)
     p = command("maintenance:on", fleet.maintenance_on, "put an app into maintenance mode")
     _app(p, True)
     p = command("maintenance:off", fleet.maintenance_off, "take an app out of maintenance mode")
@@ -91,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _app(p, True)
 
     p = command("redis:info", maintenance.redis_info,
-                "show add-on info (every add-on of the app without ADDON)")
+                "show add-on info (every add-on of the app without ADDON)", aliases=["redis"])
     p.add_argument("addon", metavar="ADDON", nargs="?")
     _app(p, False)
 
@@ -113,13 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--week", metavar="YYYY-MM-DD", help="into the window of the week of this date")
     p = command("data:maintenances:run", maintenance.run, "start the pending maintenance now")
     _addon(p)
-    p.add_argument("--confirm", metavar="APP", help="the app's name, when it is not in maintenance mode")
-    p.add_argument("--wait", action="store_true", help="follow progress until the maintenance ends")
-    p = command("data:maintenances:wait", maintenance.wait, "follow a running maintenance until it ends")
+    p.add_argument("-c", "--confirm", metavar="APP",
+                   help="the app's name, when it is not in maintenance mode")
+    p.add_argument("-w", "--wait", action="store_true", help="follow progress until the maintenance ends")
+    p = command("data:maintenances:wait", maintenance.wait,
+                "follow a running maintenance until it ends (exit 1 at once when none is running)")
     _addon(p)
     p = command("data:maintenances:history", maintenance.history, "list an add-on's past maintenances")
     _addon(p)
-    p.add_argument("-n", dest="limit", type=int, metavar="N", help="how many (1..20, default 5)")
+    p.add_argument("-n", "--num", dest="limit", type=int, metavar="N", help="how many (1..20, default 5)")
 
     p = command("data:maintenances:freezes", freezes.freezes_list,
                 "list freezes in force: periods in which no maintenance starts (emergencies excepted)")
@@ -170,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("webhooks:remove", webhooks.webhooks_remove, "stop sending an app's notices to a webhook")
     p.add_argument("id", metavar="ID")
     _app(p, False, "app name (an app token may omit it)")
+
+    p = command("completion", completion.completion,
+                "print a shell completion script: eval \"$(kvmaint completion bash)\" (or zsh)")
+    p.add_argument("shell", metavar="SHELL", choices=completion.SHELLS, help=" or ".join(completion.SHELLS))
     return parser
 
 

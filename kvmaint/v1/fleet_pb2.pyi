@@ -275,3 +275,15 @@ class DeleteWebhookRequest(_message.Message):
 class DeleteWebhookResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetAppRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetAppResponse(_message.Message):
+    __slots__ = ("app",)
+    APP_FIELD_NUMBER: _ClassVar[int]
+    app: _resources_pb2.App
+    def __init__(self, app: _Optional[_Union[_resources_pb2.App, _Mapping]] = ...) -> None: ...

@@ -100,6 +100,11 @@ class FleetServiceStub:
                 request_serializer=kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookRequest.SerializeToString,
                 response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookResponse.FromString,
                 _registered_method=True)
+        self.GetApp = channel.unary_unary(
+                '/kvmaint.v1.FleetService/GetApp',
+                request_serializer=kvmaint_dot_v1_dot_fleet__pb2.GetAppRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.GetAppResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServiceServicer:
@@ -188,6 +193,13 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetApp(self, request, context):
+        """One app, with its maintenance mode: what `kvmaint maintenance -a APP` shows. An app token reads its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -255,6 +267,11 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.DeleteWebhook,
                     request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookRequest.FromString,
                     response_serializer=kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'GetApp': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApp,
+                    request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.GetAppRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_fleet__pb2.GetAppResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -609,6 +626,33 @@ class FleetService:
             '/kvmaint.v1.FleetService/DeleteWebhook',
             kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookRequest.SerializeToString,
             kvmaint_dot_v1_dot_fleet__pb2.DeleteWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.FleetService/GetApp',
+            kvmaint_dot_v1_dot_fleet__pb2.GetAppRequest.SerializeToString,
+            kvmaint_dot_v1_dot_fleet__pb2.GetAppResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -110,6 +110,10 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         apps, token = await self.fleet.list_apps(request.page_size, _text(request.page_token, "page_token"))
         return fleet_pb2.ListAppsResponse(apps=[convert.app(a) for a in apps], next_page_token=token)
 
+    async def GetApp(self, request: fleet_pb2.GetAppRequest, context: Ctx) -> fleet_pb2.GetAppResponse:
+        app = await self.fleet.get_app(scope_app(_text(request.name, "name")))
+        return fleet_pb2.GetAppResponse(app=convert.app(app))
+
     async def DeleteApp(
         self, request: fleet_pb2.DeleteAppRequest, context: Ctx
     ) -> fleet_pb2.DeleteAppResponse:

@@ -105,6 +105,10 @@ class FleetService:
         apps = apps[:limit]
         return apps, paging.encode("apps", apps[-1].name) if more else ""
 
+    async def get_app(self, name: str) -> App:
+        async with self.ctx.store.transaction() as tx:
+            return await get_app(tx, name)
+
     async def delete_app(self, name: str) -> None:
         async with self.ctx.write() as w:
             await get_app(w.tx, name)

@@ -78,7 +78,7 @@ class Cli:
 @pytest.fixture(autouse=True)
 def _no_kvmaint_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's KVMAINT_* settings must not leak into the tests."""
-    for name in ("KVMAINT_SCHEDULER", "KVMAINT_TOKEN", "KVMAINT_CA"):
+    for name in ("KVMAINT_SCHEDULER", "KVMAINT_TOKEN", "KVMAINT_CA", "KVMAINT_APP"):
         monkeypatch.delenv(name, raising=False)
 
 

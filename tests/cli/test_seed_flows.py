@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from kvmaint.cli.format import INFO_KEYS
+from kvmaint.cli.heroku import INFO_EXTRA_KEYS, MAINTENANCE_KEYS
 from tests.cli.conftest import Cli, create_premium
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$")
@@ -122,9 +123,14 @@ def test_maintenance_info_has_the_seeds_keys_in_order(cli: Cli) -> None:
     assert fields["completed_at"] == fields["started_at"] == fields["duration_seconds"] == ""
     assert fields["window"] == fields["addon_window"]
     assert len(value_columns(info.lines)) == 1
+    # --json is Heroku's API object: nested addon and app, then its fields, then kvmaint's extra keys.
     as_json = cli.ok("data:maintenances:info", name, "--json").json()
-    assert list(as_json) == list(INFO_KEYS)
-    assert as_json["completed_at"] is None and as_json["addon_name"] == name
+    assert list(as_json) == ["addon", "app", *MAINTENANCE_KEYS, *INFO_EXTRA_KEYS]
+    assert as_json["addon"] == {"attachments": ["REDIS_URL"], "kind": fields["addon_kind"], "name": name,
+                                "plan": "premium-0", "window": fields["window"],
+                                "description": fields["addon_description"]}
+    assert as_json["app"] == {"name": "example-app"}
+    assert as_json["completed_at"] is None and as_json["required_by"] == fields["required_by"]
 
 
 def test_window_update_then_window(cli: Cli) -> None:
@@ -211,7 +217,7 @@ def test_history_and_maintenance_list(cli: Cli) -> None:
                                         "COMPLETED", "AT", "DURATION", "(S)"]
     assert len(history.lines) == 2 and " pending " in history.lines[1]
     one = cli.ok("data:maintenances:history", "REDIS_URL", "-a", "example-app", "-n", "1", "--json").json()
-    assert [m["addon"] for m in one] == [name] and one[0]["status"] == "pending"
+    assert [m["addon"]["name"] for m in one] == [name] and one[0]["status"] == "pending"
     too_many = cli("data:maintenances:history", "REDIS_URL", "-a", "example-app", "-n", "30")
     assert too_many.code == 1 and too_many.err.count("\n") == 1 and "20" in too_many.err
 

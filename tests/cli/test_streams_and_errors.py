@@ -153,7 +153,7 @@ def test_every_read_command_prints_parseable_json(cli: Cli) -> None:
     assert outputs["redis:info"][0]["maintenance"].startswith("required by ")
     assert outputs["data:maintenances"][0]["reason"] == "infrastructure"
     assert outputs["info"]["reason"] == "infrastructure"
-    assert set(outputs["window"]) == {"window", "previous_window", "scheduled_for", "previously_scheduled_for"}
+    assert set(outputs["window"]) == {"window", "previous_window", "scheduled_at", "previously_scheduled_at"}
     assert outputs["history"][0]["history"][0]["status"] == "pending"
     write = cli.ok("apps:create", "json-app", "--json").json()
     assert write["name"] == "json-app" and write["maintenance_mode"] is False
@@ -208,7 +208,7 @@ def test_tokens(scheduler_factory: Callable[..., SchedulerProcess],
 
     app = make_cli(scheduler, APP_TOKENS["example-app"])
     # An app token names its app implicitly: REDIS_URL resolves within example-app without -a.
-    assert app.ok("data:maintenances:info", "REDIS_URL", "--json").json()["app_name"] == "example-app"
+    assert app.ok("data:maintenances:info", "REDIS_URL", "--json").json()["app"] == {"name": "example-app"}
     denied = app("config", "-a", "other-app")
     assert denied.code == 1 and denied.err.count("\n") == 1 and "other-app" in denied.err
     assert app("maintenances:require", "--reason", "emergency", "--all").code == 1
