@@ -23,8 +23,8 @@ The order, checked against redis-server 7.0:
    be gone before the demotion) and once after step 4, for any that came back.
 6. `CLIENT UNPAUSE` on the old primary, which partially resyncs from the new one (PSYNC on the
    shared replication id). Then the `failed_over` notice (when the command carries one) is published on
-   the old primary and on the new one, and only then are the old primary's pub/sub connections closed:
-   its subscribers hear where the primary went before they are let go. (`failing_over` went out on the
+   the old primary, its pub/sub connections are closed (its subscribers heard where the primary went
+   before they are let go), and the notice is published on the new primary. (`failing_over` went out on the
    old primary just before step 1: a paused server holds PUBLISH back.)
 
 A crash between 3 and 4 leaves no writable primary (safe); a re-run sees that state (old primary a
@@ -232,7 +232,8 @@ class _Switchover:
     async def _run(self) -> Outcome:
         stats_before = await self._stats()
         if self.failing_over is not None:
-            await self._publish(self.failing_over, ((self.old, f"port {self.old_port}"),))
+            payload = render(self.failing_over, self.clock.now())
+            await self._publish(self.failing_over, payload, self.old, f"port {self.old_port}")
         started = self.clock.monotonic()
         pause_ms = self.timeout_ms + GRACE_MS
         pause = WritePause(self.old, self.old_port, self.clock, pause_ms)
@@ -417,11 +418,14 @@ class _Switchover:
         await self._release_clients()
         note = await self._unpause()
         self.fields["unpaused_ms"] = str(_ms(self.clock.monotonic() - started))
+        # failed_over: on the old primary, then let go of its subscribers, then on the new one (whose
+        # copy the old primary, now its replica, relays to its own subscribers: they are gone by then).
+        payload = render(self.failed_over, self.clock.now()) if self.failed_over is not None else ""
         if self.failed_over is not None:
-            await self._publish(
-                self.failed_over, ((self.old, f"port {self.old_port}"), (self.target, self.where))
-            )
+            await self._publish(self.failed_over, payload, self.old, f"port {self.old_port}")
         await self._release_clients(("pubsub",))
+        if self.failed_over is not None:
+            await self._publish(self.failed_over, payload, self.target, self.where)
         # From the pause until every client of the old primary was let go: the scheduler adds the time
         # it takes to record the promotion (which discovery answers from) to make redirect_ms.
         released_ms = _ms(self.clock.monotonic() - started)
@@ -454,17 +458,14 @@ class _Switchover:
             fields=self.fields,
         )
 
-    async def _publish(self, notice: Notice, on: tuple[tuple[redis.asyncio.Redis, str], ...]) -> None:
-        """The same message on each server (a subscriber that hears it twice, directly and replicated,
-        gets identical bytes); how many heard it goes into the result's fields."""
-        payload = render(notice, self.clock.now())
-        heard = 0
-        for client, what in on:
-            got, error = await publish(client, payload, what)
-            heard += got
-            if error:
-                self.fields[f"{notice.type.value}_notice_error"] = error
-        self.fields[f"{notice.type.value}_notice_subscribers"] = str(heard)
+    async def _publish(self, notice: Notice, payload: str, client: redis.asyncio.Redis, what: str) -> None:
+        """One server; a notice sent to both carries the same bytes to each (a subscriber that hears it
+        twice, directly and replicated, can tell). How many heard it goes into the result's fields."""
+        heard, error = await publish(client, payload, what)
+        key = f"{notice.type.value}_notice_subscribers"
+        self.fields[key] = str(int(self.fields.get(key, "0")) + heard)
+        if error:
+            self.fields[f"{notice.type.value}_notice_error"] = error
 
     async def _wait_relinked(self) -> RedisServerStatus:
         deadline = self.clock.monotonic() + RELINK_WAIT_SECONDS
