@@ -139,7 +139,10 @@ class MaintenanceNotices:
         if not self.hub.is_connected(host):
             log.info("notice %s of %s not sent: agent %s is not connected", notice.type, notice.addon, host)
             return
-        task = asyncio.create_task(self._send(host, port, notice, f"{notice.maintenance_id}/notice/{tag}"))
+        # Not under the maintenance's id: a notice is no step's work (nor in its trace), and agents keep
+        # results by command id, so each notice has its own.
+        command_id = f"notice/{notice.maintenance_id}/{tag}"
+        task = asyncio.create_task(self._send(host, port, notice, command_id))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 

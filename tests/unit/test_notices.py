@@ -102,7 +102,7 @@ async def test_starting_goes_out_once_a_minute_ahead(tmp_path: Path) -> None:
         assert (host, command.port, command.notice.type) == ("db-1", 7001, "starting")
         assert command.notice.fields["in_seconds"] == "59"
         assert command.notice.fields["starts_at"] == "2026-12-01T12:00:00.000+00:00"
-        assert command_id.startswith(f"{created[0].id}/notice/starting/")
+        assert command_id.startswith(f"notice/{created[0].id}/starting/")
         # Rescheduled: a new `starting` for the new time when that comes.
         await maint.schedule("example-app", "redis-a", 1, None)
         clock.set(starts + timedelta(days=7, seconds=-30))
