@@ -21,6 +21,7 @@ from agent.convert import (
     Failover,
     ForcePromote,
     Invalid,
+    PublishNotice,
     ReplicateFrom,
     RestartServer,
     StartServer,
@@ -225,7 +226,15 @@ class CommandRunner:
                 link_up=verdict.link_up,
             )
         if isinstance(action, Failover):
-            return await node.failover(action.target_host, action.target_port, action.timeout_ms, progress)
+            return await node.failover(
+                action.target_host,
+                action.target_port,
+                action.timeout_ms,
+                progress,
+                (action.failing_over, action.failed_over),
+            )
+        if isinstance(action, PublishNotice):
+            return await node.publish_notice(action.notice)
         if isinstance(action, ForcePromote):
             return await node.force_promote(action.last_lag_bytes, action.max_lag_bytes)
         if isinstance(action, ReplicateFrom):

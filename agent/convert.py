@@ -9,6 +9,7 @@ from agent.builds import Build
 from agent.outcome import Outcome
 from agent.redisnode.role import DesiredRole
 from agent.redisnode.status import RedisServerStatus
+from kvmaint.notices import Notice, NoticeType
 from kvmaint.v1 import agent_pb2, resources_pb2
 
 
@@ -27,6 +28,15 @@ class Failover:
     target_host: str
     target_port: int
     timeout_ms: int
+    # Notices to publish around the switch (kvmaint/notices.py); None: none (older schedulers).
+    failing_over: Notice | None = None
+    failed_over: Notice | None = None
+
+
+@dataclass(frozen=True)
+class PublishNotice:
+    port: int
+    notice: Notice
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ Action = (
     | RestartServer
     | StopServer
     | ReplicateFrom
+    | PublishNotice
     | Invalid
 )
 
@@ -110,7 +121,14 @@ def command_from_proto(msg: agent_pb2.AgentCommand) -> Command:
         action = CatchUpCheck(c.port, c.primary_host, c.primary_port, c.max_lag_bytes, c.max_last_io_seconds)
     elif which == "failover":
         f = msg.failover
-        action = Failover(f.port, f.target_host, f.target_port, f.timeout_ms)
+        action = Failover(
+            f.port,
+            f.target_host,
+            f.target_port,
+            f.timeout_ms,
+            notice_from_proto(f.failing_over) if f.HasField("failing_over") else None,
+            notice_from_proto(f.failed_over) if f.HasField("failed_over") else None,
+        )
     elif which == "force_promote":
         p = msg.force_promote
         action = ForcePromote(p.port, p.last_lag_bytes, p.max_lag_bytes)
@@ -124,7 +142,23 @@ def command_from_proto(msg: agent_pb2.AgentCommand) -> Command:
     elif which == "replicate_from":
         r = msg.replicate_from
         action = ReplicateFrom(r.port, r.primary_host, r.primary_port)
+    elif which == "publish_notice":
+        n = msg.publish_notice
+        notice = notice_from_proto(n.notice)
+        action = PublishNotice(n.port, notice) if notice is not None else Invalid(_BAD_NOTICE)
     return Command(msg.command_id, deadline, action, dict(msg.trace_context))
+
+
+_BAD_NOTICE = "publish_notice.notice.type is not a notice type this agent knows."
+
+
+def notice_from_proto(n: agent_pb2.MaintenanceNotice) -> Notice | None:
+    """None for a type this agent does not know (a newer scheduler's)."""
+    try:
+        kind = NoticeType(n.type)
+    except ValueError:
+        return None
+    return Notice(kind, n.maintenance_id, n.addon, dict(n.fields))
 
 
 def _restart(r: agent_pb2.RestartServerCommand) -> RestartServer | Invalid:

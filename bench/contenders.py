@@ -162,7 +162,10 @@ class KvmaintContender:
             ok=info.status == "completed",
             new_primary=after.primary,
             failure=f"maintenance failed: {info.failure_reason}" if info.status == "failed" else "",
-            figures={"write_pause_ms": float(info.write_pause_ms)},
+            figures={
+                "write_pause_ms": float(info.write_pause_ms),
+                **({"redirect_ms": float(info.redirect_ms)} if info.HasField("redirect_ms") else {}),
+            },
         )
         if key in self.step_started:
             switch.moments["failover_step"] = self.step_started[key]

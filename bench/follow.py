@@ -202,7 +202,10 @@ class Run:
     longest_pause_ms: float | None = None
     baseline_pause_ms: float | None = None
     on_new_primary: bool = False
+    # What kvmaint reports about the same switchover (data:maintenances:info): the server's pause, and the
+    # time until apps could reach the new primary; None for real Sentinel.
     write_pause_ms: float | None = None
+    redirect_ms: float | None = None
     error_samples: list[str] = field(default_factory=list)
 
 
@@ -242,6 +245,7 @@ async def run_once(c: Contender, switch: Switch, run: int, runs: int, rng: rando
     else:
         r.lost = len(await missing_writes(new_primary, r.acked))
     r.write_pause_ms = done.figures.get("write_pause_ms")
+    r.redirect_ms = done.figures.get("redirect_ms")
     return r
 
 
@@ -254,7 +258,8 @@ def _triple(s: Stat | None) -> str:
 
 
 def table(results: dict[str, list[Run]]) -> str:
-    header = ("contender", "longest write pause ms", "errors surfaced", "acked writes lost", "on new primary",
+    header = ("contender", "longest write pause ms", "kvmaint redirect_ms", "kvmaint write_pause_ms",
+              "errors surfaced", "acked writes lost", "on new primary",
               "pause before trigger ms")  # fmt: skip
     rows = [header]
     for name, runs in results.items():
@@ -262,6 +267,8 @@ def table(results: dict[str, list[Run]]) -> str:
             (
                 name,
                 _triple(stat([r.longest_pause_ms for r in runs])),
+                _triple(stat([r.redirect_ms for r in runs])),
+                _triple(stat([r.write_pause_ms for r in runs])),
                 _triple(stat([float(r.errors) for r in runs])),
                 _triple(stat([None if r.lost is None else float(r.lost) for r in runs])),
                 f"{sum(r.on_new_primary for r in runs)}/{len(runs)}",

@@ -34,6 +34,7 @@ from server.agents.hub import AgentHub, AgentSession
 from server.agents.placement import AgentPlacement
 from server.auth import TokenTable
 from server.domain.planner import Limits
+from server.driver.notices import MaintenanceNotices
 from server.driver.planner import Planner
 from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.notify.outbox import Outbox
@@ -132,6 +133,8 @@ class Scheduler:
         if self.sentinel is not None:
             await self.sentinel.stop()
         await self.runner.close()
+        if self.planner.notices is not None:
+            await self.planner.notices.close()
         await self.server.stop(grace)
         await self.registry.flush()
         if self.metrics_server is not None:
@@ -189,7 +192,9 @@ async def _serve(
     runner = MaintenanceRunner(ctx, hub, config.driver)
     fleet = FleetService(ctx, AgentPlacement(hub, config.driver.command_timeout))
     maint = MaintenanceService(ctx, runner)
-    planner = Planner(ctx, runner, config.tick_seconds, config.limits)
+    notices = MaintenanceNotices(store, ctx.bus, hub)
+    await notices.start()
+    planner = Planner(ctx, runner, config.tick_seconds, config.limits, notices)
 
     server = grpc.aio.server(
         interceptors=[MeteringInterceptor(ctx.obs.metrics), ServiceInterceptor(config.tokens)],
@@ -227,6 +232,7 @@ async def _serve(
         scheduler.web = StatusSite(ctx, hub, config.tokens)
         await scheduler.web.start(config.http_listen)
     scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
+    scheduler.tasks.append(asyncio.create_task(notices.run(), name="maintenance-notices"))
     scheduler.tasks.append(asyncio.create_task(seen.run(), name="agent-registry"))
     scheduler.tasks.append(asyncio.create_task(Sender(ctx, config.notify).run(), name="notify"))
     if config.sentinel_listen:

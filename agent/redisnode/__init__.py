@@ -15,12 +15,14 @@ from agent.builds import Build
 from agent.outcome import Outcome, Progress, no_progress
 from agent.redisnode.catchup import CatchUpVerdict, check_catch_up
 from agent.redisnode.failover import run_failover
+from agent.redisnode.notice import publish
 from agent.redisnode.process import ServerLayout, ServerProcess
 from agent.redisnode.rcmd import IO_ERRORS, connect, rcmd
 from agent.redisnode.role import DesiredRole, replicating, role_mismatch
 from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
 from kvmaint.clock import Clock
 from kvmaint.errors import KvmaintError
+from kvmaint.notices import Notice, render
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,12 @@ class RedisNode:
         )
 
     async def failover(
-        self, target_host: str, target_port: int, timeout_ms: int, progress: Progress = no_progress
+        self,
+        target_host: str,
+        target_port: int,
+        timeout_ms: int,
+        progress: Progress = no_progress,
+        notices: tuple[Notice | None, Notice | None] = (None, None),
     ) -> Outcome:
         return await run_failover(
             self.client,
@@ -101,6 +108,17 @@ class RedisNode:
             progress,
             managed=self.managed,
             io_timeout=self.io_timeout,
+            notices=notices,
+        )
+
+    async def publish_notice(self, notice: Notice) -> Outcome:
+        """PUBLISHes one maintenance notice on this server (channel kvmaint.notices.CHANNEL)."""
+        heard, error = await publish(self.client, render(notice, self.clock.now()), f"port {self.port}")
+        if error:
+            return Outcome.failed(error[0].upper() + error[1:] + ".")
+        return Outcome.done(
+            f"Published the {notice.type.value} notice on port {self.port} ({heard} subscriber(s)).",
+            fields={"subscribers": str(heard)},
         )
 
     async def force_promote(self, last_lag_bytes: int, max_lag_bytes: int) -> Outcome:

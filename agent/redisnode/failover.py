@@ -17,12 +17,15 @@ The order, checked against redis-server 7.0:
    primary PINGs its replicas even while write-paused), wait for the target to apply them too; if it
    cannot, revert the demotion at once (the target was never promoted, so that is safe).
 4. `REPLICAOF NO ONE` on the target: from here it is the one writable primary.
-5. Still paused, the old primary closes its normal and pub/sub client connections (`release.py`), so
-   blocked writers see a dropped connection, reconnect and ask where the primary is now. It does so
-   twice: once before step 3 (a write that reaches a replica is refused at once, ahead of the pause,
-   so clients must be gone before the demotion) and once after step 4, for any that came back.
+5. Still paused, the old primary closes its normal client connections (`release.py`), so blocked
+   writers see a dropped connection, reconnect and ask where the primary is now. It does so twice: once
+   before step 3 (a write that reaches a replica is refused at once, ahead of the pause, so clients must
+   be gone before the demotion) and once after step 4, for any that came back.
 6. `CLIENT UNPAUSE` on the old primary, which partially resyncs from the new one (PSYNC on the
-   shared replication id).
+   shared replication id). Then the `failed_over` notice (when the command carries one) is published on
+   the old primary, its pub/sub connections are closed (its subscribers heard where the primary went
+   before they are let go), and the notice is published on the new primary. (`failing_over` went out on the
+   old primary just before step 1: a paused server holds PUBLISH back.)
 
 A crash between 3 and 4 leaves no writable primary (safe); a re-run sees that state (old primary a
 replica of the target, target holding everything) and finishes with step 4. When step 4 fails, the
@@ -45,11 +48,13 @@ import redis.asyncio
 import redis.exceptions
 
 from agent.outcome import Outcome, Progress
+from agent.redisnode.notice import publish
 from agent.redisnode.pause import SLICE_MS, WritePause
 from agent.redisnode.rcmd import IO_ERRORS, connect, never_delivered, rcmd
 from agent.redisnode.release import release_clients
 from agent.redisnode.status import RedisServerStatus, describe_error, fetch_status, parse_status
 from kvmaint.clock import Clock
+from kvmaint.notices import Notice, render
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +144,7 @@ class _Switchover:
         clock: Clock,
         progress: Progress,
         managed: bool,
+        notices: tuple[Notice | None, Notice | None] = (None, None),
     ) -> None:
         self.old = old
         self.old_port = old_port
@@ -154,9 +160,10 @@ class _Switchover:
         self.clients_closed = 0
         self.kill_notes: list[str] = []
         self.pause: WritePause | None = None
+        self.failing_over, self.failed_over = notices
 
-    async def _release_clients(self) -> None:
-        closed, note = await release_clients(self.old, f"port {self.old_port}")
+    async def _release_clients(self, kinds: tuple[str, ...] = ("normal",)) -> None:
+        closed, note = await release_clients(self.old, f"port {self.old_port}", kinds)
         self.clients_closed += closed
         if note:
             self.kill_notes.append(note)
@@ -224,6 +231,9 @@ class _Switchover:
 
     async def _run(self) -> Outcome:
         stats_before = await self._stats()
+        if self.failing_over is not None:
+            payload = render(self.failing_over, self.clock.now())
+            await self._publish(self.failing_over, payload, self.old, f"port {self.old_port}")
         started = self.clock.monotonic()
         pause_ms = self.timeout_ms + GRACE_MS
         pause = WritePause(self.old, self.old_port, self.clock, pause_ms)
@@ -402,19 +412,36 @@ class _Switchover:
         )
 
     async def _finish(self, started: float, stats_before: dict[str, Any]) -> Outcome:
-        """After step 4: unpause, persist roles, and see the old primary follow the new one."""
+        """After step 4: unpause, tell subscribers, persist roles, and see the old primary follow."""
         promoted_at = self.clock.monotonic()
         write_pause_ms = _ms(promoted_at - started)
         await self._release_clients()
         note = await self._unpause()
         self.fields["unpaused_ms"] = str(_ms(self.clock.monotonic() - started))
+        # failed_over: on the old primary, then let go of its subscribers, then on the new one (whose
+        # copy the old primary, now its replica, relays to its own subscribers: they are gone by then).
+        payload = render(self.failed_over, self.clock.now()) if self.failed_over is not None else ""
+        if self.failed_over is not None:
+            await self._publish(self.failed_over, payload, self.old, f"port {self.old_port}")
+        await self._release_clients(("pubsub",))
+        if self.failed_over is not None:
+            await self._publish(self.failed_over, payload, self.target, self.where)
+        # From the pause until every client of the old primary was let go: the scheduler adds the time
+        # it takes to record the promotion (which discovery answers from) to make redirect_ms.
+        released_ms = _ms(self.clock.monotonic() - started)
+        self.fields["released_ms"] = str(released_ms)
         closed, kill_note = self.clients_closed, "; ".join(self.kill_notes)
         self.fields["clients_closed"] = str(closed)
         self.progress(
             f"{self.where} is primary; writes were paused {write_pause_ms} ms; port {self.old_port} closed "
             f"{closed} client connection(s){f' ({kill_note})' if kill_note else ''}",
             # "promoted": the scheduler may send clients to the new primary now, before the rest.
-            fields={"write_pause_ms": str(write_pause_ms), "clients_closed": str(closed), "promoted": "true"},
+            fields={
+                "write_pause_ms": str(write_pause_ms),
+                "clients_closed": str(closed),
+                "released_ms": str(released_ms),
+                "promoted": "true",
+            },
         )
         await _rewrite_config(self.old, f"port {self.old_port}", required=self.managed)
         await _rewrite_config(self.target, self.where, required=False)
@@ -430,6 +457,15 @@ class _Switchover:
             link_up=status.link_up,
             fields=self.fields,
         )
+
+    async def _publish(self, notice: Notice, payload: str, client: redis.asyncio.Redis, what: str) -> None:
+        """One server; a notice sent to both carries the same bytes to each (a subscriber that hears it
+        twice, directly and replicated, can tell). How many heard it goes into the result's fields."""
+        heard, error = await publish(client, payload, what)
+        key = f"{notice.type.value}_notice_subscribers"
+        self.fields[key] = str(int(self.fields.get(key, "0")) + heard)
+        if error:
+            self.fields[f"{notice.type.value}_notice_error"] = error
 
     async def _wait_relinked(self) -> RedisServerStatus:
         deadline = self.clock.monotonic() + RELINK_WAIT_SECONDS
@@ -482,8 +518,10 @@ async def run_failover(
     progress: Progress,
     managed: bool = False,
     io_timeout: float = 2.0,
+    notices: tuple[Notice | None, Notice | None] = (None, None),
 ) -> Outcome:
-    """Runs (or safely re-runs) a switchover; see the module docstring for the order and its reasons."""
+    """Runs (or safely re-runs) a switchover; see the module docstring for the order and its reasons.
+    `notices`: (failing_over, failed_over) to publish, or None for either."""
     target = connect(target_host, target_port, io_timeout)
     try:
         old_status, target_status = await asyncio.gather(
@@ -492,7 +530,7 @@ async def run_failover(
         plan = plan_failover(old_status, target_status, target_host, target_port)
         log.info("failover port %d -> %s:%d: %s", old_port, target_host, target_port, plan.reason)
         switch = _Switchover(
-            old, old_port, target, target_host, target_port, timeout_ms, clock, progress, managed
+            old, old_port, target, target_host, target_port, timeout_ms, clock, progress, managed, notices
         )
         if plan.kind is PlanKind.REFUSE:
             return Outcome.failed(plan.reason, server=old_status)

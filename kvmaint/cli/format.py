@@ -27,7 +27,8 @@ SEED_INFO_KEYS = (
     "required_by", "scheduled_for", "server_created_at", "started_at", "status", "window",
 )
 EXTRA_INFO_KEYS = ("id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms",
-                   "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version")
+                   "redirect_ms", "attempts", "last_failure_reason", "needs_operator", "target_build",
+                   "target_version")
 INFO_KEYS = SEED_INFO_KEYS + EXTRA_INFO_KEYS
 
 
@@ -195,6 +196,7 @@ def maintenance_info_view(info: Any) -> View:
         "current_step": info.current_step,
         "failure_reason": info.failure_reason,
         "write_pause_ms": _write_pause(int(info.write_pause_ms), completed is not None),
+        "redirect_ms": int(info.redirect_ms) if info.HasField("redirect_ms") else None,
         "attempts": int(info.attempts),
         "last_failure_reason": info.last_failure_reason,
         "needs_operator": bool(info.needs_operator),
@@ -239,6 +241,7 @@ def maintenance_view(m: resources_pb2.Maintenance) -> View:
         "current_step": m.current_step,
         "failure_reason": m.failure_reason,
         "write_pause_ms": _write_pause(int(m.write_pause_ms), completed is not None),
+        "redirect_ms": int(m.redirect_ms) if m.HasField("redirect_ms") else None,
         "attempts": int(m.attempts),
         "last_failure_reason": m.last_failure_reason,
         "needs_operator": bool(m.needs_operator),

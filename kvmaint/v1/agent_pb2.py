@@ -26,13 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kvmaint.v1 import resources_pb2 as kvmaint_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kvmaint/v1/agent.proto\x12\nkvmaint.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1akvmaint/v1/resources.proto\"\xd0\x01\n\x0e\x43onnectRequest\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.kvmaint.v1.AgentHelloH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.kvmaint.v1.AgentHeartbeatH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.kvmaint.v1.CommandProgressH\x00\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x19.kvmaint.v1.CommandResultH\x00\x42\x06\n\x04\x62ody\"w\n\x0f\x43onnectResponse\x12/\n\x07welcome\x18\x01 \x01(\x0b\x32\x1c.kvmaint.v1.SchedulerWelcomeH\x00\x12+\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x18.kvmaint.v1.AgentCommandH\x00\x42\x06\n\x04\x62ody\"]\n\rReplicaStatus\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x05 \x01(\x03\"\xc5\x02\n\x11RedisServerStatus\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x15\n\rredis_version\x18\x05 \x01(\t\x12\x13\n\x0brepl_offset\x18\x06 \x01(\x03\x12\x14\n\x0cprimary_host\x18\x07 \x01(\t\x12\x14\n\x0cprimary_port\x18\x08 \x01(\x05\x12\x0f\n\x07link_up\x18\t \x01(\x08\x12\x1b\n\x13last_io_seconds_ago\x18\n \x01(\x03\x12+\n\x08replicas\x18\x0b \x03(\x0b\x32\x19.kvmaint.v1.ReplicaStatus\x12\x0f\n\x07managed\x18\x0c \x01(\x08\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\r\n\x05\x62uild\x18\x0e \x01(\t\x12\x0f\n\x07version\x18\x0f \x01(\t\"\xa5\x01\n\nAgentHello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x64vertise_host\x18\x03 \x01(\t\x12.\n\x07servers\x18\x04 \x03(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\x12\'\n\x06\x62uilds\x18\x05 \x03(\x0b\x32\x17.kvmaint.v1.ServerBuild\"@\n\x0e\x41gentHeartbeat\x12.\n\x07servers\x18\x01 \x03(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\"Q\n\x10SchedulerWelcome\x12\x19\n\x11scheduler_version\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x05\"\x83\x01\n\x13\x43\x61tchUpCheckCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\x12\x15\n\rmax_lag_bytes\x18\x04 \x01(\x03\x12\x1b\n\x13max_last_io_seconds\x18\x05 \x01(\x03\"]\n\x0f\x46\x61iloverCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x13\n\x0btarget_host\x18\x02 \x01(\t\x12\x13\n\x0btarget_port\x18\x03 \x01(\x05\x12\x12\n\ntimeout_ms\x18\x04 \x01(\x05\"R\n\x13\x46orcePromoteCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x16\n\x0elast_lag_bytes\x18\x02 \x01(\x03\x12\x15\n\rmax_lag_bytes\x18\x03 \x01(\x03\"k\n\x12StartServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x1b\n\x13replicate_from_host\x18\x02 \x01(\t\x12\x1b\n\x13replicate_from_port\x18\x03 \x01(\x05\x12\r\n\x05\x62uild\x18\x04 \x01(\t\"J\n\x0b\x44\x65siredRole\x12\x0f\n\x07primary\x18\x01 \x01(\x08\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\"Z\n\x14RestartServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12%\n\x04role\x18\x02 \x01(\x0b\x32\x17.kvmaint.v1.DesiredRole\x12\r\n\x05\x62uild\x18\x03 \x01(\t\"!\n\x11StopServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\"P\n\x14ReplicateFromCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\"\xde\x04\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\x0e\x63\x61tch_up_check\x18\x03 \x01(\x0b\x32\x1f.kvmaint.v1.CatchUpCheckCommandH\x00\x12/\n\x08\x66\x61ilover\x18\x04 \x01(\x0b\x32\x1b.kvmaint.v1.FailoverCommandH\x00\x12\x38\n\rforce_promote\x18\x05 \x01(\x0b\x32\x1f.kvmaint.v1.ForcePromoteCommandH\x00\x12\x36\n\x0cstart_server\x18\x06 \x01(\x0b\x32\x1e.kvmaint.v1.StartServerCommandH\x00\x12:\n\x0erestart_server\x18\x07 \x01(\x0b\x32 .kvmaint.v1.RestartServerCommandH\x00\x12\x34\n\x0bstop_server\x18\x08 \x01(\x0b\x32\x1d.kvmaint.v1.StopServerCommandH\x00\x12:\n\x0ereplicate_from\x18\t \x01(\x0b\x32 .kvmaint.v1.ReplicateFromCommandH\x00\x12\x41\n\rtrace_context\x18\n \x03(\x0b\x32*.kvmaint.v1.AgentCommand.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06\x61\x63tion\"\xb1\x01\n\x0f\x43ommandProgress\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tlag_bytes\x18\x03 \x01(\x03\x12\x37\n\x06\x66ields\x18\x04 \x03(\x0b\x32\'.kvmaint.v1.CommandProgress.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x02\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\x06server\x18\x05 \x01(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\x12\x11\n\tlag_bytes\x18\x06 \x01(\x03\x12\x1b\n\x13last_io_seconds_ago\x18\x07 \x01(\x03\x12\x0f\n\x07link_up\x18\x08 \x01(\x08\x12\x16\n\x0ewrite_pause_ms\x18\t \x01(\x03\x12\x0c\n\x04port\x18\n \x01(\x05\x12\x35\n\x06\x66ields\x18\x0b \x03(\x0b\x32%.kvmaint.v1.CommandResult.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32V\n\x0c\x41gentService\x12\x46\n\x07\x43onnect\x12\x1a.kvmaint.v1.ConnectRequest\x1a\x1b.kvmaint.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kvmaint/v1/agent.proto\x12\nkvmaint.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1akvmaint/v1/resources.proto\"\xd0\x01\n\x0e\x43onnectRequest\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.kvmaint.v1.AgentHelloH\x00\x12/\n\theartbeat\x18\x02 \x01(\x0b\x32\x1a.kvmaint.v1.AgentHeartbeatH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.kvmaint.v1.CommandProgressH\x00\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x19.kvmaint.v1.CommandResultH\x00\x42\x06\n\x04\x62ody\"w\n\x0f\x43onnectResponse\x12/\n\x07welcome\x18\x01 \x01(\x0b\x32\x1c.kvmaint.v1.SchedulerWelcomeH\x00\x12+\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x18.kvmaint.v1.AgentCommandH\x00\x42\x06\n\x04\x62ody\"]\n\rReplicaStatus\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x0c\n\x04port\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x05 \x01(\x03\"\xc5\x02\n\x11RedisServerStatus\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x15\n\rredis_version\x18\x05 \x01(\t\x12\x13\n\x0brepl_offset\x18\x06 \x01(\x03\x12\x14\n\x0cprimary_host\x18\x07 \x01(\t\x12\x14\n\x0cprimary_port\x18\x08 \x01(\x05\x12\x0f\n\x07link_up\x18\t \x01(\x08\x12\x1b\n\x13last_io_seconds_ago\x18\n \x01(\x03\x12+\n\x08replicas\x18\x0b \x03(\x0b\x32\x19.kvmaint.v1.ReplicaStatus\x12\x0f\n\x07managed\x18\x0c \x01(\x08\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\r\n\x05\x62uild\x18\x0e \x01(\t\x12\x0f\n\x07version\x18\x0f \x01(\t\"\xa5\x01\n\nAgentHello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x64vertise_host\x18\x03 \x01(\t\x12.\n\x07servers\x18\x04 \x03(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\x12\'\n\x06\x62uilds\x18\x05 \x03(\x0b\x32\x17.kvmaint.v1.ServerBuild\"@\n\x0e\x41gentHeartbeat\x12.\n\x07servers\x18\x01 \x03(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\"Q\n\x10SchedulerWelcome\x12\x19\n\x11scheduler_version\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x05\"\x83\x01\n\x13\x43\x61tchUpCheckCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\x12\x15\n\rmax_lag_bytes\x18\x04 \x01(\x03\x12\x1b\n\x13max_last_io_seconds\x18\x05 \x01(\x03\"\xc6\x01\n\x0f\x46\x61iloverCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x13\n\x0btarget_host\x18\x02 \x01(\t\x12\x13\n\x0btarget_port\x18\x03 \x01(\x05\x12\x12\n\ntimeout_ms\x18\x04 \x01(\x05\x12\x33\n\x0c\x66\x61iling_over\x18\x05 \x01(\x0b\x32\x1d.kvmaint.v1.MaintenanceNotice\x12\x32\n\x0b\x66\x61iled_over\x18\x06 \x01(\x0b\x32\x1d.kvmaint.v1.MaintenanceNotice\"\xb2\x01\n\x11MaintenanceNotice\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x16\n\x0emaintenance_id\x18\x02 \x01(\t\x12\r\n\x05\x61\x64\x64on\x18\x03 \x01(\t\x12\x39\n\x06\x66ields\x18\x04 \x03(\x0b\x32).kvmaint.v1.MaintenanceNotice.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"S\n\x14PublishNoticeCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12-\n\x06notice\x18\x02 \x01(\x0b\x32\x1d.kvmaint.v1.MaintenanceNotice\"R\n\x13\x46orcePromoteCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x16\n\x0elast_lag_bytes\x18\x02 \x01(\x03\x12\x15\n\rmax_lag_bytes\x18\x03 \x01(\x03\"k\n\x12StartServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x1b\n\x13replicate_from_host\x18\x02 \x01(\t\x12\x1b\n\x13replicate_from_port\x18\x03 \x01(\x05\x12\r\n\x05\x62uild\x18\x04 \x01(\t\"J\n\x0b\x44\x65siredRole\x12\x0f\n\x07primary\x18\x01 \x01(\x08\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\"Z\n\x14RestartServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12%\n\x04role\x18\x02 \x01(\x0b\x32\x17.kvmaint.v1.DesiredRole\x12\r\n\x05\x62uild\x18\x03 \x01(\t\"!\n\x11StopServerCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\"P\n\x14ReplicateFromCommand\x12\x0c\n\x04port\x18\x01 \x01(\x05\x12\x14\n\x0cprimary_host\x18\x02 \x01(\t\x12\x14\n\x0cprimary_port\x18\x03 \x01(\x05\"\x9a\x05\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\x0e\x63\x61tch_up_check\x18\x03 \x01(\x0b\x32\x1f.kvmaint.v1.CatchUpCheckCommandH\x00\x12/\n\x08\x66\x61ilover\x18\x04 \x01(\x0b\x32\x1b.kvmaint.v1.FailoverCommandH\x00\x12\x38\n\rforce_promote\x18\x05 \x01(\x0b\x32\x1f.kvmaint.v1.ForcePromoteCommandH\x00\x12\x36\n\x0cstart_server\x18\x06 \x01(\x0b\x32\x1e.kvmaint.v1.StartServerCommandH\x00\x12:\n\x0erestart_server\x18\x07 \x01(\x0b\x32 .kvmaint.v1.RestartServerCommandH\x00\x12\x34\n\x0bstop_server\x18\x08 \x01(\x0b\x32\x1d.kvmaint.v1.StopServerCommandH\x00\x12:\n\x0ereplicate_from\x18\t \x01(\x0b\x32 .kvmaint.v1.ReplicateFromCommandH\x00\x12:\n\x0epublish_notice\x18\x0b \x01(\x0b\x32 .kvmaint.v1.PublishNoticeCommandH\x00\x12\x41\n\rtrace_context\x18\n \x03(\x0b\x32*.kvmaint.v1.AgentCommand.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06\x61\x63tion\"\xb1\x01\n\x0f\x43ommandProgress\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tlag_bytes\x18\x03 \x01(\x03\x12\x37\n\x06\x66ields\x18\x04 \x03(\x0b\x32\'.kvmaint.v1.CommandProgress.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x02\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\x06server\x18\x05 \x01(\x0b\x32\x1d.kvmaint.v1.RedisServerStatus\x12\x11\n\tlag_bytes\x18\x06 \x01(\x03\x12\x1b\n\x13last_io_seconds_ago\x18\x07 \x01(\x03\x12\x0f\n\x07link_up\x18\x08 \x01(\x08\x12\x16\n\x0ewrite_pause_ms\x18\t \x01(\x03\x12\x0c\n\x04port\x18\n \x01(\x05\x12\x35\n\x06\x66ields\x18\x0b \x03(\x0b\x32%.kvmaint.v1.CommandResult.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32V\n\x0c\x41gentService\x12\x46\n\x07\x43onnect\x12\x1a.kvmaint.v1.ConnectRequest\x1a\x1b.kvmaint.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kvmaint.v1.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MAINTENANCENOTICE_FIELDSENTRY']._loaded_options = None
+  _globals['_MAINTENANCENOTICE_FIELDSENTRY']._serialized_options = b'8\001'
   _globals['_AGENTCOMMAND_TRACECONTEXTENTRY']._loaded_options = None
   _globals['_AGENTCOMMAND_TRACECONTEXTENTRY']._serialized_options = b'8\001'
   _globals['_COMMANDPROGRESS_FIELDSENTRY']._loaded_options = None
@@ -55,32 +57,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCHEDULERWELCOME']._serialized_end=1169
   _globals['_CATCHUPCHECKCOMMAND']._serialized_start=1172
   _globals['_CATCHUPCHECKCOMMAND']._serialized_end=1303
-  _globals['_FAILOVERCOMMAND']._serialized_start=1305
-  _globals['_FAILOVERCOMMAND']._serialized_end=1398
-  _globals['_FORCEPROMOTECOMMAND']._serialized_start=1400
-  _globals['_FORCEPROMOTECOMMAND']._serialized_end=1482
-  _globals['_STARTSERVERCOMMAND']._serialized_start=1484
-  _globals['_STARTSERVERCOMMAND']._serialized_end=1591
-  _globals['_DESIREDROLE']._serialized_start=1593
-  _globals['_DESIREDROLE']._serialized_end=1667
-  _globals['_RESTARTSERVERCOMMAND']._serialized_start=1669
-  _globals['_RESTARTSERVERCOMMAND']._serialized_end=1759
-  _globals['_STOPSERVERCOMMAND']._serialized_start=1761
-  _globals['_STOPSERVERCOMMAND']._serialized_end=1794
-  _globals['_REPLICATEFROMCOMMAND']._serialized_start=1796
-  _globals['_REPLICATEFROMCOMMAND']._serialized_end=1876
-  _globals['_AGENTCOMMAND']._serialized_start=1879
-  _globals['_AGENTCOMMAND']._serialized_end=2485
-  _globals['_AGENTCOMMAND_TRACECONTEXTENTRY']._serialized_start=2424
-  _globals['_AGENTCOMMAND_TRACECONTEXTENTRY']._serialized_end=2475
-  _globals['_COMMANDPROGRESS']._serialized_start=2488
-  _globals['_COMMANDPROGRESS']._serialized_end=2665
-  _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_start=2620
-  _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_end=2665
-  _globals['_COMMANDRESULT']._serialized_start=2668
-  _globals['_COMMANDRESULT']._serialized_end=2999
-  _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_start=2620
-  _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_end=2665
-  _globals['_AGENTSERVICE']._serialized_start=3001
-  _globals['_AGENTSERVICE']._serialized_end=3087
+  _globals['_FAILOVERCOMMAND']._serialized_start=1306
+  _globals['_FAILOVERCOMMAND']._serialized_end=1504
+  _globals['_MAINTENANCENOTICE']._serialized_start=1507
+  _globals['_MAINTENANCENOTICE']._serialized_end=1685
+  _globals['_MAINTENANCENOTICE_FIELDSENTRY']._serialized_start=1640
+  _globals['_MAINTENANCENOTICE_FIELDSENTRY']._serialized_end=1685
+  _globals['_PUBLISHNOTICECOMMAND']._serialized_start=1687
+  _globals['_PUBLISHNOTICECOMMAND']._serialized_end=1770
+  _globals['_FORCEPROMOTECOMMAND']._serialized_start=1772
+  _globals['_FORCEPROMOTECOMMAND']._serialized_end=1854
+  _globals['_STARTSERVERCOMMAND']._serialized_start=1856
+  _globals['_STARTSERVERCOMMAND']._serialized_end=1963
+  _globals['_DESIREDROLE']._serialized_start=1965
+  _globals['_DESIREDROLE']._serialized_end=2039
+  _globals['_RESTARTSERVERCOMMAND']._serialized_start=2041
+  _globals['_RESTARTSERVERCOMMAND']._serialized_end=2131
+  _globals['_STOPSERVERCOMMAND']._serialized_start=2133
+  _globals['_STOPSERVERCOMMAND']._serialized_end=2166
+  _globals['_REPLICATEFROMCOMMAND']._serialized_start=2168
+  _globals['_REPLICATEFROMCOMMAND']._serialized_end=2248
+  _globals['_AGENTCOMMAND']._serialized_start=2251
+  _globals['_AGENTCOMMAND']._serialized_end=2917
+  _globals['_AGENTCOMMAND_TRACECONTEXTENTRY']._serialized_start=2856
+  _globals['_AGENTCOMMAND_TRACECONTEXTENTRY']._serialized_end=2907
+  _globals['_COMMANDPROGRESS']._serialized_start=2920
+  _globals['_COMMANDPROGRESS']._serialized_end=3097
+  _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_start=1640
+  _globals['_COMMANDPROGRESS_FIELDSENTRY']._serialized_end=1685
+  _globals['_COMMANDRESULT']._serialized_start=3100
+  _globals['_COMMANDRESULT']._serialized_end=3431
+  _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_start=1640
+  _globals['_COMMANDRESULT_FIELDSENTRY']._serialized_end=1685
+  _globals['_AGENTSERVICE']._serialized_start=3433
+  _globals['_AGENTSERVICE']._serialized_end=3519
 # @@protoc_insertion_point(module_scope)

@@ -121,16 +121,47 @@ class CatchUpCheckCommand(_message.Message):
     def __init__(self, port: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., max_lag_bytes: _Optional[int] = ..., max_last_io_seconds: _Optional[int] = ...) -> None: ...
 
 class FailoverCommand(_message.Message):
-    __slots__ = ("port", "target_host", "target_port", "timeout_ms")
+    __slots__ = ("port", "target_host", "target_port", "timeout_ms", "failing_over", "failed_over")
     PORT_FIELD_NUMBER: _ClassVar[int]
     TARGET_HOST_FIELD_NUMBER: _ClassVar[int]
     TARGET_PORT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    FAILING_OVER_FIELD_NUMBER: _ClassVar[int]
+    FAILED_OVER_FIELD_NUMBER: _ClassVar[int]
     port: int
     target_host: str
     target_port: int
     timeout_ms: int
-    def __init__(self, port: _Optional[int] = ..., target_host: _Optional[str] = ..., target_port: _Optional[int] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    failing_over: MaintenanceNotice
+    failed_over: MaintenanceNotice
+    def __init__(self, port: _Optional[int] = ..., target_host: _Optional[str] = ..., target_port: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., failing_over: _Optional[_Union[MaintenanceNotice, _Mapping]] = ..., failed_over: _Optional[_Union[MaintenanceNotice, _Mapping]] = ...) -> None: ...
+
+class MaintenanceNotice(_message.Message):
+    __slots__ = ("type", "maintenance_id", "addon", "fields")
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MAINTENANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDON_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    maintenance_id: str
+    addon: str
+    fields: _containers.ScalarMap[str, str]
+    def __init__(self, type: _Optional[str] = ..., maintenance_id: _Optional[str] = ..., addon: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class PublishNoticeCommand(_message.Message):
+    __slots__ = ("port", "notice")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    notice: MaintenanceNotice
+    def __init__(self, port: _Optional[int] = ..., notice: _Optional[_Union[MaintenanceNotice, _Mapping]] = ...) -> None: ...
 
 class ForcePromoteCommand(_message.Message):
     __slots__ = ("port", "last_lag_bytes", "max_lag_bytes")
@@ -191,7 +222,7 @@ class ReplicateFromCommand(_message.Message):
     def __init__(self, port: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ...) -> None: ...
 
 class AgentCommand(_message.Message):
-    __slots__ = ("command_id", "deadline", "catch_up_check", "failover", "force_promote", "start_server", "restart_server", "stop_server", "replicate_from", "trace_context")
+    __slots__ = ("command_id", "deadline", "catch_up_check", "failover", "force_promote", "start_server", "restart_server", "stop_server", "replicate_from", "publish_notice", "trace_context")
     class TraceContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +239,7 @@ class AgentCommand(_message.Message):
     RESTART_SERVER_FIELD_NUMBER: _ClassVar[int]
     STOP_SERVER_FIELD_NUMBER: _ClassVar[int]
     REPLICATE_FROM_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_NOTICE_FIELD_NUMBER: _ClassVar[int]
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     deadline: _timestamp_pb2.Timestamp
@@ -218,8 +250,9 @@ class AgentCommand(_message.Message):
     restart_server: RestartServerCommand
     stop_server: StopServerCommand
     replicate_from: ReplicateFromCommand
+    publish_notice: PublishNoticeCommand
     trace_context: _containers.ScalarMap[str, str]
-    def __init__(self, command_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., catch_up_check: _Optional[_Union[CatchUpCheckCommand, _Mapping]] = ..., failover: _Optional[_Union[FailoverCommand, _Mapping]] = ..., force_promote: _Optional[_Union[ForcePromoteCommand, _Mapping]] = ..., start_server: _Optional[_Union[StartServerCommand, _Mapping]] = ..., restart_server: _Optional[_Union[RestartServerCommand, _Mapping]] = ..., stop_server: _Optional[_Union[StopServerCommand, _Mapping]] = ..., replicate_from: _Optional[_Union[ReplicateFromCommand, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, command_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., catch_up_check: _Optional[_Union[CatchUpCheckCommand, _Mapping]] = ..., failover: _Optional[_Union[FailoverCommand, _Mapping]] = ..., force_promote: _Optional[_Union[ForcePromoteCommand, _Mapping]] = ..., start_server: _Optional[_Union[StartServerCommand, _Mapping]] = ..., restart_server: _Optional[_Union[RestartServerCommand, _Mapping]] = ..., stop_server: _Optional[_Union[StopServerCommand, _Mapping]] = ..., replicate_from: _Optional[_Union[ReplicateFromCommand, _Mapping]] = ..., publish_notice: _Optional[_Union[PublishNoticeCommand, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CommandProgress(_message.Message):
     __slots__ = ("command_id", "message", "lag_bytes", "fields")

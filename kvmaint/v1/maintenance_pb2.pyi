@@ -41,7 +41,7 @@ class GetMaintenanceInfoRequest(_message.Message):
     def __init__(self, app: _Optional[str] = ..., addon: _Optional[str] = ...) -> None: ...
 
 class MaintenanceInfo(_message.Message):
-    __slots__ = ("addon_attachments", "addon_description", "addon_kind", "addon_name", "addon_plan", "addon_window", "app_name", "completed_at", "duration_approximate", "duration_seconds", "method", "reason", "required_by", "scheduled_for", "server_created_at", "started_at", "status", "window", "id", "previously_scheduled_for", "write_pause_ms", "failure_reason", "current_step", "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version")
+    __slots__ = ("addon_attachments", "addon_description", "addon_kind", "addon_name", "addon_plan", "addon_window", "app_name", "completed_at", "duration_approximate", "duration_seconds", "method", "reason", "required_by", "scheduled_for", "server_created_at", "started_at", "status", "window", "id", "previously_scheduled_for", "write_pause_ms", "failure_reason", "current_step", "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version", "redirect_ms")
     ADDON_ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     ADDON_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ADDON_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,7 @@ class MaintenanceInfo(_message.Message):
     NEEDS_OPERATOR_FIELD_NUMBER: _ClassVar[int]
     TARGET_BUILD_FIELD_NUMBER: _ClassVar[int]
     TARGET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_MS_FIELD_NUMBER: _ClassVar[int]
     addon_attachments: str
     addon_description: str
     addon_kind: str
@@ -98,7 +99,8 @@ class MaintenanceInfo(_message.Message):
     needs_operator: bool
     target_build: str
     target_version: str
-    def __init__(self, addon_attachments: _Optional[str] = ..., addon_description: _Optional[str] = ..., addon_kind: _Optional[str] = ..., addon_name: _Optional[str] = ..., addon_plan: _Optional[str] = ..., addon_window: _Optional[str] = ..., app_name: _Optional[str] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_approximate: _Optional[str] = ..., duration_seconds: _Optional[int] = ..., method: _Optional[str] = ..., reason: _Optional[str] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., server_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., window: _Optional[str] = ..., id: _Optional[str] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., write_pause_ms: _Optional[int] = ..., failure_reason: _Optional[str] = ..., current_step: _Optional[str] = ..., attempts: _Optional[int] = ..., last_failure_reason: _Optional[str] = ..., needs_operator: _Optional[bool] = ..., target_build: _Optional[str] = ..., target_version: _Optional[str] = ...) -> None: ...
+    redirect_ms: int
+    def __init__(self, addon_attachments: _Optional[str] = ..., addon_description: _Optional[str] = ..., addon_kind: _Optional[str] = ..., addon_name: _Optional[str] = ..., addon_plan: _Optional[str] = ..., addon_window: _Optional[str] = ..., app_name: _Optional[str] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_approximate: _Optional[str] = ..., duration_seconds: _Optional[int] = ..., method: _Optional[str] = ..., reason: _Optional[str] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., server_created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[str] = ..., window: _Optional[str] = ..., id: _Optional[str] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., write_pause_ms: _Optional[int] = ..., failure_reason: _Optional[str] = ..., current_step: _Optional[str] = ..., attempts: _Optional[int] = ..., last_failure_reason: _Optional[str] = ..., needs_operator: _Optional[bool] = ..., target_build: _Optional[str] = ..., target_version: _Optional[str] = ..., redirect_ms: _Optional[int] = ...) -> None: ...
 
 class GetMaintenanceInfoResponse(_message.Message):
     __slots__ = ("info", "maintenance")

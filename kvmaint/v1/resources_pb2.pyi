@@ -200,7 +200,7 @@ class MaintenanceHistoryEntry(_message.Message):
     def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., step: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Maintenance(_message.Message):
-    __slots__ = ("id", "addon", "app", "reason", "method", "status", "required_by", "scheduled_for", "previously_scheduled_for", "started_at", "completed_at", "duration_seconds", "window", "current_step", "history", "failure_reason", "write_pause_ms", "create_time", "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version", "allow_downgrade")
+    __slots__ = ("id", "addon", "app", "reason", "method", "status", "required_by", "scheduled_for", "previously_scheduled_for", "started_at", "completed_at", "duration_seconds", "window", "current_step", "history", "failure_reason", "write_pause_ms", "create_time", "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version", "allow_downgrade", "redirect_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDON_FIELD_NUMBER: _ClassVar[int]
     APP_FIELD_NUMBER: _ClassVar[int]
@@ -225,6 +225,7 @@ class Maintenance(_message.Message):
     TARGET_BUILD_FIELD_NUMBER: _ClassVar[int]
     TARGET_VERSION_FIELD_NUMBER: _ClassVar[int]
     ALLOW_DOWNGRADE_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     addon: str
     app: str
@@ -249,7 +250,8 @@ class Maintenance(_message.Message):
     target_build: str
     target_version: str
     allow_downgrade: bool
-    def __init__(self, id: _Optional[str] = ..., addon: _Optional[str] = ..., app: _Optional[str] = ..., reason: _Optional[_Union[MaintenanceReason, str]] = ..., method: _Optional[_Union[MaintenanceMethod, str]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_seconds: _Optional[int] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., current_step: _Optional[str] = ..., history: _Optional[_Iterable[_Union[MaintenanceHistoryEntry, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., write_pause_ms: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., last_failure_reason: _Optional[str] = ..., needs_operator: _Optional[bool] = ..., target_build: _Optional[str] = ..., target_version: _Optional[str] = ..., allow_downgrade: _Optional[bool] = ...) -> None: ...
+    redirect_ms: int
+    def __init__(self, id: _Optional[str] = ..., addon: _Optional[str] = ..., app: _Optional[str] = ..., reason: _Optional[_Union[MaintenanceReason, str]] = ..., method: _Optional[_Union[MaintenanceMethod, str]] = ..., status: _Optional[_Union[MaintenanceStatus, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previously_scheduled_for: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_seconds: _Optional[int] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., current_step: _Optional[str] = ..., history: _Optional[_Iterable[_Union[MaintenanceHistoryEntry, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., write_pause_ms: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempts: _Optional[int] = ..., last_failure_reason: _Optional[str] = ..., needs_operator: _Optional[bool] = ..., target_build: _Optional[str] = ..., target_version: _Optional[str] = ..., allow_downgrade: _Optional[bool] = ..., redirect_ms: _Optional[int] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("sequence", "type", "time", "app", "addon", "maintenance_id", "message", "attributes")

@@ -89,6 +89,7 @@ def on_failure(m: Maintenance, failure: Failure, now: datetime) -> Outcome:
         current_step="",
         failure_reason="",
         write_pause_ms=-1,
+        redirect_ms=-1,
         state={},
         attempts=attempts,
         last_failure_reason=step_reason,

@@ -143,6 +143,7 @@ class Maintenance:
     window: Window | None = None
     current_step: str = ""
     failure_reason: str = ""
+    # The server's pause: from CLIENT PAUSE on the old primary until the new one was promoted (agent).
     write_pause_ms: int = -1
     # Failed attempts so far (each before the point of no return sent it back to pending), the last
     # one's "step: reason", and whether the planner gave up starting it on its own (domain/lifecycle.py).
@@ -154,6 +155,13 @@ class Maintenance:
     target_build: str = ""
     target_version: str = ""
     allow_downgrade: bool = False
+    # From CLIENT PAUSE on the old primary until applications could reach the new one: the old primary's
+    # clients let go and the promotion recorded, which discovery answers from (-1: unknown). The least
+    # write pause an application sees; its own reconnect comes on top.
+    redirect_ms: int = -1
+    # The earliest start the owner chose with `schedule` (Monday 00:00 UTC of that week); a window
+    # change keeps the maintenance at or after it (domain/planning.realign).
+    not_before: datetime | None = None
     # Durable driver state (step outputs such as the hidden standby's address), JSON-encodable.
     state: dict[str, str] = field(default_factory=dict)
     history: tuple[HistoryEntry, ...] = ()

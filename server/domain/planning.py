@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from kvmaint.clock import iso
@@ -17,6 +17,15 @@ MAX_DELAY_WEEKS = 520
 class Slot:
     at: datetime
     explanation: str
+    # The earliest start the owner chose with `schedule` (the Monday 00:00 UTC of the week asked for):
+    # a window change picks the new window's first start from there, never earlier. None: from now.
+    not_before: datetime | None = None
+
+
+def week_start(at: datetime) -> datetime:
+    """Monday 00:00 UTC of the week that holds `at` (weeks run Monday to Sunday, as `--week` does)."""
+    day = at.date() - timedelta(days=at.weekday())
+    return datetime(day.year, day.month, day.day, tzinfo=at.tzinfo)
 
 
 def initial_slot(window: Window | None, now: datetime, required_by: datetime) -> Slot:
@@ -57,11 +66,13 @@ def delay_by_weeks(
     # Keep it aligned to the (possibly updated) window.
     at = window.start_in_week_of(at.date())
     note = f"moved by {weeks} week(s) to the window {window.describe()}"
+    not_before: datetime | None = week_start(at)
     if at < now:
         at = window.next_start(now)
         note = f"moved to the next window ({window.describe()}), since the requested week has passed"
+        not_before = None
     _check_deadline(at, required_by)
-    return Slot(at, f"{note}; required by {iso(required_by)}")
+    return Slot(at, f"{note}; required by {iso(required_by)}", not_before)
 
 
 def into_week_of(window: Window | None, day: date, now: datetime, required_by: datetime) -> Slot:
@@ -78,17 +89,25 @@ def into_week_of(window: Window | None, day: date, now: datetime, required_by: d
     return Slot(
         at,
         f"the window {window.describe()} in the week of {day.isoformat()}; required by {iso(required_by)}",
+        week_start(at),
     )
 
 
-def realign(window: Window, scheduled_for: datetime, now: datetime, required_by: datetime) -> Slot:
-    """After a window update: the same week's new window, or the next one, within the deadline."""
-    at = window.start_in_week_of(scheduled_for.date())
-    if at < now:
-        at = window.next_start(now)
-    if at + WINDOW > required_by:
+def realign(window: Window, now: datetime, required_by: datetime, not_before: datetime | None = None) -> Slot:
+    """After a window update: the new window's first start from now (or from the week the owner moved it
+    into, `not_before`) that ends by the deadline; else as `initial_slot`.
+
+    A function of the new window, not of the current `scheduled_for`: the same window gives the same
+    date whatever windows came before it (anchoring on the week of the previous date skipped a free
+    window earlier than that date)."""
+    start = window.next_start(max(now, not_before) if not_before is not None else now)
+    if start + WINDOW > required_by:
         return initial_slot(window, now, required_by)
-    return Slot(at, f"realigned to the updated window {window.describe()}")
+    if not_before is not None and not_before > now:
+        why = f"the first window ({window.describe()}) from the week of {not_before.date().isoformat()}"
+    else:
+        why = f"the next window ({window.describe()})"
+    return Slot(start, f"realigned to {why}, which ends before the deadline {iso(required_by)}", not_before)
 
 
 def avoid_freezes(
@@ -108,8 +127,9 @@ def avoid_freezes(
                 reason=ErrorReason.PAST_REQUIRED_BY,
                 metadata={"requiredBy": iso(required_by)},
             )
-        return Slot(slot.at, f"{slot.explanation}; no slot outside {freeze.describe()} meets the deadline")
-    return Slot(at, f"{slot.explanation}; moved past {freeze.describe()}")
+        no_slot = f"no slot outside {freeze.describe()} meets the deadline"
+        return replace(slot, explanation=f"{slot.explanation}; {no_slot}")
+    return replace(slot, at=at, explanation=f"{slot.explanation}; moved past {freeze.describe()}")
 
 
 def duration_approximate(seconds: int, ended: bool = True) -> str:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from server.domain.models import HistoryEntry, Method, Reason, Status
 from server.domain.planner import Due, Limits, Move, Start, Wait, decide
 from server.domain.routine import routine_required_by
+from server.driver.notices import MaintenanceNotices
 from server.service.core import Context, Write
 from server.service.fleet import file_maintenance
 from server.service.maintenance import Runner, reschedule, start_maintenance
@@ -23,9 +24,15 @@ log = logging.getLogger(__name__)
 
 class Planner:
     def __init__(
-        self, ctx: Context, runner: Runner, interval: float = 5.0, limits: Limits | None = None
+        self,
+        ctx: Context,
+        runner: Runner,
+        interval: float = 5.0,
+        limits: Limits | None = None,
+        notices: MaintenanceNotices | None = None,
     ) -> None:
         self.ctx = ctx
+        self.notices = notices
         self.runner = runner
         self.interval = interval
         self.limits = limits or Limits()
@@ -34,6 +41,9 @@ class Planner:
         """One planning pass; returns the ids of the maintenances it started."""
         await self.file_routine()
         now = self.ctx.clock.now()
+        if self.notices is not None:
+            # Ahead of the start (about a minute, at this tick's granularity), outside the write below.
+            await self.notices.ahead(now)
         started: list[str] = []
         async with self.ctx.write() as w:
             due_rows = await w.tx.due_maintenances(now)

@@ -26,6 +26,7 @@ from server.agents.hub import AgentHub
 from server.domain import lifecycle
 from server.domain import steps as S
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Role, ServerRef, Status
+from server.driver.notices import failover_notices
 from server.driver.roles import desired_role, restart_mismatch
 from server.service.core import Context, Write
 from server.service.fleet import redis_url
@@ -208,8 +209,9 @@ class MaintenanceRunner:
             assert cur is not None
             state = S.mark_done({**cur.state, **result.state}, step)
             pause = int(state.get("write_pause_ms", cur.write_pause_ms))
+            redirect = int(state.get("redirect_ms", cur.redirect_ms))
             status = Status.READY if step == S.MAINTAIN_STANDBY else cur.status
-            cur = replace(cur, state=state, write_pause_ms=pause, status=status)
+            cur = replace(cur, state=state, write_pause_ms=pause, redirect_ms=redirect, status=status)
             await w.tx.update_maintenance(cur)
             await self._record(w, m, now, status, step, result.message, done="true", **result.event)
 
@@ -241,6 +243,7 @@ class MaintenanceRunner:
                 text,
                 duration_seconds=str(cur.duration_seconds),
                 write_pause_ms=str(cur.write_pause_ms),
+                redirect_ms=str(cur.redirect_ms),
             )
         self.ctx.obs.ended(cur)
         log.info("maintenance %s of %s completed", m.id, m.addon)
@@ -485,47 +488,66 @@ class MaintenanceRunner:
         t_host, t_port = self._endpoint(m.state["target"])
         timeout_s = self.config.failover_timeout_ms / 1000 + self.config.command_timeout
         sent = self.ctx.clock.monotonic()
-        announced: list[asyncio.Task[None]] = []
+        announced: list[asyncio.Task[int]] = []
 
         def on_fields(fields: dict[str, str]) -> None:
             if fields.get("promoted") == "true" and not announced:
-                announced.append(asyncio.create_task(self._announce_promotion(m)))
+                released = int(fields.get("released_ms", "-1"))
+                announced.append(asyncio.create_task(self._announce_promotion(m, released)))
 
+        addresses = self._switch_addresses(m)
+        failing_over, failed_over = failover_notices(m, addresses["old_address"], addresses["new_address"])
         r = await self._command(
             host,
             f"{_cid(m)}/failover",
             "failover",
             agent_pb2.FailoverCommand(
-                port=port, target_host=t_host, target_port=t_port, timeout_ms=self.config.failover_timeout_ms
+                port=port,
+                target_host=t_host,
+                target_port=t_port,
+                timeout_ms=self.config.failover_timeout_ms,
+                failing_over=failing_over,
+                failed_over=failed_over,
             ),
             timeout_s,
             on_fields,
         )
-        await asyncio.gather(*announced, return_exceptions=True)
+        redirects = await asyncio.gather(*announced, return_exceptions=True)
         if not r.ok:
             raise StepFailed(f"failover to {m.state['target']} did not happen: {r.error}")
         closed = r.fields.get("clients_closed")
         released = f"; the old primary closed {closed} client connection(s)" if closed is not None else ""
-        # write_pause_ms is the server's pause (CLIENT PAUSE to promotion). An app that finds the primary
-        # through the Sentinel endpoint can write again once this step is recorded: about the command's
-        # round trip below, plus its own reconnect (bench/follow.py measures what apps see).
+        # write_pause_ms is the server's pause (CLIENT PAUSE to promotion). redirect_ms runs on to the
+        # moment apps could reach the new primary: the old primary's clients let go (agent) and the
+        # promotion recorded, which the Sentinel endpoint answers from (here). Their own reconnect comes on
+        # top (bench/follow.py measures what apps see).
+        redirect = next((x for x in redirects if isinstance(x, int) and x >= 0), -1)
         took = round((self.ctx.clock.monotonic() - sent) * 1000)
+        seen = f", apps redirected after {redirect} ms" if redirect >= 0 else ""
         return StepResult(
-            f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms on the server, "
+            f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms on the server{seen}, "
             f"failover command {took} ms{released}",
-            {"write_pause_ms": str(r.write_pause_ms), "failover_command_ms": str(took)},
-            self._switch_addresses(m),
+            {
+                "write_pause_ms": str(r.write_pause_ms),
+                "redirect_ms": str(redirect),
+                "failover_command_ms": str(took),
+            },
+            addresses,
         )
 
-    async def _announce_promotion(self, m: Maintenance) -> None:
-        """The agent says the target accepts writes (the rest of its command, config rewrites and the old
-        primary's relink, takes longer): one event now, from which the Sentinel endpoint sends clients
-        to the new primary. Best effort: the step's completion carries the same addresses."""
+    async def _announce_promotion(self, m: Maintenance, released_ms: int) -> int:
+        """The agent says the target accepts writes and the old primary let go of its clients (the rest
+        of its command, config rewrites and the old primary's relink, takes longer): one event now, from
+        which the Sentinel endpoint sends clients to the new primary. Best effort: the step's completion
+        carries the same addresses. Returns redirect_ms: the agent's `released_ms` (pause to clients let
+        go) plus the time from its report to this commit (-1 when unknown); the report's own transit
+        (sub-millisecond on loopback) is not counted."""
+        received = self.ctx.clock.monotonic()
         try:
             async with self.ctx.write() as w:
                 cur = await w.tx.get_maintenance(m.id)
                 if cur is None:
-                    return
+                    return -1
                 text = f"{m.state['target']} accepts writes; Sentinel clients are sent there"
                 await self._record(
                     w, m, self.ctx.clock.now(), cur.status, S.FAILOVER, text, promoted="true",
@@ -533,6 +555,10 @@ class MaintenanceRunner:
                 )  # fmt: skip
         except Exception:
             log.exception("maintenance %s: could not record the promotion early", m.id)
+            return -1
+        if released_ms < 0:
+            return -1
+        return released_ms + round((self.ctx.clock.monotonic() - received) * 1000)
 
     def _switch_addresses(self, m: Maintenance) -> dict[str, str]:
         """The old and new primaries' client addresses, for the Sentinel endpoint (event attributes)."""

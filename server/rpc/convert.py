@@ -147,6 +147,7 @@ def maintenance(m: Maintenance) -> pb.Maintenance:
         current_step=m.current_step,
         failure_reason=m.failure_reason,
         write_pause_ms=m.write_pause_ms,
+        redirect_ms=m.redirect_ms if m.redirect_ms >= 0 else None,
         create_time=ts(m.created_at),
         attempts=m.attempts,
         last_failure_reason=m.last_failure_reason,
@@ -188,6 +189,8 @@ def maintenance_info(a: Addon, m: Maintenance | None) -> mpb.MaintenanceInfo:
     info.duration_seconds = m.duration_seconds
     info.duration_approximate = duration_approximate(m.duration_seconds, m.completed_at is not None)
     info.write_pause_ms = m.write_pause_ms
+    if m.redirect_ms >= 0:
+        info.redirect_ms = m.redirect_ms
     info.failure_reason = m.failure_reason
     info.current_step = m.current_step
     info.attempts = m.attempts

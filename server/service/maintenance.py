@@ -113,7 +113,7 @@ class MaintenanceService:
             if m is not None and m.status is Status.PENDING and m.scheduled_for is not None:
                 freezes = await w.tx.list_freezes(addon.app, now)
                 slot = avoid_freezes(
-                    realign(window, m.scheduled_for, now, m.required_by),
+                    realign(window, now, m.required_by, m.not_before),
                     window,
                     m.required_by,
                     freezes,
@@ -156,7 +156,7 @@ class MaintenanceService:
                 )
             freezes = await w.tx.list_freezes(addon.app, now)
             slot = avoid_freezes(slot, addon.window, m.required_by, freezes, addon.app, strict=True)
-            m = await self._reschedule(w, m, slot)
+            m = await self._reschedule(w, replace(m, not_before=slot.not_before), slot)
         return m, slot.explanation
 
     async def run(self, app: str, ref: str, confirm: str) -> Maintenance:

@@ -176,6 +176,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE maintenances ADD COLUMN target_version TEXT NOT NULL DEFAULT '';
     ALTER TABLE maintenances ADD COLUMN allow_downgrade INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: what applications saw of a failover (redirect_ms), and the week the owner scheduled into.
+    """
+    ALTER TABLE maintenances ADD COLUMN redirect_ms INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE maintenances ADD COLUMN not_before TEXT;
+    """,
 ]
 
 
@@ -251,7 +256,7 @@ _MAINT_COLS = (
     "id, addon, app, reason, method, status, required_by, created_at, scheduled_for, "
     "previously_scheduled_for, started_at, completed_at, window_day, window_minute, current_step, "
     "failure_reason, write_pause_ms, state, attempts, last_failure_reason, needs_operator, "
-    "target_build, target_version, allow_downgrade"
+    "target_build, target_version, allow_downgrade, redirect_ms, not_before"
 )
 
 
@@ -281,6 +286,8 @@ def _maint_params(m: Maintenance) -> tuple[Any, ...]:
         m.target_build,
         m.target_version,
         int(m.allow_downgrade),
+        m.redirect_ms,
+        _ts(m.not_before),
     )
 
 
@@ -426,6 +433,8 @@ class SqliteTx:
                     target_build=r["target_build"],
                     target_version=r["target_version"],
                     allow_downgrade=bool(r["allow_downgrade"]),
+                    redirect_ms=r["redirect_ms"],
+                    not_before=_dt(r["not_before"]),
                     history=tuple(
                         HistoryEntry(_req(h["time"]), Status(h["status"]), h["step"], h["message"])
                         for h in hist

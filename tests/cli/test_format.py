@@ -55,6 +55,7 @@ previously_scheduled_for:
 current_step:
 failure_reason:
 write_pause_ms:
+redirect_ms:
 attempts:                 0
 last_failure_reason:
 needs_operator:           off
@@ -68,6 +69,7 @@ def test_info_block_reproduces_the_seed_in_its_key_order() -> None:
     keys = [line.split(":", 1)[0] for line in block.splitlines()]
     assert keys[:18] == sorted(keys[:18])  # the seed's block is alphabetical
     assert keys[18:] == ["id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms",
+                         "redirect_ms",
                          "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version"]
 
 

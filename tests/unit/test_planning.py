@@ -63,9 +63,41 @@ def test_into_week_of_date() -> None:
 
 
 def test_realign_after_window_update() -> None:
-    scheduled = datetime(2026, 1, 9, 18, 0, tzinfo=UTC)
-    slot = realign(Window(6, 14 * 60 + 30), scheduled, NOW, NOW + timedelta(days=60))
+    slot = realign(Window(6, 14 * 60 + 30), NOW, NOW + timedelta(days=60))
     assert slot.at == datetime(2026, 1, 11, 14, 30, tzinfo=UTC)
+
+
+def test_realign_takes_the_next_window_not_the_week_of_the_old_date() -> None:
+    """Issue 11: on Tuesday 12-01, a maintenance planned for Monday 12-07 moved to Sunday 14:30 goes to
+    Sunday 12-06, the next free window, not Sunday 12-13 (the Sunday of 12-07's week)."""
+    tuesday = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    slot = realign(Window(6, 14 * 60 + 30), tuesday, tuesday + timedelta(days=30))
+    assert slot.at == datetime(2026, 12, 6, 14, 30, tzinfo=UTC)
+
+
+def test_realign_keeps_the_week_the_owner_moved_it_into() -> None:
+    current = datetime(2026, 1, 9, 18, 0, tzinfo=UTC)
+    later = delay_by_weeks(FRIDAY_18, current, 2, NOW, NOW + timedelta(days=60))
+    assert later.not_before == datetime(2026, 1, 19, tzinfo=UTC)  # the Monday of the week asked for
+    slot = realign(Window(0, 9 * 60), NOW, NOW + timedelta(days=60), later.not_before)
+    assert slot.at == datetime(2026, 1, 19, 9, 0, tzinfo=UTC)
+    assert "from the week of 2026-01-19" in slot.explanation
+    into = into_week_of(FRIDAY_18, date(2026, 1, 27), NOW, NOW + timedelta(days=60))
+    assert into.not_before == datetime(2026, 1, 26, tzinfo=UTC)
+
+
+def test_realign_past_the_deadline_falls_back_to_the_initial_slot() -> None:
+    deadline = datetime(2026, 1, 19, 12, 0, tzinfo=UTC)  # the week asked for ends too late
+    slot = realign(Window(0, 9 * 60), NOW, deadline, datetime(2026, 1, 19, tzinfo=UTC))
+    assert slot == initial_slot(Window(0, 9 * 60), NOW, deadline)
+    assert slot.at == datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+
+
+def test_a_passed_week_leaves_no_anchor() -> None:
+    slot = delay_by_weeks(
+        FRIDAY_18, datetime(2026, 1, 9, 18, 0, tzinfo=UTC), -3, NOW, NOW + timedelta(days=60)
+    )
+    assert slot.not_before is None
 
 
 @pytest.mark.parametrize(
