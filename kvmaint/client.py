@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import redis.asyncio as aioredis
@@ -34,6 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kvmaint.channel import rich_error
 from kvmaint.errors import DOMAIN, ErrorReason, KvmaintError
+from kvmaint.redact import redact_url
 from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,15 @@ PERMANENT = frozenset(
         ErrorReason.INVALID_ARGUMENT,
     }
 )
+
+
+def with_address(url: str, host: str, port: int) -> str:
+    """`url` pointed at host:port, keeping its scheme (rediss:// stays TLS), user and password: both
+    servers of an add-on carry the same users."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
+    return urlunsplit((parts.scheme or "redis", netloc, parts.path, parts.query, parts.fragment))
 
 
 class FollowingRedis(aioredis.Redis):
@@ -121,7 +131,7 @@ class _Follower:
     def _switch(self, url: str, why: str) -> None:
         if url == self.url:
             return
-        log.info("%s/%s now %s (%s)", self.app, self.var, url, why)
+        log.info("%s/%s now %s (%s)", self.app, self.var, redact_url(url), why)
         old = self._pool
         self.url = url
         self._pool = aioredis.ConnectionPool.from_url(url, **self.redis_options)
@@ -148,8 +158,7 @@ class _Follower:
             await pool.release(conn)
         if isinstance(role, list) and len(role) >= 3 and role[0] in (b"slave", "slave") and self.pool is pool:
             host = role[1].decode() if isinstance(role[1], bytes) else str(role[1])
-            scheme = urlsplit(self.url).scheme or "redis"
-            self._switch(f"{scheme}://{host}:{int(role[2])}", "the demoted primary's ROLE")
+            self._switch(with_address(self.url, host, int(role[2])), "the demoted primary's ROLE")
 
     async def start(self, timeout: float) -> None:
         self._task = asyncio.create_task(self._watch(), name=f"watch-{self.app}-{self.var}")

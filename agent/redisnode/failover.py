@@ -45,6 +45,7 @@ import redis.asyncio
 import redis.exceptions
 
 from agent.outcome import Outcome, Progress
+from agent.redisnode.acl import NO_AUTH, Access
 from agent.redisnode.pause import SLICE_MS, WritePause
 from agent.redisnode.rcmd import IO_ERRORS, connect, never_delivered, rcmd
 from agent.redisnode.release import release_clients
@@ -482,9 +483,10 @@ async def run_failover(
     progress: Progress,
     managed: bool = False,
     io_timeout: float = 2.0,
+    access: Access = NO_AUTH,
 ) -> Outcome:
     """Runs (or safely re-runs) a switchover; see the module docstring for the order and its reasons."""
-    target = connect(target_host, target_port, io_timeout)
+    target = connect(target_host, target_port, io_timeout, access)
     try:
         old_status, target_status = await asyncio.gather(
             fetch_status(old, old_port, managed=managed), fetch_status(target, target_port)

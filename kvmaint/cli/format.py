@@ -22,16 +22,42 @@ View = dict[str, Value]
 
 # The seed's data:maintenances:info keys in the seed's order, then kvmaint's additions.
 SEED_INFO_KEYS = (
-    "addon_attachments", "addon_description", "addon_kind", "addon_name", "addon_plan", "addon_window",
-    "app_name", "completed_at", "duration_approximate", "duration_seconds", "method", "reason",
-    "required_by", "scheduled_for", "server_created_at", "started_at", "status", "window",
+    "addon_attachments",
+    "addon_description",
+    "addon_kind",
+    "addon_name",
+    "addon_plan",
+    "addon_window",
+    "app_name",
+    "completed_at",
+    "duration_approximate",
+    "duration_seconds",
+    "method",
+    "reason",
+    "required_by",
+    "scheduled_for",
+    "server_created_at",
+    "started_at",
+    "status",
+    "window",
 )
-EXTRA_INFO_KEYS = ("id", "previously_scheduled_for", "current_step", "failure_reason", "write_pause_ms",
-                   "attempts", "last_failure_reason", "needs_operator", "target_build", "target_version")
+EXTRA_INFO_KEYS = (
+    "id",
+    "previously_scheduled_for",
+    "current_step",
+    "failure_reason",
+    "write_pause_ms",
+    "attempts",
+    "last_failure_reason",
+    "needs_operator",
+    "target_build",
+    "target_version",
+)
 INFO_KEYS = SEED_INFO_KEYS + EXTRA_INFO_KEYS
 
 
 # --- scalars -------------------------------------------------------------------------------------
+
 
 def ts_datetime(ts: Timestamp | None) -> datetime | None:
     """None for an unset timestamp (proto3 reads it as the epoch, which never means a real time here)."""
@@ -69,7 +95,7 @@ def enum_labels(enum: Any) -> list[str]:
 
 
 def plan_title(plan: str) -> str:
-    """"premium-7" -> "Premium 7", as the seed's redis:info shows plans."""
+    """ "premium-7" -> "Premium 7", as the seed's redis:info shows plans."""
     return " ".join(part.capitalize() for part in plan.split("-")) if plan else ""
 
 
@@ -102,6 +128,7 @@ def _servers_by_role(servers: Iterable[resources_pb2.Server]) -> dict[str, str]:
 
 # --- views -----------------------------------------------------------------------------------------
 
+
 def app_view(app: resources_pb2.App) -> View:
     return {
         "name": app.name,
@@ -126,15 +153,20 @@ def addon_view(addon: resources_pb2.Addon) -> View:
         "hidden_standby": roles.get("hidden_standby", ""),
         "created_at": ts_iso(addon.server_create_time),
         "servers": [
-            {"role": enum_label(resources_pb2.ServerRole, s.role), "address": server_address(s),
-             "endpoint": s.endpoint, "build": s.build, "version": s.version}
+            {
+                "role": enum_label(resources_pb2.ServerRole, s.role),
+                "address": server_address(s),
+                "endpoint": s.endpoint,
+                "build": s.build,
+                "version": s.version,
+            }
             for s in addon.servers
         ],
     }
 
 
 def running_text(server: Mapping[str, Value]) -> str:
-    """"db-1:7001 (valkey-8.1, version 8.1.8)", or the bare address when no agent reported it."""
+    """ "db-1:7001 (valkey-8.1, version 8.1.8)", or the bare address when no agent reported it."""
     address = str(server.get("address") or "")
     if not server.get("version"):
         return address
@@ -258,13 +290,21 @@ def agent_view(agent: Any) -> View:
         "connected": bool(agent.connected),
         "status": "connected" if agent.connected else "disconnected",
         "servers": [
-            {"port": int(s.port), "role": s.role, "reachable": bool(s.reachable),
-             "lag_bytes": int(s.lag_bytes) if s.lag_bytes >= 0 else None, "managed": bool(s.managed),
-             "build": s.build, "version": s.version}
+            {
+                "port": int(s.port),
+                "role": s.role,
+                "reachable": bool(s.reachable),
+                "lag_bytes": int(s.lag_bytes) if s.lag_bytes >= 0 else None,
+                "managed": bool(s.managed),
+                "build": s.build,
+                "version": s.version,
+            }
             for s in agent.servers
         ],
-        "builds": [{"name": b.name, "version": b.version, "kind": b.kind, "default": bool(b.is_default)}
-                   for b in agent.builds],
+        "builds": [
+            {"name": b.name, "version": b.version, "kind": b.kind, "default": bool(b.is_default)}
+            for b in agent.builds
+        ],
     }
 
 
@@ -278,12 +318,15 @@ def builds_rows(agents: Sequence[Mapping[str, Value]]) -> list[View]:
             key = (str(b["name"]), str(b["version"]))
             hosts.setdefault(key, []).append(str(agent["host_id"]))
             kinds[key] = str(b["kind"])
-    return [{"name": name, "version": version, "kind": kinds[key], "hosts": hosts[key]}
-            for key in sorted(hosts) for name, version in [key]]
+    return [
+        {"name": name, "version": version, "kind": kinds[key], "hosts": hosts[key]}
+        for key in sorted(hosts)
+        for name, version in [key]
+    ]
 
 
 def agent_servers_text(view: Mapping[str, Value]) -> str:
-    """"7001 master, 7002 slave (lag 0 B), 7003 unreachable" for the agents table."""
+    """ "7001 master, 7002 slave (lag 0 B), 7003 unreachable" for the agents table."""
     servers = view.get("servers")
     parts = []
     for server in servers if isinstance(servers, list) else []:
@@ -350,6 +393,7 @@ def progress_view(resp: Any) -> View:
 
 # --- human layout ----------------------------------------------------------------------------------
 
+
 def cell(value: Value) -> str:
     """How one view value reads in a table or block: unset is empty, lists are comma-joined."""
     if value is None:
@@ -405,8 +449,10 @@ def addon_info_block(view: Mapping[str, Value]) -> str:
     ]
     servers = view.get("servers")
     by_role = {s["role"]: running_text(s) for s in servers} if isinstance(servers, list) else {}
-    pairs += [("Primary", by_role.get("primary", view.get("primary"))),
-              ("Standby", by_role.get("standby", view.get("standby")))]
+    pairs += [
+        ("Primary", by_role.get("primary", view.get("primary"))),
+        ("Standby", by_role.get("standby", view.get("standby"))),
+    ]
     if view.get("hidden_standby"):
         pairs.append(("Hidden standby", by_role.get("hidden_standby", view["hidden_standby"])))
     return f"{heading}\n{render_block(pairs)}"
@@ -419,8 +465,13 @@ def config_block(app: str, config_vars: Mapping[str, str]) -> str:
 
 
 # Event lines stream, so their columns cannot be measured first: fixed minimum widths keep them aligned.
-_EVENT_WIDTHS = (("sequence", 6, True), ("time", 29, False), ("type", 24, False),
-                 ("app", 14, False), ("addon", 20, False))
+_EVENT_WIDTHS = (
+    ("sequence", 6, True),
+    ("time", 29, False),
+    ("type", 24, False),
+    ("app", 14, False),
+    ("addon", 20, False),
+)
 
 
 def event_line(view: Mapping[str, Value]) -> str:
@@ -447,23 +498,56 @@ def progress_line(view: Mapping[str, Value]) -> str:
     return "  ".join(parts)
 
 
-APP_COLUMNS: list[Column] = [("NAME", "name"), ("OWNER", "owner_email"),
-                             ("MAINTENANCE MODE", "maintenance_mode"), ("CREATED", "created_at")]
-ADDON_COLUMNS: list[Column] = [("NAME", "name"), ("APP", "app"), ("PLAN", "plan"),
-                               ("ATTACHMENTS", "attachments"), ("WINDOW", "window"),
-                               ("PRIMARY", "primary"), ("STANDBY", "standby")]
-MAINTENANCE_COLUMNS: list[Column] = [("ID", "id"), ("ADDON", "addon"), ("STATUS", "status"),
-                                     ("REASON", "reason"), ("METHOD", "method"),
-                                     ("REQUIRED BY", "required_by"), ("SCHEDULED FOR", "scheduled_for")]
-HISTORY_COLUMNS: list[Column] = [("ID", "id"), ("STATUS", "status"), ("REASON", "reason"),
-                                 ("METHOD", "method"), ("SCHEDULED FOR", "scheduled_for"),
-                                 ("STARTED AT", "started_at"), ("COMPLETED AT", "completed_at"),
-                                 ("DURATION (S)", "duration_seconds")]
-REQUIRED_COLUMNS: list[Column] = [("ADDON", "addon"), ("APP", "app"), ("ID", "id"),
-                                  ("REASON", "reason"), ("METHOD", "method"),
-                                  ("REQUIRED BY", "required_by"), ("SCHEDULED FOR", "scheduled_for")]
+APP_COLUMNS: list[Column] = [
+    ("NAME", "name"),
+    ("OWNER", "owner_email"),
+    ("MAINTENANCE MODE", "maintenance_mode"),
+    ("CREATED", "created_at"),
+]
+ADDON_COLUMNS: list[Column] = [
+    ("NAME", "name"),
+    ("APP", "app"),
+    ("PLAN", "plan"),
+    ("ATTACHMENTS", "attachments"),
+    ("WINDOW", "window"),
+    ("PRIMARY", "primary"),
+    ("STANDBY", "standby"),
+]
+MAINTENANCE_COLUMNS: list[Column] = [
+    ("ID", "id"),
+    ("ADDON", "addon"),
+    ("STATUS", "status"),
+    ("REASON", "reason"),
+    ("METHOD", "method"),
+    ("REQUIRED BY", "required_by"),
+    ("SCHEDULED FOR", "scheduled_for"),
+]
+HISTORY_COLUMNS: list[Column] = [
+    ("ID", "id"),
+    ("STATUS", "status"),
+    ("REASON", "reason"),
+    ("METHOD", "method"),
+    ("SCHEDULED FOR", "scheduled_for"),
+    ("STARTED AT", "started_at"),
+    ("COMPLETED AT", "completed_at"),
+    ("DURATION (S)", "duration_seconds"),
+]
+REQUIRED_COLUMNS: list[Column] = [
+    ("ADDON", "addon"),
+    ("APP", "app"),
+    ("ID", "id"),
+    ("REASON", "reason"),
+    ("METHOD", "method"),
+    ("REQUIRED BY", "required_by"),
+    ("SCHEDULED FOR", "scheduled_for"),
+]
 BUILD_COLUMNS: list[Column] = [("NAME", "name"), ("VERSION", "version"), ("HOSTS", "hosts")]
-AGENT_COLUMNS: list[Column] = [("HOST", "host_id"), ("ADVERTISED AS", "advertise_host"), ("STATUS", "status"),
-                               ("VERSION", "agent_version"), ("SERVERS", "servers_text")]
+AGENT_COLUMNS: list[Column] = [
+    ("HOST", "host_id"),
+    ("ADVERTISED AS", "advertise_host"),
+    ("STATUS", "status"),
+    ("VERSION", "agent_version"),
+    ("SERVERS", "servers_text"),
+]
 WINDOW_KEYS = ("window", "previous_window", "scheduled_for", "previously_scheduled_for")
 SCHEDULE_KEYS = ("scheduled_for", "previously_scheduled_for", "explanation")

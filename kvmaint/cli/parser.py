@@ -13,11 +13,13 @@ from kvmaint.cli.context import Context
 Handler = Callable[[Context, argparse.Namespace], int]
 
 DESCRIPTION = "Planned maintenance for fleets of Redis servers, driven through the kvmaint scheduler."
-EPILOG = ("Connection: --scheduler HOST:PORT or $KVMAINT_SCHEDULER (default 127.0.0.1:50051); "
-          "--token or $KVMAINT_TOKEN; --ca FILE or $KVMAINT_CA for TLS. --json prints the same fields "
-          "as the human output under snake_case keys, as plain JSON (not the protobuf messages): an "
-          "object for one item, a list for tables and redis:info, one object per line (JSON Lines) for "
-          "events. Progress and errors go to stderr; an error is one sentence and exit code 1.")
+EPILOG = (
+    "Connection: --scheduler HOST:PORT or $KVMAINT_SCHEDULER (default 127.0.0.1:50051); "
+    "--token or $KVMAINT_TOKEN; --ca FILE or $KVMAINT_CA for TLS. --json prints the same fields "
+    "as the human output under snake_case keys, as plain JSON (not the protobuf messages): an "
+    "object for one item, a list for tables and redis:info, one object per line (JSON Lines) for "
+    "events. Progress and errors go to stderr; an error is one sentence and exit code 1."
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,14 +35,24 @@ def _common() -> Parser:
     """Global options, accepted before or after the command. SUPPRESS keeps a subcommand's unset copy
     from overwriting a value given before the command."""
     common = Parser(add_help=False)
-    common.add_argument("--scheduler", metavar="HOST:PORT", default=argparse.SUPPRESS,
-                        help="scheduler address (env KVMAINT_SCHEDULER, default 127.0.0.1:50051)")
-    common.add_argument("--token", metavar="TOKEN", default=argparse.SUPPRESS,
-                        help="bearer token (env KVMAINT_TOKEN)")
-    common.add_argument("--ca", metavar="FILE", default=argparse.SUPPRESS,
-                        help="CA certificate: connect with TLS (env KVMAINT_CA)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print the result as JSON")
+    common.add_argument(
+        "--scheduler",
+        metavar="HOST:PORT",
+        default=argparse.SUPPRESS,
+        help="scheduler address (env KVMAINT_SCHEDULER, default 127.0.0.1:50051)",
+    )
+    common.add_argument(
+        "--token", metavar="TOKEN", default=argparse.SUPPRESS, help="bearer token (env KVMAINT_TOKEN)"
+    )
+    common.add_argument(
+        "--ca",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="CA certificate: connect with TLS (env KVMAINT_CA)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON"
+    )
     return common
 
 
@@ -66,11 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("apps:destroy", fleet.apps_destroy, "destroy an app and its add-ons")
     p.add_argument("name", metavar="APP")
     p.add_argument("--confirm", metavar="APP", help="the app's name again")
-    p = command("apps:exec", apps.apps_exec,
-                "run CMD with the app's config vars; restart it when one changes (SIGTERM, grace, SIGKILL)")
+    p = command(
+        "apps:exec",
+        apps.apps_exec,
+        "run CMD with the app's config vars; restart it when one changes (SIGTERM, grace, SIGKILL)",
+    )
     _app(p, True)
-    p.add_argument("--grace", type=float, metavar="SECONDS",
-                   help="how long a restart or a passed-on signal waits before SIGKILL (default 30)")
+    p.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="how long a restart or a passed-on signal waits before SIGKILL (default 30)",
+    )
     p.add_argument("cmd", metavar="-- CMD [ARGS...]", nargs=argparse.REMAINDER, help="the command to run")
     p = command("maintenance:on", fleet.maintenance_on, "put an app into maintenance mode")
     _app(p, True)
@@ -83,15 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--primary", metavar="HOST:PORT", help="register an existing server as the primary")
     p.add_argument("--standby", metavar="HOST:PORT", help="register an existing server as the HA standby")
     p.add_argument("--name", dest="addon_name", metavar="NAME", help="add-on name (generated when omitted)")
-    p.add_argument("--as", dest="attachments", metavar="REDIS_URL", action="append",
-                   help="attachment (config var) name; repeatable; default REDIS_URL")
+    p.add_argument(
+        "--as",
+        dest="attachments",
+        metavar="REDIS_URL",
+        action="append",
+        help="attachment (config var) name; repeatable; default REDIS_URL",
+    )
     p = command("addons", fleet.addons_list, "list add-ons (of every app without -a)")
     _app(p, False)
     p = command("config", fleet.config, "show an app's config vars")
     _app(p, True)
 
-    p = command("redis:info", maintenance.redis_info,
-                "show add-on info (every add-on of the app without ADDON)")
+    p = command(
+        "redis:info", maintenance.redis_info, "show add-on info (every add-on of the app without ADDON)"
+    )
     p.add_argument("addon", metavar="ADDON", nargs="?")
     _app(p, False)
 
@@ -101,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     _addon(p)
     p = command("data:maintenances:window", maintenance.window_show, "show an add-on's maintenance window")
     _addon(p)
-    p = command("data:maintenances:window:update", maintenance.window_update,
-                "set the weekly maintenance window (4 hours, UTC)")
+    p = command(
+        "data:maintenances:window:update",
+        maintenance.window_update,
+        "set the weekly maintenance window (4 hours, UTC)",
+    )
     _addon(p)
     p.add_argument("day", metavar="DAY", help="Monday .. Sunday")
     p.add_argument("time", metavar="TIME", help="start time in UTC, e.g. 14:30")
@@ -121,11 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     _addon(p)
     p.add_argument("-n", dest="limit", type=int, metavar="N", help="how many (1..20, default 5)")
 
-    p = command("data:maintenances:freezes", freezes.freezes_list,
-                "list freezes in force: periods in which no maintenance starts (emergencies excepted)")
+    p = command(
+        "data:maintenances:freezes",
+        freezes.freezes_list,
+        "list freezes in force: periods in which no maintenance starts (emergencies excepted)",
+    )
     _app(p, False, "app (its freezes and the fleet's); without it, every freeze (operators)")
-    p = command("data:maintenances:freezes:add", freezes.freezes_add,
-                "freeze maintenance of an app (or of the fleet) between two times")
+    p = command(
+        "data:maintenances:freezes:add",
+        freezes.freezes_add,
+        "freeze maintenance of an app (or of the fleet) between two times",
+    )
     _app(p, False)
     p.add_argument("--fleet", action="store_true", help="freeze every app (operators)")
     p.add_argument("--from", dest="start", required=True, metavar="TIME", help="ISO 8601, UTC when naive")
@@ -136,16 +170,25 @@ def build_parser() -> argparse.ArgumentParser:
     _app(p, False)
     p.add_argument("--fleet", action="store_true", help="the freeze is fleet-wide (operators)")
 
-    p = command("maintenances:require", fleet.maintenances_require,
-                "file a maintenance for add-ons (operators)")
-    p.add_argument("--reason", required=True, metavar="REASON",
-                   help="routine_maintenance, security_patch, redis_upgrade, infrastructure or emergency")
+    p = command(
+        "maintenances:require", fleet.maintenances_require, "file a maintenance for add-ons (operators)"
+    )
+    p.add_argument(
+        "--reason",
+        required=True,
+        metavar="REASON",
+        help="routine_maintenance, security_patch, redis_upgrade, infrastructure or emergency",
+    )
     p.add_argument("--required-by", metavar="TIME", help="ISO 8601 date or time, UTC when naive")
     p.add_argument("--method", metavar="METHOD", help="failover (default) or restart")
-    p.add_argument("--build", metavar="NAME",
-                   help="move the servers onto this build (kvmaint builds); default: their current one")
-    p.add_argument("--allow-downgrade", action="store_true",
-                   help="allow a --build older than what an add-on runs")
+    p.add_argument(
+        "--build",
+        metavar="NAME",
+        help="move the servers onto this build (kvmaint builds); default: their current one",
+    )
+    p.add_argument(
+        "--allow-downgrade", action="store_true", help="allow a --build older than what an add-on runs"
+    )
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--addon", dest="addons", metavar="NAME", nargs="+", action="extend")
     target.add_argument("--plan", metavar="PLAN")
@@ -162,8 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("webhooks", webhooks.webhooks_list, "list the endpoints an app's maintenance notices go to")
     _app(p, False, "app name (an app token may omit it)")
-    p = command("webhooks:add", webhooks.webhooks_add,
-                "POST an app's maintenance notices to URL, signed with a secret (shown once if made)")
+    p = command(
+        "webhooks:add",
+        webhooks.webhooks_add,
+        "POST an app's maintenance notices to URL, signed with a secret (shown once if made)",
+    )
     p.add_argument("url", metavar="URL", help="https://... or http://...")
     _app(p, False, "app name (an app token may omit it)")
     p.add_argument("--secret", metavar="S", help="signing secret, 16+ characters (default: one is made)")
