@@ -109,6 +109,14 @@ def config(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def config_get(ctx: Context, args: argparse.Namespace) -> int:
+    """One config var's value alone (empty when unset), as `heroku config:get` prints it for scripts."""
+    resp = ctx.conn.call(ctx.conn.fleet.GetConfigVars, fleet_pb2.GetConfigVarsRequest(app=args.app))
+    value = resp.config_vars.get(args.key, "")
+    ctx.out.emit(value, lambda: value)
+    return 0
+
+
 def agents(ctx: Context, args: argparse.Namespace) -> int:
     resp = ctx.conn.call(ctx.conn.fleet.ListAgents, fleet_pb2.ListAgentsRequest())
     views = [fmt.agent_view(a) for a in resp.agents]
