@@ -175,9 +175,13 @@ class Writer:
 
 
 async def missing_writes(address: str, count: int, chunk: int = 10_000) -> list[int]:
-    """Reads back k:0..k:count-1 from `address` with MGET; the indices whose value is not i."""
-    host, port = split(address)
-    client = aioredis.Redis(host=host, port=port, decode_responses=True, socket_timeout=30)
+    """Reads back k:0..k:count-1 from `address` (HOST:PORT, or a URL with credentials) with MGET; the
+    indices whose value is not i."""
+    if "://" in address:
+        client = aioredis.Redis.from_url(address, decode_responses=True, socket_timeout=30)
+    else:
+        host, port = split(address)
+        client = aioredis.Redis(host=host, port=port, decode_responses=True, socket_timeout=30)
     missing: list[int] = []
     try:
         for start in range(0, count, chunk):
