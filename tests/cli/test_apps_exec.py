@@ -24,7 +24,6 @@ import pytest
 import redis
 
 from kvmaint.redact import redact_url
-
 from tests.cli.conftest import FAST, Cli, create_premium, until
 from tests.support.agentproc import AgentProcess
 from tests.support.scheduler import ROOT, SchedulerProcess

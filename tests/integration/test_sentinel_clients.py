@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-
 from urllib.parse import urlsplit
 
 import pytest
