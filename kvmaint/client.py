@@ -15,6 +15,10 @@ connection error may hide an applied write, so retried commands should be idempo
 
     async with await attach("127.0.0.1:50051", "example-app") as r:
         await r.set("k", "v")
+
+The URL carries the add-on's user and password (the same on every server of the add-on, so a switch
+keeps them); a rediss:// URL connects with TLS, verified with the CA given as redis-py takes it:
+`attach(..., ssl_ca_certs="ca.pem")`. Logged URLs show the password as ***.
 """
 
 from __future__ import annotations
