@@ -138,3 +138,17 @@ def test_adopt_user_needs_a_password_file() -> None:
 
     with pytest.raises(InvalidArgument, match="--adopt-password-file"):
         parse_config(["--host-id", "db-1", "--adopt", "7001", "--adopt-user", "ops"])
+
+
+def test_the_agent_toml_takes_the_adopted_credentials_and_the_tls_files(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("s3cret\n")
+    toml = tmp_path / "agent.toml"
+    toml.write_text(
+        f'host_id = "db-1"\nadopt = [7001]\nadopt_user = "ops"\nadopt_password_file = "{tmp_path / "pw"}"\n'
+        f'redis_tls_ca = "ca.pem"\nredis_tls_cert = "db-1-redis.pem"\nredis_tls_key = "db-1-redis-key.pem"\n'
+    )
+    config = parse_config(["--config", str(toml)])
+    access = config.adopted_access()
+    assert access.credentials == Credentials("ops", "s3cret") and access.tls is not None
+    assert config.redis_tls is not None and config.redis_tls.cert.name == "db-1-redis.pem"
+    assert access.client_kwargs()["ssl"] is True and access.client_kwargs()["password"] == "s3cret"
