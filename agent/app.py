@@ -51,7 +51,16 @@ class Agent:
         self.builds = probe_all(config.builds, config.redis_server, config.host_id)
         for build in self.builds:
             log.info("build %s: %s", build.describe(), build.path)
-        self.inventory = Inventory(config.data_dir, self.builds, self.clock, bind_addresses(config))
+        self.inventory = Inventory(
+            config.data_dir,
+            self.builds,
+            self.clock,
+            bind_addresses(config),
+            tls=config.redis_tls,
+            adopted_access=config.adopted_access(),
+        )
+        if config.redis_tls is not None:
+            log.info("managed servers listen with TLS only (certificate %s)", config.redis_tls.cert)
         self.metrics = AgentMetrics(config.host_id)
         self.tracing = tracing.provider("kvmaint-agent", attributes={"host.name": config.host_id})
         self.metrics_server: MetricsServer | None = None
@@ -154,7 +163,7 @@ class Agent:
             supported = require_supported(await binary_version(binary), f"The redis-server binary {binary}")
             log.info("starts servers with %s (%s)", binary, supported)
         for node in self.inventory:
-            running = await running_version(node.host, node.port)
+            running = await running_version(node.host, node.port, node.access)
             if running is not None:  # a server down now is checked by its first failover's pause
                 what = f"The server on port {node.port}" + ("" if node.managed else " (adopted)")
                 require_supported(running, what)

@@ -67,7 +67,7 @@ def probe(name: str, path: str) -> Build:
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """"NAME=PATH" -> (name, path)."""
+    """ "NAME=PATH" -> (name, path)."""
     name, sep, path = spec.partition("=")
     if not sep or not name.strip() or not path.strip():
         raise InvalidArgument.field("build", f"--build takes NAME=PATH (got {spec[:80]!r}).")

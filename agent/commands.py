@@ -261,7 +261,7 @@ class CommandRunner:
         build = self.inventory.builds.resolve(action.build)
         outcome = Outcome.failed("not started")
         for _ in range(START_ATTEMPTS if action.port == 0 else 1):
-            node, created = await self.inventory.create(action.port, replicaof, build)
+            node, created = await self.inventory.create(action.port, replicaof, build, action.auth)
             async with node.lock:
                 if self._expired(command):
                     return Outcome.failed("deadline passed")

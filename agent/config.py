@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.builds import parse_spec
+from agent.redisnode.acl import Access, Credentials, RedisTls
 from agent.tls import TlsFiles
 from kvmaint.errors import InvalidArgument
 from kvmaint.obs import logs
@@ -45,6 +46,23 @@ class AgentConfig:
     log_format: str = "text"
     # HOST:PORT for Prometheus' /metrics; empty: not served.
     metrics_listen: str = ""
+    # Managed servers listen with TLS only, with these files (the agent's client verifies with the CA).
+    redis_tls: RedisTls | None = None
+    # The ACL user and password file the agent uses on adopted servers (empty: no AUTH).
+    adopt_user: str = ""
+    adopt_password_file: Path | None = None
+
+    def adopted_access(self) -> Access:
+        """How the agent reaches adopted servers: the operator's credentials, TLS when the fleet has it."""
+        if self.adopt_password_file is None:
+            return Access(None, self.redis_tls)
+        try:
+            password = self.adopt_password_file.read_text().strip()
+        except OSError as exc:
+            raise InvalidArgument.field(
+                "adopt_password_file", f"Cannot read {self.adopt_password_file}: {exc.strerror}."
+            ) from exc
+        return Access(Credentials(self.adopt_user or "default", password), self.redis_tls)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
         "--adopt", type=int, nargs="+", metavar="PORT", help="existing local redis-servers to watch"
     )
     p.add_argument("--redis-server", help="path of the redis-server binary when no --build is given")
+    p.add_argument(
+        "--adopt-password-file",
+        metavar="FILE",
+        help="the password the agent authenticates with on adopted servers (first line of FILE)",
+    )
+    p.add_argument("--adopt-user", help="the ACL user for --adopt-password-file (default: default)")
+    p.add_argument("--redis-tls-ca", help="CA (PEM) of the managed servers' certificates")
+    p.add_argument(
+        "--redis-tls-cert",
+        help="certificate (PEM) managed servers present; with --redis-tls-ca and --redis-tls-key they "
+        "listen with TLS only (kvmaint-devcerts writes HOST-redis.pem)",
+    )
+    p.add_argument("--redis-tls-key", help="its private key (PEM)")
     p.add_argument(
         "--build",
         action="append",
@@ -151,6 +182,17 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
                 "metrics_listen", f"--metrics-listen {metrics_listen!r} is not HOST:PORT."
             ) from None
     redis_server = str(values.get("redis_server") or shutil.which("redis-server") or "/usr/bin/redis-server")
+    redis_tls_parts = [values.get("redis_tls_ca"), values.get("redis_tls_cert"), values.get("redis_tls_key")]
+    redis_tls = None
+    if any(redis_tls_parts):
+        if not all(redis_tls_parts):
+            raise InvalidArgument.field(
+                "redis_tls", "TLS servers need all of --redis-tls-ca, --redis-tls-cert and --redis-tls-key."
+            )
+        redis_tls = RedisTls(*(Path(str(p)).resolve() for p in redis_tls_parts))
+    adopt_password_file = values.get("adopt_password_file")
+    if values.get("adopt_user") and not adopt_password_file:
+        raise InvalidArgument.field("adopt_user", "--adopt-user needs --adopt-password-file.")
     builds = tuple(parse_spec(str(spec)) for spec in values.get("build") or ())
     return AgentConfig(
         host_id=host_id,
@@ -168,6 +210,9 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
         log_level=str(values.get("log_level") or "INFO").upper(),
         log_format=log_format,
         metrics_listen=metrics_listen,
+        redis_tls=redis_tls,
+        adopt_user=str(values.get("adopt_user") or ""),
+        adopt_password_file=Path(str(adopt_password_file)) if adopt_password_file else None,
     )
 
 

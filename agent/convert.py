@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from agent.builds import Build
 from agent.outcome import Outcome
+from agent.redisnode.acl import Credentials, ServerAuth
 from agent.redisnode.role import DesiredRole
 from agent.redisnode.status import RedisServerStatus
 from kvmaint.notices import Notice, NoticeType
@@ -53,6 +54,8 @@ class StartServer:
     replicate_from_port: int
     # Empty: the host's default build.
     build: str = ""
+    # The add-on's ACL users; None: no authentication (older schedulers).
+    auth: ServerAuth | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def command_from_proto(msg: agent_pb2.AgentCommand) -> Command:
         action = ForcePromote(p.port, p.last_lag_bytes, p.max_lag_bytes)
     elif which == "start_server":
         s = msg.start_server
-        action = StartServer(s.port, s.replicate_from_host, s.replicate_from_port, s.build)
+        action = StartServer(s.port, s.replicate_from_host, s.replicate_from_port, s.build, _auth(s))
     elif which == "restart_server":
         action = _restart(msg.restart_server)
     elif which == "stop_server":
@@ -171,6 +174,13 @@ def _restart(r: agent_pb2.RestartServerCommand) -> RestartServer | Invalid:
     return RestartServer(r.port, DesiredRole.replica_of(r.role.primary_host, r.role.primary_port), r.build)
 
 
+def _auth(s: agent_pb2.StartServerCommand) -> ServerAuth | None:
+    if not s.HasField("auth"):
+        return None
+    a = s.auth
+    return ServerAuth(Credentials(a.app_user, a.app_password), Credentials(a.agent_user, a.agent_password))
+
+
 def status_to_proto(status: RedisServerStatus) -> agent_pb2.RedisServerStatus:
     return agent_pb2.RedisServerStatus(
         port=status.port,
@@ -193,6 +203,7 @@ def status_to_proto(status: RedisServerStatus) -> agent_pb2.RedisServerStatus:
         error=status.error,
         build=status.build,
         version=status.version,
+        tls=status.tls,
     )
 
 

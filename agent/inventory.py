@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agent.builds import Build, Builds
 from agent.redisnode import RedisNode
+from agent.redisnode.acl import NO_AUTH, Access, RedisTls, ServerAuth, load_agent_credentials
 from agent.redisnode.process import CONF_NAME, FORBIDDEN_PORTS, ServerLayout, ServerProcess, pick_free_port
 from agent.redisnode.status import RedisServerStatus, unreachable
 from kvmaint.clock import Clock
@@ -23,9 +24,19 @@ STATUS_TIMEOUT_SECONDS = 3.0
 
 class Inventory:
     def __init__(
-        self, data_dir: Path, builds: Builds, clock: Clock, bind: tuple[str, ...] = ("127.0.0.1",)
+        self,
+        data_dir: Path,
+        builds: Builds,
+        clock: Clock,
+        bind: tuple[str, ...] = ("127.0.0.1",),
+        tls: RedisTls | None = None,
+        adopted_access: Access = NO_AUTH,
     ) -> None:
         self.bind = bind
+        # Managed servers listen with TLS only when set; adopted ones are reached with `adopted_access`
+        # (the user and password the operator gave, and TLS when the agent has it).
+        self.tls = tls
+        self.adopted_access = adopted_access
         self.data_dir = data_dir
         self.servers_dir = data_dir / "servers"
         self.retired_dir = data_dir / "retired"
@@ -58,7 +69,7 @@ class Inventory:
     def adopt(self, port: int) -> RedisNode:
         if port in self._nodes:
             raise AlreadyExists(f"Port {port} is already in the inventory.")
-        node = RedisNode(port, self.clock)
+        node = RedisNode(port, self.clock, access=self.adopted_access)
         self._nodes[port] = node
         return node
 
@@ -75,12 +86,20 @@ class Inventory:
                     recorded,
                     build.describe(),
                 )
-        return RedisNode(port, self.clock, ServerProcess(layout, build, self.clock, self.bind))
+        access = Access(load_agent_credentials(layout.auth_file), self.tls)
+        return RedisNode(
+            port, self.clock, ServerProcess(layout, build, self.clock, self.bind, self.tls), access=access
+        )
 
     async def create(
-        self, port: int, replicaof: tuple[str, int] | None, build: Build | None = None
+        self,
+        port: int,
+        replicaof: tuple[str, int] | None,
+        build: Build | None = None,
+        auth: ServerAuth | None = None,
     ) -> tuple[RedisNode, bool]:
-        """Registers a new managed server and writes its config; (node, created). Does not start it.
+        """Registers a new managed server and writes its config (with `auth`'s users); (node, created).
+        Does not start it.
 
         An existing managed server on the same port is returned as is (a repeated start_server command).
         """
@@ -95,9 +114,11 @@ class Inventory:
                     raise FailedPrecondition(f"Port {port} is an adopted server; it cannot be started here.")
             else:
                 port = self._free_port()
+            layout = ServerLayout.under(self.servers_dir, port)
+            ServerProcess(layout, build or self.builds.default, self.clock, self.bind, self.tls).write_conf(
+                replicaof, auth
+            )
             node = self._managed_node(port, build or self.builds.default)
-            assert node.process is not None
-            node.process.write_conf(replicaof)
             self._nodes[port] = node
             return node, True
 

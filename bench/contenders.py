@@ -13,7 +13,15 @@ import grpc
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
-from bench.procs import Reaper, endpoint, split, start_kvmaint, start_redis_pair, start_sentinels
+from bench.procs import (
+    Reaper,
+    endpoint,
+    remember_credentials,
+    split,
+    start_kvmaint,
+    start_redis_pair,
+    start_sentinels,
+)
 from bench.redisops import admin, flush_and_sync, follows, replication, role, wait_for
 from bench.runs import Contender, Switchover, Topology
 from bench.writer import (
@@ -68,6 +76,7 @@ class KvmaintContender:
         self.step_started: dict[tuple[str, str], float] = {}
         self.events_task: asyncio.Task[None] | None = None
         self.workdir = Path()
+        self.redis_url = ""
 
     async def setup(self, reaper: Reaper, workdir: Path) -> None:
         self.workdir = workdir / "kvmaint"
@@ -118,6 +127,9 @@ class KvmaintContender:
             mpb.GetAddonInfoRequest(app=self.APP, addon=self.addon), timeout=10
         )
         by_role = {s.role: endpoint(*split(s.endpoint)) for s in info.addon.servers}
+        config = await self.fleet.GetConfigVars(fpb.GetConfigVarsRequest(app=self.APP), timeout=10)
+        self.redis_url = config.config_vars["REDIS_URL"]  # managed servers require its user and password
+        remember_credentials(self.redis_url, *by_role.values())
         return Topology(by_role[rpb.SERVER_ROLE_PRIMARY], by_role[rpb.SERVER_ROLE_STANDBY])
 
     async def prepare(self, run: int) -> Topology:

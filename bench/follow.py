@@ -32,6 +32,7 @@ if not __package__:
 
 from bench.contenders import KvmaintContender, SentinelContender
 from bench.procs import Reaper, split
+from bench.redisops import admin
 from bench.report import machine
 from bench.runs import Stat, Topology, stat
 from bench.writer import missing_writes
@@ -122,10 +123,7 @@ class ExecWriter:
 
 
 async def lost_keys(address: str, keys: list[tuple[str, str]], chunk: int = 10_000) -> int:
-    import redis.asyncio as aioredis
-
-    host, port = split(address)
-    client = aioredis.Redis(host=host, port=port, decode_responses=True, socket_timeout=30)
+    client = admin(address, 30)  # with the add-on's credentials on kvmaint's servers
     lost = 0
     try:
         for start in range(0, len(keys), chunk):
@@ -166,10 +164,12 @@ def contenders(old_python: str, node: str) -> list[Contender]:
         return _kvmaint_sentinel(s) if isinstance(s, KvmaintSentinel) else _real_sentinel(s)
 
     def py(python: str, retry: bool) -> ClientFn:
-        return lambda s, topo: redis_py_writer(python, *sentinel_of(s), retry=retry)
+        return lambda s, topo: redis_py_writer(
+            python, *sentinel_of(s), retry=retry, url=getattr(s, "redis_url", "")
+        )
 
     def js() -> ClientFn:
-        return lambda s, topo: ioredis_writer(node, *sentinel_of(s))
+        return lambda s, topo: ioredis_writer(node, *sentinel_of(s), url=getattr(s, "redis_url", ""))
 
     out = []
     for switch in ("kvmaint", "sentinel"):
@@ -179,6 +179,7 @@ def contenders(old_python: str, node: str) -> list[Contender]:
             Contender(f"{switch}: redis-py 5.3 Sentinel + Retry", switch, py(old_python, True)),
             Contender(f"{switch}: ioredis Sentinel", switch, js()),
         ]
+
     def own(s: Any, topo: Topology) -> StockWriter:
         return kvmaint_client_writer(s.address, s.APP)
 

@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.support.agentproc import AgentProcess
 from tests.support.redisproc import RedisFactory, RedisProcess, free_port, kill_pidfiles, ping
@@ -27,6 +28,22 @@ def endpoint(host: str, port: int | str) -> str:
     if host in ("localhost", "::1"):
         host = "127.0.0.1"
     return f"{host}:{int(port)}"
+
+
+# address -> (user, password) of servers that require authentication (kvmaint's managed servers).
+CREDENTIALS: dict[str, tuple[str, str]] = {}
+
+
+def remember_credentials(redis_url: str, *addresses: str) -> None:
+    """The add-on's user and password (from its REDIS_URL) for the bench's own reads of its servers."""
+    parts = urlsplit(redis_url)
+    if parts.password is not None:
+        for address in addresses:
+            CREDENTIALS[endpoint(*split(address))] = (parts.username or "default", parts.password)
+
+
+def credentials_for(address: str) -> tuple[str | None, str | None]:
+    return CREDENTIALS.get(endpoint(*split(address)), (None, None))
 
 
 def split(address: str) -> tuple[str, int]:

@@ -8,15 +8,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bench.procs import endpoint, split
+from bench.procs import credentials_for, endpoint, split
 from bench.writer import NO_RETRY, command
 
 
 def admin(address: str, timeout: float = 2.0) -> aioredis.Redis:
     host, port = split(address)
+    user, password = credentials_for(address)
     return aioredis.Redis(
         host=host,
         port=port,
+        username=user,
+        password=password,
         decode_responses=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.procs import Reaper
+from bench.procs import Reaper, credentials_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,9 +81,11 @@ class RoleProbe:
     """ROLE over a raw socket: a tenth of the CPU of a client library, which matters at 2,000 reads/s
     on a small machine that also runs the writer and the servers being measured."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, auth: str = "") -> None:
+        """`auth`: "USER PASSWORD" for a server that requires it (kvmaint's), sent once per connection."""
         host, _, port = address.rpartition(":")
         self.addr = (host, int(port))
+        self.auth = auth
         self.sock: socket.socket | None = None
         self.buf = b""
 
@@ -95,6 +97,10 @@ class RoleProbe:
                 self.sock.settimeout(0.1)
                 self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.buf = b""
+                if self.auth:
+                    self.sock.sendall(f"AUTH {self.auth}\r\n".encode())
+                    if self._line() != b"+OK":
+                        raise ValueError("AUTH refused")
             self.sock.sendall(b"ROLE\r\n")
             reply = self._read()
         except (OSError, ValueError):
@@ -141,7 +147,8 @@ class RoleProbe:
 
 
 def watch(servers: list[str], interval: float, stop: list[bool]) -> RoleSummary:
-    clients = [RoleProbe(server) for server in servers]
+    auth = os.environ.get(AUTH_ENV, "")
+    clients = [RoleProbe(server, auth) for server in servers]
     summary = RoleSummary(servers=list(servers))
     last_role: dict[str, str] = {}
     last_read: dict[str, float] = {}
@@ -203,6 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+AUTH_ENV = "KVMAINT_BENCH_REDIS_AUTH"  # in the environment, not on a command line `ps` shows
+
+
+def _auth(servers: list[str]) -> str:
+    user, password = credentials_for(servers[0])
+    return f"{user} {password}" if password else ""
+
+
 class RoleWatcher:
     """The parent's handle on a watcher process: start before the trigger, stop after the switchover."""
 
@@ -222,6 +237,7 @@ class RoleWatcher:
             *self.servers,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
+            env={**os.environ, AUTH_ENV: _auth(self.servers)},
         )
         proc = self.proc
         self.reaper.add(f"role watcher {proc.pid}", lambda: _kill_if_running(proc, proc.pid))

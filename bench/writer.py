@@ -31,7 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bench.procs import endpoint, split
+from bench.procs import credentials_for, endpoint, split
 
 # Errors after which a write is retried. ReadOnlyError proves the write was not applied; a connection
 # error or timeout may hide an applied write, which is harmless for SET.
@@ -175,9 +175,16 @@ class Writer:
 
 
 async def missing_writes(address: str, count: int, chunk: int = 10_000) -> list[int]:
-    """Reads back k:0..k:count-1 from `address` with MGET; the indices whose value is not i."""
-    host, port = split(address)
-    client = aioredis.Redis(host=host, port=port, decode_responses=True, socket_timeout=30)
+    """Reads back k:0..k:count-1 from `address` (HOST:PORT, or a URL with credentials) with MGET; the
+    indices whose value is not i."""
+    if "://" in address:
+        client = aioredis.Redis.from_url(address, decode_responses=True, socket_timeout=30)
+    else:
+        host, port = split(address)
+        user, password = credentials_for(address)
+        client = aioredis.Redis(
+            host=host, port=port, username=user, password=password, decode_responses=True, socket_timeout=30
+        )
     missing: list[int] = []
     try:
         for start in range(0, count, chunk):

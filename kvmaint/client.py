@@ -15,6 +15,10 @@ connection error may hide an applied write, so retried commands should be idempo
 
     async with await attach("127.0.0.1:50051", "example-app") as r:
         await r.set("k", "v")
+
+The URL carries the add-on's user and password (the same on every server of the add-on, so a switch
+keeps them); a rediss:// URL connects with TLS, verified with the CA given as redis-py takes it:
+`attach(..., ssl_ca_certs="ca.pem")`. Logged URLs show the password as ***.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import contextlib
 import logging
 import random
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import redis.asyncio as aioredis
@@ -34,6 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kvmaint.channel import rich_error
 from kvmaint.errors import DOMAIN, ErrorReason, KvmaintError
+from kvmaint.redact import redact_url
 from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,15 @@ PERMANENT = frozenset(
         ErrorReason.INVALID_ARGUMENT,
     }
 )
+
+
+def with_address(url: str, host: str, port: int) -> str:
+    """`url` pointed at host:port, keeping its scheme (rediss:// stays TLS), user and password: both
+    servers of an add-on carry the same users."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}:{port}" if userinfo else f"{host}:{port}"
+    return urlunsplit((parts.scheme or "redis", netloc, parts.path, parts.query, parts.fragment))
 
 
 class FollowingRedis(aioredis.Redis):
@@ -121,7 +135,7 @@ class _Follower:
     def _switch(self, url: str, why: str) -> None:
         if url == self.url:
             return
-        log.info("%s/%s now %s (%s)", self.app, self.var, url, why)
+        log.info("%s/%s now %s (%s)", self.app, self.var, redact_url(url), why)
         old = self._pool
         self.url = url
         self._pool = aioredis.ConnectionPool.from_url(url, **self.redis_options)
@@ -148,8 +162,7 @@ class _Follower:
             await pool.release(conn)
         if isinstance(role, list) and len(role) >= 3 and role[0] in (b"slave", "slave") and self.pool is pool:
             host = role[1].decode() if isinstance(role[1], bytes) else str(role[1])
-            scheme = urlsplit(self.url).scheme or "redis"
-            self._switch(f"{scheme}://{host}:{int(role[2])}", "the demoted primary's ROLE")
+            self._switch(with_address(self.url, host, int(role[2])), "the demoted primary's ROLE")
 
     async def start(self, timeout: float) -> None:
         self._task = asyncio.create_task(self._watch(), name=f"watch-{self.app}-{self.var}")

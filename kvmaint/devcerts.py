@@ -3,7 +3,9 @@
 `kvmaint-devcerts --out DIR --hosts db-1 db-2` writes a throwaway CA (ca.pem, ca-key.pem), a scheduler
 certificate valid for localhost and 127.0.0.1 (scheduler.pem, scheduler-key.pem), and one client
 certificate per host whose subject CN is the host id (HOST.pem, HOST-key.pem): the scheduler can then
-require that CN to equal the host_id an agent claims in its hello. For development and tests only.
+require that CN to equal the host_id an agent claims in its hello; and per host a certificate for its
+Redis servers (HOST-redis.pem, HOST-redis-key.pem; serverAuth and clientAuth, valid for the host id,
+localhost and 127.0.0.1) for a TLS fleet (kvmaint-agent --redis-tls-*). For development and tests only.
 """
 
 from __future__ import annotations
@@ -97,14 +99,17 @@ def issue(
     dns_names: Sequence[str] = (),
     ips: Sequence[str] = (),
     server: bool = False,
+    client: bool | None = None,
 ) -> Issued:
-    """A leaf certificate signed by the CA: a server one (serverAuth) or a client one (clientAuth)."""
+    """A leaf certificate signed by the CA: a server one (serverAuth), a client one (clientAuth), or with
+    `server` and `client` both (a Redis server, which is also a client of its primary)."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     key = _key()
     not_before, not_after = _validity(now)
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys([*dns_names])]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    client = (not server) if client is None else client
+    usage = [ExtendedKeyUsageOID.SERVER_AUTH] * server + [ExtendedKeyUsageOID.CLIENT_AUTH] * client
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -114,7 +119,7 @@ def issue(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
@@ -160,6 +165,13 @@ def write_dev_pki(
     )
     for host in hosts:
         save(host, issue(ca, ca_key, host, now, dns_names=[host]))
+        # The host's Redis servers (kvmaint-agent --redis-tls-cert): clients and replicas verify it.
+        redis_names = [host, "localhost"]
+        redis_ips = ["127.0.0.1", "::1"]
+        save(
+            f"{host}-redis",
+            issue(ca, ca_key, host, now, dns_names=redis_names, ips=redis_ips, server=True, client=True),
+        )
     return written
 
 

@@ -41,7 +41,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     where = _where(url)
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    # A rediss:// URL (a TLS fleet) is verified with the CA in REDIS_CA_FILE (kvmaint-local --tls sets it).
+    tls = {"ssl_ca_certs": os.environ["REDIS_CA_FILE"]} if url.startswith("rediss://") else {}
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, **tls)
     print(f"app: started, writing INCR {KEY} to {where} (REDIS_URL)", flush=True)
     ok = errors = 0
     counter: int | None = None

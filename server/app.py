@@ -122,6 +122,7 @@ class Scheduler:
     @property
     def sentinel_port(self) -> int:
         return self.sentinel.port if self.sentinel is not None else 0
+
     metrics_server: MetricsServer | None = None
     web: StatusSite | None = None
 

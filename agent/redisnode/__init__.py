@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from agent.builds import Build
 from agent.outcome import Outcome, Progress, no_progress
+from agent.redisnode.acl import NO_AUTH, Access
 from agent.redisnode.catchup import CatchUpVerdict, check_catch_up
 from agent.redisnode.failover import run_failover
 from agent.redisnode.notice import publish
@@ -41,15 +42,17 @@ class RedisNode:
         process: ServerProcess | None = None,
         host: str = "127.0.0.1",
         io_timeout: float = 2.0,
+        access: Access = NO_AUTH,
     ) -> None:
         self.port = port
+        self.access = access
         self.host = host
         self.clock = clock
         self.process = process
         self.io_timeout = io_timeout
         # One command at a time per server.
         self.lock = asyncio.Lock()
-        self.client = connect(host, port, io_timeout)
+        self.client = connect(host, port, io_timeout, access)
 
     @property
     def managed(self) -> bool:
@@ -73,6 +76,7 @@ class RedisNode:
 
     async def status(self) -> RedisServerStatus:
         status = await fetch_status(self.client, self.port, managed=self.managed)
+        status = replace(status, tls=self.access.tls is not None)
         return replace(status, build=self.process.build.name) if self.process is not None else status
 
     # --- replication -----------------------------------------------------------------------------
@@ -88,6 +92,7 @@ class RedisNode:
             max_lag_bytes,
             max_last_io_seconds,
             self.io_timeout,
+            self.access,
         )
 
     async def failover(
@@ -109,6 +114,7 @@ class RedisNode:
             managed=self.managed,
             io_timeout=self.io_timeout,
             notices=notices,
+            access=self.access,
         )
 
     async def publish_notice(self, notice: Notice) -> Outcome:
@@ -154,7 +160,7 @@ class RedisNode:
         )
 
     async def _writable_primary(self, host: str, port: int) -> bool:
-        client = connect(host, port, self.io_timeout)
+        client = connect(host, port, self.io_timeout, self.access)
         try:
             return parse_status(port, await client.info("replication")).is_primary
         except IO_ERRORS:

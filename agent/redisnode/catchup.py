@@ -8,6 +8,7 @@ from typing import Any
 
 import redis.asyncio
 
+from agent.redisnode.acl import NO_AUTH, Access
 from agent.redisnode.rcmd import IO_ERRORS, connect
 from agent.redisnode.status import RedisServerStatus, fetch_status
 
@@ -85,13 +86,14 @@ async def check_catch_up(
     max_lag_bytes: int,
     max_last_io_seconds: int,
     timeout: float = 5.0,
+    access: Access = NO_AUTH,
 ) -> CatchUpVerdict:
     """Reads the standby, then the primary, and judges.
 
     In that order the lag can only be over-stated (the primary may move on between the two reads), never
     under-stated: the safe side for a verdict that gates a failover.
     """
-    primary_client = connect(primary_host, primary_port, timeout)
+    primary_client = connect(primary_host, primary_port, timeout, access)
     try:
         standby = await fetch_status(standby_client, standby_port, with_server=False)
         primary = await fetch_status(primary_client, primary_port, with_server=False)

@@ -48,6 +48,7 @@ import redis.asyncio
 import redis.exceptions
 
 from agent.outcome import Outcome, Progress
+from agent.redisnode.acl import NO_AUTH, Access
 from agent.redisnode.notice import publish
 from agent.redisnode.pause import SLICE_MS, WritePause
 from agent.redisnode.rcmd import IO_ERRORS, connect, never_delivered, rcmd
@@ -519,10 +520,11 @@ async def run_failover(
     managed: bool = False,
     io_timeout: float = 2.0,
     notices: tuple[Notice | None, Notice | None] = (None, None),
+    access: Access = NO_AUTH,
 ) -> Outcome:
     """Runs (or safely re-runs) a switchover; see the module docstring for the order and its reasons.
     `notices`: (failing_over, failed_over) to publish, or None for either."""
-    target = connect(target_host, target_port, io_timeout)
+    target = connect(target_host, target_port, io_timeout, access)
     try:
         old_status, target_status = await asyncio.gather(
             fetch_status(old, old_port, managed=managed), fetch_status(target, target_port)

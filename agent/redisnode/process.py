@@ -21,6 +21,7 @@ import redis.asyncio
 import redis.exceptions
 
 from agent.builds import Build
+from agent.redisnode.acl import RedisTls, ServerAuth, conf_lines, save_agent_credentials
 from agent.redisnode.rcmd import rcmd
 from agent.redisnode.role import DesiredRole, conf_with_role
 from agent.redisnode.status import describe_error
@@ -64,6 +65,11 @@ class ServerLayout:
         """The name of the build the server runs on: it survives agent restarts with the config."""
         return self.dir / "build"
 
+    @property
+    def auth_file(self) -> Path:
+        """The agent's user on this server (0600); absent for a server without authentication."""
+        return self.dir / "agent-auth.json"
+
     def recorded_build(self) -> str:
         try:
             return self.build_file.read_text().strip()
@@ -72,14 +78,18 @@ class ServerLayout:
 
 
 def render_conf(
-    layout: ServerLayout, replicaof: tuple[str, int] | None = None, bind: tuple[str, ...] = ("127.0.0.1",)
+    layout: ServerLayout,
+    replicaof: tuple[str, int] | None = None,
+    bind: tuple[str, ...] = ("127.0.0.1",),
+    auth: ServerAuth | None = None,
+    tls: RedisTls | None = None,
 ) -> str:
     """The initial config of a managed server: loopback plus the host's advertised address (so standbys on
-    other hosts can replicate), AOF fsynced every second, foreground."""
+    other hosts can replicate), AOF fsynced every second, foreground; its users and TLS from acl.py."""
     lines = [
         "# Written by kvmaint-agent; CONFIG REWRITE keeps it in step with the server's role.",
         f"bind {' '.join(dict.fromkeys(bind))}",
-        f"port {layout.port}",
+        *conf_lines(auth, layout.port, tls),
         f'dir "{layout.dir}"',
         "appendonly yes",
         "appendfsync everysec",
@@ -126,9 +136,15 @@ class ServerProcess:
     """Starts and stops one managed redis-server; knows its pid whether or not this agent spawned it."""
 
     def __init__(
-        self, layout: ServerLayout, build: Build, clock: Clock, bind: tuple[str, ...] = ("127.0.0.1",)
+        self,
+        layout: ServerLayout,
+        build: Build,
+        clock: Clock,
+        bind: tuple[str, ...] = ("127.0.0.1",),
+        tls: RedisTls | None = None,
     ) -> None:
         self.bind = bind
+        self.tls = tls
         self.layout = layout
         self.build = build
         self.clock = clock
@@ -144,9 +160,11 @@ class ServerProcess:
         if child is not None and child.poll() is None:
             threading.Thread(target=child.wait, name=f"reap-redis-{self.port}", daemon=True).start()
 
-    def write_conf(self, replicaof: tuple[str, int] | None) -> None:
+    def write_conf(self, replicaof: tuple[str, int] | None, auth: ServerAuth | None = None) -> None:
         self.layout.dir.mkdir(parents=True, exist_ok=True)
-        _write_durably(self.layout.conf, render_conf(self.layout, replicaof, self.bind))
+        if auth is not None:
+            save_agent_credentials(self.layout.auth_file, auth.agent)
+        _write_durably(self.layout.conf, render_conf(self.layout, replicaof, self.bind, auth, self.tls))
         self.use_build(self.build)
 
     def use_build(self, build: Build) -> None:
@@ -186,6 +204,8 @@ class ServerProcess:
             stderr=subprocess.DEVNULL,
             cwd=self.layout.dir,
             start_new_session=True,
+            # CONFIG REWRITE writes the config anew; it holds masterauth, so it (and the data) stays 0600.
+            umask=0o077,
         )
         await self._wait_ready(client)
 
@@ -256,9 +276,12 @@ class ServerProcess:
 
 
 def _write_durably(path: Path, text: str) -> None:
+    """Atomic and fsynced; readable by the agent's user only (a config holds masterauth)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    with open(tmp, "rb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
 

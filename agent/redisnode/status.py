@@ -54,6 +54,8 @@ class RedisServerStatus:
     # with), else its redis_version; and the agent's name of the build it was started from.
     version: str = ""
     build: str = ""
+    # The agent reaches it over TLS (a managed server then listens with TLS only).
+    tls: bool = False
 
     @property
     def is_primary(self) -> bool:

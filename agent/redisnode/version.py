@@ -14,6 +14,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from agent.redisnode.acl import NO_AUTH, Access
 from kvmaint.errors import ErrorReason, FailedPrecondition
 
 MINIMUM = {"Redis": (6, 2, 0), "Valkey": (7, 2, 0)}
@@ -73,10 +74,12 @@ def require_supported(version: ServerVersion | None, what: str) -> ServerVersion
     return version
 
 
-async def running_version(host: str, port: int) -> ServerVersion | None:
+async def running_version(host: str, port: int, access: Access = NO_AUTH) -> ServerVersion | None:
     """What a running server says in INFO server, over RESP2 (which every version speaks, where the
     RESP3 HELLO that redis-py sends by default fails before 6.0); None when it does not answer."""
-    client = redis.asyncio.Redis(host=host, port=port, protocol=2, socket_timeout=3, socket_connect_timeout=3)
+    client = redis.asyncio.Redis(
+        host=host, port=port, protocol=2, socket_timeout=3, socket_connect_timeout=3, **access.client_kwargs()
+    )
     try:
         return parse_info(await client.info("server"))
     except (redis.RedisError, OSError):

@@ -23,8 +23,11 @@ def error_sentence(err: KvmaintError) -> str:
     message = str(err).strip()
     if not isinstance(err, RPCError):
         return message
-    extra = [v.description.strip() for v in err.violations
-             if v.description.strip() and v.description.strip().rstrip(".") not in message]
+    extra = [
+        v.description.strip()
+        for v in err.violations
+        if v.description.strip() and v.description.strip().rstrip(".") not in message
+    ]
     if not extra:
         return message
     if not message:
@@ -44,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             own.error(missing)
     except SystemExit as exit_:  # -h, --version, or a usage mistake already reported by the parser
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
-    options = ChannelOptions.resolve(getattr(args, "scheduler", None), getattr(args, "token", None),
-                                     getattr(args, "ca", None))
+    options = ChannelOptions.resolve(
+        getattr(args, "scheduler", None), getattr(args, "token", None), getattr(args, "ca", None)
+    )
     ctx = Context(options=options, out=Output(json_mode=getattr(args, "json", False)))
     try:
         return int(args.handler(ctx, args))

@@ -10,8 +10,9 @@ from kvmaint.v1 import events_pb2
 
 
 def events(ctx: Context, args: argparse.Namespace) -> int:
-    request = events_pb2.StreamEventsRequest(app=args.app or "", addon=args.addon or "",
-                                             since_sequence=args.since or 0, follow=args.follow)
+    request = events_pb2.StreamEventsRequest(
+        app=args.app or "", addon=args.addon or "", since_sequence=args.since or 0, follow=args.follow
+    )
     for resp in ctx.conn.stream(ctx.conn.events.StreamEvents, request):
         view = fmt.event_view(resp.event)
         if ctx.out.json_mode:

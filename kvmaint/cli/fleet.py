@@ -13,8 +13,10 @@ from kvmaint.v1 import fleet_pb2, resources_pb2
 
 
 def apps_create(ctx: Context, args: argparse.Namespace) -> int:
-    resp = ctx.conn.call(ctx.conn.fleet.CreateApp,
-                         fleet_pb2.CreateAppRequest(name=args.name, owner_email=args.owner_email or ""))
+    resp = ctx.conn.call(
+        ctx.conn.fleet.CreateApp,
+        fleet_pb2.CreateAppRequest(name=args.name, owner_email=args.owner_email or ""),
+    )
     ctx.out.done(f"Creating ⬢ {resp.app.name}")
     view = fmt.app_view(resp.app)
     ctx.out.emit(view, lambda: "")
@@ -33,8 +35,11 @@ def apps_list(ctx: Context, args: argparse.Namespace) -> int:
 
 def apps_destroy(ctx: Context, args: argparse.Namespace) -> int:
     if args.confirm is None:
-        raise UsageError(f"This permanently destroys {args.name} and its add-ons. To proceed, re-run the "
-                         f"command with --confirm {args.name}", "--confirm")
+        raise UsageError(
+            f"This permanently destroys {args.name} and its add-ons. To proceed, re-run the "
+            f"command with --confirm {args.name}",
+            "--confirm",
+        )
     if args.confirm != args.name:
         raise UsageError(f"Confirmation {args.confirm} did not match {args.name}. Aborted.", "--confirm")
     ctx.conn.call(ctx.conn.fleet.DeleteApp, fleet_pb2.DeleteAppRequest(name=args.name))
@@ -44,8 +49,9 @@ def apps_destroy(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _maintenance_mode(ctx: Context, app: str, enabled: bool) -> int:
-    resp = ctx.conn.call(ctx.conn.fleet.SetMaintenanceMode,
-                         fleet_pb2.SetMaintenanceModeRequest(app=app, enabled=enabled))
+    resp = ctx.conn.call(
+        ctx.conn.fleet.SetMaintenanceMode, fleet_pb2.SetMaintenanceModeRequest(app=app, enabled=enabled)
+    )
     verb = "Enabling" if enabled else "Disabling"
     ctx.out.done(f"{verb} maintenance mode for ⬢ {resp.app.name or app}")
     ctx.out.emit(fmt.app_view(resp.app), lambda: "")
@@ -76,8 +82,9 @@ def _server_address(text: str | None, option: str) -> resources_pb2.ServerAddres
 
 
 def addons_create(ctx: Context, args: argparse.Namespace) -> int:
-    request = fleet_pb2.CreateAddonRequest(app=args.app, plan=args.plan, name=args.addon_name or "",
-                                           attachments=args.attachments or [])
+    request = fleet_pb2.CreateAddonRequest(
+        app=args.app, plan=args.plan, name=args.addon_name or "", attachments=args.attachments or []
+    )
     primary = _server_address(args.primary, "--primary")
     standby = _server_address(args.standby, "--standby")
     if primary is not None:
@@ -92,8 +99,9 @@ def addons_create(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def addons_list(ctx: Context, args: argparse.Namespace) -> int:
-    addons = ctx.conn.paginate(ctx.conn.fleet.ListAddons,
-                               fleet_pb2.ListAddonsRequest(app=args.app or "", page_size=1000), "addons")
+    addons = ctx.conn.paginate(
+        ctx.conn.fleet.ListAddons, fleet_pb2.ListAddonsRequest(app=args.app or "", page_size=1000), "addons"
+    )
     views = [fmt.addon_view(a) for a in addons]
     if not views and not ctx.out.json_mode:
         ctx.out.note(f"No add-ons on ⬢ {args.app}." if args.app else "There are no add-ons.")
@@ -106,6 +114,14 @@ def config(ctx: Context, args: argparse.Namespace) -> int:
     resp = ctx.conn.call(ctx.conn.fleet.GetConfigVars, fleet_pb2.GetConfigVarsRequest(app=args.app))
     config_vars = dict(sorted(resp.config_vars.items()))
     ctx.out.emit(config_vars, lambda: fmt.config_block(args.app, config_vars))
+    return 0
+
+
+def config_get(ctx: Context, args: argparse.Namespace) -> int:
+    """One config var's value alone (empty when unset), as `heroku config:get` prints it for scripts."""
+    resp = ctx.conn.call(ctx.conn.fleet.GetConfigVars, fleet_pb2.GetConfigVarsRequest(app=args.app))
+    value = resp.config_vars.get(args.key, "")
+    ctx.out.emit(value, lambda: value)
     return 0
 
 
@@ -133,7 +149,9 @@ def builds(ctx: Context, args: argparse.Namespace) -> int:
 def maintenances_require(ctx: Context, args: argparse.Namespace) -> int:
     request = fleet_pb2.RequireMaintenanceRequest(
         reason=parse_enum(resources_pb2.MaintenanceReason, args.reason, "--reason"),
-        build=args.build or "", allow_downgrade=bool(args.allow_downgrade))
+        build=args.build or "",
+        allow_downgrade=bool(args.allow_downgrade),
+    )
     if args.method is not None:
         request.method = parse_enum(resources_pb2.MaintenanceMethod, args.method, "--method")
     if args.required_by is not None:

@@ -22,8 +22,9 @@ def redis_info(ctx: Context, args: argparse.Namespace) -> int:
     if args.addon:
         names = [args.addon]
     elif args.app:
-        addons = ctx.conn.paginate(ctx.conn.fleet.ListAddons,
-                                   fleet_pb2.ListAddonsRequest(app=args.app, page_size=1000), "addons")
+        addons = ctx.conn.paginate(
+            ctx.conn.fleet.ListAddons, fleet_pb2.ListAddonsRequest(app=args.app, page_size=1000), "addons"
+        )
         names = [a.name for a in addons]
     else:
         raise UsageError("Name an add-on or an app: kvmaint redis:info [ADDON] -a APP.", "--app")
@@ -37,9 +38,11 @@ def redis_info(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def maintenances_list(ctx: Context, args: argparse.Namespace) -> int:
-    items = ctx.conn.paginate(ctx.conn.maintenance.ListMaintenances,
-                              maintenance_pb2.ListMaintenancesRequest(app=args.app, page_size=1000),
-                              "maintenances")
+    items = ctx.conn.paginate(
+        ctx.conn.maintenance.ListMaintenances,
+        maintenance_pb2.ListMaintenancesRequest(app=args.app, page_size=1000),
+        "maintenances",
+    )
     views = [fmt.maintenance_view(m) for m in items]
     if not views and not ctx.out.json_mode:
         ctx.out.note(f"No maintenances on ⬢ {args.app}.")
@@ -54,8 +57,10 @@ def maintenances_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _info_view(ctx: Context, app: str, addon: str) -> fmt.View:
-    resp = ctx.conn.call(ctx.conn.maintenance.GetMaintenanceInfo,
-                         maintenance_pb2.GetMaintenanceInfoRequest(app=app, addon=addon))
+    resp = ctx.conn.call(
+        ctx.conn.maintenance.GetMaintenanceInfo,
+        maintenance_pb2.GetMaintenanceInfoRequest(app=app, addon=addon),
+    )
     return fmt.maintenance_info_view(resp.info)
 
 
@@ -67,17 +72,21 @@ def maintenance_info(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def window_show(ctx: Context, args: argparse.Namespace) -> int:
-    resp = ctx.conn.call(ctx.conn.maintenance.GetWindow,
-                         maintenance_pb2.GetWindowRequest(app=args.app or "", addon=args.addon))
+    resp = ctx.conn.call(
+        ctx.conn.maintenance.GetWindow, maintenance_pb2.GetWindowRequest(app=args.app or "", addon=args.addon)
+    )
     view = fmt.window_state_view(resp.state)
     ctx.out.emit(heroku.window_object(view), lambda: fmt.render_view(view, fmt.WINDOW_KEYS))
     return 0
 
 
 def window_update(ctx: Context, args: argparse.Namespace) -> int:
-    resp = ctx.conn.call(ctx.conn.maintenance.UpdateWindow,
-                         maintenance_pb2.UpdateWindowRequest(app=args.app or "", addon=args.addon,
-                                                             day=args.day, time=args.time))
+    resp = ctx.conn.call(
+        ctx.conn.maintenance.UpdateWindow,
+        maintenance_pb2.UpdateWindowRequest(
+            app=args.app or "", addon=args.addon, day=args.day, time=args.time
+        ),
+    )
     view = fmt.window_state_view(resp.state)
     ctx.out.done(f"Setting maintenance window for {args.addon} to {view['window']}")
     ctx.out.emit(heroku.window_object(view), lambda: fmt.render_view(view, fmt.WINDOW_KEYS))
@@ -98,9 +107,12 @@ def schedule(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
-    resp = ctx.conn.call(ctx.conn.maintenance.RunMaintenance,
-                         maintenance_pb2.RunMaintenanceRequest(app=args.app or "", addon=args.addon,
-                                                               confirm=args.confirm or ""))
+    resp = ctx.conn.call(
+        ctx.conn.maintenance.RunMaintenance,
+        maintenance_pb2.RunMaintenanceRequest(
+            app=args.app or "", addon=args.addon, confirm=args.confirm or ""
+        ),
+    )
     view = fmt.maintenance_view(resp.maintenance)
     ctx.out.done(f"Starting maintenance for {view['addon'] or args.addon}")
     if args.wait:  # just started: follow it from its first step
@@ -156,7 +168,7 @@ def retry_sentence(addon: str, view: fmt.View) -> str:
 
 
 def ending_sentence(addon: str, status: str, reason: str) -> str:
-    """"Maintenance of redis-x failed: <reason>." with exactly one full stop at the end."""
+    """ "Maintenance of redis-x failed: <reason>." with exactly one full stop at the end."""
     reason = reason.strip()
     if not reason:
         return f"Maintenance of {addon} {status}."
@@ -165,9 +177,12 @@ def ending_sentence(addon: str, status: str, reason: str) -> str:
 
 
 def history(ctx: Context, args: argparse.Namespace) -> int:
-    resp = ctx.conn.call(ctx.conn.maintenance.ListMaintenanceHistory,
-                         maintenance_pb2.ListMaintenanceHistoryRequest(app=args.app or "", addon=args.addon,
-                                                                       limit=args.limit or 0))
+    resp = ctx.conn.call(
+        ctx.conn.maintenance.ListMaintenanceHistory,
+        maintenance_pb2.ListMaintenanceHistoryRequest(
+            app=args.app or "", addon=args.addon, limit=args.limit or 0
+        ),
+    )
     views = [fmt.maintenance_view(m) for m in resp.maintenances]
     if not views and not ctx.out.json_mode:
         ctx.out.note(f"No maintenances of {args.addon} yet.")

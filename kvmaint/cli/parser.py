@@ -145,6 +145,9 @@ def build_parser() -> Parser:
     _app(p, False)
     p = command("config", fleet.config, "show an app's config vars")
     _app(p, True)
+    p = command("config:get", fleet.config_get, "print one config var's value (REDIS_URL, with its password)")
+    p.add_argument("key", metavar="KEY")
+    _app(p, True)
 
     p = command("redis:info", maintenance.redis_info,
                 "show add-on info (every add-on of the app without ADDON)", aliases=["redis"])

@@ -18,7 +18,7 @@ class UsageError(InvalidArgument):
 
 
 def parse_enum(enum: Any, text: str, option: str) -> Any:
-    """"security_patch", "security-patch" or "SECURITY_PATCH" -> the enum number (typed Any: each
+    """ "security_patch", "security-patch" or "SECURITY_PATCH" -> the enum number (typed Any: each
     generated enum is its own int subclass)."""
     wanted = text.strip().lower().replace("-", "_")
     for value in enum.values():
@@ -39,7 +39,8 @@ def parse_time(text: str, option: str) -> datetime:
     except ValueError:
         raise UsageError(
             f"Invalid {option} '{text}': expected an ISO 8601 date or time such as 2026-02-01 "
-            f"or 2026-02-01T18:00:00Z.", option,
+            f"or 2026-02-01T18:00:00Z.",
+            option,
         ) from None
 
 
@@ -53,7 +54,7 @@ def parse_week(text: str) -> str:
 
 
 def parse_host_port(text: str, option: str) -> tuple[str, int]:
-    """"db-1:7001" -> ("db-1", 7001)."""
+    """ "db-1:7001" -> ("db-1", 7001)."""
     host, sep, port = text.strip().rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"Invalid {option} '{text}': expected HOST:PORT such as db-1:7001.", option)

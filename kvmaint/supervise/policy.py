@@ -13,7 +13,8 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
-from urllib.parse import urlsplit, urlunsplit
+
+from kvmaint.redact import redact_url as redact
 
 Config = Mapping[str, str]
 
@@ -130,21 +131,8 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def redact(value: str) -> str:
-    """A URL's password is not for a terminal or a log: redis://user:***@host:port."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return value
-    if not parts.scheme or parts.password is None:
-        return value
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def describe_change(old: Config, new: Config) -> str:
-    """"REDIS_URL changed from A to B" for every var that differs, in name order."""
+    """ "REDIS_URL changed from A to B" for every var that differs, in name order."""
     parts: list[str] = []
     for name in sorted(set(old) | set(new)):
         before, after = old.get(name), new.get(name)
@@ -214,16 +202,21 @@ def decide(state: State, event: Event, grace: float) -> tuple[State, list[Action
     if isinstance(event, GraceOver):
         if event.stop != state.stops or phase not in (Phase.RESTARTING, Phase.EXITING):
             return state, []
-        return state, [Say(f"the command did not exit within {grace:g} s: SIGKILL"),
-                       SendSignal(signal.SIGKILL)]
+        return state, [
+            Say(f"the command did not exit within {grace:g} s: SIGKILL"),
+            SendSignal(signal.SIGKILL),
+        ]
 
     if isinstance(event, StartFailed):
         return replace(state, phase=Phase.DONE), [Say(event.why), Exit(event.exit_code)]
 
     # ChildExited
     status = exit_status(event.returncode)
-    how = (f"was ended by {signal_name(-event.returncode)}" if event.returncode < 0
-           else f"exited with status {event.returncode}")
+    how = (
+        f"was ended by {signal_name(-event.returncode)}"
+        if event.returncode < 0
+        else f"exited with status {event.returncode}"
+    )
     if phase is Phase.RESTARTING and state.pending is not None:
         config = dict(state.pending)
         return replace(state, phase=Phase.RUNNING, running=config, pending=None), [

@@ -24,6 +24,7 @@ from redis.backoff import FullJitterBackoff
 from kvmaint.channel import ChannelOptions, to_rpc_error
 from kvmaint.clock import Clock, SystemClock
 from kvmaint.errors import KvmaintError
+from kvmaint.redact import redact_url
 from kvmaint.supervise import policy as P
 from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
 
@@ -169,7 +170,7 @@ class Supervisor:
             self.post(P.StartFailed(f"cannot run {self.label}: {err.strerror or err}", code))
             return
         self.child = child
-        names = ", ".join(f"{k}={P.redact(v)}" for k, v in sorted(action.config.items()))
+        names = ", ".join(f"{k}={redact_url(v)}" for k, v in sorted(action.config.items()))
         self.say(f"{action.why}: {self.label} (pid {child.pid}) with {names or 'no config vars'}")
         self._spawn(self._reap(child), f"reap-{child.pid}")
 

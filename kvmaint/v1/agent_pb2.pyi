@@ -45,7 +45,7 @@ class ReplicaStatus(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ..., state: _Optional[str] = ..., offset: _Optional[int] = ..., lag_seconds: _Optional[int] = ...) -> None: ...
 
 class RedisServerStatus(_message.Message):
-    __slots__ = ("port", "reachable", "role", "run_id", "redis_version", "repl_offset", "primary_host", "primary_port", "link_up", "last_io_seconds_ago", "replicas", "managed", "error", "build", "version")
+    __slots__ = ("port", "reachable", "role", "run_id", "redis_version", "repl_offset", "primary_host", "primary_port", "link_up", "last_io_seconds_ago", "replicas", "managed", "error", "build", "version", "tls")
     PORT_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class RedisServerStatus(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     BUILD_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
     port: int
     reachable: bool
     role: str
@@ -76,7 +77,8 @@ class RedisServerStatus(_message.Message):
     error: str
     build: str
     version: str
-    def __init__(self, port: _Optional[int] = ..., reachable: _Optional[bool] = ..., role: _Optional[str] = ..., run_id: _Optional[str] = ..., redis_version: _Optional[str] = ..., repl_offset: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., link_up: _Optional[bool] = ..., last_io_seconds_ago: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., managed: _Optional[bool] = ..., error: _Optional[str] = ..., build: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    tls: bool
+    def __init__(self, port: _Optional[int] = ..., reachable: _Optional[bool] = ..., role: _Optional[str] = ..., run_id: _Optional[str] = ..., redis_version: _Optional[str] = ..., repl_offset: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., link_up: _Optional[bool] = ..., last_io_seconds_ago: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., managed: _Optional[bool] = ..., error: _Optional[str] = ..., build: _Optional[str] = ..., version: _Optional[str] = ..., tls: _Optional[bool] = ...) -> None: ...
 
 class AgentHello(_message.Message):
     __slots__ = ("host_id", "agent_version", "advertise_host", "servers", "builds")
@@ -174,16 +176,30 @@ class ForcePromoteCommand(_message.Message):
     def __init__(self, port: _Optional[int] = ..., last_lag_bytes: _Optional[int] = ..., max_lag_bytes: _Optional[int] = ...) -> None: ...
 
 class StartServerCommand(_message.Message):
-    __slots__ = ("port", "replicate_from_host", "replicate_from_port", "build")
+    __slots__ = ("port", "replicate_from_host", "replicate_from_port", "build", "auth")
     PORT_FIELD_NUMBER: _ClassVar[int]
     REPLICATE_FROM_HOST_FIELD_NUMBER: _ClassVar[int]
     REPLICATE_FROM_PORT_FIELD_NUMBER: _ClassVar[int]
     BUILD_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
     port: int
     replicate_from_host: str
     replicate_from_port: int
     build: str
-    def __init__(self, port: _Optional[int] = ..., replicate_from_host: _Optional[str] = ..., replicate_from_port: _Optional[int] = ..., build: _Optional[str] = ...) -> None: ...
+    auth: ServerAuth
+    def __init__(self, port: _Optional[int] = ..., replicate_from_host: _Optional[str] = ..., replicate_from_port: _Optional[int] = ..., build: _Optional[str] = ..., auth: _Optional[_Union[ServerAuth, _Mapping]] = ...) -> None: ...
+
+class ServerAuth(_message.Message):
+    __slots__ = ("app_user", "app_password", "agent_user", "agent_password")
+    APP_USER_FIELD_NUMBER: _ClassVar[int]
+    APP_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    AGENT_USER_FIELD_NUMBER: _ClassVar[int]
+    AGENT_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    app_user: str
+    app_password: str
+    agent_user: str
+    agent_password: str
+    def __init__(self, app_user: _Optional[str] = ..., app_password: _Optional[str] = ..., agent_user: _Optional[str] = ..., agent_password: _Optional[str] = ...) -> None: ...
 
 class DesiredRole(_message.Message):
     __slots__ = ("primary", "primary_host", "primary_port")

@@ -8,7 +8,8 @@ from kvmaint.errors import ErrorReason, FailedPrecondition, KvmaintError
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain.builds import HostBuild, Running
-from server.domain.models import Role, ServerRef
+from server.domain.credentials import AddonCredentials
+from server.domain.models import Placed, Role, ServerRef
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,11 @@ class AgentPlacement:
             return None
         return min(hosts, key=lambda h: (len(self.hub.sessions[h].servers), h))
 
-    async def place(self, addon_name: str, with_standby: bool) -> tuple[ServerRef, ...]:
+    async def place(
+        self, addon_name: str, with_standby: bool, creds: AddonCredentials | None = None
+    ) -> Placed:
+        """Starts the primary (and standby) with `creds`' users; says whether they listen with TLS."""
+        auth = creds.to_proto() if creds is not None else None
         primary_host = self._least_loaded(set())
         standby_host = self._least_loaded({primary_host}) if primary_host and with_standby else None
         if primary_host is None or (with_standby and standby_host is None):
@@ -47,7 +52,7 @@ class AgentPlacement:
             primary_host,
             f"place/{addon_name}/primary",
             "start_server",
-            agent_pb2.StartServerCommand(port=0),
+            agent_pb2.StartServerCommand(port=0, auth=auth),
             self.timeout,
         )
         if not r.ok:
@@ -56,8 +61,9 @@ class AgentPlacement:
                 reason=ErrorReason.AGENT_COMMAND_FAILED,
             )
         primary = ServerRef(primary_host, r.port, Role.PRIMARY)
+        tls = r.server.tls
         if standby_host is None:
-            return (primary,)
+            return Placed((primary,), tls)
         r = await self.hub.call(
             standby_host,
             f"place/{addon_name}/standby",
@@ -66,6 +72,7 @@ class AgentPlacement:
                 port=0,
                 replicate_from_host=self.hub.endpoint_host(primary_host),
                 replicate_from_port=primary.port,
+                auth=auth,
             ),
             self.timeout,
         )
@@ -75,7 +82,7 @@ class AgentPlacement:
                 f"Agent {standby_host} could not start the HA standby: {r.error}",
                 reason=ErrorReason.AGENT_COMMAND_FAILED,
             )
-        return (primary, ServerRef(standby_host, r.port, Role.STANDBY))
+        return Placed((primary, ServerRef(standby_host, r.port, Role.STANDBY)), tls)
 
     async def _stop(self, server: ServerRef, command_id: str) -> None:
         try:

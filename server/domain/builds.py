@@ -33,7 +33,7 @@ class Running:
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """"8.1.8" -> (8, 1, 8)."""
+    """ "8.1.8" -> (8, 1, 8)."""
     return tuple(int(p) for p in re.findall(r"\d+", version))
 
 
@@ -56,16 +56,12 @@ def target_version(name: str, builds: Iterable[HostBuild]) -> str:
     return versions[0]
 
 
-def downgrades(
-    servers: Iterable[str], running: Mapping[str, Running], target: str
-) -> list[tuple[str, str]]:
+def downgrades(servers: Iterable[str], running: Mapping[str, Running], target: str) -> list[tuple[str, str]]:
     """(server, version) of the servers that run a newer version than `target`."""
     return [
         (key, running[key].version)
         for key in servers
-        if key in running
-        and running[key].version
-        and version_key(running[key].version) > version_key(target)
+        if key in running and running[key].version and version_key(running[key].version) > version_key(target)
     ]
 
 

@@ -94,6 +94,14 @@ class ServerRef:
 
 
 @dataclass(frozen=True)
+class Placed:
+    """The servers started for a new add-on, and whether they listen with TLS only."""
+
+    servers: tuple[ServerRef, ...]
+    tls: bool = False
+
+
+@dataclass(frozen=True)
 class Addon:
     name: str
     app: str

@@ -21,15 +21,16 @@ from datetime import datetime
 from kvmaint.clock import iso
 from kvmaint.errors import ErrorReason, KvmaintError, NotFound, Resource
 from kvmaint.obs import logs
+from kvmaint.redact import redact_url
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain import lifecycle
 from server.domain import steps as S
+from server.domain.credentials import redis_url
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Role, ServerRef, Status
 from server.driver.notices import failover_notices
 from server.driver.roles import desired_role, restart_mismatch
 from server.service.core import Context, Write
-from server.service.fleet import redis_url
 
 log = logging.getLogger(__name__)
 
@@ -442,12 +443,18 @@ class MaintenanceRunner:
             )
         host = candidates[0]
         p_host, p_port = self._endpoint(primary.key)
+        async with self.ctx.store.transaction() as tx:
+            creds = await tx.get_credentials(addon.name)
         r = await self._command(
             host,
             f"{_cid(m)}/prepare/start",
             "start_server",
             agent_pb2.StartServerCommand(
-                port=0, replicate_from_host=p_host, replicate_from_port=p_port, build=m.target_build
+                port=0,
+                replicate_from_host=p_host,
+                replicate_from_port=p_port,
+                build=m.target_build,
+                auth=creds.to_proto() if creds is not None else None,
             ),
         )
         if not r.ok:
@@ -570,8 +577,8 @@ class MaintenanceRunner:
     async def _step_repoint(self, m: Maintenance, addon: Addon) -> StepResult:
         target, old = m.state["target"], m.state["old_primary"]
         hidden = m.state.get("hidden") == "1"
-        url = redis_url("{}:{}".format(*self._endpoint(target)))
         async with self.ctx.write() as w:
+            url = redis_url("{}:{}".format(*self._endpoint(target)), await w.tx.get_credentials(addon.name))
             current = await w.tx.get_addon(addon.name)
             assert current is not None
             servers: list[ServerRef] = []
@@ -596,10 +603,10 @@ class MaintenanceRunner:
                         m.id,
                         f"{var} now points at the new primary {target}: restart or reconnect",
                         key=var,
-                        value=url,
+                        value=redact_url(url),
                     )
         verb = "points" if len(addon.attachments) == 1 else "point"
-        message = f"{', '.join(addon.attachments)} now {verb} at {url}"
+        message = f"{', '.join(addon.attachments)} now {verb} at {redact_url(url)}"
         return StepResult(message, {}, self._switch_addresses(m))
 
     async def _step_finish(self, m: Maintenance, addon: Addon) -> StepResult:

@@ -260,8 +260,11 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
         ]
     elif pending:
         lines += [
-            ("An operator looks into it after repeated failures. " if m.needs_operator else
-             "It starts automatically at scheduled_for. ")
+            (
+                "An operator looks into it after repeated failures. "
+                if m.needs_operator
+                else "It starts automatically at scheduled_for. "
+            )
             + "Mini plans have no maintenance window: it cannot be rescheduled or run by hand.",
         ]
     elif event.type is EventType.MAINTENANCE_STARTED:

@@ -8,8 +8,10 @@ from typing import Protocol
 
 from kvmaint.clock import iso
 from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
-from server.domain import builds, names
+from kvmaint.redact import redact_url
+from server.domain import builds, credentials, names
 from server.domain.builds import HostBuild, Running
+from server.domain.credentials import AddonCredentials
 from server.domain.models import (
     Addon,
     App,
@@ -17,6 +19,7 @@ from server.domain.models import (
     HistoryEntry,
     Maintenance,
     Method,
+    Placed,
     Reason,
     Role,
     ServerRef,
@@ -32,7 +35,9 @@ from server.service.core import Context, Write, get_app
 class Placement(Protocol):
     """Chooses and provisions servers for a new add-on (the agents' part)."""
 
-    async def place(self, addon_name: str, with_standby: bool) -> tuple[ServerRef, ...]: ...
+    async def place(
+        self, addon_name: str, with_standby: bool, creds: AddonCredentials | None = None
+    ) -> Placed: ...
 
     async def adopt(self, servers: tuple[ServerRef, ...]) -> None:
         """Makes a registered standby replicate from its primary if it does not already."""
@@ -52,7 +57,9 @@ class Placement(Protocol):
 
 
 class NoPlacement:
-    async def place(self, addon_name: str, with_standby: bool) -> tuple[ServerRef, ...]:
+    async def place(
+        self, addon_name: str, with_standby: bool, creds: AddonCredentials | None = None
+    ) -> Placed:
         raise FailedPrecondition(
             "No agent is connected to place the servers on: start kvmaint-agent on the database hosts, "
             "or register existing servers with --primary HOST:PORT and --standby HOST:PORT.",
@@ -70,10 +77,6 @@ class NoPlacement:
 
     def running(self, server: ServerRef) -> Running | None:
         return None
-
-
-def redis_url(endpoint: str) -> str:
-    return f"redis://{endpoint}"
 
 
 class FleetService:
@@ -222,8 +225,11 @@ class FleetService:
                 if s is not None
             )
             await self.placement.adopt(servers)
+            creds = None
         else:
-            servers = await self.placement.place(name, plan.has_standby)
+            creds = credentials.generate(name)
+            placed = await self.placement.place(name, plan.has_standby, creds)
+            servers, creds = placed.servers, replace(creds, tls=placed.tls)
 
         addon = Addon(
             name=name,
@@ -236,7 +242,7 @@ class FleetService:
             servers=servers,
             window=random_default_window(self.ctx.rng) if plan.has_window else None,
         )
-        url = redis_url(self.placement.endpoint(servers[0]))
+        url = credentials.redis_url(self.placement.endpoint(servers[0]), creds)
         async with self.ctx.write() as w:
             await get_app(w.tx, app_name)  # it may have gone while servers were placed
             if await w.tx.get_addon(name):
@@ -246,6 +252,8 @@ class FleetService:
                     resource=Resource("Addon", name),
                 )
             await w.tx.insert_addon(addon)
+            if creds is not None:
+                await w.tx.set_credentials(name, creds)
             await w.emit(
                 EventType.ADDON_CREATED,
                 self.ctx,
@@ -263,7 +271,7 @@ class FleetService:
                     name,
                     message=f"Set {var}",
                     key=var,
-                    value=url,
+                    value=redact_url(url),
                 )
         return addon
 

@@ -15,6 +15,7 @@ import aiosqlite
 
 from kvmaint.clock import utc
 from kvmaint.errors import FailedPrecondition
+from server.domain.credentials import AddonCredentials
 from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
@@ -180,6 +181,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE maintenances ADD COLUMN redirect_ms INTEGER NOT NULL DEFAULT -1;
     ALTER TABLE maintenances ADD COLUMN not_before TEXT;
+    """,
+    # 8: the Redis users of add-ons whose servers kvmaint placed (server/domain/credentials.py).
+    """
+    CREATE TABLE addon_credentials (
+        addon TEXT PRIMARY KEY,
+        app_user TEXT NOT NULL,
+        app_password TEXT NOT NULL,
+        agent_user TEXT NOT NULL,
+        agent_password TEXT NOT NULL,
+        tls INTEGER NOT NULL DEFAULT 0
+    );
     """,
 ]
 
@@ -400,6 +412,35 @@ class SqliteTx:
 
     async def delete_addon(self, name: str) -> None:
         await self._db.execute("DELETE FROM addons WHERE name = ?", (name,))
+        await self._db.execute("DELETE FROM addon_credentials WHERE addon = ?", (name,))
+
+    async def get_credentials(self, addon: str) -> AddonCredentials | None:
+        r = await self._one("SELECT * FROM addon_credentials WHERE addon = ?", addon)
+        if r is None:
+            return None
+        return AddonCredentials(
+            app_user=r["app_user"],
+            app_password=r["app_password"],
+            agent_password=r["agent_password"],
+            agent_user=r["agent_user"],
+            tls=bool(r["tls"]),
+        )
+
+    async def set_credentials(self, addon: str, creds: AddonCredentials) -> None:
+        await self._db.execute(
+            "INSERT INTO addon_credentials (addon, app_user, app_password, agent_user, agent_password, tls) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (addon) DO UPDATE SET app_user = excluded.app_user, "
+            "app_password = excluded.app_password, agent_user = excluded.agent_user, "
+            "agent_password = excluded.agent_password, tls = excluded.tls",
+            (
+                addon,
+                creds.app_user,
+                creds.app_password,
+                creds.agent_user,
+                creds.agent_password,
+                int(creds.tls),
+            ),
+        )
 
     # maintenances
     async def _load(self, rows: list[aiosqlite.Row]) -> list[Maintenance]:

@@ -76,9 +76,11 @@ def test_devcerts_cli_writes_the_files(tmp_path, capsys):
     names = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert names == sorted(
         ["ca.pem", "ca-key.pem", "scheduler.pem", "scheduler-key.pem",
-         "db-1.pem", "db-1-key.pem", "db-2.pem", "db-2-key.pem"]
+         "db-1.pem", "db-1-key.pem", "db-2.pem", "db-2-key.pem",
+         "db-1-redis.pem", "db-1-redis-key.pem", "db-2-redis.pem", "db-2-redis-key.pem"]
     )  # fmt: skip
     assert (tmp_path / "c" / "db-1-key.pem").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "c" / "db-1-redis-key.pem").stat().st_mode & 0o077 == 0
 
 
 def test_peer_common_name():

@@ -18,10 +18,12 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 
+from kvmaint.redact import redact_url
 from tests.cli.conftest import FAST, Cli, create_premium, until
 from tests.support.agentproc import AgentProcess
 from tests.support.scheduler import ROOT, SchedulerProcess
@@ -194,7 +196,8 @@ def test_plain_programs_restart_once_through_a_maintenance_and_write_to_the_new_
               what=f"{prefix} writes on the new primary")
         err = e.stderr()
         assert err.count("restarting (SIGTERM") == 1, err
-        assert f"REDIS_URL changed from {old_url} to {new_url}: restarting" in err
+        assert f"REDIS_URL changed from {redact_url(old_url)} to {redact_url(new_url)}: restarting" in err
+        assert urlsplit(new_url).password and urlsplit(new_url).password not in err, "a password printed"
         assert "restarted (the previous one" in err
 
     # The Python writer stops gracefully on SIGTERM (its in-flight write finished); no restart after.

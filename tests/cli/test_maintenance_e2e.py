@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+from urllib.parse import urlsplit
 
 from kvmaint.cli.format import INFO_KEYS
 from kvmaint.cli.maintenance import retry_sentence
@@ -51,7 +52,9 @@ def test_run_wait_follows_the_failover_to_the_end(fleet_cli: tuple[Cli, dict[str
     after = cli.ok("addons", "-a", "example-app", "--json").json()[0]
     assert (after["primary"], after["standby"]) == (standby, primary)
     endpoint = next(s["endpoint"] for s in after["servers"] if s["role"] == "primary")
-    assert cli.ok("config", "-a", "example-app", "--json").json()["REDIS_URL"] == f"redis://{endpoint}"
+    url = urlsplit(cli.ok("config", "-a", "example-app", "--json").json()["REDIS_URL"])
+    assert (url.scheme, f"{url.hostname}:{url.port}", url.username) == ("redis", endpoint, name)
+    assert url.password
     assert block(cli.ok("redis:info", "REDIS_URL", "-a", "example-app").out)["Maintenance"] == "not required"
 
     second = require_and_run(cli, str(name))

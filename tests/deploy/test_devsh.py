@@ -159,7 +159,13 @@ def test_the_example_app_follows_a_maintenance_and_sighup_stops_everything(tmp_p
         new, after, _ = until(on_new_primary, timeout=60, what="the app writing to the new primary")[0]
         assert after > before, dev.output()  # the counter carried on from where the old primary left it
         text = "\n".join(dev.lines)
-        assert f"kvmaint apps:exec: REDIS_URL changed from redis://{old} to redis://{new}: restarting" in text
+        # The URL carries the add-on's user and password; apps:exec prints the password as ***.
+        hidden = r"redis://[\w-]+:\*\*\*@"
+        changed = rf"kvmaint apps:exec: REDIS_URL changed from {hidden}{re.escape(old)} to {hidden}{re.escape(new)}: "
+        assert re.search(changed, text), text
+        url = cli.ok("config:get", "REDIS_URL", "-a", "example-app").out.strip()
+        password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        assert password and password not in text, "a password printed"
         assert f"app: started, writing INCR example:counter to {new} (REDIS_URL)" in text
         stop_and_check(dev, signal.SIGHUP, to_group=True)
     finally:

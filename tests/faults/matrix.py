@@ -65,11 +65,11 @@ CI_MATRIX = [
 
 def _point_reached(r: Rig, point: str):  # type: ignore[no-untyped-def]
     if point == "paused":
-        return paused(r.primary.endpoint)
+        return paused(r.primary.url)
     if point == "demoted":
-        return role_is(r.primary.endpoint, "slave")
+        return role_is(r.primary.url, "slave")
     if point == "promoted":
-        return role_is(r.standby.endpoint, "master")
+        return role_is(r.standby.url, "master")
     return durable_step(r.scheduler.db, point)
 
 

@@ -24,6 +24,7 @@ from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
 from tests.integration.test_failover import Api, connect, done_steps, masters, role_of
 from tests.support.agentproc import AgentProcess
+from tests.support.auth import url_at
 from tests.support.eventually import eventually
 from tests.support.sampler import SamplerProcess, SamplerSummary
 from tests.support.scheduler import SchedulerProcess
@@ -38,10 +39,8 @@ class Server:
     host: str
     port: int
     endpoint: str
-
-    @property
-    def url(self) -> str:
-        return f"redis://{self.endpoint}"
+    # With the add-on's credentials: managed servers require them.
+    url: str
 
 
 @dataclass
@@ -171,9 +170,9 @@ async def _follows(replica: Server, primary: Server) -> bool:
     return await role_of(replica.url) == "slave"
 
 
-def _server(addon: rpb.Addon, role: int) -> Server:
+def _server(addon: rpb.Addon, role: int, app_url: str) -> Server:
     s = next(s for s in addon.servers if s.role == role)
-    return Server(s.address.host, s.address.port, s.endpoint)
+    return Server(s.address.host, s.address.port, s.endpoint, url_at(app_url, s.endpoint))
 
 
 @asynccontextmanager
@@ -189,10 +188,12 @@ async def rig(
     async with connect(s.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
-        primary, standby = _server(addon, rpb.SERVER_ROLE_PRIMARY), _server(addon, rpb.SERVER_ROLE_STANDBY)
+        app_url = (await api.config())["REDIS_URL"]
+        primary = _server(addon, rpb.SERVER_ROLE_PRIMARY, app_url)
+        standby = _server(addon, rpb.SERVER_ROLE_STANDBY, app_url)
         writer = await asyncio.to_thread(WriterProcess(s.address, APP, tmp_path / "writes.txt").start)
         sampler = await asyncio.to_thread(
-            SamplerProcess([primary.endpoint, standby.endpoint], tmp_path / "roles.json").start
+            SamplerProcess([primary.url, standby.url], tmp_path / "roles.json").start
         )
         r = Rig(s, hosts, api, addon, writer, sampler, primary, standby)
         try:

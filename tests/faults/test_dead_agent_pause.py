@@ -22,7 +22,7 @@ async def test_a_frozen_agent_releases_the_writes_within_a_slice(tmp_path, sched
         agent = r.agent_pid(r.primary)
         await r.start()
         await asyncio.to_thread(step_until, agent, durable_step(r.scheduler.db, "failover"), 60, 0.01)
-        await asyncio.to_thread(step_until, agent, paused(r.primary.endpoint))
+        await asyncio.to_thread(step_until, agent, paused(r.primary.url))
         frozen_at = time.monotonic()
         try:
             mark = len(r.writer.acknowledged())

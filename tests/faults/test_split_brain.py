@@ -27,9 +27,9 @@ async def test_old_primary_killed_mid_failover_comes_back_a_replica(
             step_until, agent, durable_step(r.scheduler.db, "maintain_standby", done=True), 60, 0.01
         )
         reached = (
-            role_is(r.primary.endpoint, "slave")
+            role_is(r.primary.url, "slave")
             if point == "demoted"
-            else role_is(r.standby.endpoint, "master")
+            else role_is(r.standby.url, "master")
         )
         await asyncio.to_thread(step_until, agent, reached)
         r.kill_redis(r.primary)

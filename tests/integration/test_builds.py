@@ -17,7 +17,7 @@ from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
 from tests.integration.conftest import FAST
-from tests.integration.test_failover import APP, Api, connect, masters, server_url
+from tests.integration.test_failover import APP, Api, connect, masters
 from tests.support.agentproc import AgentProcess
 from tests.support.builds import REDIS, REDIS_VERSION, VALKEY_VERSION, build_args, lying_build, valkey
 from tests.support.eventually import eventually
@@ -73,7 +73,7 @@ async def test_redis_to_valkey_under_writes_loses_no_acknowledged_write(two_buil
         }
         addon = await api.create("premium-0")
         assert await reported(api, addon.name, REDIS_VERSION) == [("redis-7.0", REDIS_VERSION)] * 2
-        urls = [server_url(addon, rpb.SERVER_ROLE_PRIMARY), server_url(addon, rpb.SERVER_ROLE_STANDBY)]
+        urls = [await api.server_url(addon, rpb.SERVER_ROLE_PRIMARY), await api.server_url(addon, rpb.SERVER_ROLE_STANDBY)]
 
         client = await attach(scheduler.address, APP, "REDIS_URL", decode_responses=True)
         writer = Writer(client.set)
@@ -91,7 +91,7 @@ async def test_redis_to_valkey_under_writes_loses_no_acknowledged_write(two_buil
 
         assert (info.target_build, info.target_version) == ("valkey-8.1", VALKEY_VERSION)
         new_primary = (await api.config())["REDIS_URL"]
-        assert await missing_writes(new_primary.removeprefix("redis://"), len(log)) == []
+        assert await missing_writes(new_primary, len(log)) == []
         assert await masters(*urls) == [new_primary]
         for url in urls:  # both servers: the new primary and the old one, now its standby
             assert (await server_versions(url))[1] == VALKEY_VERSION
@@ -112,7 +112,7 @@ async def test_mini_moves_to_valkey_through_its_hidden_standby(two_builds) -> No
     async with connect(scheduler.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("mini")
-        old_url = f"redis://{addon.servers[0].endpoint}"
+        old_url = await api.url_of(addon.servers[0].endpoint)
         seed = aioredis.Redis.from_url(old_url)
         try:
             await seed.set("precious", "data")
@@ -122,7 +122,7 @@ async def test_mini_moves_to_valkey_through_its_hidden_standby(two_builds) -> No
         await api.wait_status("completed")
         after = await api.addon()
         assert len(after.servers) == 1 and after.servers[0].address.host != addon.servers[0].address.host
-        new_url = f"redis://{after.servers[0].endpoint}"
+        new_url = await api.url_of(after.servers[0].endpoint)
         assert (await api.config())["REDIS_URL"] == new_url
         assert (await server_versions(new_url))[1] == VALKEY_VERSION
         r = aioredis.Redis.from_url(new_url, decode_responses=True)
@@ -144,7 +144,7 @@ async def test_a_host_without_the_build_or_a_wrong_version_fails_before_the_fail
     async with connect(scheduler.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
-        primary_url = server_url(addon, rpb.SERVER_ROLE_PRIMARY)
+        primary_url = await api.server_url(addon, rpb.SERVER_ROLE_PRIMARY)
         standby = next(s for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY)
         assert standby.address.host == "db-2"  # placement: least loaded, then by name
         await require(api, addon.name, "valkey-8.1")
@@ -168,4 +168,4 @@ async def test_a_host_without_the_build_or_a_wrong_version_fails_before_the_fail
             f"{VALKEY_VERSION} of build valkey-8.1"
         )
         assert (await api.config())["REDIS_URL"] == primary_url
-        assert await masters(primary_url, f"redis://{standby.endpoint}") == [primary_url]
+        assert await masters(primary_url, await api.url_of(standby.endpoint)) == [primary_url]

@@ -18,6 +18,7 @@ from kvmaint.v1 import events_pb2_grpc, fleet_pb2_grpc, maintenance_pb2_grpc
 from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
+from tests.support.auth import url_at
 from tests.support.eventually import eventually
 
 APP = "example-app"
@@ -34,6 +35,13 @@ class Api:
 
     async def config(self) -> dict[str, str]:
         return dict((await self.fleet.GetConfigVars(fpb.GetConfigVarsRequest(app=APP))).config_vars)
+
+    async def url_of(self, endpoint: str, var: str = "REDIS_URL") -> str:
+        """The URL, with the add-on's credentials, of one of its servers."""
+        return url_at((await self.config())[var], endpoint)
+
+    async def server_url(self, addon: rpb.Addon, role: int) -> str:
+        return await self.url_of(next(s for s in addon.servers if s.role == role).endpoint)
 
     async def addon(self, ref: str = "REDIS_URL") -> rpb.Addon:
         return (await self.maint.GetAddonInfo(mpb.GetAddonInfoRequest(app=APP, addon=ref))).addon
@@ -111,23 +119,12 @@ async def connect(address: str) -> AsyncIterator[Api]:
         await channel.close()
 
 
-def endpoint(url: str) -> tuple[str, int]:
-    host, port = url.removeprefix("redis://").rsplit(":", 1)
-    return host, int(port)
-
-
 async def role_of(url: str) -> str:
-    host, port = endpoint(url)
-    r = aioredis.Redis(host=host, port=port, decode_responses=True, socket_timeout=2)
+    r = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=2)
     try:
         return str((await r.execute_command("ROLE"))[0])
     finally:
         await r.aclose()
-
-
-def server_url(addon: rpb.Addon, role: int) -> str:
-    s = next(s for s in addon.servers if s.role == role)
-    return f"redis://{s.endpoint}"
 
 
 async def masters(*urls: str) -> list[str]:
@@ -154,8 +151,8 @@ async def test_failover_under_writes_loses_no_acknowledged_write(fleet) -> None:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
         primary_url, standby_url = (
-            server_url(addon, rpb.SERVER_ROLE_PRIMARY),
-            server_url(addon, rpb.SERVER_ROLE_STANDBY),
+            await api.server_url(addon, rpb.SERVER_ROLE_PRIMARY),
+            await api.server_url(addon, rpb.SERVER_ROLE_STANDBY),
         )
         assert (await api.config())["REDIS_URL"] == primary_url
 
@@ -198,7 +195,7 @@ async def test_failover_under_writes_loses_no_acknowledged_write(fleet) -> None:
         )
         assert [m.status for m in hist.maintenances] == [rpb.MAINTENANCE_STATUS_COMPLETED]
         refreshed = await api.addon()
-        assert server_url(refreshed, rpb.SERVER_ROLE_PRIMARY) == standby_url
+        assert await api.server_url(refreshed, rpb.SERVER_ROLE_PRIMARY) == standby_url
 
 
 async def test_lagging_standby_blocks_the_failover(fleet) -> None:
@@ -206,7 +203,7 @@ async def test_lagging_standby_blocks_the_failover(fleet) -> None:
     async with connect(scheduler.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
-        primary_url = server_url(addon, rpb.SERVER_ROLE_PRIMARY)
+        primary_url = await api.server_url(addon, rpb.SERVER_ROLE_PRIMARY)
         standby = next(s for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY)
         pid = hosts[standby.address.host].server_pid(standby.address.port)
         assert pid is not None
@@ -240,7 +237,7 @@ async def test_failed_attempts_wait_for_an_operator_and_run_still_completes(flee
     async with connect(scheduler.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
-        urls = [f"redis://{s.endpoint}" for s in addon.servers]
+        urls = [await api.url_of(s.endpoint) for s in addon.servers]
         standby_host = next(s.address.host for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY)
         await api.require(addon.name)
         hosts[standby_host].stop()
@@ -266,7 +263,7 @@ async def test_agent_killed_mid_maintenance_completes_once(fleet, agents) -> Non
     async with connect(scheduler.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
-        urls = [f"redis://{s.endpoint}" for s in addon.servers]
+        urls = [await api.url_of(s.endpoint) for s in addon.servers]
         standby_host = next(s.address.host for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY)
         await api.require_and_run(addon.name)
         await api.wait_step("maintain_standby")
@@ -283,7 +280,7 @@ async def test_scheduler_killed_mid_maintenance_resumes(fleet) -> None:
     async with connect(scheduler.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
-        urls = [f"redis://{s.endpoint}" for s in addon.servers]
+        urls = [await api.url_of(s.endpoint) for s in addon.servers]
         await api.require_and_run(addon.name)
         await api.wait_step("maintain_standby")
     scheduler.kill()
@@ -303,7 +300,7 @@ async def test_mini_is_maintained_through_a_hidden_standby(fleet) -> None:
         addon = await api.create("mini")
         assert len(addon.servers) == 1
         old = addon.servers[0]
-        old_url = f"redis://{old.endpoint}"
+        old_url = await api.url_of(old.endpoint)
         seed = aioredis.Redis.from_url(old_url)
         try:
             await seed.set("precious", "data")
@@ -320,7 +317,7 @@ async def test_mini_is_maintained_through_a_hidden_standby(fleet) -> None:
         assert len(after.servers) == 1 and after.servers[0].role == rpb.SERVER_ROLE_PRIMARY
         new = after.servers[0]
         assert new.address.host != old.address.host
-        new_url = f"redis://{new.endpoint}"
+        new_url = await api.url_of(new.endpoint)
         assert (await api.config())["REDIS_URL"] == new_url
         r = aioredis.Redis.from_url(new_url, decode_responses=True)
         try:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
 
 from kvmaint.v1 import resources_pb2 as rpb
 from tests.integration.conftest import FAST
-from tests.integration.test_failover import connect, endpoint, masters, server_url
+from tests.integration.test_failover import connect, masters
 from tests.support.eventually import eventually
 from tests.support.stock import StockWriter, ioredis_writer, node_ready, old_redis_py_python, redis_py_writer
 
@@ -49,6 +50,12 @@ def redis_cli(port: int, *args: str) -> list[str]:
     return out.stdout.split()
 
 
+def endpoint(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None, url
+    return parts.hostname, parts.port
+
+
 async def lost_writes(url: str, acked: int) -> list[int]:
     r = aioredis.Redis.from_url(url, decode_responses=True)
     try:
@@ -70,8 +77,10 @@ async def test_stock_clients_follow_a_maintenance(sentinel_fleet) -> None:
     async with connect(scheduler.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
-        primary_url = server_url(addon, rpb.SERVER_ROLE_PRIMARY)
-        standby_url = server_url(addon, rpb.SERVER_ROLE_STANDBY)
+        primary_url = await api.server_url(addon, rpb.SERVER_ROLE_PRIMARY)
+        standby_url = await api.server_url(addon, rpb.SERVER_ROLE_STANDBY)
+        app_url = (await api.config())["REDIS_URL"]
+        assert urlsplit(app_url).password, "REDIS_URL carries the app's password"
         old_host, old_port = endpoint(primary_url)
         new_host, new_port = endpoint(standby_url)
         assert redis_cli(scheduler.sentinel_port, "SENTINEL", "get-master-addr-by-name", addon.name) == [
@@ -89,10 +98,10 @@ async def test_stock_clients_follow_a_maintenance(sentinel_fleet) -> None:
         )  # fmt: skip
 
         writers: list[StockWriter] = [
-            redis_py_writer(sys.executable, sentinel, addon.name, retry=True),
-            redis_py_writer(sys.executable, sentinel, addon.name, retry=False),
-            redis_py_writer(old53, sentinel, addon.name, retry=True),
-            ioredis_writer(node, sentinel, addon.name),
+            redis_py_writer(sys.executable, sentinel, addon.name, retry=True, url=app_url),
+            redis_py_writer(sys.executable, sentinel, addon.name, retry=False, url=app_url),
+            redis_py_writer(old53, sentinel, addon.name, retry=True, url=app_url),
+            ioredis_writer(node, sentinel, addon.name, url=app_url),
         ]
         try:
             for w in writers:

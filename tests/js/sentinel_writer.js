@@ -10,12 +10,18 @@ function arg(name, fallback) {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
+function credentials(url) {
+  return { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+}
+
 async function main() {
   const [host, port] = arg("sentinel").split(":");
   const redis = new Redis({
     sentinels: [{ host, port: Number(port) }],
     name: arg("name"),
     sentinelPassword: arg("password", undefined),
+    // The app's REDIS_URL carries the user and password of the primary's ACL user.
+    ...(arg("url") ? credentials(new URL(arg("url"))) : {}),
     lazyConnect: false,
   });
   redis.on("error", () => {}); // connection errors are retried by ioredis; writes report their own

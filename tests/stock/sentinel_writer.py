@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.asyncio.retry import Retry
@@ -25,7 +26,17 @@ async def main() -> None:
     p.add_argument("--name", required=True, help="master name")
     p.add_argument("--retry", action="store_true", help="Retry on connection errors (redis-py's Retry)")
     p.add_argument("--password", default=None, help="Sentinel AUTH token")
+    p.add_argument(
+        "--url", default="", help="the app's REDIS_URL: its user and password, and TLS for rediss://"
+    )
+    p.add_argument("--ca", default=None, help="CA file for a rediss:// URL")
     args = p.parse_args()
+    url = urlsplit(args.url)
+    server_kwargs: dict[str, object] = {}
+    if url.password is not None:
+        server_kwargs.update(username=unquote(url.username or "") or None, password=unquote(url.password))
+    if url.scheme == "rediss":
+        server_kwargs.update(ssl=True, ssl_ca_certs=args.ca, ssl_check_hostname=False)
     host, port = args.sentinel.rsplit(":", 1)
     # redis-py's documented way to retry on connection errors: a Retry, and (needed before 6.0, where
     # the client re-raises errors not listed here) the same errors in retry_on_error.
@@ -38,6 +49,7 @@ async def main() -> None:
         [(host, int(port))],
         sentinel_kwargs={"password": args.password, "socket_timeout": 5},
         socket_timeout=5,
+        **server_kwargs,
     )
     r = sentinel.master_for(args.name, retry=retry, retry_on_error=retry_on_error)
 

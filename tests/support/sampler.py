@@ -42,6 +42,9 @@ NO_RETRY = Retry(NoBackoff(), 0)  # a down server reads as down at once, not aft
 
 
 def _client(server: str) -> redis.Redis:
+    """`server`: a URL with the add-on's credentials (managed servers require them), or HOST:PORT."""
+    if "://" in server:
+        return redis.Redis.from_url(server, socket_timeout=0.5, socket_connect_timeout=0.5, retry=NO_RETRY)
     host, port = server.rsplit(":", 1)
     return redis.Redis(
         host=host, port=int(port), socket_timeout=0.5, socket_connect_timeout=0.5, retry=NO_RETRY

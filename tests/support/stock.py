@@ -118,17 +118,29 @@ class StockWriter:
 
 
 def redis_py_writer(
-    python: Path | str, sentinel: str, name: str, retry: bool, password: str | None = None
+    python: Path | str,
+    sentinel: str,
+    name: str,
+    retry: bool,
+    password: str | None = None,
+    url: str = "",
+    ca: str = "",
 ) -> StockWriter:
+    """`url`: the app's REDIS_URL, whose user and password (and TLS) the writer uses on the primary."""
     argv = [str(python), str(PY_WRITER), "--sentinel", sentinel, "--name", name]
     argv += ["--retry"] if retry else []
     argv += ["--password", password] if password else []
+    argv += ["--url", url] if url else []
+    argv += ["--ca", ca] if ca else []
     return StockWriter(f"redis-py ({python}){' +Retry' if retry else ''}", argv)
 
 
-def ioredis_writer(node: str, sentinel: str, name: str, password: str | None = None) -> StockWriter:
+def ioredis_writer(
+    node: str, sentinel: str, name: str, password: str | None = None, url: str = ""
+) -> StockWriter:
     argv = [node, str(JS_WRITER), "--sentinel", sentinel, "--name", name]
     argv += ["--password", password] if password else []
+    argv += ["--url", url] if url else []
     return StockWriter("ioredis", argv)
 
 
