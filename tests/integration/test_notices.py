@@ -17,6 +17,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -42,7 +43,8 @@ FLOW = ["scheduled", "scheduled", "starting", "failing_over", "failed_over", "co
 class Follower:
     """A plain redis-py subscriber that moves to the new primary named by `failed_over`."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, username: str | None, password: str | None) -> None:
+        self.username, self.password = username, password
         self.messages: list[dict[str, str]] = []
         self.ports = [port]
         self.task: asyncio.Task[None] | None = None
@@ -54,7 +56,7 @@ class Follower:
 
     async def _run(self) -> None:
         while True:
-            client = redis.asyncio.Redis(port=self.ports[-1])
+            client = redis.asyncio.Redis(port=self.ports[-1], username=self.username, password=self.password)
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
@@ -86,14 +88,15 @@ class Follower:
 class RedisCli:
     """`redis-cli -p PORT SUBSCRIBE CHANNEL`, its stdout read line by line."""
 
-    def __init__(self) -> None:
+    def __init__(self, username: str | None, password: str | None) -> None:
+        self.auth = ["--user", username, "--pass", password, "--no-auth-warning"] if password else []
         self.proc: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
         self.reader: asyncio.Task[None] | None = None
 
     async def start(self, port: int) -> RedisCli:
         self.proc = await asyncio.create_subprocess_exec(
-            "redis-cli", "-p", str(port), "SUBSCRIBE", CHANNEL,
+            "redis-cli", "-p", str(port), *self.auth, "SUBSCRIBE", CHANNEL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         self.reader = asyncio.create_task(self._read())
@@ -160,12 +163,13 @@ async def test_a_maintenance_by_plan_tells_subscribers_in_order(
 
         addon = await eventually(created, timeout=30, interval=0.2, message="add-on created")
         url = (await fleet.GetConfigVars(fpb.GetConfigVarsRequest(app=APP))).config_vars["REDIS_URL"]
-        primary_port = int(url.rpartition(":")[2])
+        parsed = urlsplit(url)  # redis://USER:PASSWORD@HOST:PORT: the add-on's ACL user
+        primary_port, user, password = int(parsed.port or 0), parsed.username, parsed.password
         try:
-            follower = Follower(primary_port)
+            follower = Follower(primary_port, user, password)
             followers.append(follower)
             await follower.start()
-            first_cli = await RedisCli().start(primary_port)
+            first_cli = await RedisCli(user, password).start(primary_port)
             clis.append(first_cli)
 
             # A window that opens in 20 minutes (moved there after the requirement: rescheduled).
@@ -216,7 +220,7 @@ async def test_a_maintenance_by_plan_tells_subscribers_in_order(
                 failed_over = [n for n in first_cli.notices() if n["type"] == "failed_over"]
                 if failed_over and not second_cli:
                     port = int(failed_over[0]["new_primary"].rpartition(":")[2])
-                    second_cli.append(await RedisCli().start(port))
+                    second_cli.append(await RedisCli(user, password).start(port))
                     clis.append(second_cli[0])
                 return bool(second_cli)
 
