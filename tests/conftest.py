@@ -1,17 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from server.storage.select import AnyStore, store_for
-from tests.support.pg import temporary_database
 from tests.support.scheduler import SchedulerProcess
-
-# The two stores; a test runs on both with @pytest.mark.parametrize("state_db", BACKENDS, indirect=True).
-BACKENDS = ["sqlite", "postgres"]
+from tests.support.stores import BACKENDS, backend_db
 
 OPERATOR_TOKEN = "op-secret-token"
 APP_TOKENS = {"example-app": "app-token-example", "other-app": "app-token-other"}
@@ -30,22 +26,10 @@ def write_tokens(path: Path) -> Path:
     return path
 
 
-@contextmanager
-def backend_db(kind: str, tmp_path: Path) -> Iterator[Path | str]:
-    """A SQLite file in tmp_path, or a PostgreSQL database of the test's own (tests/support/pg.py),
-    dropped after it."""
-    if kind == "sqlite":
-        yield tmp_path / "state.db"
-    else:
-        assert kind == "postgres", kind
-        with temporary_database() as url:
-            yield url
-
-
 @pytest.fixture
 def state_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
-    """Where a test's state lives: a SQLite file by default; the indirect parameter "postgres" picks
-    PostgreSQL."""
+    """Where a test's state lives: a SQLite file by default; `on_both_stores` (tests/support/stores.py)
+    runs the test on PostgreSQL too."""
     with backend_db(getattr(request, "param", "sqlite"), tmp_path) as db:
         yield db
 

@@ -23,8 +23,8 @@ from server.service.fleet import FleetService
 from server.service.maintenance import MaintenanceService
 from server.service.webhooks import WebhookService
 from server.storage.select import AnyStore, store_for
-from tests.conftest import BACKENDS, backend_db
 from tests.notify.servers import HookSink, SmtpSink
+from tests.support.stores import BACKENDS, backend_db
 
 MONDAY_NOON = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 APP = "example-app"

@@ -30,7 +30,7 @@ from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 from server.storage import postgres, sqlite
 from server.storage.select import AnyStore, store_for
-from tests.conftest import backend_db
+from tests.support.stores import backend_db
 
 T0 = datetime(2026, 1, 5, 12, 0, 0, 123456, tzinfo=UTC)
 

@@ -76,3 +76,16 @@ def temporary_database() -> Iterator[str]:
         yield url
     finally:
         _run(drop_database(url))
+
+
+def query(url: str, sql: str, *params: object) -> list[asyncpg.Record]:
+    """One query on `url` from sync test code."""
+
+    async def go() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return list(await conn.fetch(sql, *params))
+        finally:
+            await conn.close()
+
+    return _run(go())
