@@ -778,6 +778,14 @@ class PostgresStore:
     async def _migrate(self) -> None:
         async with self._p.acquire() as conn:
             await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            if current > len(MIGRATIONS):
+                # A downgrade: this code does not know the newer tables and columns, so it must not write.
+                raise FailedPrecondition(
+                    f"the state database {redacted(self.dsn)} has schema version {current}, written by a "
+                    f"newer kvmaint (this one knows up to {len(MIGRATIONS)}): run that version, or restore "
+                    "the dump taken before the upgrade (pg_restore)."
+                )
             for version, script in enumerate(MIGRATIONS, start=1):
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK)

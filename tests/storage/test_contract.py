@@ -30,7 +30,7 @@ from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 from server.storage import postgres, sqlite
 from server.storage.select import AnyStore, store_for
-from tests.support.stores import backend_db
+from tests.support.stores import backend_db, db_rows
 
 T0 = datetime(2026, 1, 5, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -159,6 +159,18 @@ async def test_reopening_a_migrated_database_keeps_its_data(store: AnyStore) -> 
             assert (await tx.get_addon("redis-a")) == addon("redis-a")
     finally:
         await again.close()
+
+
+async def test_a_database_from_a_newer_kvmaint_is_refused_and_not_written(store: AnyStore) -> None:
+    """A downgrade after an upgrade migrated the database: the older code must not write to it."""
+    db = store.dsn if isinstance(store, postgres.PostgresStore) else store.path
+    newer = len(sqlite.MIGRATIONS) + 1
+    await store.close()
+    db_rows(db, "INSERT INTO schema_migrations (version) VALUES (?)", newer)
+    again = store_for(db)
+    with pytest.raises(FailedPrecondition, match=f"has schema version {newer}, written by a newer kvmaint"):
+        await again.open()
+    assert db_rows(db, "SELECT MAX(version) AS v FROM schema_migrations") == [{"v": newer}]
 
 
 # apps, config vars, add-ons

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from server import backup
 from server.__main__ import parse_args
 from server.storage.postgres import PostgresStore
 from server.storage.select import describe, store_for
@@ -26,3 +27,10 @@ def test_logs_and_messages_never_show_the_password() -> None:
     )
     assert describe("postgresql://postgres@127.0.0.1/postgres") == "postgresql://postgres@127.0.0.1/postgres"
     assert describe(Path("state.db")) == "state.db"
+
+
+def test_backup_and_restore_send_a_postgres_database_to_its_own_tools(capsys) -> None:
+    assert backup.main(["backup", "--db", "postgresql://kvmaint:s3cret@db.internal/kvmaint", "--to", "b.db"]) == 2
+    err = capsys.readouterr().err
+    assert "postgresql://kvmaint:***@db.internal/kvmaint is a PostgreSQL database" in err and "pg_dump" in err
+    assert "s3cret" not in err
