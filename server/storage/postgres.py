@@ -9,9 +9,11 @@ transaction, so they are gapless (a rolled-back transaction gives its number bac
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 WRITE_LOCK = 0x6B766D61696E7401  # held by every read-write transaction until it ends
 MIGRATE_LOCK = 0x6B766D61696E7402  # held while migrating, so two starting processes do not race
 SCHEDULER_LOCK = 0x6B766D61696E7403  # held for life by the one scheduler on this database
+
+# Names kvmaint's sessions in pg_stat_activity (and so in the refusal of a second scheduler).
+SESSION_SETTINGS = {"application_name": "kvmaint-scheduler"}
 
 # Index i is schema version i + 1 and means the same as SQLite's MIGRATIONS[i] (the contract suite
 # checks both lists have the same length): a migration added to one store is added to the other.
@@ -761,7 +766,9 @@ class PostgresStore:
         self._owner: asyncpg.Connection | None = None
 
     async def open(self) -> None:
-        pool = await asyncpg.create_pool(self.dsn, min_size=self._min, max_size=self._max)
+        pool = await asyncpg.create_pool(
+            self.dsn, min_size=self._min, max_size=self._max, server_settings=SESSION_SETTINGS
+        )
         self._pool = pool
         try:
             await self._migrate()
@@ -804,7 +811,7 @@ class PostgresStore:
         """Makes this process the one scheduler on the database (the SQLite store's STATE.lock), or
         raises `FailedPrecondition` naming the holder. The session lock dies with the connection, so a
         SIGKILLed scheduler never blocks a restart."""
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.dsn, server_settings=SESSION_SETTINGS)
         try:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SCHEDULER_LOCK):
                 holder = await conn.fetchval(
@@ -836,17 +843,50 @@ class PostgresStore:
     async def transaction(self) -> AsyncIterator[PostgresTx]:
         """One transaction, committed when the body returns and rolled back otherwise.
 
-        Cancellation-safe by asyncpg's own means: a cancelled statement is cancelled on the server, the
-        transaction block rolls back, and a connection left in doubt is closed by the pool on release
-        (which asyncpg shields from cancellation) rather than handed out again.
+        Cancellation-safe as SQLite's: COMMIT, ROLLBACK and the connection's return to the pool are
+        awaited to their end even when the caller is cancelled (`_settle`), so when this block is left
+        the connection is back in the pool outside any transaction (or closed by the pool, when a
+        statement cancelled on the server left it in doubt). A cancellation that arrived meanwhile is
+        raised afterwards.
         """
-        async with self._p.acquire() as conn, conn.transaction():
+        pool = self._p
+        conn = await pool.acquire()
+        tx = conn.transaction()
+        try:
+            await tx.start()
             await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
             yield PostgresTx(conn)
+            await _settle(tx.commit())
+        except BaseException:
+            if conn.is_in_transaction():
+                with contextlib.suppress(Exception):  # the pool's reset rolls back or closes it instead
+                    await _settle(tx.rollback())
+            raise
+        finally:
+            await _settle(pool.release(conn))
 
     async def last_sequence(self) -> int:
         async with self._p.acquire() as conn:
             return int(await conn.fetchval("SELECT last FROM event_sequence"))
+
+
+async def _settle(step: Awaitable[Any]) -> None:
+    """Runs `step` to its end even if the caller is cancelled meanwhile, then re-raises the cancellation
+    (the asyncpg counterpart of `storage/sqlite._settle`)."""
+    task = asyncio.ensure_future(step)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:
+            break
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a transaction's end failed while its caller was cancelled: %s", task.exception())
+        raise asyncio.CancelledError
+    task.result()
 
 
 def redacted(dsn: str) -> str:
