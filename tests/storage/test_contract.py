@@ -30,7 +30,7 @@ from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 from server.storage import postgres, sqlite
 from server.storage.select import AnyStore, store_for
-from tests.support.stores import backend_db, db_rows
+from tests.support.stores import backend_db, db_rows, location
 
 T0 = datetime(2026, 1, 5, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -123,7 +123,7 @@ async def test_read_check_write_transactions_are_serialised_across_two_stores(
 ) -> None:
     """Services read, decide, then write in one transaction (uniqueness checks, one active maintenance
     per add-on): concurrent transactions, even of two processes, must not interleave."""
-    other = store_for(store.dsn if isinstance(store, postgres.PostgresStore) else store.path)
+    other = store_for(location(store))
     await other.open()
     try:
         await seed(store)
@@ -151,7 +151,7 @@ async def test_migrations_are_versioned_and_in_step_on_both_stores(store: AnySto
 
 async def test_reopening_a_migrated_database_keeps_its_data(store: AnyStore) -> None:
     await seed(store)
-    again = store_for(store.dsn if isinstance(store, postgres.PostgresStore) else store.path)
+    again = store_for(location(store))
     await again.open()
     try:
         assert await again.schema_version() == len(sqlite.MIGRATIONS)
@@ -163,7 +163,7 @@ async def test_reopening_a_migrated_database_keeps_its_data(store: AnyStore) -> 
 
 async def test_a_database_from_a_newer_kvmaint_is_refused_and_not_written(store: AnyStore) -> None:
     """A downgrade after an upgrade migrated the database: the older code must not write to it."""
-    db = store.dsn if isinstance(store, postgres.PostgresStore) else store.path
+    db = location(store)
     newer = len(sqlite.MIGRATIONS) + 1
     await store.close()
     db_rows(db, "INSERT INTO schema_migrations (version) VALUES (?)", newer)

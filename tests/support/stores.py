@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from server.storage.postgres import PostgresStore
+from server.storage.select import AnyStore
 from tests.support.pg import query, temporary_database
 
 BACKENDS = ["sqlite", "postgres"]
@@ -40,3 +42,8 @@ def db_rows(db: Path | str, sql: str, *params: object) -> list[dict[str, object]
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def location(store: AnyStore) -> Path | str:
+    """Where an open store keeps its state, to open a second store (a "restarted scheduler") on it."""
+    return store.dsn if isinstance(store, PostgresStore) else store.path
