@@ -5,7 +5,7 @@ here can stand behind the services; a behaviour the services rely on that is not
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -256,6 +256,9 @@ async def test_deleting_an_app_deletes_its_addons_config_and_webhooks(store: Any
 # maintenances
 
 
+REQUIRED = {"id", "addon", "app", "reason", "method", "created_at", "required_by"}
+
+
 async def test_maintenance_round_trip_with_every_field_and_history(store: AnyStore) -> None:
     await seed(store)
     full = maint(
@@ -264,10 +267,10 @@ async def test_maintenance_round_trip_with_every_field_and_history(store: AnySto
         scheduled_for=T0 + timedelta(days=4),
         previously_scheduled_for=T0 + timedelta(days=3),
         started_at=T0 + timedelta(days=4, seconds=1),
-        completed_at=None,
+        completed_at=T0 + timedelta(days=4, minutes=1),  # the store keeps what it is given
         window=Window(4, 18 * 60),
         current_step="promote",
-        failure_reason="",
+        failure_reason="an earlier reason",
         write_pause_ms=412,
         attempts=2,
         last_failure_reason="catch-up timed out",
@@ -278,6 +281,9 @@ async def test_maintenance_round_trip_with_every_field_and_history(store: AnySto
         state={"old_primary": "db-1:7001", "nested": "ünïcode"},
         history=(HistoryEntry(T0, Status.PENDING, "", "required"),),
     )
+    bare = maint("m-1")
+    unset = [f.name for f in fields(Maintenance) if f.name not in REQUIRED and getattr(full, f.name) == getattr(bare, f.name)]
+    assert unset == [], f"give these new fields a non-default value here, so both stores must keep them: {unset}"
     async with store.transaction() as tx:
         await tx.insert_maintenance(full)
         await tx.add_history("m-1", HistoryEntry(T0 + timedelta(seconds=5), Status.RUNNING, "promote", "go"))
