@@ -49,6 +49,10 @@ SCHEDULER_LOCK = 0x6B766D61696E7403  # held for life by the one scheduler on thi
 # Names kvmaint's sessions in pg_stat_activity (and so in the refusal of a second scheduler).
 SESSION_SETTINGS = {"application_name": "kvmaint-scheduler"}
 
+# The lock holder's connection: over TCP the server notices a vanished scheduler host (no FIN, no RST)
+# after about idle + interval * count = 25 s instead of the OS default of hours, and drops its lock.
+OWNER_KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+
 # Index i is schema version i + 1 and means the same as SQLite's MIGRATIONS[i] (the contract suite
 # checks both lists have the same length): a migration added to one store is added to the other.
 MIGRATIONS: list[str] = [
@@ -784,8 +788,12 @@ class PostgresStore:
 
     async def _migrate(self) -> None:
         async with self._p.acquire() as conn:
-            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-            current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK)
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+                )
+                current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
             if current > len(MIGRATIONS):
                 # A downgrade: this code does not know the newer tables and columns, so it must not write.
                 raise FailedPrecondition(
@@ -811,7 +819,7 @@ class PostgresStore:
         """Makes this process the one scheduler on the database (the SQLite store's STATE.lock), or
         raises `FailedPrecondition` naming the holder. The session lock dies with the connection, so a
         SIGKILLed scheduler never blocks a restart."""
-        conn = await asyncpg.connect(self.dsn, server_settings=SESSION_SETTINGS)
+        conn = await asyncpg.connect(self.dsn, server_settings={**SESSION_SETTINGS, **OWNER_KEEPALIVE})
         try:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SCHEDULER_LOCK):
                 holder = await conn.fetchval(

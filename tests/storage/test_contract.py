@@ -173,6 +173,20 @@ async def test_a_database_from_a_newer_kvmaint_is_refused_and_not_written(store:
     assert db_rows(db, "SELECT MAX(version) AS v FROM schema_migrations") == [{"v": newer}]
 
 
+async def test_postgres_processes_starting_together_migrate_once(tmp_path: Path) -> None:
+    """Several processes may open one PostgreSQL database at once (replicas, a scheduler and a tool):
+    the migration lock makes one migrate and the others wait and find it done."""
+    with backend_db("postgres", tmp_path) as url:
+        stores = [postgres.PostgresStore(str(url)) for _ in range(4)]
+        await asyncio.gather(*(s.open() for s in stores))
+        try:
+            assert [await s.schema_version() for s in stores] == [len(postgres.MIGRATIONS)] * 4
+            assert db_rows(url, "SELECT COUNT(*) AS n FROM schema_migrations") == [{"n": len(postgres.MIGRATIONS)}]
+        finally:
+            for s in stores:
+                await s.close()
+
+
 # apps, config vars, add-ons
 
 
