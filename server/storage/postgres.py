@@ -198,6 +198,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE maintenances ADD COLUMN target_version TEXT NOT NULL DEFAULT '';
     ALTER TABLE maintenances ADD COLUMN allow_downgrade BOOLEAN NOT NULL DEFAULT FALSE;
     """,
+    # 7: what applications saw of a failover (redirect_ms), and the week the owner scheduled into.
+    """
+    ALTER TABLE maintenances ADD COLUMN redirect_ms INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE maintenances ADD COLUMN not_before TIMESTAMPTZ;
+    """,
 ]
 
 
@@ -273,7 +278,7 @@ _MAINT_COLS = (
     "id, addon, app, reason, method, status, required_by, created_at, scheduled_for, "
     "previously_scheduled_for, started_at, completed_at, window_day, window_minute, current_step, "
     "failure_reason, write_pause_ms, state, attempts, last_failure_reason, needs_operator, "
-    "target_build, target_version, allow_downgrade"
+    "target_build, target_version, allow_downgrade, redirect_ms, not_before"
 )
 _MAINT_NAMES = [c.strip() for c in _MAINT_COLS.split(",")]
 
@@ -304,6 +309,8 @@ def _maint_params(m: Maintenance) -> tuple[Any, ...]:
         m.target_build,
         m.target_version,
         m.allow_downgrade,
+        m.redirect_ms,
+        _ts(m.not_before),
     )
 
 
@@ -474,6 +481,8 @@ class PostgresTx:
                 target_build=r["target_build"],
                 target_version=r["target_version"],
                 allow_downgrade=r["allow_downgrade"],
+                redirect_ms=r["redirect_ms"],
+                not_before=r["not_before"],
                 history=tuple(hist[r["id"]]),
             )
             for r in rows

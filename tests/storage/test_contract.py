@@ -292,6 +292,8 @@ async def test_maintenance_round_trip_with_every_field_and_history(store: AnySto
         target_build="valkey-8.1",
         target_version="8.1.8",
         allow_downgrade=True,
+        redirect_ms=530,
+        not_before=T0 + timedelta(days=2),
         state={"old_primary": "db-1:7001", "nested": "ünïcode"},
         history=(HistoryEntry(T0, Status.PENDING, "", "required"),),
     )
