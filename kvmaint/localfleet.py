@@ -1,10 +1,10 @@
 """`kvmaint-local`: the whole product on one machine, for trying it out.
 
-Starts the scheduler on its SQLite default, two agents (db-1, db-2), and, on first start, an example app
-with a premium-0 add-on (primary and HA standby on different hosts) and a mini add-on, whose real
-redis-server processes the agents start; then runs the example app's program (kvmaint/exampleapp.py)
-under `kvmaint apps:exec`, printing a line a second. Stays up until Ctrl-C, SIGTERM or SIGHUP (the
-terminal closed), then stops everything it started, redis-servers included.
+Starts the scheduler on its SQLite default (or `--db postgresql://...`), two agents (db-1, db-2), and,
+on first start, an example app with a premium-0 add-on (primary and HA standby on different hosts) and a
+mini add-on, whose real redis-server processes the agents start; then runs the example app's program
+(kvmaint/exampleapp.py) under `kvmaint apps:exec`, printing a line a second. Stays up until Ctrl-C,
+SIGTERM or SIGHUP (the terminal closed), then stops everything it started, redis-servers included.
 
 Its children run in their own sessions, so a terminal's signals reach this process alone and the stop
 happens in order (the app, the agents, the scheduler, then the servers) instead of all dying at once.
@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         help="address of the web status page (default: a free port on 127.0.0.1, printed)",
     )
     p.add_argument(
+        "--db",
+        default="",
+        help="the scheduler's store: a postgresql:// URL, or a SQLite file (default DIR/state.db)",
+    )
+    p.add_argument(
         "--reset", action="store_true", help="stop nothing, but start from an empty state directory"
     )
     p.add_argument(
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--listen",
                     args.listen,
                     "--db",
-                    str(args.dir / "state.db"),
+                    args.db or str(args.dir / "state.db"),
                     # Local development: webhook receivers usually run on this machine.
                     "--webhook-allow-private",
                     "--sentinel-listen",

@@ -3,7 +3,8 @@
 # venv of its own (.venv-lowest), and runs there the smoke test (imports, dev certificates, a real
 # scheduler, one RPC, the CLI, kvmaint.client on a real redis-server) and the tests of the parts that
 # lean hardest on those libraries (notifications: aiohttp, aiosmtplib; the agent's Redis facade: redis).
-# The Sentinel endpoint: hiredis. Shell completion: shtab.
+# The Sentinel endpoint: hiredis. Shell completion: shtab. The storage contract on both stores:
+# aiosqlite, asyncpg.
 # A declared floor is a tested floor. CI runs it; run it yourself after changing a floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,4 @@ rm -rf .venv-lowest
   pytest pytest-asyncio pytest-timeout aiosmtpd hypothesis standardwebhooks
 .venv-lowest/bin/python -m tests.smoke.run
 exec .venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/notify tests/agent/test_redisnode.py tests/sentinel \
-  tests/cli/test_completion.py
+  tests/cli/test_completion.py tests/storage

@@ -25,6 +25,7 @@ from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.runner import DriverConfig
 from server.notify.sender import NotifyConfig, SmtpConfig
+from server.storage.select import db_target, describe
 from server.tls import agent_credentials, client_credentials
 
 log = logging.getLogger("kvmaint.scheduler")
@@ -77,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--db",
-        type=Path,
-        default=Path(os.environ.get("KVMAINT_DB", ".kvmaint/state.db")),
-        help="SQLite database file (default ./.kvmaint/state.db)",
+        type=db_target,
+        default=db_target(os.environ.get("KVMAINT_DB", ".kvmaint/state.db")),
+        help="SQLite database file (default ./.kvmaint/state.db), or a PostgreSQL URL "
+        "(postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE)",
     )
     p.add_argument(
         "--tokens",
@@ -331,7 +333,7 @@ async def serve(args: argparse.Namespace) -> int:
         host,
         scheduler.port,
         scheduler.agent_port,
-        args.db,
+        describe(args.db),
     )
     if scheduler.sentinel is not None:
         log.info("Sentinel-compatible endpoint on %s:%d", host, scheduler.sentinel_port)

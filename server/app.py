@@ -50,7 +50,9 @@ from server.service.fleet import FleetService
 from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
 from server.statelock import StateLock
-from server.storage.sqlite import SqliteStore
+from server.storage import Store
+from server.storage.postgres import PostgresStore, is_postgres_url
+from server.storage.select import AnyStore, store_for
 from server.web.site import StatusSite
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,8 @@ SERVER_OPTIONS = [
 @dataclass
 class SchedulerConfig:
     listen: str = "127.0.0.1:50051"
-    db: Path = Path(".kvmaint/state.db")
+    # A SQLite file, or a postgresql:// URL (server/storage/select.py).
+    db: Path | str = Path(".kvmaint/state.db")
     tokens: TokenTable = field(default_factory=lambda: TokenTable({}))
     server_credentials: grpc.ServerCredentials | None = None
     agent_listen: str = ""
@@ -106,7 +109,7 @@ class Scheduler:
     server: grpc.aio.Server
     port: int
     agent_port: int
-    store: SqliteStore
+    store: AnyStore
     ctx: Context
     health: health.aio.HealthServicer
     fleet: FleetService
@@ -149,7 +152,9 @@ class Scheduler:
 
 
 async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -> Scheduler:
-    lock = None if str(config.db) == ":memory:" else StateLock.acquire(config.db)
+    # On PostgreSQL the store takes an advisory lock instead (PostgresStore.lock_scheduler).
+    sqlite_file = not is_postgres_url(str(config.db)) and str(config.db) != ":memory:"
+    lock = StateLock.acquire(Path(config.db)) if sqlite_file else None
     try:
         return await _build(config, clock, lock)
     except BaseException:
@@ -159,9 +164,11 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
 
 
 async def _build(config: SchedulerConfig, clock: Clock | None, lock: StateLock | None) -> Scheduler:
-    store = SqliteStore(config.db)
+    store = store_for(config.db)
     await store.open()
     try:
+        if isinstance(store, PostgresStore):
+            await store.lock_scheduler()
         return await _serve(config, clock, lock, store)
     except BaseException:
         await store.close()  # its thread would keep a failed start from exiting
@@ -169,7 +176,7 @@ async def _build(config: SchedulerConfig, clock: Clock | None, lock: StateLock |
 
 
 async def _serve(
-    config: SchedulerConfig, clock: Clock | None, lock: StateLock | None, store: SqliteStore
+    config: SchedulerConfig, clock: Clock | None, lock: StateLock | None, store: AnyStore
 ) -> Scheduler:
     ctx = Context(
         store=store,
@@ -259,7 +266,7 @@ class AgentRegistry:
     in one transaction, so they never queue thousands of fsynced writes ahead of the API."""
 
     def __init__(
-        self, store: SqliteStore, clock: Clock, known: dict[str, str] | None = None, interval: float = 1.0
+        self, store: Store, clock: Clock, known: dict[str, str] | None = None, interval: float = 1.0
     ) -> None:
         self.store = store
         self.clock = clock

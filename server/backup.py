@@ -23,6 +23,8 @@ from pathlib import Path
 
 from kvmaint.errors import FailedPrecondition, InvalidArgument, KvmaintError
 from server.statelock import StateLock
+from server.storage.postgres import is_postgres_url
+from server.storage.select import describe
 from server.storage.sqlite import MIGRATIONS
 
 COUNTED = ("apps", "addons", "maintenances", "events")
@@ -124,16 +126,27 @@ def restore(source: Path, db: Path) -> tuple[Summary, Path | None]:
 
 def _state_file(args: argparse.Namespace) -> Path:
     """--db, else `db` in the scheduler's --config file, else what the scheduler itself defaults to."""
+    text = _state_text(args)
+    if is_postgres_url(text):
+        raise InvalidArgument(
+            f"{describe(text)} is a PostgreSQL database: back it up and restore it with PostgreSQL's own "
+            "tools (pg_dump -Fc / pg_restore, or the server's continuous archiving); these commands copy "
+            "SQLite state files."
+        )
+    return Path(text)
+
+
+def _state_text(args: argparse.Namespace) -> str:
     if args.db is not None:
-        return Path(args.db)
+        return str(args.db)
     if args.config is not None:
         try:
             raw = tomllib.loads(Path(args.config).read_text())
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise InvalidArgument(f"cannot read {args.config}: {err}") from err
         if "db" in raw:
-            return Path(str(raw["db"]))
-    return Path(os.environ.get("KVMAINT_DB", ".kvmaint/state.db"))
+            return str(raw["db"])
+    return os.environ.get("KVMAINT_DB", ".kvmaint/state.db")
 
 
 def main(argv: Sequence[str]) -> int:

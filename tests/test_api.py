@@ -1,4 +1,5 @@
-"""The control plane over real gRPC against the scheduler as a separate process on a real SQLite file."""
+"""The control plane over real gRPC against the scheduler as a separate process on a real SQLite file;
+the tests marked `on_both_stores` also on a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
 from server.domain.models import Maintenance, Method, Reason, Status
-from server.storage.sqlite import SqliteStore
+from server.storage.select import store_for
 from tests.conftest import APP_TOKENS, OPERATOR_TOKEN
 from tests.support.rpc import Api, api, error_of, field_violations, registered_addon
+from tests.support.stores import on_both_stores
 
 APP = "example-app"
 
@@ -37,6 +39,7 @@ def all_events(a: Api, since: int = 0, **kw: str) -> list[rpb.Event]:
     return [r.event for r in a.StreamEvents(epb.StreamEventsRequest(since_sequence=since, **kw))]
 
 
+@on_both_stores
 def test_seed_flow_info_window_run_schedule_history(scheduler) -> None:
     with api(scheduler.address) as a:
         addon = registered_addon(a)
@@ -129,9 +132,9 @@ def test_run_accepted_in_maintenance_mode_and_nothing_pending_says_so(scheduler)
         assert run.status != rpb.MAINTENANCE_STATUS_PENDING
 
 
-async def _seed_ended(db: Path, addon: str, count: int) -> list[str]:
-    """Ended maintenances of `addon` written straight into the state file, oldest first."""
-    store = SqliteStore(db)
+async def _seed_ended(db: Path | str, addon: str, count: int) -> list[str]:
+    """Ended maintenances of `addon` written straight into the state database, oldest first."""
+    store = store_for(db)
     await store.open()
     now = datetime.now(UTC)
     ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(count)]
@@ -146,6 +149,7 @@ async def _seed_ended(db: Path, addon: str, count: int) -> list[str]:
     return ids
 
 
+@on_both_stores
 def test_history_is_newest_first_with_limit(scheduler_factory) -> None:
     # No agent serves db-1/db-2 here: the run fails fast at its first command and is pending again.
     s = scheduler_factory(extra_args=["--catch-up-timeout", "0.5", "--command-timeout", "0.5"])
@@ -223,6 +227,7 @@ def test_mini_plan_rules(scheduler) -> None:
         assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+@on_both_stores
 def test_require_by_plan_and_all_skips_pending(scheduler) -> None:
     with api(scheduler.address) as a:
         p0 = registered_addon(a, p=7001)
@@ -242,6 +247,7 @@ def test_require_by_plan_and_all_skips_pending(scheduler) -> None:
         assert all(m.method == rpb.MAINTENANCE_METHOD_RESTART for m in got.maintenances)
 
 
+@on_both_stores
 def test_bad_input_is_refused_and_writes_nothing(scheduler) -> None:
     with api(scheduler.address) as a:
         addon = registered_addon(a)
@@ -376,6 +382,7 @@ def test_auth_scopes(scheduler_factory) -> None:
         assert op.GetAddonInfo(mpb.GetAddonInfoRequest(app=APP, addon="REDIS_URL")).status == "available"
 
 
+@on_both_stores
 def test_events_resume_after_scheduler_restart(scheduler) -> None:
     with api(scheduler.address) as a:
         addon = registered_addon(a)
@@ -395,6 +402,7 @@ def test_events_resume_after_scheduler_restart(scheduler) -> None:
         )
 
 
+@on_both_stores
 def test_follow_stream_and_config_watch_see_new_changes(scheduler) -> None:
     with api(scheduler.address) as a:
         a.CreateApp(fpb.CreateAppRequest(name=APP))
@@ -431,6 +439,7 @@ def test_health_and_reflection(scheduler) -> None:
         } <= names
 
 
+@on_both_stores
 def test_delete_app_removes_its_addons(scheduler) -> None:
     with api(scheduler.address) as a:
         addon = registered_addon(a)

@@ -18,10 +18,12 @@ from kvmaint.v1 import events_pb2 as epb
 from kvmaint.v1 import events_pb2_grpc, fleet_pb2_grpc
 from kvmaint.v1 import fleet_pb2 as fpb
 from tests.support.rpc import api, registered_addon
+from tests.support.stores import on_both_stores
 
 ROUNDS = 400
 
 
+@on_both_stores
 async def test_cancelled_streams_leave_the_scheduler_working(scheduler) -> None:
     with api(scheduler.address) as a:
         registered_addon(a)

@@ -2,35 +2,29 @@
 
 The task running a transaction is cancelled after 0, 1, 2, ... turns of the event loop, so the
 cancellation lands in turn while the lock is awaited, while `BEGIN IMMEDIATE` runs in aiosqlite's
-thread, inside the body, and while COMMIT or ROLLBACK runs. After each, the next transaction must work
-and the connection must not be left inside a transaction.
+thread (on PostgreSQL: while a pool connection, the advisory lock or a statement is awaited), inside the
+body, and while COMMIT or ROLLBACK runs. After each, the next transaction must work and no connection may
+be left inside a transaction. Both stores (the `store` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
+import asyncpg
 import pytest
 
 from server.domain.models import App
+from server.storage.postgres import PostgresStore
+from server.storage.select import AnyStore
 from server.storage.sqlite import SqliteStore
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "state.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
-async def _write(store: SqliteStore, name: str, fail: bool = False) -> None:
+async def _write(store: AnyStore, name: str, fail: bool = False) -> None:
     async with store.transaction() as tx:
         await tx.insert_app(App(name, "owner@example.com", False, WHEN))
         await tx.get_app(name)
@@ -38,15 +32,31 @@ async def _write(store: SqliteStore, name: str, fail: bool = False) -> None:
             raise ValueError("the body failed")
 
 
-async def _usable(store: SqliteStore, name: str) -> None:
+async def _usable(store: AnyStore, name: str) -> None:
     await asyncio.wait_for(_write(store, name), 5)
     async with store.transaction() as tx:
         assert await tx.get_app(name) is not None
-    assert not store._conn.in_transaction
+    if isinstance(store, SqliteStore):
+        assert not store._conn.in_transaction
+    else:
+        assert await _idle_in_transaction(store) == 0
+
+
+async def _idle_in_transaction(store: PostgresStore) -> int:
+    """Server sessions of this database left inside a transaction (seen from a connection of its own)."""
+    conn = await asyncpg.connect(store.dsn)
+    try:
+        n: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state LIKE 'idle in transaction%'"
+        )
+        return n
+    finally:
+        await conn.close()
 
 
 @pytest.mark.parametrize("fail", [False, True], ids=["commit", "rollback"])
-async def test_cancel_at_every_turn_of_a_transaction(store: SqliteStore, fail: bool) -> None:
+async def test_cancel_at_every_turn_of_a_transaction(store: AnyStore, fail: bool) -> None:
     for turns in range(40):
         task = asyncio.create_task(_write(store, f"app-{turns}", fail))
         for _ in range(turns):
@@ -57,7 +67,7 @@ async def test_cancel_at_every_turn_of_a_transaction(store: SqliteStore, fail: b
         await _usable(store, f"check-{turns}")
 
 
-async def test_repeated_cancels_while_rolling_back(store: SqliteStore) -> None:
+async def test_repeated_cancels_while_rolling_back(store: AnyStore) -> None:
     """A task cancelled again while its rollback is awaited still leaves no open transaction."""
     for turns in range(30):
         task = asyncio.create_task(_write(store, f"app-{turns}", fail=True))
@@ -70,7 +80,7 @@ async def test_repeated_cancels_while_rolling_back(store: SqliteStore) -> None:
         await _usable(store, f"check-{turns}")
 
 
-async def test_concurrent_cancelled_readers_and_writers(store: SqliteStore) -> None:
+async def test_concurrent_cancelled_readers_and_writers(store: AnyStore) -> None:
     """Many transactions racing for the lock, half cancelled at random moments."""
 
     async def reader() -> None:

@@ -20,6 +20,7 @@ from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
 from tests.support.auth import url_at
 from tests.support.eventually import eventually
+from tests.support.stores import on_both_stores
 
 APP = "example-app"
 
@@ -145,6 +146,7 @@ def done_steps(events: list[rpb.Event]) -> list[str]:
     ]
 
 
+@on_both_stores
 async def test_failover_under_writes_loses_no_acknowledged_write(fleet) -> None:
     scheduler, _ = fleet
     async with connect(scheduler.address) as api:
@@ -275,6 +277,7 @@ async def test_agent_killed_mid_maintenance_completes_once(fleet, agents) -> Non
         assert len(await masters(*urls)) == 1
 
 
+@on_both_stores
 async def test_scheduler_killed_mid_maintenance_resumes(fleet) -> None:
     scheduler, _ = fleet
     async with connect(scheduler.address) as api:

@@ -1,4 +1,4 @@
-"""One scheduler per port and per state file: a second real `kvmaint-scheduler` process refuses to start
+"""One scheduler per port and per state file or PostgreSQL database: a second real `kvmaint-scheduler` process refuses to start
 with a sentence, and the first keeps serving."""
 
 from __future__ import annotations
@@ -8,12 +8,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from kvmaint.v1 import fleet_pb2 as fpb
 from tests.support.rpc import api
 from tests.support.scheduler import ROOT, SchedulerProcess
 
 
-def second(db: Path, listen: str) -> subprocess.CompletedProcess[str]:
+def second(db: Path | str, listen: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "server", "--listen", listen, "--db", str(db)],
         cwd=ROOT, capture_output=True, text=True, timeout=30,
@@ -50,5 +52,22 @@ def test_a_second_scheduler_on_a_state_file_in_use_names_its_holder(
     still_serves(first)
 
     first.kill()  # the kernel drops a dead holder's lock: a restart after a crash is not blocked
+    first.start()
+    still_serves(first)
+
+
+@pytest.mark.parametrize("state_db", ["postgres"], indirect=True)
+def test_a_second_scheduler_on_a_postgres_database_in_use_is_refused(
+    scheduler_factory: Callable[..., SchedulerProcess], state_db: str
+) -> None:
+    """The PostgreSQL counterpart of the state file's lock: the first holds a session advisory lock,
+    which dies with its connection, so a SIGKILLed scheduler does not block its restart either."""
+    first = scheduler_factory()
+    done = second(state_db, "127.0.0.1:0")
+    assert done.returncode == 2
+    assert f"kvmaint-scheduler: database {state_db} is in use by another kvmaint-scheduler" in done.stderr
+    still_serves(first)
+
+    first.kill()
     first.start()
     still_serves(first)

@@ -1,5 +1,6 @@
-"""An in-process scheduler core on a fake clock over a real SQLite file, with the outbox hooked in, and
-real receivers: an SMTP server and an HTTP server."""
+"""An in-process scheduler core on a fake clock over a real store (a SQLite file, or a PostgreSQL
+database of the test's own), with the outbox hooked in, and real receivers: an SMTP server and an
+HTTP server."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from server.service.core import Context
 from server.service.fleet import FleetService
 from server.service.maintenance import MaintenanceService
 from server.service.webhooks import WebhookService
-from server.storage.sqlite import SqliteStore
+from server.storage.select import AnyStore, store_for
 from tests.notify.servers import HookSink, SmtpSink
+from tests.support.stores import BACKENDS, backend_db
 
 MONDAY_NOON = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 APP = "example-app"
@@ -32,7 +34,7 @@ OWNER = "owner@example.com"
 @dataclass
 class World:
     clock: FakeClock
-    store: SqliteStore
+    store: AnyStore
     ctx: Context
     fleet: FleetService
     maint: MaintenanceService
@@ -70,9 +72,10 @@ class World:
             return await tx.list_outbox(0, 10_000)
 
 
-def make_world(tmp_path: Path, smtp_port: int | None = 1, email: bool = True) -> World:
+def make_world(db: Path | str, smtp_port: int | None = 1, email: bool = True) -> World:
+    """A world on `db`: a SQLite file or a postgresql:// URL."""
     clock = FakeClock(MONDAY_NOON)
-    store = SqliteStore(tmp_path / "state.db")
+    store = store_for(db)
     ctx = Context(store, clock, EventBus(), random.Random(7), notify=Outbox(email=email))
     config = NotifyConfig(
         smtp=SmtpConfig(host="127.0.0.1" if email else "", port=smtp_port or 1, sender="kvmaint@ops.example", timeout=5),
@@ -99,9 +102,11 @@ def hooks() -> Iterator[HookSink]:
     sink.stop()
 
 
-@pytest.fixture
-async def world(tmp_path: Path, smtp: SmtpSink) -> AsyncIterator[World]:
-    w = make_world(tmp_path, smtp.port)
-    await w.store.open()
-    yield w
-    await w.store.close()
+@pytest.fixture(params=BACKENDS)
+async def world(request: pytest.FixtureRequest, tmp_path: Path, smtp: SmtpSink) -> AsyncIterator[World]:
+    """The world on each store: notifications behave the same on SQLite and PostgreSQL."""
+    with backend_db(request.param, tmp_path) as db:
+        w = make_world(db, smtp.port)
+        await w.store.open()
+        yield w
+        await w.store.close()

@@ -86,9 +86,7 @@ async def test_one_recipient_gets_its_emails_in_order_even_when_one_fails(world:
 
     # An earlier row not due yet holds back later rows to its recipient, even those that are due.
     async with world.store.transaction() as tx:
-        db = tx._db  # type: ignore[attr-defined]
-        await db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
-                         ((world.clock.now() + timedelta(hours=1)).isoformat(timespec="microseconds"), rows[0].id))
+        await tx.mark_retry(rows[0].id, rows[0].last_error, world.clock.now() + timedelta(hours=1))
     await world.clock.advance(timedelta(seconds=2))
     assert (await world.sender.send_due()).sent == []
     await world.clock.advance(timedelta(hours=1))
@@ -132,7 +130,7 @@ async def test_gives_up_after_three_days(world: World) -> None:
 
 
 async def test_webhooks_are_signed_retried_in_order_and_delivered_once(tmp_path: Path, hooks: HookSink) -> None:
-    world = make_world(tmp_path, email=False)  # emails are not under test here
+    world = make_world(tmp_path / "state.db", email=False)  # emails are not under test here
     await world.store.open()
     try:
         await _webhooks(world, hooks)
@@ -181,7 +179,7 @@ async def _webhooks(world: World, hooks: HookSink) -> None:
 
 async def test_private_webhook_targets_are_refused_unless_allowed(tmp_path: Path, hooks: HookSink) -> None:
     """By default the scheduler posts only to public addresses: an app owner cannot aim it inside."""
-    world = make_world(tmp_path, email=False)
+    world = make_world(tmp_path / "state.db", email=False)
     world.sender.config.allow_private_webhooks = False
     await world.store.open()
     try:
@@ -203,7 +201,7 @@ async def test_private_webhook_targets_are_refused_unless_allowed(tmp_path: Path
 
 
 async def test_a_config_var_change_is_a_signed_webhook_post_and_no_email(tmp_path: Path, hooks: HookSink) -> None:
-    world = make_world(tmp_path)  # email on: the change still mails nobody
+    world = make_world(tmp_path / "state.db")  # email on: the change still mails nobody
     await world.store.open()
     try:
         await world.fleet.create_app("example-app", OWNER)

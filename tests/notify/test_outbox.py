@@ -52,7 +52,7 @@ async def test_a_rolled_back_write_leaves_no_notification_and_a_repeated_event_a
 
 
 async def test_without_smtp_only_webhooks_are_queued_and_without_owner_email_none(tmp_path: Path) -> None:
-    w = make_world(tmp_path, email=False)
+    w = make_world(tmp_path / "state.db", email=False)
     await w.store.open()
     try:
         addon = await w.addon()

@@ -5,7 +5,6 @@ delivered exactly once."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
 from tests.notify.servers import HookSink, SmtpSink
 from tests.support.rpc import api, registered_addon
+from tests.support.stores import db_rows, on_both_stores
 
 APP = "example-app"
 
@@ -37,31 +37,31 @@ def until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "cond
         time.sleep(0.05)
 
 
-def outbox(db: Path, kind: str = "email") -> list[sqlite3.Row]:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute("SELECT * FROM outbox WHERE kind = ? ORDER BY id", (kind,)).fetchall()
+def outbox(db: Path | str, kind: str = "email") -> list[dict[str, Any]]:
+    return db_rows(db, "SELECT * FROM outbox WHERE kind = ? ORDER BY id", kind)
 
 
-def test_emails_and_webhooks_survive_an_smtp_outage_and_a_sigkill(scheduler_factory, tmp_path: Path) -> None:
+@on_both_stores
+def test_emails_and_webhooks_survive_an_smtp_outage_and_a_sigkill(
+    scheduler_factory, tmp_path: Path, state_db: Path | str
+) -> None:
     smtp = SmtpSink().start()
     hooks = HookSink().start()
     try:
-        _scenario(scheduler_factory, tmp_path, smtp, hooks)
+        _scenario(scheduler_factory, tmp_path, state_db, smtp, hooks)
     finally:
         smtp.stop()
         hooks.stop()
 
 
-def _scenario(scheduler_factory, tmp_path: Path, smtp: SmtpSink, hooks: HookSink) -> None:
+def _scenario(scheduler_factory, tmp_path: Path, db: Path | str, smtp: SmtpSink, hooks: HookSink) -> None:
     args = [
         "--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port), "--smtp-from", "kvmaint@ops.example",
         "--notify-interval", "0.2", "--notify-retry-max", "0.5", "--webhook-allow-private",
         # No agent serves db-1/db-2: a started maintenance fails at once, which is what ends it here.
         "--catch-up-timeout", "0.5", "--command-timeout", "0.5",
     ]  # fmt: skip
-    db = tmp_path / "state.db"
-    s = scheduler_factory(extra_args=args, db=db)
+    s = scheduler_factory(extra_args=args)
     with api(s.address) as a:
         addon = registered_addon(a).name  # the app's owner_email is owner@example.com
         created = a.CreateWebhook(fpb.CreateWebhookRequest(app=APP, url=hooks.url))

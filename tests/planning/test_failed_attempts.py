@@ -24,7 +24,8 @@ from server.service.bus import EventBus
 from server.service.core import Context
 from server.service.fleet import FleetService
 from server.service.maintenance import MaintenanceService
-from server.storage.sqlite import SqliteStore
+from server.storage.select import store_for
+from tests.support.stores import BACKENDS, backend_db
 
 MONDAY_NOON = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 SUNDAY = datetime(2026, 1, 11, 22, 0, tzinfo=UTC)  # the add-on's window: Sundays 22:00
@@ -45,9 +46,15 @@ class NoAgents:
         raise Unavailable(f"agent {host} is not connected")
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[tuple[Context, FakeClock, MaintenanceRunner, Planner, MaintenanceService]]:
-    store = SqliteStore(tmp_path / "state.db")
+@pytest.fixture(params=BACKENDS)
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Context, FakeClock, MaintenanceRunner, Planner, MaintenanceService]]:
+    with backend_db(request.param, tmp_path) as db:
+        async for w in _world(db):
+            yield w
+
+
+async def _world(db: Path | str) -> AsyncIterator[tuple[Context, FakeClock, MaintenanceRunner, Planner, MaintenanceService]]:
+    store = store_for(db)
     await store.open()
     clock = FakeClock(MONDAY_NOON)
     ctx = Context(store, clock, EventBus(), random.Random(7), notify=Outbox(email=True))

@@ -23,7 +23,8 @@ from server.service.core import Context
 from server.service.fleet import FleetService
 from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
-from server.storage.sqlite import SqliteStore
+from server.storage.select import AnyStore, store_for
+from tests.support.stores import BACKENDS, backend_db, location
 
 MONDAY_NOON = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 APP = "example-app"
@@ -40,7 +41,7 @@ class RecordingRunner:
 @dataclass
 class World:
     clock: FakeClock
-    store: SqliteStore
+    store: AnyStore
     ctx: Context
     runner: RecordingRunner
     fleet: FleetService
@@ -99,9 +100,16 @@ class World:
             return [e for e in await tx.events_after(0, APP, "", 100_000) if e.type is type]
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    store = SqliteStore(tmp_path / "state.db")
+@pytest.fixture(params=BACKENDS)
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    """The planner's world on each store: planning decides the same on SQLite and PostgreSQL."""
+    with backend_db(request.param, tmp_path) as db:
+        async for w in _world(db):
+            yield w
+
+
+async def _world(db: Path | str) -> AsyncIterator[World]:
+    store = store_for(db)
     await store.open()
     clock = FakeClock(MONDAY_NOON)
     ctx = Context(store, clock, EventBus(), random.Random(7))
@@ -283,7 +291,7 @@ async def test_a_start_survives_a_crash_between_deciding_and_running(world: Worl
     from server.agents.hub import AgentHub
     from server.driver.runner import MaintenanceRunner
 
-    store = SqliteStore(tmp_path / "state.db")
+    store = store_for(location(world.store))
     await store.open()
     ctx = Context(store, world.clock, EventBus(), random.Random(8))
     kicked: list[str] = []

@@ -11,8 +11,10 @@ from server.domain.models import Addon, App, Event, EventType, Role, ServerRef
 from server.sentinel.feed import SentinelFeed, SwitchNotice
 from server.sentinel.view import Node
 from server.service.bus import EventBus
+from server.storage.select import AnyStore, store_for
 from server.storage.sqlite import SqliteStore
 from tests.support.eventually import eventually
+from tests.support.stores import location
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -26,9 +28,9 @@ def step(seq_type: str, **attrs: str) -> Event:
     return Event(0, EventType.MAINTENANCE_STEP, NOW, "example-app", "redis-a", "m-1", "", {"step": seq_type, **attrs})
 
 
-async def test_a_repoint_written_by_another_scheduler_is_published_once(tmp_path) -> None:
-    writer, reader = SqliteStore(tmp_path / "state.db"), SqliteStore(tmp_path / "state.db")
-    await writer.open()
+async def test_a_repoint_written_by_another_scheduler_is_published_once(store: AnyStore) -> None:
+    """On both stores (the `store` fixture): another process's events reach the feed by polling."""
+    writer, reader = store, store_for(location(store))
     await reader.open()
     async with writer.transaction() as tx:
         await tx.insert_app(App("example-app", "o@example.com", False, NOW))
@@ -72,7 +74,6 @@ async def test_a_repoint_written_by_another_scheduler_is_published_once(tmp_path
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await reader.close()
-        await writer.close()
 
 
 async def test_a_failed_failover_releases_the_hold(tmp_path) -> None:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class SchedulerProcess:
-    db: Path
+    db: Path | str  # a SQLite file or a postgresql:// URL
     workdir: Path
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)

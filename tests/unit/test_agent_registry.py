@@ -1,35 +1,27 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from kvmaint.clock import FakeClock
 from server.agents.hub import AgentSession
 from server.app import AgentRegistry
-from server.storage.sqlite import SqliteStore
+from server.storage.select import AnyStore
 from tests.support.eventually import eventually
 
 
-async def test_hellos_are_recorded_in_one_batch_and_the_newest_wins(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
-        registry = AgentRegistry(store, FakeClock())
-        for i in range(500):
-            registry.note(AgentSession(f"db-{i}", "10.0.0.1", "0.1.0", {}))
-        registry.note(AgentSession("db-7", "10.0.0.99", "0.1.1", {}))  # reconnected with a new address
-        assert await registry.flush() == 500
-        assert await registry.flush() == 0
-        async with store.transaction() as tx:
-            agents = await tx.list_agents()
-        assert len(agents) == 500 and agents["db-7"] == "10.0.0.99"
-    finally:
-        await store.close()
+async def test_hellos_are_recorded_in_one_batch_and_the_newest_wins(store: AnyStore) -> None:
+    registry = AgentRegistry(store, FakeClock())
+    for i in range(500):
+        registry.note(AgentSession(f"db-{i}", "10.0.0.1", "0.1.0", {}))
+    registry.note(AgentSession("db-7", "10.0.0.99", "0.1.1", {}))  # reconnected with a new address
+    assert await registry.flush() == 500
+    assert await registry.flush() == 0
+    async with store.transaction() as tx:
+        agents = await tx.list_agents()
+    assert len(agents) == 500 and agents["db-7"] == "10.0.0.99"
 
 
-async def test_a_new_host_is_written_at_once_repeats_wait_for_the_tick(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
+async def test_a_new_host_is_written_at_once_repeats_wait_for_the_tick(store: AnyStore) -> None:
     clock = FakeClock()
     registry = AgentRegistry(store, clock, known={"db-1": "10.0.0.1"}, interval=3600)
     task = asyncio.create_task(registry.run())
@@ -49,4 +41,3 @@ async def test_a_new_host_is_written_at_once_repeats_wait_for_the_tick(tmp_path:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await store.close()

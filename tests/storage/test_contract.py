@@ -1,0 +1,583 @@
+"""The storage contract: every behaviour of `server/storage/base.py`'s Store and Tx, run against SQLite and
+PostgreSQL alike (the `store` fixture of tests/conftest.py is parametrized over both). A store that passes
+here can stand behind the services; a behaviour the services rely on that is not pinned here is a gap."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from kvmaint.errors import FailedPrecondition
+from server.domain.freezes import Freeze
+from server.domain.models import (
+    Addon,
+    App,
+    Event,
+    EventType,
+    HistoryEntry,
+    Maintenance,
+    Method,
+    Reason,
+    Role,
+    ServerRef,
+    Status,
+)
+from server.domain.windows import Window
+from server.notify.models import Channel, OutboxItem, Webhook
+from server.storage import postgres, sqlite
+from server.storage.select import AnyStore, store_for
+from tests.support.stores import backend_db, db_rows, location
+
+T0 = datetime(2026, 1, 5, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def app(name: str = "example-app") -> App:
+    return App(name, "owner@example.com", False, T0)
+
+
+def addon(name: str, app_name: str = "example-app", plan: str = "premium-0") -> Addon:
+    return Addon(
+        name=name,
+        app=app_name,
+        plan=plan,
+        kind="heroku-redis",
+        description="a test add-on",
+        attachments=("REDIS_URL", "CACHE_URL"),
+        created_at=T0,
+        servers=(ServerRef("db-1", 7001, Role.PRIMARY), ServerRef("db-2", 7002, Role.STANDBY)),
+        window=Window(4, 18 * 60),
+        previous_window=None,
+    )
+
+
+def maint(id: str, addon_name: str = "redis-a", status: Status = Status.PENDING, **kw: object) -> Maintenance:
+    fields: dict[str, object] = {
+        "id": id,
+        "addon": addon_name,
+        "app": "example-app",
+        "reason": Reason.SECURITY_PATCH,
+        "method": Method.FAILOVER,
+        "status": status,
+        "required_by": T0 + timedelta(days=14),
+        "created_at": T0,
+    }
+    fields.update(kw)
+    return Maintenance(**fields)  # type: ignore[arg-type]
+
+
+def item(key: str, recipient: str = "owner@example.com", at: datetime = T0, **kw: object) -> OutboxItem:
+    fields: dict[str, object] = {
+        "kind": Channel.EMAIL,
+        "dedupe_key": key,
+        "app": "example-app",
+        "recipient": recipient,
+        "subject": f"subject {key}",
+        "body": "body",
+        "created_at": T0,
+        "next_attempt_at": at,
+    }
+    fields.update(kw)
+    return OutboxItem(**fields)  # type: ignore[arg-type]
+
+
+async def seed(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        await tx.insert_app(app())
+        await tx.insert_addon(addon("redis-a"))
+
+
+# transactions
+
+
+async def test_a_transaction_commits_all_or_nothing(store: AnyStore) -> None:
+    with pytest.raises(ValueError):
+        async with store.transaction() as tx:
+            await tx.insert_app(app("a"))
+            await tx.set_config("a", "K", "v")
+            raise ValueError("the body failed")
+    async with store.transaction() as tx:
+        assert await tx.get_app("a") is None
+        assert await tx.get_config("a") == {}
+        await tx.insert_app(app("b"))
+    async with store.transaction() as tx:
+        assert await tx.get_app("b") == app("b")
+
+
+async def test_a_failing_statement_rolls_back_the_transaction_and_leaves_the_store_usable(store: AnyStore) -> None:
+    await seed(store)
+    with pytest.raises(Exception):  # noqa: B017 - each driver raises its own integrity error
+        async with store.transaction() as tx:
+            await tx.insert_app(app("new"))
+            await tx.insert_app(app("example-app"))  # primary key taken
+    async with store.transaction() as tx:
+        assert await tx.get_app("new") is None
+        assert [a.name for a in await tx.list_apps("", 10)] == ["example-app"]
+
+
+async def test_read_check_write_transactions_are_serialised_across_two_stores(
+    store: AnyStore, tmp_path: Path
+) -> None:
+    """Services read, decide, then write in one transaction (uniqueness checks, one active maintenance
+    per add-on): concurrent transactions, even of two processes, must not interleave."""
+    other = store_for(location(store))
+    await other.open()
+    try:
+        await seed(store)
+
+        async def increment(s: AnyStore) -> None:
+            async with s.transaction() as tx:
+                n = int((await tx.get_config("example-app")).get("N", "0"))
+                await asyncio.sleep(0.005)  # widens the window between the read and the write
+                await tx.set_config("example-app", "N", str(n + 1))
+
+        await asyncio.gather(*(increment(store if i % 2 else other) for i in range(20)))
+        async with store.transaction() as tx:
+            assert (await tx.get_config("example-app"))["N"] == "20"
+    finally:
+        await other.close()
+
+
+# migrations
+
+
+async def test_migrations_are_versioned_and_in_step_on_both_stores(store: AnyStore) -> None:
+    assert len(postgres.MIGRATIONS) == len(sqlite.MIGRATIONS), "a migration added to one store, not the other"
+    assert await store.schema_version() == len(sqlite.MIGRATIONS)
+
+
+async def test_reopening_a_migrated_database_keeps_its_data(store: AnyStore) -> None:
+    await seed(store)
+    again = store_for(location(store))
+    await again.open()
+    try:
+        assert await again.schema_version() == len(sqlite.MIGRATIONS)
+        async with again.transaction() as tx:
+            assert (await tx.get_addon("redis-a")) == addon("redis-a")
+    finally:
+        await again.close()
+
+
+async def test_a_database_from_a_newer_kvmaint_is_refused_and_not_written(store: AnyStore) -> None:
+    """A downgrade after an upgrade migrated the database: the older code must not write to it."""
+    db = location(store)
+    newer = len(sqlite.MIGRATIONS) + 1
+    await store.close()
+    db_rows(db, "INSERT INTO schema_migrations (version) VALUES (?)", newer)
+    again = store_for(db)
+    with pytest.raises(FailedPrecondition, match=f"has schema version {newer}, written by a newer kvmaint"):
+        await again.open()
+    assert db_rows(db, "SELECT MAX(version) AS v FROM schema_migrations") == [{"v": newer}]
+
+
+async def test_postgres_processes_starting_together_migrate_once(tmp_path: Path) -> None:
+    """Several processes may open one PostgreSQL database at once (replicas, a scheduler and a tool):
+    the migration lock makes one migrate and the others wait and find it done."""
+    with backend_db("postgres", tmp_path) as url:
+        stores = [postgres.PostgresStore(str(url)) for _ in range(4)]
+        await asyncio.gather(*(s.open() for s in stores))
+        try:
+            assert [await s.schema_version() for s in stores] == [len(postgres.MIGRATIONS)] * 4
+            assert db_rows(url, "SELECT COUNT(*) AS n FROM schema_migrations") == [{"n": len(postgres.MIGRATIONS)}]
+        finally:
+            for s in stores:
+                await s.close()
+
+
+# apps, config vars, add-ons
+
+
+async def test_apps_round_trip_page_and_update(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        for name in ("c-app", "a-app", "b-app"):
+            await tx.insert_app(app(name))
+        await tx.update_app(App("b-app", "new@example.com", True, T0))
+    async with store.transaction() as tx:
+        assert [a.name for a in await tx.list_apps("", 2)] == ["a-app", "b-app"]
+        assert [a.name for a in await tx.list_apps("b-app", 10)] == ["c-app"]
+        b = await tx.get_app("b-app")
+        assert b == App("b-app", "new@example.com", True, T0)
+        assert b is not None and b.created_at.tzinfo is not None and b.created_at.utcoffset() == timedelta(0)
+
+
+async def test_config_vars_set_replace_unset(store: AnyStore) -> None:
+    await seed(store)
+    async with store.transaction() as tx:
+        await tx.set_config("example-app", "REDIS_URL", "redis://one")
+        await tx.set_config("example-app", "REDIS_URL", "redis://two")
+        await tx.set_config("example-app", "A_URL", "redis://a")
+        await tx.set_config("example-app", "NOT_THERE", None)
+    async with store.transaction() as tx:
+        assert await tx.get_config("example-app") == {"A_URL": "redis://a", "REDIS_URL": "redis://two"}
+        assert list(await tx.get_config("example-app")) == ["A_URL", "REDIS_URL"]
+        await tx.set_config("example-app", "A_URL", None)
+    async with store.transaction() as tx:
+        assert await tx.get_config("example-app") == {"REDIS_URL": "redis://two"}
+
+
+async def test_addons_round_trip_with_servers_windows_and_attachments(store: AnyStore) -> None:
+    await seed(store)
+    moved = replace(
+        addon("redis-a"),
+        plan="premium-2",
+        servers=(ServerRef("db-2", 7002, Role.PRIMARY), ServerRef("db-3", 7003, Role.HIDDEN_STANDBY)),
+        window=Window(0, 0),
+        previous_window=Window(4, 18 * 60),
+        attachments=(),
+    )
+    async with store.transaction() as tx:
+        assert await tx.get_addon("redis-a") == addon("redis-a")
+        await tx.update_addon(moved)
+    async with store.transaction() as tx:
+        assert await tx.get_addon("redis-a") == moved
+        assert await tx.get_addon("missing") is None
+
+
+async def test_addons_list_by_app_page_and_plan(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        await tx.insert_app(app("one"))
+        await tx.insert_app(app("two"))
+        await tx.insert_addon(addon("redis-c", "one", plan="mini"))
+        await tx.insert_addon(addon("redis-a", "one"))
+        await tx.insert_addon(addon("redis-b", "two"))
+    async with store.transaction() as tx:
+        assert [a.name for a in await tx.list_addons("one", "", 10)] == ["redis-a", "redis-c"]
+        assert [a.name for a in await tx.list_addons(None, "", 2)] == ["redis-a", "redis-b"]
+        assert [a.name for a in await tx.list_addons(None, "redis-a", 10)] == ["redis-b", "redis-c"]
+        assert [a.name for a in await tx.list_addons("", "", 10)] == ["redis-a", "redis-b", "redis-c"]
+        assert [a.name for a in await tx.list_addons_by_plan("premium-0")] == ["redis-a", "redis-b"]
+        assert [a.name for a in await tx.list_addons_by_plan(None)] == ["redis-a", "redis-b", "redis-c"]
+        await tx.delete_addon("redis-a")
+    async with store.transaction() as tx:
+        assert [a.name for a in await tx.list_addons(None, "", 10)] == ["redis-b", "redis-c"]
+
+
+async def test_deleting_an_app_deletes_its_addons_config_and_webhooks(store: AnyStore) -> None:
+    await seed(store)
+    async with store.transaction() as tx:
+        await tx.set_config("example-app", "REDIS_URL", "redis://x")
+        await tx.insert_webhook(Webhook("hook-1", "example-app", "https://h.example/x", "s3cret", T0))
+        await tx.delete_app("example-app")
+    async with store.transaction() as tx:
+        assert await tx.get_addon("redis-a") is None
+        assert await tx.get_config("example-app") == {}
+        assert await tx.get_webhook("hook-1") is None
+
+
+# maintenances
+
+
+REQUIRED = {"id", "addon", "app", "reason", "method", "created_at", "required_by"}
+
+
+async def test_maintenance_round_trip_with_every_field_and_history(store: AnyStore) -> None:
+    await seed(store)
+    full = maint(
+        "m-1",
+        status=Status.RUNNING,
+        scheduled_for=T0 + timedelta(days=4),
+        previously_scheduled_for=T0 + timedelta(days=3),
+        started_at=T0 + timedelta(days=4, seconds=1),
+        completed_at=T0 + timedelta(days=4, minutes=1),  # the store keeps what it is given
+        window=Window(4, 18 * 60),
+        current_step="promote",
+        failure_reason="an earlier reason",
+        write_pause_ms=412,
+        attempts=2,
+        last_failure_reason="catch-up timed out",
+        needs_operator=True,
+        target_build="valkey-8.1",
+        target_version="8.1.8",
+        allow_downgrade=True,
+        redirect_ms=530,
+        not_before=T0 + timedelta(days=2),
+        state={"old_primary": "db-1:7001", "nested": "ünïcode"},
+        history=(HistoryEntry(T0, Status.PENDING, "", "required"),),
+    )
+    bare = maint("m-1")
+    unset = [f.name for f in fields(Maintenance) if f.name not in REQUIRED and getattr(full, f.name) == getattr(bare, f.name)]
+    assert unset == [], f"give these new fields a non-default value here, so both stores must keep them: {unset}"
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(full)
+        await tx.add_history("m-1", HistoryEntry(T0 + timedelta(seconds=5), Status.RUNNING, "promote", "go"))
+    expected = replace(
+        full, history=(*full.history, HistoryEntry(T0 + timedelta(seconds=5), Status.RUNNING, "promote", "go"))
+    )
+    async with store.transaction() as tx:
+        assert await tx.get_maintenance("m-1") == expected
+        assert await tx.get_maintenance("missing") is None
+        done = replace(
+            expected, status=Status.COMPLETED, completed_at=T0 + timedelta(days=5), needs_operator=False, state={}
+        )
+        await tx.update_maintenance(done)
+    async with store.transaction() as tx:
+        assert await tx.get_maintenance("m-1") == done  # history is kept, not rewritten by an update
+
+
+async def test_active_latest_and_in_progress_maintenances(store: AnyStore) -> None:
+    await seed(store)
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(maint("m-old", status=Status.COMPLETED, created_at=T0,
+                                          completed_at=T0 + timedelta(hours=1)))
+        await tx.insert_maintenance(maint("m-run", status=Status.RUNNING, created_at=T0 + timedelta(hours=2),
+                                          started_at=T0 + timedelta(hours=2)))
+        await tx.insert_maintenance(maint("m-b", "redis-b", status=Status.PREPARING,
+                                          created_at=T0 + timedelta(hours=3), started_at=T0 + timedelta(hours=1)))
+        await tx.insert_maintenance(maint("m-c", "redis-c", status=Status.FAILED, created_at=T0))
+    async with store.transaction() as tx:
+        active = await tx.active_maintenance("redis-a")
+        assert active is not None and active.id == "m-run"
+        assert await tx.active_maintenance("redis-c") is None
+        assert [m.id for m in await tx.latest_maintenances("redis-a", 10)] == ["m-run", "m-old"]
+        assert [m.id for m in await tx.latest_maintenances("redis-a", 1)] == ["m-run"]
+        assert [m.id for m in await tx.in_progress_maintenances()] == ["m-b", "m-run"]  # by started_at
+
+
+async def test_list_maintenances_pages_newest_first_by_created_at_then_id(store: AnyStore) -> None:
+    await seed(store)
+    async with store.transaction() as tx:
+        for i, mid in enumerate(["m-1", "m-2", "m-3", "m-4", "m-5"]):
+            created = T0 + timedelta(minutes=i // 2)  # pairs share a created_at: the id breaks the tie
+            await tx.insert_maintenance(maint(mid, status=Status.COMPLETED, created_at=created))
+        await tx.insert_maintenance(maint("m-other", status=Status.COMPLETED, app="other-app"))
+    seen: list[str] = []
+    after = ""
+    while True:
+        async with store.transaction() as tx:
+            page = await tx.list_maintenances("example-app", after, 2)
+        if not page:
+            break
+        seen += [m.id for m in page]
+        last = page[-1]
+        after = f"{last.created_at.isoformat(timespec='microseconds')}|{last.id}"  # as the service encodes it
+    assert seen == ["m-5", "m-4", "m-3", "m-2", "m-1"]
+
+
+async def test_due_pending_and_starting_between(store: AnyStore) -> None:
+    await seed(store)
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(maint("due-late", scheduled_for=T0 - timedelta(hours=1),
+                                          required_by=T0 + timedelta(days=2)))
+        await tx.insert_maintenance(maint("due-soon", "redis-b", scheduled_for=T0 - timedelta(hours=2),
+                                          required_by=T0 + timedelta(days=1)))
+        await tx.insert_maintenance(maint("due-now", "redis-c", scheduled_for=T0,
+                                          required_by=T0 + timedelta(days=1)))
+        await tx.insert_maintenance(maint("parked", "redis-d", scheduled_for=T0 - timedelta(hours=3),
+                                          needs_operator=True))
+        await tx.insert_maintenance(maint("later", "redis-e", scheduled_for=T0 + timedelta(hours=20)))
+        await tx.insert_maintenance(maint("unscheduled", "redis-f"))
+        await tx.insert_maintenance(maint("elsewhere", "redis-g", app="other-app",
+                                          scheduled_for=T0 + timedelta(hours=30)))
+        await tx.insert_maintenance(maint("running", "redis-h", status=Status.RUNNING,
+                                          scheduled_for=T0 - timedelta(hours=1)))
+    async with store.transaction() as tx:
+        # by required_by, then scheduled_for; never one that waits for an operator
+        assert [m.id for m in await tx.due_maintenances(T0)] == ["due-soon", "due-now", "due-late"]
+        assert {m.id for m in await tx.pending_maintenances("example-app")} == {
+            "due-late", "due-soon", "due-now", "parked", "later", "unscheduled"
+        }
+        assert len(await tx.pending_maintenances(None)) == 7
+        # after < scheduled_for <= until
+        window = await tx.starting_between(T0, T0 + timedelta(hours=30))
+        assert [m.id for m in window] == ["later", "elsewhere"]
+
+
+async def test_counts_and_last_completed(store: AnyStore) -> None:
+    await seed(store)
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=T0 + timedelta(days=1)))
+        await tx.insert_maintenance(maint("a2", status=Status.COMPLETED, completed_at=T0 + timedelta(days=9)))
+        await tx.insert_maintenance(maint("b1", "redis-b", status=Status.COMPLETED, completed_at=T0))
+        await tx.insert_maintenance(maint("c1", "redis-c", status=Status.FAILED))
+        await tx.insert_maintenance(maint("c2", "redis-c"))
+    async with store.transaction() as tx:
+        assert await tx.last_completed() == {"redis-a": T0 + timedelta(days=9), "redis-b": T0}
+        assert await tx.maintenance_counts() == {"completed": 3, "failed": 1, "pending": 1}
+
+
+# freezes
+
+
+async def test_freezes_of_an_app_include_the_fleets(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        await tx.insert_freeze(Freeze("f-fleet", "", T0, T0 + timedelta(days=2), "holidays", T0))
+        await tx.insert_freeze(Freeze("f-app", "example-app", T0 - timedelta(days=1), T0 + timedelta(days=1),
+                                      "launch", T0))
+        await tx.insert_freeze(Freeze("f-other", "other-app", T0, T0 + timedelta(days=3), "x", T0))
+        await tx.insert_freeze(Freeze("f-past", "example-app", T0 - timedelta(days=9), T0, "over", T0))
+    async with store.transaction() as tx:
+        assert [f.id for f in await tx.list_freezes("example-app", T0)] == ["f-app", "f-fleet"]
+        assert [f.id for f in await tx.list_freezes(None, T0)] == ["f-app", "f-fleet", "f-other"]
+        got = (await tx.list_freezes("example-app", T0 + timedelta(days=1)))
+        assert got == [Freeze("f-fleet", "", T0, T0 + timedelta(days=2), "holidays", T0)]
+        assert await tx.delete_freeze("f-app") is True
+        assert await tx.delete_freeze("f-app") is False
+
+
+# agents
+
+
+async def test_agents_upsert_newest_wins(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        await tx.upsert_agent("db-1", "10.0.0.1", "0.1.0", T0)
+        await tx.upsert_agent("db-2", "10.0.0.2", "0.1.0", T0)
+        await tx.upsert_agent("db-1", "10.0.0.9", "0.1.1", T0 + timedelta(seconds=1))
+    async with store.transaction() as tx:
+        assert await tx.list_agents() == {"db-1": "10.0.0.9", "db-2": "10.0.0.2"}
+
+
+# events
+
+
+def event(message: str, app_name: str = "example-app", addon_name: str = "redis-a") -> Event:
+    return Event(0, EventType.MAINTENANCE_REQUIRED, T0, app_name, addon_name, "m-1", message, {"k": "v", "a": "ü"})
+
+
+async def test_event_sequence_is_gapless_across_rollbacks_and_filters_by_app_and_addon(store: AnyStore) -> None:
+    assert await store.last_sequence() == 0
+    async with store.transaction() as tx:
+        assert await tx.append_event(event("one")) == 1
+        assert await tx.append_event(event("two", addon_name="redis-b")) == 2
+    with pytest.raises(ValueError):
+        async with store.transaction() as tx:
+            await tx.append_event(event("rolled back"))
+            raise ValueError
+    async with store.transaction() as tx:
+        assert await tx.append_event(event("three", app_name="other-app")) == 3
+    assert await store.last_sequence() == 3
+    async with store.transaction() as tx:
+        everything = await tx.events_after(0, "", "", 100)
+        assert [(e.sequence, e.message) for e in everything] == [(1, "one"), (2, "two"), (3, "three")]
+        assert everything[0] == Event(1, EventType.MAINTENANCE_REQUIRED, T0, "example-app", "redis-a", "m-1",
+                                      "one", {"k": "v", "a": "ü"})
+        assert [e.sequence for e in await tx.events_after(1, "", "", 100)] == [2, 3]
+        assert [e.sequence for e in await tx.events_after(0, "", "", 1)] == [1]
+        assert [e.sequence for e in await tx.events_after(0, "example-app", "", 100)] == [1, 2]
+        assert [e.sequence for e in await tx.events_after(0, "example-app", "redis-b", 100)] == [2]
+
+
+async def test_concurrent_writers_get_distinct_sequences_committed_in_order(store: AnyStore) -> None:
+    async def write(i: int) -> int:
+        async with store.transaction() as tx:
+            return await tx.append_event(event(f"e{i}"))
+
+    seqs = await asyncio.gather(*(write(i) for i in range(30)))
+    assert sorted(seqs) == list(range(1, 31))
+    async with store.transaction() as tx:
+        assert [e.sequence for e in await tx.events_after(0, "", "", 100)] == list(range(1, 31))
+
+
+# notifications
+
+
+async def test_webhooks_round_trip_in_creation_order(store: AnyStore) -> None:
+    await seed(store)
+    async with store.transaction() as tx:
+        await tx.insert_webhook(Webhook("h-2", "example-app", "https://b.example/", "s2", T0 + timedelta(seconds=1)))
+        await tx.insert_webhook(Webhook("h-1", "example-app", "https://a.example/", "s1", T0))
+    async with store.transaction() as tx:
+        assert [h.id for h in await tx.list_webhooks("example-app")] == ["h-1", "h-2"]
+        assert await tx.get_webhook("h-1") == Webhook("h-1", "example-app", "https://a.example/", "s1", T0)
+        await tx.delete_webhook("h-1")
+    async with store.transaction() as tx:
+        assert await tx.get_webhook("h-1") is None
+
+
+async def test_enqueue_is_idempotent_by_dedupe_key(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.enqueue(item("k1")) is True
+        assert await tx.enqueue(item("k1", subject="a different subject")) is False
+    with pytest.raises(ValueError):
+        async with store.transaction() as tx:
+            assert await tx.enqueue(item("k2")) is True
+            raise ValueError
+    async with store.transaction() as tx:
+        assert await tx.enqueue(item("k2")) is True  # the rolled-back enqueue left nothing behind
+        rows = await tx.list_outbox(0, 10)
+    assert [(r.dedupe_key, r.subject) for r in rows] == [("k1", "subject k1"), ("k2", "subject k2")]
+    first = rows[0]
+    assert first.id > 0 and first.attempts == 0 and first.sent_at is None and first.dropped_at is None
+    assert first == replace(item("k1"), id=first.id)
+
+
+async def test_due_outbox_keeps_each_destination_in_order(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        await tx.enqueue(item("a1", "a@example.com"))
+        await tx.enqueue(item("b1", "b@example.com"))
+        await tx.enqueue(item("a2", "a@example.com"))
+        await tx.enqueue(item("later", "c@example.com", at=T0 + timedelta(hours=1)))
+        await tx.enqueue(item("hook", "https://h.example/", kind=Channel.WEBHOOK, webhook_id="h-1"))
+        rows = {r.dedupe_key: r for r in await tx.list_outbox(0, 10)}
+        assert [r.dedupe_key for r in await tx.due_outbox(T0, 10)] == ["a1", "b1", "a2", "hook"]
+        assert [r.dedupe_key for r in await tx.due_outbox(T0, 2)] == ["a1", "b1"]
+        # a1 fails and waits: a2 waits behind it; b1 goes on
+        await tx.mark_retry(rows["a1"].id, "connection refused", T0 + timedelta(minutes=5))
+        assert [r.dedupe_key for r in await tx.due_outbox(T0, 10)] == ["b1", "hook"]
+        await tx.mark_sent(rows["b1"].id, T0)
+        await tx.mark_dropped(rows["hook"].id, "410 gone", T0)
+        assert [r.dedupe_key for r in await tx.due_outbox(T0 + timedelta(minutes=5), 10)] == ["a1", "a2"]
+    async with store.transaction() as tx:
+        after = {r.dedupe_key: r for r in await tx.list_outbox(0, 10)}
+    assert (after["a1"].attempts, after["a1"].last_error) == (1, "connection refused")
+    assert after["a1"].next_attempt_at == T0 + timedelta(minutes=5)
+    assert (after["b1"].attempts, after["b1"].sent_at, after["b1"].last_error) == (1, T0, "")
+    assert (after["hook"].attempts, after["hook"].dropped_at, after["hook"].last_error) == (1, T0, "410 gone")
+    assert [r.dedupe_key for r in await _page(store, after["a2"].id)] == ["later", "hook"]
+
+
+async def _page(store: AnyStore, after_id: int) -> list[OutboxItem]:
+    async with store.transaction() as tx:
+        return await tx.list_outbox(after_id, 10)
+
+
+async def test_backlog_counts_and_pruning(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        for key in ("s", "d", "open", "old-open"):
+            await tx.enqueue(item(key, f"{key}@example.com"))
+        await tx.enqueue(item("w", "https://h.example/", kind=Channel.WEBHOOK, webhook_id="h"))
+        ids = {r.dedupe_key: r.id for r in await tx.list_outbox(0, 10)}
+        await tx.mark_sent(ids["s"], T0)
+        await tx.mark_dropped(ids["d"], "bounced", T0 + timedelta(days=2))
+        assert await tx.outbox_backlog() == {"email": 2, "webhook": 1}
+        assert await tx.prune_outbox(T0 + timedelta(days=1)) == 1  # sent before; dropped after; open kept
+        assert [r.dedupe_key for r in await tx.list_outbox(0, 10)] == ["d", "open", "old-open", "w"]
+
+
+async def test_reminders_are_given_once_per_maintenance_and_time(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.mark_reminded("m-1", T0) is True
+        assert await tx.mark_reminded("m-1", T0) is False
+        assert await tx.mark_reminded("m-1", T0 + timedelta(days=7)) is True  # rescheduled: a new reminder
+        assert await tx.mark_reminded("m-2", T0) is True
+
+
+async def test_naive_times_are_taken_as_utc(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        await tx.insert_app(App("naive", "o@example.com", False, T0.replace(tzinfo=None)))
+    async with store.transaction() as tx:
+        got = await tx.get_app("naive")
+    assert got is not None and got.created_at == T0
+
+
+# one scheduler per database
+
+
+async def test_postgres_allows_one_scheduler_per_database(tmp_path: Path) -> None:
+    """The PostgreSQL counterpart of STATE.lock (tests/integration/test_one_scheduler.py): a session
+    advisory lock, dropped with its connection so a killed scheduler never blocks the next."""
+    with backend_db("postgres", tmp_path) as url:
+        first, second = postgres.PostgresStore(str(url)), postgres.PostgresStore(str(url))
+        await first.open()
+        await second.open()
+        try:
+            await first.lock_scheduler()
+            with pytest.raises(FailedPrecondition, match="in use by another kvmaint-scheduler"):
+                await second.lock_scheduler()
+            await first.close()
+            await second.lock_scheduler()
+        finally:
+            await first.close()
+            await second.close()
