@@ -22,6 +22,7 @@ import asyncpg
 
 from kvmaint.clock import utc
 from kvmaint.errors import FailedPrecondition
+from server.domain.credentials import AddonCredentials
 from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
@@ -203,6 +204,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE maintenances ADD COLUMN redirect_ms INTEGER NOT NULL DEFAULT -1;
     ALTER TABLE maintenances ADD COLUMN not_before TIMESTAMPTZ;
     """,
+    # 8: the Redis users of add-ons whose servers kvmaint placed (server/domain/credentials.py).
+    """
+    CREATE TABLE addon_credentials (
+        addon TEXT PRIMARY KEY,
+        app_user TEXT NOT NULL,
+        app_password TEXT NOT NULL,
+        agent_user TEXT NOT NULL,
+        agent_password TEXT NOT NULL,
+        tls BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    """,
 ]
 
 
@@ -365,6 +377,10 @@ class PostgresTx:
         )
 
     async def delete_app(self, name: str) -> None:
+        # Credentials have no foreign key to cascade along: the add-ons' passwords go first.
+        await self._exec(
+            "DELETE FROM addon_credentials WHERE addon IN (SELECT name FROM addons WHERE app = $1)", name
+        )
         await self._exec("DELETE FROM apps WHERE name = $1", name)
 
     # config vars
@@ -442,6 +458,33 @@ class PostgresTx:
 
     async def delete_addon(self, name: str) -> None:
         await self._exec("DELETE FROM addons WHERE name = $1", name)
+        await self._exec("DELETE FROM addon_credentials WHERE addon = $1", name)
+
+    async def get_credentials(self, addon: str) -> AddonCredentials | None:
+        r = await self._one("SELECT * FROM addon_credentials WHERE addon = $1", addon)
+        if r is None:
+            return None
+        return AddonCredentials(
+            app_user=r["app_user"],
+            app_password=r["app_password"],
+            agent_user=r["agent_user"],
+            agent_password=r["agent_password"],
+            tls=bool(r["tls"]),
+        )
+
+    async def set_credentials(self, addon: str, creds: AddonCredentials) -> None:
+        await self._exec(
+            "INSERT INTO addon_credentials (addon, app_user, app_password, agent_user, agent_password, tls) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (addon) DO UPDATE SET app_user = excluded.app_user, "
+            "app_password = excluded.app_password, agent_user = excluded.agent_user, "
+            "agent_password = excluded.agent_password, tls = excluded.tls",
+            addon,
+            creds.app_user,
+            creds.app_password,
+            creds.agent_user,
+            creds.agent_password,
+            creds.tls,
+        )
 
     # maintenances
     async def _load(self, rows: list[asyncpg.Record]) -> list[Maintenance]:

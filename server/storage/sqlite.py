@@ -338,6 +338,10 @@ class SqliteTx:
         )
 
     async def delete_app(self, name: str) -> None:
+        # Credentials have no foreign key to cascade along: the add-ons' passwords go first.
+        await self._db.execute(
+            "DELETE FROM addon_credentials WHERE addon IN (SELECT name FROM addons WHERE app = ?)", (name,)
+        )
         await self._db.execute("DELETE FROM apps WHERE name = ?", (name,))
 
     # config vars

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kvmaint.errors import FailedPrecondition
+from server.domain.credentials import AddonCredentials
 from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
@@ -265,6 +266,28 @@ async def test_deleting_an_app_deletes_its_addons_config_and_webhooks(store: Any
         assert await tx.get_addon("redis-a") is None
         assert await tx.get_config("example-app") == {}
         assert await tx.get_webhook("hook-1") is None
+
+
+async def test_credentials_round_trip_and_go_with_their_addon_or_app(store: AnyStore) -> None:
+    await seed(store)
+    first = AddonCredentials("redis-a", "app-secret", "agent-secret")
+    second = AddonCredentials("redis-a", "app-secret-2", "agent-secret-2", tls=True)
+    async with store.transaction() as tx:
+        assert await tx.get_credentials("redis-a") is None
+        await tx.set_credentials("redis-a", first)
+    async with store.transaction() as tx:
+        assert await tx.get_credentials("redis-a") == first
+        await tx.set_credentials("redis-a", second)  # replaced, not added
+    async with store.transaction() as tx:
+        assert await tx.get_credentials("redis-a") == second
+        await tx.delete_addon("redis-a")
+    async with store.transaction() as tx:
+        assert await tx.get_credentials("redis-a") is None
+        await tx.insert_addon(addon("redis-a"))
+        await tx.set_credentials("redis-a", first)
+        await tx.delete_app("example-app")
+    async with store.transaction() as tx:
+        assert await tx.get_credentials("redis-a") is None
 
 
 # maintenances
