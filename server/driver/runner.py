@@ -64,6 +64,13 @@ def _cid(m: Maintenance) -> str:
     return m.id if m.attempts == 0 else f"{m.id}/try{m.attempts}"
 
 
+def _hosts(m: Maintenance, addon: Addon) -> set[str]:
+    """Every host the maintenance touches: the add-on's servers, and the old primary and target (one of
+    which may have left the record at the repoint)."""
+    keys = {s.key for s in addon.servers} | {m.state[k] for k in ("old_primary", "target") if k in m.state}
+    return {_split(key)[0] for key in keys}
+
+
 def _split(key: str) -> tuple[str, int]:
     host, _, port = key.rpartition(":")
     return host, int(port)
@@ -122,6 +129,7 @@ class MaintenanceRunner:
 
     async def _run(self, mid: str) -> None:
         retries = 0
+        held = False
         while True:
             loaded = await self._load(mid)
             if loaded is None:
@@ -129,10 +137,19 @@ class MaintenanceRunner:
             m, addon = loaded
             if m.status.ended or m.status is Status.PENDING:
                 return
+            if not held:
+                # The keepers of the add-on's hosts hold its servers before the first command reaches
+                # them (same stream, sent first): the steps own them until the maintenance ends.
+                await self.hub.push_roles(_hosts(m, addon))
+                held = True
             plan = S.steps_for(m.method, m.state.get("outage") == "1")
             step = S.next_step(plan, m.state)
             if step is None:
+                # Fresh reports before `completed` is visible: the last heartbeat may predate the failover
+                # (the new primary still a replica in it), and status is read right after.
+                await self.hub.refresh(_hosts(m, addon))
                 await self._complete(m)
+                await self.hub.push_roles(_hosts(m, addon))
                 return
             m = await self._begin(m, step)
             try:
@@ -150,6 +167,8 @@ class MaintenanceRunner:
                     await self.ctx.clock.sleep(1.0)
                     continue
                 await self._fail(m, step, reason)
+                await self.hub.refresh(_hosts(m, addon))
+                await self.hub.push_roles(_hosts(m, addon))
                 return
             await self._end(m, step, result)
 
