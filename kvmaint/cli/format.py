@@ -307,18 +307,20 @@ def agent_servers_text(view: Mapping[str, Value]) -> str:
 _KEEPER_NOTES = {
     "crash_looping": "crash-looping",
     "restarting": "restarting",
-    "no_role": "no role known, left down",
+    "no_role": "no role in the record: left down",
     "held": "held by a maintenance",
 }
 
 
 def _keeper_note(server: Mapping[str, Any]) -> str:
-    """", crash-looping after 5 starts" for a down server the agent's keeper reports on."""
+    """" (crash-looping after 5 starts)" for a down server the agent's keeper reports on."""
     note = _KEEPER_NOTES.get(str(server.get("supervision") or ""))
     if note is None:
         return ""
     starts = int(server.get("restarts") or 0)
-    return f", {note}" + (f" after {starts} start(s)" if starts and note != "held by a maintenance" else "")
+    if starts and server.get("supervision") in ("crash_looping", "restarting"):
+        note += f" after {starts} start{'s' if starts > 1 else ''}"
+    return f" ({note})"
 
 
 def window_state_view(state: Any) -> View:

@@ -134,3 +134,36 @@ async def test_host_reboot_brings_servers_back_and_the_next_maintenance_complete
         info = await api.wait_status("completed")
         assert info.attempts == 0
         await wait_addon_status(api, "available", timeout=20)
+
+
+async def test_a_standby_that_keeps_dying_is_reported_crash_looping(fleet) -> None:
+    scheduler, agents = fleet
+    async with connect(scheduler.address) as api:
+        await api.wait_agents("db-1", "db-2")
+        addon = await api.create("premium-0")
+        await wait_addon_status(api, "available")
+        standby = next(s for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY)
+        agent = agents[standby.address.host]
+        server_dir = agent.data_dir / "servers" / str(standby.address.port)
+        conf = server_dir / "redis.conf"
+        conf.write_text(conf.read_text() + "no-such-directive yes\n")  # every start now exits at once
+        pid = agent.server_pid(standby.address.port)
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+
+        async def crash_looping() -> fpb.AgentServer | None:
+            view = await api.fleet.ListAgents(fpb.ListAgentsRequest())
+            for a in view.agents:
+                for s in a.servers:
+                    if a.host_id == standby.address.host and s.port == standby.address.port:
+                        return s if s.supervision == "crash_looping" else None
+            return None
+
+        # Starts at once, then 1, 2, 4 and 8 s later (KeepPolicy's defaults), then no more.
+        server = await eventually(crash_looping, timeout=60, interval=0.5, message="crash-looping")
+        assert server.restarts == 5 and not server.reachable
+        assert "crash-looping: 5 starts in a row did not stay up 60 s" in server.supervision_detail
+        resp = await wait_addon_status(api, "degraded")
+        assert "its agent reports it crash-looping" in resp.status_reason
+        starts = agent.log_text().count(f"keeper: port {standby.address.port} failed to start")
+        assert starts == 5
