@@ -82,6 +82,7 @@ class MaintenanceRunner:
         self.hub = hub
         self.config = config or DriverConfig()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._releases: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
     def kick(self, maintenance_id: str) -> None:
@@ -100,9 +101,17 @@ class MaintenanceRunner:
         return len(running)
 
     async def close(self) -> None:
-        for task in self._tasks.values():
+        for task in (*self._tasks.values(), *self._releases):
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), *self._releases, return_exceptions=True)
+
+    def _release(self, hosts: set[str]) -> None:
+        """The ended maintenance's servers go back to the keepers, in the roles the record now gives
+        them. Sent off the maintenance's task, so that a `run` right after a failed attempt starts a new
+        task instead of finding this one still busy."""
+        task = asyncio.create_task(self.hub.push_roles(hosts), name="release-roles")
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def wait(self, maintenance_id: str) -> None:
         task = self._tasks.get(maintenance_id)
@@ -149,7 +158,7 @@ class MaintenanceRunner:
                 # (the new primary still a replica in it), and status is read right after.
                 await self.hub.refresh(_hosts(m, addon))
                 await self._complete(m)
-                await self.hub.push_roles(_hosts(m, addon))
+                self._release(_hosts(m, addon))
                 return
             m = await self._begin(m, step)
             try:
@@ -166,9 +175,9 @@ class MaintenanceRunner:
                     await self._note(m, step, f"{step} failed ({reason}); retrying")
                     await self.ctx.clock.sleep(1.0)
                     continue
-                await self._fail(m, step, reason)
                 await self.hub.refresh(_hosts(m, addon))
-                await self.hub.push_roles(_hosts(m, addon))
+                await self._fail(m, step, reason)
+                self._release(_hosts(m, addon))
                 return
             await self._end(m, step, result)
 
