@@ -88,6 +88,7 @@ class Agent:
             on_roles=self._on_roles,
         )
         self.runner.sink = self.stream
+        self.keeper.on_change = self.stream.beat_now
         for port in self.inventory.discover():
             log.info("found managed server on port %d under %s", port, self.inventory.servers_dir)
         for port in config.adopt:

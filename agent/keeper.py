@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from agent.inventory import STATUS_TIMEOUT_SECONDS, Inventory
 from agent.keep import (
@@ -43,11 +43,17 @@ class Keeper:
         clock: Clock,
         policy: KeepPolicy | None = None,
         interval: float = PASS_SECONDS,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.inventory = inventory
         self.clock = clock
         self.policy = policy or KeepPolicy()
         self.interval = interval
+        # Called after a pass that acted or saw a server change (up/down, role, link), so the scheduler
+        # hears of it now (a heartbeat), not at the next interval.
+        self.on_change = on_change
+        self._shapes: dict[int, tuple[bool, str, bool, str, int]] = {}
+        self._changed = False
         # None until the scheduler sent its record: nothing is started on a guess.
         self._roles: dict[int, Assignment] | None = None
         self._tracks: dict[int, Track] = {}
@@ -101,17 +107,25 @@ class Keeper:
         # Primaries first: a standby started before its primary could not link.
         nodes.sort(key=lambda n: not (roles and n.port in roles and roles[n.port].role.is_primary))
         done: list[str] = []
+        self._changed = False
         for node in nodes:
             sentence = await self._one(node, roles.get(node.port) if roles is not None else None)
             if sentence:
                 done.append(sentence)
+        if (done or self._changed) and self.on_change is not None:
+            self.on_change()
         for port in set(self._last) - {n.port for n in nodes}:  # forgotten (stopped) servers
             self._last.pop(port, None)
             self._tracks.pop(port, None)
+            self._shapes.pop(port, None)
         return done
 
     async def _one(self, node: RedisNode, assignment: Assignment | None) -> str:
         status = await self._status(node)
+        shape = (status.reachable, status.role, status.link_up, status.primary_host, status.primary_port)
+        if self._shapes.get(node.port, shape) != shape:
+            self._changed = True
+        self._shapes[node.port] = shape
         seen = Seen(
             managed=node.managed,
             status=status,

@@ -97,6 +97,11 @@ class StreamClient:
             self._queued.add(command_id)
             self._outbox.put_nowait(_Result(command_id, result))
 
+    def beat_now(self) -> None:
+        """A heartbeat at once (say after the keeper started a server), not at the next interval."""
+        if self._status_requests is not None:
+            self._status_requests.put_nowait(0)
+
     # --- the loop ----------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -262,7 +267,7 @@ class StreamClient:
 
 
 async def _next_request(clock: Clock, seconds: float, requests: asyncio.Queue[int]) -> int:
-    """The next StatusRequest id, or 0 once `seconds` passed without one."""
+    """The next StatusRequest id (0 for the agent's own `beat_now`), or 0 once `seconds` passed."""
     if not requests.empty():
         return requests.get_nowait()
     getter = asyncio.ensure_future(requests.get())
