@@ -161,6 +161,7 @@ class Agent:
                 log.warning("commands still running after %.0fs; cancelling them", self.drain_seconds)
         finally:
             stream_stop.set()
+            keeper.cancel()  # mid-pass too: a start it began goes on as a detached server
             await asyncio.gather(keeper, return_exceptions=True)
             try:
                 await asyncio.wait_for(asyncio.shield(stream), 5.0)
