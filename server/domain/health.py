@@ -64,9 +64,7 @@ Endpoint = Callable[[ServerRef], str]
 
 def _down(what: str, server: ServerRef, obs: Observation) -> str:
     text = f"the {what} {server.key} is down ({obs.error or 'unreachable'})"
-    if obs.supervision == "crash_looping":
-        text += f"; its agent reports it crash-looping: {obs.supervision_detail}"
-    elif obs.supervision and obs.supervision != "kept":
+    if obs.supervision and obs.supervision != "kept":
         text += f"; its agent: {obs.supervision_detail}"
     return text
 

@@ -101,6 +101,7 @@ async def test_a_server_that_keeps_dying_backs_off_then_is_crash_looping(invento
     report = keeper.report(node.port)
     assert report is not None and report.supervision is Supervision.CRASH_LOOPING and report.restarts == 3
     assert "crash-looping: 3 starts in a row" in report.detail and "exited with code 1" in report.detail
+    assert "Bad directive or wrong number of arguments" in report.detail
 
     conf.write_text(good)  # an operator fixes it and starts it
     assert (await node.start(DesiredRole.primary())).ok

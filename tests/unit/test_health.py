@@ -40,7 +40,7 @@ def endpoint(server: ServerRef) -> str:
          "5242880 bytes behind"),
         (Observation(True, False, error="Connection refused", supervision="crash_looping",
                      supervision_detail="5 starts in a row"), LINKED, AddonStatus.UNAVAILABLE,
-         "the primary db-1:7001 is down (Connection refused); its agent reports it crash-looping: 5 starts"),
+         "the primary db-1:7001 is down (Connection refused); its agent: 5 starts"),
         (Observation(True, True, "slave", "10.0.0.2", 7002, link_up=True), LINKED, AddonStatus.UNAVAILABLE,
          "the primary db-1:7001 is not writable: it replicates from 10.0.0.2:7002"),
         # The primary's agent is gone: the standby vouches, or says the primary is gone too.
