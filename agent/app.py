@@ -15,8 +15,10 @@ from agent import __version__
 from agent.builds import probe_all
 from agent.commands import CommandRunner
 from agent.config import AgentConfig
-from agent.convert import build_to_proto, status_to_proto
+from agent.convert import build_to_proto, roles_from_proto, status_to_proto, supervision_to_proto
 from agent.inventory import Inventory
+from agent.keep import Assignment
+from agent.keeper import Keeper
 from agent.metrics import AgentMetrics
 from agent.redisnode.version import binary_version, require_supported, running_version
 from agent.results import ResultStore
@@ -64,6 +66,7 @@ class Agent:
         self.metrics = AgentMetrics(config.host_id)
         self.tracing = tracing.provider("kvmaint-agent", attributes={"host.name": config.host_id})
         self.metrics_server: MetricsServer | None = None
+        self.keeper = Keeper(self.inventory, self.clock)
         self.runner = CommandRunner(
             self.inventory,
             self.store,
@@ -91,8 +94,10 @@ class Agent:
             channel_options=options,
             token=config.token,
             rand=rand,
+            on_roles=self._on_roles,
         )
         self.runner.sink = self.stream
+        self.keeper.on_change = self.stream.beat_now
         for port in self.inventory.discover():
             log.info("found managed server on port %d under %s", port, self.inventory.servers_dir)
         for port in config.adopt:
@@ -104,12 +109,30 @@ class Agent:
             host_id=self.config.host_id,
             agent_version=__version__,
             advertise_host=self.config.advertise_host,
-            servers=[status_to_proto(s) for s in await self.inventory.statuses()],
+            servers=await self._servers(),
             builds=[build_to_proto(b, b == self.builds.default) for b in self.builds],
         )
 
     async def heartbeat(self) -> agent_pb2.AgentHeartbeat:
-        return agent_pb2.AgentHeartbeat(servers=[status_to_proto(s) for s in await self.inventory.statuses()])
+        return agent_pb2.AgentHeartbeat(servers=await self._servers())
+
+    async def _servers(self) -> list[agent_pb2.RedisServerStatus]:
+        """Every server's status with what the keeper does with it."""
+        out = []
+        for status in await self.inventory.statuses():
+            msg = status_to_proto(status)
+            report = self.keeper.report(status.port)
+            if report is not None:
+                supervision_to_proto(msg, report)
+            out.append(msg)
+        return out
+
+    def _on_roles(self, roles: agent_pb2.ServerRoles) -> None:
+        assignments: dict[int, Assignment] = roles_from_proto(roles)
+        first = not self.keeper.has_roles
+        self.keeper.set_roles(assignments)
+        if first:
+            log.info("the scheduler's record gives roles to %d managed server(s) here", len(assignments))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Runs until `stop` is set; the redis-servers keep running after the agent exits."""
@@ -139,6 +162,7 @@ class Agent:
             await self.metrics_server.start(self.config.metrics_listen)
         stream_stop = asyncio.Event()
         stream = asyncio.create_task(self.stream.run(stream_stop), name="scheduler-stream")
+        keeper = asyncio.create_task(self.keeper.run(stream_stop), name="keeper")
         try:
             await _first(stop.wait(), stream)
             # Keep the stream up while running commands finish, so their results still go out.
@@ -146,6 +170,8 @@ class Agent:
                 log.warning("commands still running after %.0fs; cancelling them", self.drain_seconds)
         finally:
             stream_stop.set()
+            keeper.cancel()  # mid-pass too: a start it began goes on as a detached server
+            await asyncio.gather(keeper, return_exceptions=True)
             try:
                 await asyncio.wait_for(asyncio.shield(stream), 5.0)
             except Exception:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from agent.builds import Build
+from agent.keep import Assignment, Report, Supervision
 from agent.outcome import Outcome
 from agent.redisnode.acl import Credentials, ServerAuth
 from agent.redisnode.role import DesiredRole
@@ -205,6 +206,33 @@ def status_to_proto(status: RedisServerStatus) -> agent_pb2.RedisServerStatus:
         version=status.version,
         tls=status.tls,
     )
+
+
+_SUPERVISION = {
+    Supervision.KEPT: agent_pb2.SUPERVISION_KEPT,
+    Supervision.WATCHED: agent_pb2.SUPERVISION_WATCHED,
+    Supervision.NO_ROLE: agent_pb2.SUPERVISION_NO_ROLE,
+    Supervision.HELD: agent_pb2.SUPERVISION_HELD,
+    Supervision.RESTARTING: agent_pb2.SUPERVISION_RESTARTING,
+    Supervision.CRASH_LOOPING: agent_pb2.SUPERVISION_CRASH_LOOPING,
+}
+
+
+def supervision_to_proto(msg: agent_pb2.RedisServerStatus, report: Report) -> None:
+    msg.supervision = _SUPERVISION[report.supervision]
+    msg.restarts = report.restarts
+    msg.supervision_detail = report.detail
+
+
+def roles_from_proto(roles: agent_pb2.ServerRoles) -> dict[int, Assignment]:
+    out: dict[int, Assignment] = {}
+    for entry in roles.servers:
+        if entry.port <= 0:
+            continue
+        r = entry.role
+        role = DesiredRole.primary() if r.primary else DesiredRole.replica_of(r.primary_host, r.primary_port)
+        out[entry.port] = Assignment(role, entry.addon, entry.hold)
+    return out
 
 
 def build_to_proto(build: Build, is_default: bool) -> resources_pb2.ServerBuild:

@@ -58,6 +58,7 @@ class StreamClient:
         rand: Callable[[], float] = random.random,
         backoff_cap: float = 10.0,
         resend_window: float = RESEND_WINDOW_SECONDS,
+        on_roles: Callable[[agent_pb2.ServerRoles], None] | None = None,
     ) -> None:
         self.target = target
         self.runner = runner
@@ -72,6 +73,10 @@ class StreamClient:
         self.rand = rand
         self.backoff_cap = backoff_cap
         self.resend_window = resend_window
+        self._on_roles = on_roles
+        # StatusRequest ids, answered by the heartbeat task in order with the periodic beats, so a
+        # heartbeat read later is always sent later (the scheduler keeps the last one it got).
+        self._status_requests: asyncio.Queue[int] | None = None
         self._outbox: asyncio.Queue[_Outgoing] | None = None
         self._queued: set[str] = set()
         self._sent: list[tuple[str, float]] = []
@@ -91,6 +96,11 @@ class StreamClient:
         if self._outbox is not None:
             self._queued.add(command_id)
             self._outbox.put_nowait(_Result(command_id, result))
+
+    def beat_now(self) -> None:
+        """A heartbeat at once (say after the keeper started a server), not at the next interval."""
+        if self._status_requests is not None:
+            self._status_requests.put_nowait(0)
 
     # --- the loop ----------------------------------------------------------------------------------
 
@@ -142,10 +152,11 @@ class StreamClient:
                 if command_id not in self._queued:  # not already queued by a command finishing just now
                     self.send_result(command_id, payload)
             welcomed = asyncio.Event()
+            self._status_requests = asyncio.Queue()
             tasks = [
                 asyncio.create_task(self._read(call, welcomed), name="stream-read"),
                 asyncio.create_task(self._write(call, outbox), name="stream-write"),
-                asyncio.create_task(self._beat(outbox), name="stream-heartbeat"),
+                asyncio.create_task(self._beat(outbox, self._status_requests), name="stream-heartbeat"),
                 asyncio.create_task(stop.wait(), name="stream-stop"),
             ]
             try:
@@ -204,6 +215,12 @@ class StreamClient:
                 )
                 welcomed.set()
                 self.connected.set()
+            elif body == "roles":
+                if self._on_roles is not None:
+                    self._on_roles(msg.roles)
+            elif body == "status_request":
+                if self._status_requests is not None:
+                    self._status_requests.put_nowait(msg.status_request.id)
             elif body == "command":
                 log.info("received command %s (%s)", msg.command.command_id, msg.command.WhichOneof("action"))
                 self.runner.submit(msg.command)
@@ -240,10 +257,31 @@ class StreamClient:
         except (grpc.aio.AioRpcError, TimeoutError, asyncio.InvalidStateError) as exc:
             log.info("could not flush the last messages before stopping: %s", exc)
 
-    async def _beat(self, outbox: asyncio.Queue[_Outgoing]) -> None:
+    async def _beat(self, outbox: asyncio.Queue[_Outgoing], requests: asyncio.Queue[int]) -> None:
+        """A heartbeat every interval, and one at once for each StatusRequest (carrying its id)."""
         while True:
-            await self.clock.sleep(self.heartbeat_seconds)
-            outbox.put_nowait(agent_pb2.ConnectRequest(heartbeat=await self._heartbeat()))
+            answers = await _next_request(self.clock, self.heartbeat_seconds, requests)
+            beat = await self._heartbeat()
+            beat.answers = answers
+            outbox.put_nowait(agent_pb2.ConnectRequest(heartbeat=beat))
+
+
+async def _next_request(clock: Clock, seconds: float, requests: asyncio.Queue[int]) -> int:
+    """The next StatusRequest id (0 for the agent's own `beat_now`), or 0 once `seconds` passed."""
+    if not requests.empty():
+        return requests.get_nowait()
+    getter = asyncio.ensure_future(requests.get())
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait([getter, sleeper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        if not getter.done():
+            getter.cancel()
+        await asyncio.gather(sleeper, return_exceptions=True)
+    if getter.done() and not getter.cancelled():
+        return getter.result()
+    return 0
 
 
 async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:

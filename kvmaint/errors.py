@@ -53,6 +53,8 @@ class ErrorReason(StrEnum):
     SERVER_VERSION_UNSUPPORTED = "SERVER_VERSION_UNSUPPORTED"
     BUILD_DOWNGRADE = "BUILD_DOWNGRADE"
     BUILD_VERSIONS_DIFFER = "BUILD_VERSIONS_DIFFER"
+    # The add-on's primary is down or not writable: no maintenance starts on it.
+    ADDON_UNAVAILABLE = "ADDON_UNAVAILABLE"
     # Who may call.
     TOKEN_REQUIRED = "TOKEN_REQUIRED"
     TOKEN_INVALID = "TOKEN_INVALID"

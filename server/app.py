@@ -36,6 +36,7 @@ from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.notices import MaintenanceNotices
 from server.driver.planner import Planner
+from server.driver.roles import host_roles
 from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.notify.outbox import Outbox
 from server.notify.sender import NotifyConfig, Sender
@@ -197,12 +198,14 @@ async def _serve(
         metrics=ctx.obs.metrics,
     )
     hub.advertised.update(known_agents)
+    placement = AgentPlacement(hub, config.driver.command_timeout)
+    hub.roles_source = lambda host: host_roles(store, host, lambda key: _endpoint(hub, key))
     runner = MaintenanceRunner(ctx, hub, config.driver)
-    fleet = FleetService(ctx, AgentPlacement(hub, config.driver.command_timeout))
-    maint = MaintenanceService(ctx, runner)
+    fleet = FleetService(ctx, placement)
+    maint = MaintenanceService(ctx, runner, placement)
     notices = MaintenanceNotices(store, ctx.bus, hub)
     await notices.start()
-    planner = Planner(ctx, runner, config.tick_seconds, config.limits, notices)
+    planner = Planner(ctx, runner, config.tick_seconds, config.limits, notices, placement)
 
     server = grpc.aio.server(
         interceptors=[MeteringInterceptor(ctx.obs.metrics), ServiceInterceptor(config.tokens)],
@@ -250,6 +253,11 @@ async def _serve(
         await scheduler.sentinel.start(*split_listen(config.sentinel_listen))
         scheduler.tasks.append(asyncio.create_task(feed.run(), name="sentinel-feed"))
     return scheduler
+
+
+def _endpoint(hub: AgentHub, key: str) -> tuple[str, int]:
+    host, _, port = key.rpartition(":")
+    return hub.endpoint_host(host), int(port)
 
 
 async def _refresh_metrics(ctx: Context) -> None:

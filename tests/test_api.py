@@ -379,7 +379,8 @@ def test_auth_scopes(scheduler_factory) -> None:
         assert err.code() == grpc.StatusCode.NOT_FOUND
         evs = [r.event for r in theirs.StreamEvents(epb.StreamEventsRequest())]
         assert evs and {e.app for e in evs} == {"other-app"}
-        assert op.GetAddonInfo(mpb.GetAddonInfoRequest(app=APP, addon="REDIS_URL")).status == "available"
+        # No agent runs here, so nothing reports on the registered servers.
+        assert op.GetAddonInfo(mpb.GetAddonInfoRequest(app=APP, addon="REDIS_URL")).status == "unknown"
 
 
 @on_both_stores

@@ -61,6 +61,11 @@ class ServerLayout:
         return self.dir / "redis.log"
 
     @property
+    def stderr_file(self) -> Path:
+        """What the server printed before its log file opened (a fatal config error), from its last start."""
+        return self.dir / "redis.stderr"
+
+    @property
     def build_file(self) -> Path:
         """The name of the build the server runs on: it survives agent restarts with the config."""
         return self.dir / "build"
@@ -122,6 +127,17 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def startup_error(layout: ServerLayout) -> str:
+    """Why a server exited while starting: its stderr's last lines (a fatal config error is printed there,
+    before the log file opens), else its log's last line."""
+    try:
+        text = layout.stderr_file.read_text(errors="replace")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    return " ".join(lines[-2:]) if lines else last_log_line(layout)
 
 
 def last_log_line(layout: ServerLayout) -> str:
@@ -197,16 +213,17 @@ class ServerProcess:
         if not self.layout.conf.exists():
             raise FailedPrecondition(f"No config for port {self.port} at {self.layout.conf}.")
         log.info("starting port %d on build %s (%s)", self.port, self.build.describe(), self.layout.conf)
-        self._child = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once; no waiting here
-            [self.build.path, str(self.layout.conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=self.layout.dir,
-            start_new_session=True,
-            # CONFIG REWRITE writes the config anew; it holds masterauth, so it (and the data) stays 0600.
-            umask=0o077,
-        )
+        with open(self.layout.stderr_file, "wb") as err:  # noqa: ASYNC230 - a local file, opened at once
+            self._child = subprocess.Popen(  # noqa: ASYNC220 - fork+exec returns at once; no waiting here
+                [self.build.path, str(self.layout.conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=subprocess.STDOUT,
+                cwd=self.layout.dir,
+                start_new_session=True,
+                # CONFIG REWRITE writes the config anew; it holds masterauth, so it (and the data) stays 0600.
+                umask=0o077,
+            )
         await self._wait_ready(client)
 
     async def _wait_ready(self, client: redis.asyncio.Redis) -> None:
@@ -217,7 +234,7 @@ class ServerProcess:
                 self._child = None
                 raise Unavailable(
                     f"redis-server on port {self.port} exited with code {code} while starting: "
-                    f"{last_log_line(self.layout) or 'no log line'}."
+                    f"{startup_error(self.layout) or 'no log line'}."
                 )
             if await _answers(client):
                 return

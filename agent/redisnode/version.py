@@ -13,6 +13,8 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from agent.redisnode.acl import NO_AUTH, Access
 from kvmaint.errors import ErrorReason, FailedPrecondition
@@ -76,9 +78,17 @@ def require_supported(version: ServerVersion | None, what: str) -> ServerVersion
 
 async def running_version(host: str, port: int, access: Access = NO_AUTH) -> ServerVersion | None:
     """What a running server says in INFO server, over RESP2 (which every version speaks, where the
-    RESP3 HELLO that redis-py sends by default fails before 6.0); None when it does not answer."""
+    RESP3 HELLO that redis-py sends by default fails before 6.0); None when it does not answer. No
+    retries: redis-py's default backs off about 5 s on a dead port, and after a host reboot every managed
+    server is down until the keeper starts it."""
     client = redis.asyncio.Redis(
-        host=host, port=port, protocol=2, socket_timeout=3, socket_connect_timeout=3, **access.client_kwargs()
+        host=host,
+        port=port,
+        protocol=2,
+        socket_timeout=3,
+        socket_connect_timeout=3,
+        retry=Retry(NoBackoff(), 0),
+        **access.client_kwargs(),
     )
     try:
         return parse_info(await client.info("server"))

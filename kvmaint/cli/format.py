@@ -157,6 +157,7 @@ def addon_info_view(resp: Any) -> View:
         "attachments": addon["attachments"],
         "plan": addon["plan"],
         "status": resp.status,
+        "status_reason": resp.status_reason,
         "created_at": addon["created_at"],
         "maintenance": maintenance,
         "maintenance_required_by": iso(required_by) if required_by else None,
@@ -263,7 +264,8 @@ def agent_view(agent: Any) -> View:
         "servers": [
             {"port": int(s.port), "role": s.role, "reachable": bool(s.reachable),
              "lag_bytes": int(s.lag_bytes) if s.lag_bytes >= 0 else None, "managed": bool(s.managed),
-             "build": s.build, "version": s.version}
+             "build": s.build, "version": s.version, "supervision": s.supervision,
+             "restarts": int(s.restarts), "supervision_detail": s.supervision_detail}
             for s in agent.servers
         ],
         "builds": [{"name": b.name, "version": b.version, "kind": b.kind, "default": bool(b.is_default)}
@@ -291,7 +293,7 @@ def agent_servers_text(view: Mapping[str, Value]) -> str:
     parts = []
     for server in servers if isinstance(servers, list) else []:
         if not server["reachable"]:
-            parts.append(f"{server['port']} unreachable")
+            parts.append(f"{server['port']} unreachable{_keeper_note(server)}")
             continue
         text = f"{server['port']} {server['role'] or '?'}"
         if server["lag_bytes"] is not None and server["role"] == "slave":
@@ -300,6 +302,25 @@ def agent_servers_text(view: Mapping[str, Value]) -> str:
             text += f" [{server['build'] + ' ' if server.get('build') else ''}{server['version']}]"
         parts.append(text)
     return ", ".join(parts)
+
+
+_KEEPER_NOTES = {
+    "crash_looping": "crash-looping",
+    "restarting": "restarting",
+    "no_role": "no role in the record: left down",
+    "held": "held by a maintenance",
+}
+
+
+def _keeper_note(server: Mapping[str, Any]) -> str:
+    """" (crash-looping after 5 starts)" for a down server the agent's keeper reports on."""
+    note = _KEEPER_NOTES.get(str(server.get("supervision") or ""))
+    if note is None:
+        return ""
+    starts = int(server.get("restarts") or 0)
+    if starts and server.get("supervision") in ("crash_looping", "restarting"):
+        note += f" after {starts} start{'s' if starts > 1 else ''}"
+    return f" ({note})"
 
 
 def window_state_view(state: Any) -> View:
@@ -403,7 +424,7 @@ def addon_info_block(view: Mapping[str, Value]) -> str:
     heading = f"=== {view['name']} ({attachments})" if attachments else f"=== {view['name']}"
     pairs: list[tuple[str, Value]] = [
         ("Plan", plan_title(str(view.get("plan") or ""))),
-        ("Status", view.get("status")),
+        ("Status", _status_text(view)),
         ("Created", view.get("created_at")),
         ("Maintenance", view.get("maintenance")),
         ("Maintenance window", view.get("maintenance_window")),
@@ -415,6 +436,13 @@ def addon_info_block(view: Mapping[str, Value]) -> str:
     if view.get("hidden_standby"):
         pairs.append(("Hidden standby", by_role.get("hidden_standby", view["hidden_standby"])))
     return f"{heading}\n{render_block(pairs)}"
+
+
+def _status_text(view: Mapping[str, Value]) -> Value:
+    """"available", or "degraded: the standby db-2:7002 is down (...)" with the reason."""
+    reason = view.get("status_reason")
+    status = view.get("status")
+    return f"{status}: {reason}" if reason and status not in ("available", "maintenance") else status
 
 
 def config_block(app: str, config_vars: Mapping[str, str]) -> str:

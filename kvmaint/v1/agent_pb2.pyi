@@ -3,12 +3,30 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from kvmaint.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Supervision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUPERVISION_UNSPECIFIED: _ClassVar[Supervision]
+    SUPERVISION_KEPT: _ClassVar[Supervision]
+    SUPERVISION_WATCHED: _ClassVar[Supervision]
+    SUPERVISION_NO_ROLE: _ClassVar[Supervision]
+    SUPERVISION_HELD: _ClassVar[Supervision]
+    SUPERVISION_RESTARTING: _ClassVar[Supervision]
+    SUPERVISION_CRASH_LOOPING: _ClassVar[Supervision]
+SUPERVISION_UNSPECIFIED: Supervision
+SUPERVISION_KEPT: Supervision
+SUPERVISION_WATCHED: Supervision
+SUPERVISION_NO_ROLE: Supervision
+SUPERVISION_HELD: Supervision
+SUPERVISION_RESTARTING: Supervision
+SUPERVISION_CRASH_LOOPING: Supervision
 
 class ConnectRequest(_message.Message):
     __slots__ = ("hello", "heartbeat", "progress", "result")
@@ -23,12 +41,40 @@ class ConnectRequest(_message.Message):
     def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentHeartbeat, _Mapping]] = ..., progress: _Optional[_Union[CommandProgress, _Mapping]] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("welcome", "command")
+    __slots__ = ("welcome", "command", "roles", "status_request")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REQUEST_FIELD_NUMBER: _ClassVar[int]
     welcome: SchedulerWelcome
     command: AgentCommand
-    def __init__(self, welcome: _Optional[_Union[SchedulerWelcome, _Mapping]] = ..., command: _Optional[_Union[AgentCommand, _Mapping]] = ...) -> None: ...
+    roles: ServerRoles
+    status_request: StatusRequest
+    def __init__(self, welcome: _Optional[_Union[SchedulerWelcome, _Mapping]] = ..., command: _Optional[_Union[AgentCommand, _Mapping]] = ..., roles: _Optional[_Union[ServerRoles, _Mapping]] = ..., status_request: _Optional[_Union[StatusRequest, _Mapping]] = ...) -> None: ...
+
+class ManagedRole(_message.Message):
+    __slots__ = ("port", "role", "addon", "hold")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ADDON_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    role: DesiredRole
+    addon: str
+    hold: bool
+    def __init__(self, port: _Optional[int] = ..., role: _Optional[_Union[DesiredRole, _Mapping]] = ..., addon: _Optional[str] = ..., hold: _Optional[bool] = ...) -> None: ...
+
+class ServerRoles(_message.Message):
+    __slots__ = ("servers",)
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    servers: _containers.RepeatedCompositeFieldContainer[ManagedRole]
+    def __init__(self, servers: _Optional[_Iterable[_Union[ManagedRole, _Mapping]]] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
 
 class ReplicaStatus(_message.Message):
     __slots__ = ("ip", "port", "state", "offset", "lag_seconds")
@@ -45,7 +91,7 @@ class ReplicaStatus(_message.Message):
     def __init__(self, ip: _Optional[str] = ..., port: _Optional[int] = ..., state: _Optional[str] = ..., offset: _Optional[int] = ..., lag_seconds: _Optional[int] = ...) -> None: ...
 
 class RedisServerStatus(_message.Message):
-    __slots__ = ("port", "reachable", "role", "run_id", "redis_version", "repl_offset", "primary_host", "primary_port", "link_up", "last_io_seconds_ago", "replicas", "managed", "error", "build", "version", "tls")
+    __slots__ = ("port", "reachable", "role", "run_id", "redis_version", "repl_offset", "primary_host", "primary_port", "link_up", "last_io_seconds_ago", "replicas", "managed", "error", "build", "version", "tls", "supervision", "restarts", "supervision_detail")
     PORT_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +108,9 @@ class RedisServerStatus(_message.Message):
     BUILD_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TLS_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISION_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISION_DETAIL_FIELD_NUMBER: _ClassVar[int]
     port: int
     reachable: bool
     role: str
@@ -78,7 +127,10 @@ class RedisServerStatus(_message.Message):
     build: str
     version: str
     tls: bool
-    def __init__(self, port: _Optional[int] = ..., reachable: _Optional[bool] = ..., role: _Optional[str] = ..., run_id: _Optional[str] = ..., redis_version: _Optional[str] = ..., repl_offset: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., link_up: _Optional[bool] = ..., last_io_seconds_ago: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., managed: _Optional[bool] = ..., error: _Optional[str] = ..., build: _Optional[str] = ..., version: _Optional[str] = ..., tls: _Optional[bool] = ...) -> None: ...
+    supervision: Supervision
+    restarts: int
+    supervision_detail: str
+    def __init__(self, port: _Optional[int] = ..., reachable: _Optional[bool] = ..., role: _Optional[str] = ..., run_id: _Optional[str] = ..., redis_version: _Optional[str] = ..., repl_offset: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., link_up: _Optional[bool] = ..., last_io_seconds_ago: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., managed: _Optional[bool] = ..., error: _Optional[str] = ..., build: _Optional[str] = ..., version: _Optional[str] = ..., tls: _Optional[bool] = ..., supervision: _Optional[_Union[Supervision, str]] = ..., restarts: _Optional[int] = ..., supervision_detail: _Optional[str] = ...) -> None: ...
 
 class AgentHello(_message.Message):
     __slots__ = ("host_id", "agent_version", "advertise_host", "servers", "builds")
@@ -95,10 +147,12 @@ class AgentHello(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., agent_version: _Optional[str] = ..., advertise_host: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[RedisServerStatus, _Mapping]]] = ..., builds: _Optional[_Iterable[_Union[_resources_pb2.ServerBuild, _Mapping]]] = ...) -> None: ...
 
 class AgentHeartbeat(_message.Message):
-    __slots__ = ("servers",)
+    __slots__ = ("servers", "answers")
     SERVERS_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
     servers: _containers.RepeatedCompositeFieldContainer[RedisServerStatus]
-    def __init__(self, servers: _Optional[_Iterable[_Union[RedisServerStatus, _Mapping]]] = ...) -> None: ...
+    answers: int
+    def __init__(self, servers: _Optional[_Iterable[_Union[RedisServerStatus, _Mapping]]] = ..., answers: _Optional[int] = ...) -> None: ...
 
 class SchedulerWelcome(_message.Message):
     __slots__ = ("scheduler_version", "heartbeat_interval_seconds")

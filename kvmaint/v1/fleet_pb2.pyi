@@ -179,7 +179,7 @@ class RequireMaintenanceResponse(_message.Message):
     def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ..., already_pending: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AgentServer(_message.Message):
-    __slots__ = ("port", "role", "reachable", "lag_bytes", "managed", "build", "version")
+    __slots__ = ("port", "role", "reachable", "lag_bytes", "managed", "build", "version", "supervision", "restarts", "supervision_detail")
     PORT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +187,9 @@ class AgentServer(_message.Message):
     MANAGED_FIELD_NUMBER: _ClassVar[int]
     BUILD_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISION_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    SUPERVISION_DETAIL_FIELD_NUMBER: _ClassVar[int]
     port: int
     role: str
     reachable: bool
@@ -194,7 +197,10 @@ class AgentServer(_message.Message):
     managed: bool
     build: str
     version: str
-    def __init__(self, port: _Optional[int] = ..., role: _Optional[str] = ..., reachable: _Optional[bool] = ..., lag_bytes: _Optional[int] = ..., managed: _Optional[bool] = ..., build: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    supervision: str
+    restarts: int
+    supervision_detail: str
+    def __init__(self, port: _Optional[int] = ..., role: _Optional[str] = ..., reachable: _Optional[bool] = ..., lag_bytes: _Optional[int] = ..., managed: _Optional[bool] = ..., build: _Optional[str] = ..., version: _Optional[str] = ..., supervision: _Optional[str] = ..., restarts: _Optional[int] = ..., supervision_detail: _Optional[str] = ...) -> None: ...
 
 class AgentInfo(_message.Message):
     __slots__ = ("host_id", "advertise_host", "agent_version", "connected", "servers", "builds")

@@ -19,18 +19,20 @@ class GetAddonInfoRequest(_message.Message):
     def __init__(self, app: _Optional[str] = ..., addon: _Optional[str] = ...) -> None: ...
 
 class GetAddonInfoResponse(_message.Message):
-    __slots__ = ("addon", "status", "maintenance_required_by", "maintenance", "overdue")
+    __slots__ = ("addon", "status", "maintenance_required_by", "maintenance", "overdue", "status_reason")
     ADDON_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MAINTENANCE_REQUIRED_BY_FIELD_NUMBER: _ClassVar[int]
     MAINTENANCE_FIELD_NUMBER: _ClassVar[int]
     OVERDUE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
     addon: _resources_pb2.Addon
     status: str
     maintenance_required_by: _timestamp_pb2.Timestamp
     maintenance: str
     overdue: bool
-    def __init__(self, addon: _Optional[_Union[_resources_pb2.Addon, _Mapping]] = ..., status: _Optional[str] = ..., maintenance_required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., maintenance: _Optional[str] = ..., overdue: _Optional[bool] = ...) -> None: ...
+    status_reason: str
+    def __init__(self, addon: _Optional[_Union[_resources_pb2.Addon, _Mapping]] = ..., status: _Optional[str] = ..., maintenance_required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., maintenance: _Optional[str] = ..., overdue: _Optional[bool] = ..., status_reason: _Optional[str] = ...) -> None: ...
 
 class GetMaintenanceInfoRequest(_message.Message):
     __slots__ = ("app", "addon")

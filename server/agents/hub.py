@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -32,6 +32,9 @@ SCHEDULER_VERSION = "0.1.0"
 HEARTBEAT_SECONDS = 5
 
 ProgressFn = Callable[[agent_pb2.CommandProgress], None]
+# The scheduler's record of one host's managed servers (server/driver/roles.host_roles).
+RolesSource = Callable[[str], Awaitable[agent_pb2.ServerRoles]]
+REFRESH_SECONDS = 2.0
 
 
 @dataclass
@@ -43,6 +46,10 @@ class AgentSession:
     # The server builds on the host, its default first (from the hello).
     builds: tuple[HostBuild, ...] = ()
     outbox: asyncio.Queue[agent_pb2.ConnectResponse | None] = field(default_factory=asyncio.Queue)
+    # Roles are read and sent one at a time, so the last sent is the last read (never an older record).
+    roles_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # StatusRequest id -> waiter for the heartbeat that answers it.
+    refreshes: dict[int, asyncio.Future[None]] = field(default_factory=dict)
 
     def send(self, msg: agent_pb2.ConnectResponse | None) -> None:
         self.outbox.put_nowait(msg)
@@ -82,6 +89,9 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         self._on_hello = on_hello
         # host id -> advertise host, kept after disconnects (config vars name servers by it).
         self.advertised: dict[str, str] = {}
+        # Set by the app: what each host's servers are in the record, sent to its agent's keeper.
+        self.roles_source: RolesSource | None = None
+        self._refresh_ids = 0
 
     # --- the stream -------------------------------------------------------------------------
     def _check_identity(self, host_id: str, context: grpc.aio.ServicerContext) -> None:
@@ -152,6 +162,9 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 )
             )
         )
+        # The roles before any command: a keeper must know a maintenance holds a server before the
+        # maintenance's first command reaches it.
+        await self._send_roles(session)
         for pending in self._pending_by_host.get(session.host_id, {}).values():
             session.send(agent_pb2.ConnectResponse(command=pending.command))
 
@@ -174,6 +187,9 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 kind = msg.WhichOneof("body")
                 if kind == "heartbeat":
                     session.servers = {s.port: s for s in msg.heartbeat.servers}
+                    waiter = session.refreshes.pop(msg.heartbeat.answers, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
                 elif kind == "result":
                     if msg.result.HasField("server") and msg.result.server.port:
                         # Fresher than the last heartbeat: roles change with failovers.
@@ -191,6 +207,51 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             log.exception("agent %s stream failed", session.host_id)
         finally:
             session.send(None)
+
+    # --- roles and fresh reports -----------------------------------------------------------
+    async def _send_roles(self, session: AgentSession) -> None:
+        if self.roles_source is None:
+            return
+        async with session.roles_lock:
+            try:
+                roles = await self.roles_source(session.host_id)
+            except Exception:
+                log.exception("could not read the roles of host %s", session.host_id)
+                return
+            session.send(agent_pb2.ConnectResponse(roles=roles))
+
+    async def push_roles(self, hosts: Iterable[str]) -> None:
+        """Sends each connected host's roles as the record has them now (after the commit that changed
+        them). A host not connected gets them with its next hello."""
+        for host in sorted(set(hosts)):
+            session = self.sessions.get(host)
+            if session is not None:
+                await self._send_roles(session)
+
+    async def refresh(self, hosts: Iterable[str], timeout: float = REFRESH_SECONDS) -> bool:
+        """Asks each connected host for a heartbeat now and waits (up to `timeout`) until they arrived, so
+        the next status read sees the servers as they are, not as a heartbeat before a failover saw them.
+        False when some did not answer in time (an agent older than StatusRequest, or a slow one)."""
+        waiters: dict[asyncio.Future[None], tuple[AgentSession, int]] = {}
+        for host in sorted(set(hosts)):
+            session = self.sessions.get(host)
+            if session is None:
+                continue
+            self._refresh_ids += 1
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            session.refreshes[self._refresh_ids] = waiter
+            session.send(
+                agent_pb2.ConnectResponse(status_request=agent_pb2.StatusRequest(id=self._refresh_ids))
+            )
+            waiters[waiter] = (session, self._refresh_ids)
+        if not waiters:
+            return True
+        _, pending = await asyncio.wait(waiters, timeout=timeout)
+        for waiter in pending:
+            session, request_id = waiters[waiter]
+            session.refreshes.pop(request_id, None)
+            waiter.cancel()
+        return not pending
 
     # --- commands ---------------------------------------------------------------------------
     def is_connected(self, host: str) -> bool:

@@ -9,9 +9,20 @@ from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain.builds import HostBuild, Running
 from server.domain.credentials import AddonCredentials
+from server.domain.health import Observation
 from server.domain.models import Placed, Role, ServerRef
 
 log = logging.getLogger(__name__)
+
+
+def supervision_name(value: int) -> str:
+    """SUPERVISION_CRASH_LOOPING -> "crash_looping"; "" when unset."""
+    if value == agent_pb2.SUPERVISION_UNSPECIFIED:
+        return ""
+    try:
+        return agent_pb2.Supervision.Name(value).removeprefix("SUPERVISION_").lower()  # type: ignore[arg-type]
+    except ValueError:
+        return ""
 
 
 class AgentPlacement:
@@ -27,6 +38,33 @@ class AgentPlacement:
 
     def running(self, server: ServerRef) -> Running | None:
         return self.hub.running(server.host, server.port)
+
+    def observe(self, server: ServerRef) -> Observation:
+        if not self.hub.is_connected(server.host):
+            return Observation(connected=False)
+        status = self.hub.server_status(server.host, server.port)
+        if status is None:
+            return Observation(
+                connected=True, error=f"agent {server.host} does not report port {server.port}"
+            )
+        return Observation(
+            connected=True,
+            reachable=status.reachable,
+            role=status.role,
+            primary_host=status.primary_host,
+            primary_port=status.primary_port,
+            link_up=status.link_up,
+            lag_bytes=self.hub.lag_bytes(status),
+            error=status.error,
+            supervision=supervision_name(status.supervision),
+            supervision_detail=status.supervision_detail,
+        )
+
+    async def roles_changed(self, hosts: set[str]) -> None:
+        await self.hub.push_roles(hosts)
+
+    async def refresh(self, hosts: set[str]) -> None:
+        await self.hub.refresh(hosts)
 
     def _least_loaded(self, exclude: set[str]) -> str | None:
         hosts = [h for h in self.hub.hosts() if h not in exclude]

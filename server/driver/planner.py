@@ -4,6 +4,10 @@ Each tick reads the due maintenances, the running ones, and the freezes, asks th
 `domain.planner.decide` what to do, and applies every decision in one transaction, so a scheduler killed
 between deciding and starting either started (and resumes it) or did not (and decides again): never
 twice. It also files routine maintenances under the 90-day rule.
+
+A maintenance due on an add-on whose primary is down (domain/health.py, from the agents' reports) is not
+started: it is rescheduled to its next window, with an event that says why (`deferred:
+addon_unavailable`), without counting as a failed attempt: the failover needs a primary to hand over.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from server.domain.models import HistoryEntry, Method, Reason, Status
+from server.domain import lifecycle
+from server.domain.models import Addon, HistoryEntry, Maintenance, Method, Reason, Status
 from server.domain.planner import Due, Limits, Move, Start, Wait, decide
 from server.domain.routine import routine_required_by
 from server.driver.notices import MaintenanceNotices
 from server.service.core import Context, Write
-from server.service.fleet import file_maintenance
-from server.service.maintenance import Runner, reschedule, start_maintenance
+from server.service.fleet import NoPlacement, Placement, file_maintenance
+from server.service.maintenance import Runner, health, reschedule, start_maintenance
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +35,14 @@ class Planner:
         interval: float = 5.0,
         limits: Limits | None = None,
         notices: MaintenanceNotices | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.ctx = ctx
         self.notices = notices
         self.runner = runner
         self.interval = interval
         self.limits = limits or Limits()
+        self.placement: Placement = placement or NoPlacement()
 
     async def tick(self) -> list[str]:
         """One planning pass; returns the ids of the maintenances it started."""
@@ -51,9 +58,12 @@ class Planner:
                 return []
             running = await w.tx.in_progress_maintenances()
             hosts: dict[str, tuple[str, ...]] = {}
+            addons: dict[str, Addon] = {}
             for name in {m.addon for m in (*due_rows, *running)}:
                 addon = await w.tx.get_addon(name)
                 hosts[name] = tuple(sorted({s.host for s in addon.servers})) if addon else ()
+                if addon is not None:
+                    addons[name] = addon
             freezes = await w.tx.list_freezes(None, now)
             due = [
                 Due(
@@ -73,6 +83,9 @@ class Planner:
             for decision in decide(now, due, running_hosts, freezes, self.limits):
                 m = by_id[decision.id]
                 if isinstance(decision, Start):
+                    addon = addons.get(m.addon)
+                    if addon is not None and await self._defer_unavailable(w, m, addon):
+                        continue
                     why = "Started automatically" + (
                         "" if decision.why == "it is due" else f" ({decision.why})"
                     )
@@ -88,6 +101,18 @@ class Planner:
         for mid in started:
             self.runner.kick(mid)
         return started
+
+    async def _defer_unavailable(self, w: Write, m: Maintenance, addon: Addon) -> bool:
+        """Moves a due maintenance of an unavailable add-on to its next window; True when it did."""
+        h = health(self.placement, addon)
+        if not h.unavailable:
+            return False
+        now = self.ctx.clock.now()
+        at, why = lifecycle.retry_slot(m, now)
+        text = f"not started: {addon.name} is unavailable ({h.reason}); tried again at {why}"
+        await reschedule(self.ctx, w, m, at, text, deferred="addon_unavailable", unavailable_reason=h.reason)
+        log.warning("maintenance %s of %s %s", m.id, addon.name, text)
+        return True
 
     async def _move(self, w: Write, mid: str, decision: Move) -> None:
         m = await w.tx.get_maintenance(mid)

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kvmaint.v1 import agent_pb2
-from server.domain.models import Addon
+from server.domain import steps as S
+from server.domain.models import Addon, Maintenance, Status
+from server.storage import Store
 
 Endpoint = Callable[[str], tuple[str, int]]
 
@@ -22,6 +24,41 @@ def desired_role(addon: Addon, key: str, endpoint: Endpoint) -> agent_pb2.Desire
         return agent_pb2.DesiredRole(primary=True)
     host, port = endpoint(primary.key)
     return agent_pb2.DesiredRole(primary_host=host, primary_port=port)
+
+
+async def host_roles(store: Store, host: str, endpoint: Endpoint) -> agent_pb2.ServerRoles:
+    """Every server the record places on `host`, in the role it gives it, for the agent's keeper. A
+    server of an add-on under maintenance is held: the maintenance's steps move roles, and a keeper that
+    restarted a dead server mid-failover in the role of a moment ago could bring back a second primary.
+
+    Also held: an add-on whose last maintenance failed after its failover but before its repoint, so
+    the record still names the old primary while the servers have swapped (an operator's case).
+
+    Reads every add-on (the store has no index by host yet); sent on each hello and on each change."""
+    async with store.transaction() as tx:
+        addons = [a for a in await tx.list_addons_by_plan(None) if any(s.host == host for s in a.servers)]
+        busy = {m.addon for m in await tx.in_progress_maintenances()}
+        for addon in addons:
+            latest = await tx.latest_maintenances(addon.name, 1)
+            if latest and stale_record(latest[0]):
+                busy.add(addon.name)
+    out = agent_pb2.ServerRoles()
+    for addon in addons:
+        for server in addon.servers:
+            if server.host == host:
+                out.servers.add(
+                    port=server.port,
+                    role=desired_role(addon, server.key, endpoint),
+                    addon=addon.name,
+                    hold=addon.name in busy,
+                )
+    return out
+
+
+def stale_record(m: Maintenance) -> bool:
+    """The maintenance ended failed with the primary moved but the record not yet repointed."""
+    done = S.done_steps(m.state)
+    return m.status is Status.FAILED and S.FAILOVER in done and S.REPOINT not in done
 
 
 def restart_mismatch(result: agent_pb2.CommandResult, role: agent_pb2.DesiredRole) -> str:

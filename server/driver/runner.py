@@ -65,6 +65,13 @@ def _cid(m: Maintenance) -> str:
     return m.id if m.attempts == 0 else f"{m.id}/try{m.attempts}"
 
 
+def _hosts(m: Maintenance, addon: Addon) -> set[str]:
+    """Every host the maintenance touches: the add-on's servers, and the old primary and target (one of
+    which may have left the record at the repoint)."""
+    keys = {s.key for s in addon.servers} | {m.state[k] for k in ("old_primary", "target") if k in m.state}
+    return {_split(key)[0] for key in keys}
+
+
 def _split(key: str) -> tuple[str, int]:
     host, _, port = key.rpartition(":")
     return host, int(port)
@@ -76,6 +83,7 @@ class MaintenanceRunner:
         self.hub = hub
         self.config = config or DriverConfig()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._releases: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
     def kick(self, maintenance_id: str) -> None:
@@ -94,9 +102,17 @@ class MaintenanceRunner:
         return len(running)
 
     async def close(self) -> None:
-        for task in self._tasks.values():
+        for task in (*self._tasks.values(), *self._releases):
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), *self._releases, return_exceptions=True)
+
+    def _release(self, hosts: set[str]) -> None:
+        """The ended maintenance's servers go back to the keepers, in the roles the record now gives
+        them. Sent off the maintenance's task, so that a `run` right after a failed attempt starts a new
+        task instead of finding this one still busy."""
+        task = asyncio.create_task(self.hub.push_roles(hosts), name="release-roles")
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def wait(self, maintenance_id: str) -> None:
         task = self._tasks.get(maintenance_id)
@@ -123,6 +139,7 @@ class MaintenanceRunner:
 
     async def _run(self, mid: str) -> None:
         retries = 0
+        held = False
         while True:
             loaded = await self._load(mid)
             if loaded is None:
@@ -130,10 +147,19 @@ class MaintenanceRunner:
             m, addon = loaded
             if m.status.ended or m.status is Status.PENDING:
                 return
+            if not held:
+                # The keepers of the add-on's hosts hold its servers before the first command reaches
+                # them (same stream, sent first): the steps own them until the maintenance ends.
+                await self.hub.push_roles(_hosts(m, addon))
+                held = True
             plan = S.steps_for(m.method, m.state.get("outage") == "1")
             step = S.next_step(plan, m.state)
             if step is None:
+                # Fresh reports before `completed` is visible: the last heartbeat may predate the failover
+                # (the new primary still a replica in it), and status is read right after.
+                await self.hub.refresh(_hosts(m, addon))
                 await self._complete(m)
+                self._release(_hosts(m, addon))
                 return
             m = await self._begin(m, step)
             try:
@@ -150,7 +176,9 @@ class MaintenanceRunner:
                     await self._note(m, step, f"{step} failed ({reason}); retrying")
                     await self.ctx.clock.sleep(1.0)
                     continue
+                await self.hub.refresh(_hosts(m, addon))
                 await self._fail(m, step, reason)
+                self._release(_hosts(m, addon))
                 return
             await self._end(m, step, result)
 

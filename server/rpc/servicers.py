@@ -11,6 +11,7 @@ from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument, Not
 from kvmaint.v1 import events_pb2, events_pb2_grpc, fleet_pb2, fleet_pb2_grpc, maintenance_pb2_grpc
 from kvmaint.v1 import maintenance_pb2 as mpb
 from server.agents.hub import AgentHub
+from server.agents.placement import supervision_name
 from server.auth import require_operator, scope_app
 from server.domain.models import EventType, Role, ServerRef
 from server.rpc import convert
@@ -85,6 +86,9 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
                             managed=s.managed,
                             build=s.build,
                             version=s.version,
+                            supervision=supervision_name(s.supervision),
+                            restarts=s.restarts,
+                            supervision_detail=s.supervision_detail,
                         )
                         for s in servers
                     ],
@@ -247,6 +251,7 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
             maintenance_required_by=convert.ts(info.required_by),
             maintenance=convert.required_by_text(info.required_by, info.overdue),
             overdue=info.overdue,
+            status_reason=info.status_reason,
         )
 
     async def GetMaintenanceInfo(

@@ -12,6 +12,7 @@ from kvmaint.redact import redact_url
 from server.domain import builds, credentials, names
 from server.domain.builds import HostBuild, Running
 from server.domain.credentials import AddonCredentials
+from server.domain.health import Observation
 from server.domain.models import (
     Addon,
     App,
@@ -55,6 +56,18 @@ class Placement(Protocol):
         """What a server runs, as its agent last reported."""
         ...
 
+    def observe(self, server: ServerRef) -> Observation:
+        """A server as its agent last reported it (up, role, link, lag)."""
+        ...
+
+    async def roles_changed(self, hosts: set[str]) -> None:
+        """The record's roles on these hosts changed (committed): tell their agents' keepers."""
+        ...
+
+    async def refresh(self, hosts: set[str]) -> None:
+        """Asks these hosts' agents for fresh reports and waits a little for them."""
+        ...
+
 
 class NoPlacement:
     async def place(
@@ -76,6 +89,15 @@ class NoPlacement:
         return []
 
     def running(self, server: ServerRef) -> Running | None:
+        return None
+
+    def observe(self, server: ServerRef) -> Observation:
+        return Observation(connected=False)
+
+    async def roles_changed(self, hosts: set[str]) -> None:
+        return None
+
+    async def refresh(self, hosts: set[str]) -> None:
         return None
 
 
@@ -113,9 +135,11 @@ class FleetService:
             return await get_app(tx, name)
 
     async def delete_app(self, name: str) -> None:
+        hosts: set[str] = set()
         async with self.ctx.write() as w:
             await get_app(w.tx, name)
             for addon in await w.tx.list_addons(name, "", 100000):
+                hosts |= {s.host for s in addon.servers}
                 active = await w.tx.active_maintenance(addon.name)
                 if active and active.status.in_progress:
                     raise FailedPrecondition(
@@ -128,6 +152,7 @@ class FleetService:
                 await w.tx.delete_addon(addon.name)
             await w.tx.delete_app(name)
             await w.emit(EventType.APP_DELETED, self.ctx, name, message=f"Destroyed {name}")
+        await self.placement.roles_changed(hosts)
 
     async def _cancel(self, w: Write, m: Maintenance, why: str) -> None:
         now = self.ctx.clock.now()
@@ -273,6 +298,7 @@ class FleetService:
                     key=var,
                     value=redact_url(url),
                 )
+        await self.placement.roles_changed({s.host for s in servers})
         return addon
 
     async def list_addons(self, app: str, size: int, token: str) -> tuple[list[Addon], str]:

@@ -9,12 +9,15 @@ from typing import Protocol
 from kvmaint.clock import iso
 from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument, Resource
 from server.domain import lifecycle
+from server.domain.health import Health, assess
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Status
 from server.domain.planning import Slot, avoid_freezes, delay_by_weeks, into_week_of, realign
 from server.domain.plans import parse_plan, require_window_plan
 from server.domain.windows import Window, parse_week, parse_window
 from server.service import paging
 from server.service.core import Context, Write, addon_resource, get_app, resolve_addon
+from server.service.fleet import NoPlacement, Placement
+from server.storage import Tx
 
 NOT_IN_MAINTENANCE_MODE = (
     "Application is not in maintenance mode. To proceed, put the application into maintenance mode "
@@ -50,20 +53,45 @@ class AddonInfo:
     required_by: datetime | None
     maintenance: Maintenance | None
     overdue: bool = False
+    status_reason: str = ""
+
+
+def health(placement: Placement, addon: Addon, in_maintenance: bool = False) -> Health:
+    """The add-on's status from its agents' reports, read against the record (domain/health.py)."""
+    return assess(addon, placement.observe, placement.endpoint, in_maintenance)
 
 
 class MaintenanceService:
-    def __init__(self, ctx: Context, runner: Runner | None = None) -> None:
+    def __init__(
+        self, ctx: Context, runner: Runner | None = None, placement: Placement | None = None
+    ) -> None:
         self.ctx = ctx
         self.runner: Runner = runner or NoRunner()
+        self.placement: Placement = placement or NoPlacement()
 
     async def addon_info(self, app: str, ref: str) -> AddonInfo:
         async with self.ctx.store.transaction() as tx:
             addon = await resolve_addon(tx, app, ref)
             active = await tx.active_maintenance(addon.name)
-        status = "maintenance" if active and active.status.in_progress else "available"
+        h = health(self.placement, addon, bool(active and active.status.in_progress))
         overdue = lifecycle.overdue(active, self.ctx.clock.now())
-        return AddonInfo(addon, status, active.required_by if active else None, active, overdue)
+        required_by = active.required_by if active else None
+        return AddonInfo(addon, h.status.value, required_by, active, overdue, h.reason)
+
+    async def _refuse_unavailable(self, addon: Addon) -> None:
+        """A maintenance does not start on an add-on whose primary is down: the failover needs it. A view
+        that says so is refreshed once first (it may be a heartbeat older than the last failover)."""
+        h = health(self.placement, addon)
+        if h.unavailable:
+            await self.placement.refresh({s.host for s in addon.servers})
+            h = health(self.placement, addon)
+        if h.unavailable:
+            raise FailedPrecondition(
+                f"{addon.name} is unavailable: {h.reason}. A maintenance does not start on an unavailable "
+                "add-on; it stays pending and is tried again once the primary is back.",
+                reason=ErrorReason.ADDON_UNAVAILABLE,
+                resource=addon_resource(addon),
+            )
 
     async def maintenance_info(self, app: str, ref: str) -> tuple[Addon, Maintenance | None]:
         """The active maintenance, else the most recent one."""
@@ -160,38 +188,15 @@ class MaintenanceService:
         return m, slot.explanation
 
     async def run(self, app: str, ref: str, confirm: str) -> Maintenance:
+        """Starts the pending maintenance now. Checked twice: once to refuse early (and, only for a
+        request that would otherwise start, the add-on's health, which may wait for fresh reports), and
+        again in the transaction that starts it."""
+        async with self.ctx.store.transaction() as tx:
+            addon, _ = await _runnable(tx, app, ref, confirm)
+        await self._refuse_unavailable(addon)
         now = self.ctx.clock.now()
         async with self.ctx.write() as w:
-            addon = await resolve_addon(w.tx, app, ref)
-            owner = await get_app(w.tx, addon.app)
-            require_window_plan(parse_plan(addon.plan), "run maintenance")
-            if not owner.maintenance_mode and confirm != owner.name:
-                if confirm:
-                    raise FailedPrecondition(
-                        f"Confirmation {confirm[:80]!r} does not match the app name {owner.name}. "
-                        + NOT_IN_MAINTENANCE_MODE.format(app=owner.name),
-                        reason=ErrorReason.APP_NOT_IN_MAINTENANCE_MODE,
-                        resource=Resource("App", owner.name),
-                    )
-                raise FailedPrecondition(
-                    NOT_IN_MAINTENANCE_MODE.format(app=owner.name),
-                    reason=ErrorReason.APP_NOT_IN_MAINTENANCE_MODE,
-                    resource=Resource("App", owner.name),
-                )
-            m = await w.tx.active_maintenance(addon.name)
-            if m is None:
-                raise FailedPrecondition(
-                    f"No maintenance is required for {addon.name}.",
-                    reason=ErrorReason.MAINTENANCE_NOT_REQUIRED,
-                    resource=addon_resource(addon),
-                )
-            if m.status is not Status.PENDING:
-                raise FailedPrecondition(
-                    f"The maintenance of {addon.name} is already {m.status.value}.",
-                    reason=ErrorReason.MAINTENANCE_ALREADY_STARTED,
-                    resource=addon_resource(addon),
-                    metadata={"status": m.status.value},
-                )
+            addon, m = await _runnable(w.tx, app, ref, confirm)
             m = await start_maintenance(self.ctx, w, m, now, "Started manually")
         self.runner.kick(m.id)
         return m
@@ -224,6 +229,41 @@ class MaintenanceService:
             return await tx.get_maintenance(maintenance_id)
 
 
+async def _runnable(tx: Tx, app: str, ref: str, confirm: str) -> tuple[Addon, Maintenance]:
+    """The add-on and its pending maintenance, or the error that refuses `run`."""
+    addon = await resolve_addon(tx, app, ref)
+    owner = await get_app(tx, addon.app)
+    require_window_plan(parse_plan(addon.plan), "run maintenance")
+    if not owner.maintenance_mode and confirm != owner.name:
+        if confirm:
+            raise FailedPrecondition(
+                f"Confirmation {confirm[:80]!r} does not match the app name {owner.name}. "
+                + NOT_IN_MAINTENANCE_MODE.format(app=owner.name),
+                reason=ErrorReason.APP_NOT_IN_MAINTENANCE_MODE,
+                resource=Resource("App", owner.name),
+            )
+        raise FailedPrecondition(
+            NOT_IN_MAINTENANCE_MODE.format(app=owner.name),
+            reason=ErrorReason.APP_NOT_IN_MAINTENANCE_MODE,
+            resource=Resource("App", owner.name),
+        )
+    m = await tx.active_maintenance(addon.name)
+    if m is None:
+        raise FailedPrecondition(
+            f"No maintenance is required for {addon.name}.",
+            reason=ErrorReason.MAINTENANCE_NOT_REQUIRED,
+            resource=addon_resource(addon),
+        )
+    if m.status is not Status.PENDING:
+        raise FailedPrecondition(
+            f"The maintenance of {addon.name} is already {m.status.value}.",
+            reason=ErrorReason.MAINTENANCE_ALREADY_STARTED,
+            resource=addon_resource(addon),
+            metadata={"status": m.status.value},
+        )
+    return addon, m
+
+
 async def start_maintenance(ctx: Context, w: Write, m: Maintenance, now: datetime, why: str) -> Maintenance:
     """pending -> preparing, in the caller's transaction; the runner takes it from there."""
     m = replace(m, status=Status.PREPARING, started_at=now, current_step="")
@@ -234,7 +274,9 @@ async def start_maintenance(ctx: Context, w: Write, m: Maintenance, now: datetim
     return m
 
 
-async def reschedule(ctx: Context, w: Write, m: Maintenance, at: datetime, why: str) -> Maintenance:
+async def reschedule(
+    ctx: Context, w: Write, m: Maintenance, at: datetime, why: str, **extra: str
+) -> Maintenance:
     """Moves a pending maintenance, in the caller's transaction: state, history and event together."""
     moved = replace(m, previously_scheduled_for=m.scheduled_for, scheduled_for=at)
     await w.tx.update_maintenance(moved)
@@ -251,5 +293,6 @@ async def reschedule(ctx: Context, w: Write, m: Maintenance, at: datetime, why: 
         previously_scheduled_for=iso(m.scheduled_for),
         required_by=iso(m.required_by),
         window=m.window.describe() if m.window else "",
+        **extra,
     )
     return moved

@@ -246,3 +246,26 @@ def test_redis_info_shows_what_each_server_runs() -> None:
         "db-1:7001 (valkey-8.1, version 8.1.8)")
     assert fmt.running_text({"address": "db-1:7001", "build": "", "version": "7.0.15"}) == "db-1:7001 (version 7.0.15)"
     assert fmt.running_text({"address": "db-1:7001", "build": "", "version": ""}) == "db-1:7001"
+
+
+def test_agent_servers_text_says_what_the_keeper_does_with_a_down_server() -> None:
+    agent = fleet_pb2.AgentInfo(host_id="db-2", connected=True, servers=[
+        fleet_pb2.AgentServer(port=7002, reachable=False, supervision="crash_looping", restarts=5),
+        fleet_pb2.AgentServer(port=7003, reachable=False, supervision="restarting", restarts=1),
+        fleet_pb2.AgentServer(port=7004, reachable=False, supervision="held"),
+        fleet_pb2.AgentServer(port=7005, reachable=False, supervision="no_role"),
+        fleet_pb2.AgentServer(port=7006, reachable=True, role="master", supervision="kept"),
+    ])
+    assert fmt.agent_servers_text(fmt.agent_view(agent)) == (
+        "7002 unreachable (crash-looping after 5 starts), 7003 unreachable (restarting after 1 start), "
+        "7004 unreachable (held by a maintenance), 7005 unreachable (no role in the record: left down), "
+        "7006 master"
+    )
+
+
+def test_redis_info_status_carries_its_reason_unless_available() -> None:
+    resp = maintenance_pb2.GetAddonInfoResponse(addon=premium_addon(), status="degraded",
+                                                status_reason="the standby db-2:7002 is down (Connection refused)")
+    assert "Status:             degraded: the standby db-2:7002 is down (Connection refused)\n" in (
+        fmt.addon_info_block(fmt.addon_info_view(resp)))
+    assert fmt.addon_info_view(resp)["status_reason"] == "the standby db-2:7002 is down (Connection refused)"

@@ -45,6 +45,12 @@ class NoAgents:
     async def call(self, host: str, *args: Any, **kwargs: Any) -> Any:
         raise Unavailable(f"agent {host} is not connected")
 
+    async def push_roles(self, hosts: Any) -> None:
+        return None
+
+    async def refresh(self, hosts: Any, timeout: float = 0) -> bool:
+        return True
+
 
 @pytest.fixture(params=BACKENDS)
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Context, FakeClock, MaintenanceRunner, Planner, MaintenanceService]]:
@@ -89,7 +95,7 @@ async def test_three_failed_attempts_then_an_operator(world) -> None:
         assert "agent db-2 is not connected" in m.last_failure_reason
         assert m.required_by == required_by and m.scheduled_for == SUNDAY + attempt * WEEK
         info = await maint.addon_info(APP, "REDIS_URL")
-        assert info.required_by == required_by and info.status == "available"  # still required
+        assert info.required_by == required_by and info.status == "unknown"  # still required; no agent sees it
 
     # Marked for an operator: the planner no longer starts it, not even in its window.
     clock.set(SUNDAY + MAX_ATTEMPTS * WEEK)
