@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
-from tests.integration.test_failover import APP, Api, connect, server_url
+from tests.integration.test_failover import APP, Api, connect
 from tests.support.eventually import eventually
 
 
@@ -63,8 +63,9 @@ async def test_host_reboot_brings_servers_back_and_the_next_maintenance_complete
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
         await wait_addon_status(api, "available")
-        primary_url = server_url(addon, rpb.SERVER_ROLE_PRIMARY)
-        standby_url = server_url(addon, rpb.SERVER_ROLE_STANDBY)
+        primary_url = await api.server_url(addon, rpb.SERVER_ROLE_PRIMARY)  # with the add-on's user
+        standby_url = await api.server_url(addon, rpb.SERVER_ROLE_STANDBY)
+        standby_endpoint = next(s.endpoint for s in addon.servers if s.role == rpb.SERVER_ROLE_STANDBY)
         host = next(s.address.host for s in addon.servers if s.role == rpb.SERVER_ROLE_PRIMARY)
         rebooted = agents[host]
 
@@ -113,7 +114,7 @@ async def test_host_reboot_brings_servers_back_and_the_next_maintenance_complete
             s
             for a in agents_view.agents
             for s in a.servers
-            if f"{a.advertise_host}:{s.port}" == standby_url.removeprefix("redis://")
+            if f"{a.advertise_host}:{s.port}" == standby_endpoint
         )
         assert standby.role == "slave" and standby.reachable
         for url in (primary_url, standby_url):
