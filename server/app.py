@@ -183,7 +183,7 @@ async def _serve(
         clock=clock or SystemClock(),
         bus=EventBus(await store.last_sequence()),
         rng=random.Random(),
-        notify=Outbox(email=config.notify.smtp.enabled),
+        notify=Outbox(email=config.notify.smtp.enabled, operator_email=config.notify.operator_email),
     )
     async with store.transaction() as tx:
         known_agents = await tx.list_agents()

@@ -365,11 +365,17 @@ async def file_maintenance(
     method: Method,
     required_by: datetime,
     target: Target = Target(),
+    slot: Slot | None = None,
+    why: str = "",
 ) -> Maintenance:
-    """A new pending maintenance, scheduled into the add-on's next window before the deadline."""
+    """A new pending maintenance, scheduled into the add-on's next window before the deadline (or into
+    `slot`, which a campaign planned); `why` says who filed it."""
     now = ctx.clock.now()
     onto = f", onto build {target.build} {target.version}" if target.build else ""
-    if reason is Reason.EMERGENCY:
+    onto += f"; {why}" if why else ""
+    if slot is not None:
+        pass
+    elif reason is Reason.EMERGENCY:
         slot = Slot(now, "an emergency starts now, whatever the window or freezes")
     else:
         freezes = await w.tx.list_freezes(addon.app, now)
