@@ -10,6 +10,7 @@ counts of its current wave.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -93,7 +94,7 @@ class Plan:
 
 
 def parse_waves(text: str) -> tuple[int, ...]:
-    """"10%,50%,100%" -> (10, 50, 100): increasing, each 1 to 100, the last 100."""
+    """ "10%,50%,100%" -> (10, 50, 100): increasing, each 1 to 100, the last 100."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts or len(parts) > MAX_WAVES:
         raise InvalidArgument.field("waves", f"Give 1 to {MAX_WAVES} waves, such as 10%,50%,100%.")
@@ -103,8 +104,10 @@ def parse_waves(text: str) -> tuple[int, ...]:
         if not m or not 1 <= int(m.group(1)) <= 100:
             raise InvalidArgument.field("waves", f"{p[:20]!r} is not a percentage from 1% to 100%.")
         out.append(int(m.group(1)))
-    if any(b <= a for a, b in zip(out, out[1:], strict=False)):
-        raise InvalidArgument.field("waves", "Waves are cumulative: each percentage must exceed the one before.")
+    if any(b <= a for a, b in itertools.pairwise(out)):
+        raise InvalidArgument.field(
+            "waves", "Waves are cumulative: each percentage must exceed the one before."
+        )
     if out[-1] != 100:
         raise InvalidArgument.field("waves", "The last wave must be 100%, so every add-on is covered.")
     return tuple(out)
@@ -114,7 +117,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> timedelta:
-    """"30s", "15m", "2h", "1d", "1h30m"."""
+    """ "30s", "15m", "2h", "1d", "1h30m"."""
     parts = re.findall(r"(\d+)\s*([smhd])", text.strip().lower())
     if not parts or re.sub(r"(\d+)\s*([smhd])", "", text.strip().lower()).strip():
         raise InvalidArgument.field("soak", f"{text[:40]!r} is not a duration such as 30s, 15m, 2h or 1d.")
@@ -201,7 +204,9 @@ def plan(candidates: Iterable[Candidate], spec: Spec, now: datetime, freezes: Se
         while i < len(ordered) and wave_of[i] == wave:
             c = ordered[i]
             found = slot(c.window, start, spec.required_by, [*fleet_freezes, *by_app.get(c.app, ())], c.app)
-            entries.append(Planned(c.addon, c.app, wave, found.at, c.window, meets(found.at, spec.required_by)))
+            entries.append(
+                Planned(c.addon, c.app, wave, found.at, c.window, meets(found.at, spec.required_by))
+            )
             latest = max(latest, found.at)
             i += 1
         start = latest + spec.soak

@@ -10,6 +10,7 @@ scheduler killed at any point resumes the campaign exactly where the database sa
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
 from kvmaint.clock import iso
 from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
 from server.domain import builds
@@ -58,7 +59,9 @@ class CampaignService:
         if sel.plan:
             return await w.tx.list_addons_by_plan(parse_plan(sel.plan).name)
         if not sel.apps:
-            raise InvalidArgument.field("target", "Name apps (-a APP), a plan (--plan), or all add-ons (--all).")
+            raise InvalidArgument.field(
+                "target", "Name apps (-a APP), a plan (--plan), or all add-ons (--all)."
+            )
         out: list[Addon] = []
         for app in sel.apps:
             await get_app(w.tx, app)
@@ -75,7 +78,9 @@ class CampaignService:
         try:
             Reason(spec.reason)
         except ValueError:
-            raise InvalidArgument.field("reason", f"Unknown maintenance reason {spec.reason[:40]!r}.") from None
+            raise InvalidArgument.field(
+                "reason", f"Unknown maintenance reason {spec.reason[:40]!r}."
+            ) from None
         version = builds.target_version(spec.build, self.placement.host_builds())
         async with self.ctx.write() as w:
             addons = await self._targets(w, sel)
@@ -172,7 +177,9 @@ class CampaignService:
                     continue
                 found = dc.slot(m.window, now, m.required_by, freezes, m.app)
                 if found.at != m.scheduled_for:
-                    await reschedule(self.ctx, w, m, found.at, f"campaign {c.id} resumed; {found.explanation}")
+                    await reschedule(
+                        self.ctx, w, m, found.at, f"campaign {c.id} resumed; {found.explanation}"
+                    )
             await w.emit(
                 EventType.CAMPAIGN_RESUMED,
                 self.ctx,

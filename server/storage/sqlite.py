@@ -876,7 +876,8 @@ class SqliteTx:
         cols = [x.strip() for x in _CAMPAIGN_COLS.split(",")][1:]
         params = _campaign_params(c)
         await self._db.execute(
-            f"UPDATE campaigns SET {', '.join(f'{x} = ?' for x in cols)} WHERE id = ?", (*params[1:], params[0])
+            f"UPDATE campaigns SET {', '.join(f'{x} = ?' for x in cols)} WHERE id = ?",
+            (*params[1:], params[0]),
         )
 
     async def get_campaign(self, id: str) -> Campaign | None:
@@ -888,7 +889,8 @@ class SqliteTx:
             rows = await self._all(f"SELECT {_CAMPAIGN_COLS} FROM campaigns ORDER BY created_at, id")
         else:
             rows = await self._all(
-                f"SELECT {_CAMPAIGN_COLS} FROM campaigns WHERE status = ? ORDER BY created_at, id", status.value
+                f"SELECT {_CAMPAIGN_COLS} FROM campaigns WHERE status = ? ORDER BY created_at, id",
+                status.value,
             )
         return [_campaign(r) for r in rows]
 
