@@ -399,30 +399,32 @@ def decide(
     spec: Spec,
     failure_baseline: int,
     now: datetime,
+    label: str = "",
 ) -> Action:
     """What a running campaign does now, from its current wave's counts. Halting is checked first: a
     failure or a long pause in the current wave stops everything not yet started."""
+    label = label or f"wave {wave}"
     if status is not CampaignStatus.RUNNING:
         return Hold(f"the campaign is {status.value}")
     if not counts.filed:
-        return Release(wave, "canary first" if wave == 0 else f"wave {wave - 1} ended and soaked")
+        return Release(wave, f"{label} first" if wave == 0 else f"the wave before {label} ended and soaked")
     failures = counts.failed_attempts - failure_baseline
     if failures >= spec.halt_on_failures:
         return Halt(
-            f"{failures} maintenance attempt(s) of wave {wave} failed "
+            f"{failures} maintenance attempt(s) of {label} failed "
             f"(--halt-on-failures {spec.halt_on_failures})"
         )
     if spec.halt_on_pause_ms and counts.max_pause_ms > spec.halt_on_pause_ms:
         return Halt(
-            f"{counts.max_pause_addon} paused writes {counts.max_pause_ms} ms in wave {wave} "
+            f"{counts.max_pause_addon} paused writes {counts.max_pause_ms} ms in {label} "
             f"(--halt-on-pause-ms {spec.halt_on_pause_ms})"
         )
     if not counts.done:
-        return Hold(f"wave {wave}: {counts.running} running, {counts.open - counts.running} to go")
+        return Hold(f"{label}: {counts.running} running, {counts.open - counts.running} to go")
     if counts.ended_at is None:  # every member skipped: nothing to soak
         return Finish("every add-on was skipped") if wave + 1 >= waves else Release(wave + 1, "wave skipped")
     if now < counts.ended_at + spec.soak:
         return Soak(counts.ended_at + spec.soak)
     if wave + 1 >= waves:
         return Finish(f"every wave ended and soaked ({counts.completed} completed in the last)")
-    return Release(wave + 1, f"wave {wave} ended and soaked")
+    return Release(wave + 1, f"{label} ended and soaked")

@@ -254,7 +254,9 @@ async def advance(ctx: Context, w: Write, c: Campaign) -> Campaign:
     now = ctx.clock.now()
     states = await w.tx.campaign_members(c.id, c.wave)
     counts = dc.counts(states, c.resumed_at)
-    action = dc.decide(c.status, c.wave, c.waves, counts, c.spec, c.failure_baseline, now)
+    action = dc.decide(
+        c.status, c.wave, c.waves, counts, c.spec, c.failure_baseline, now, c.wave_label(c.wave)
+    )
     if isinstance(action, dc.Release):
         if action.wave != c.wave:
             c = replace(c, wave=action.wave, failure_baseline=0, resumed_at=None)
