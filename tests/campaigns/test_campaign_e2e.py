@@ -187,7 +187,31 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
 
         resumed = await stub.ResumeCampaign(cpb.ResumeCampaignRequest(id=created.id))
         assert resumed.campaign.status == cpb.CAMPAIGN_STATUS_RUNNING
+
+        # SIGKILL it again once the next wave is filed, maintenances under way: after the restart the
+        # same maintenances go on (none filed twice) and the campaign completes.
+        async def wave_filed() -> dict[str, str] | None:
+            got = await campaign(stub, created.id)
+            ids = {m.addon: m.maintenance_id for m in got.members if m.wave == 1}
+            return ids if all(ids.values()) else None
+
+        filed: dict[str, str] = await eventually(
+            wave_filed, timeout=60, interval=0.05, message="wave 1 filed"
+        )
+        scheduler.restart()
         done = await wait_campaign(stub, created.id, cpb.CAMPAIGN_STATUS_COMPLETED)
+        assert {m.addon: m.maintenance_id for m in done.members if m.wave == 1} == filed
+        for name in filed:
+            assert (
+                len(
+                    (
+                        await api.maint.ListMaintenanceHistory(
+                            mpb.ListMaintenanceHistoryRequest(app=APP, addon=name, limit=20)
+                        )
+                    ).maintenances
+                )
+                == 1
+            )
         assert [(w.completed, w.failed) for w in done.campaign.wave_summaries] == [(1, 0), (3, 0)]
         for addon in addons:
             assert await reported(api, addon.name, VALKEY_VERSION) == [("valkey-8.1", VALKEY_VERSION)] * 2
