@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kvmaint.cli.format import Column, enum_label, render_block, render_table, ts_iso
+from kvmaint.clock import iso
 from kvmaint.v1 import campaigns_pb2 as cpb
 from kvmaint.v1 import resources_pb2
 
@@ -64,19 +66,30 @@ def _yes(value: bool) -> str:
 
 
 def plan_view(plan: cpb.CampaignPlan, has_canary: bool) -> dict[str, Any]:
-    addons = [
-        {
-            "addon": a.addon,
-            "app": a.app,
-            "wave": a.wave,
-            "wave_label": wave_label(a.wave, has_canary),
-            "window_start": ts_iso(a.window_start),
-            "window_end": ts_iso(a.window_end) if a.has_window else None,
-            "meets_deadline": _yes(a.meets_deadline),
-        }
-        for a in plan.addons
-    ]
-    sizes = Counter(a.wave for a in plan.addons)
+    span = timedelta(hours=plan.window_hours)
+    addons = []
+    for addon, app, wave, start, meets, has_window in zip(
+        plan.addons,
+        plan.apps,
+        plan.waves,
+        plan.window_starts,
+        plan.meets_deadline,
+        plan.has_window,
+        strict=True,
+    ):
+        at = datetime.fromtimestamp(start, UTC)
+        addons.append(
+            {
+                "addon": addon,
+                "app": app,
+                "wave": wave,
+                "wave_label": wave_label(wave, has_canary),
+                "window_start": iso(at),
+                "window_end": iso(at + span) if has_window else None,
+                "meets_deadline": _yes(meets),
+            }
+        )
+    sizes = Counter(plan.waves)
     waves = [
         {"wave": i, "label": wave_label(i, has_canary), "size": sizes[i], "earliest_start": ts_iso(t)}
         for i, t in enumerate(plan.wave_starts)
@@ -85,7 +98,7 @@ def plan_view(plan: cpb.CampaignPlan, has_canary: bool) -> dict[str, Any]:
         "addons": addons,
         "per_day": [{"day": d.day, "count": d.count} for d in plan.per_day],
         "waves": waves,
-        "late": sum(1 for a in plan.addons if not a.meets_deadline),
+        "late": sum(1 for m in plan.meets_deadline if not m),
     }
 
 

@@ -61,24 +61,6 @@ class CreateCampaignRequest(_message.Message):
     allow_downgrade: bool
     def __init__(self, apps: _Optional[_Union[AppNames, _Mapping]] = ..., plan: _Optional[str] = ..., all: _Optional[bool] = ..., build: _Optional[str] = ..., reason: _Optional[_Union[_resources_pb2.MaintenanceReason, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canary: _Optional[int] = ..., waves: _Optional[str] = ..., soak: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., halt_on_failures: _Optional[int] = ..., halt_on_pause_ms: _Optional[int] = ..., dry_run: _Optional[bool] = ..., allow_downgrade: _Optional[bool] = ...) -> None: ...
 
-class PlannedAddon(_message.Message):
-    __slots__ = ("addon", "app", "wave", "window_start", "window_end", "meets_deadline", "has_window")
-    ADDON_FIELD_NUMBER: _ClassVar[int]
-    APP_FIELD_NUMBER: _ClassVar[int]
-    WAVE_FIELD_NUMBER: _ClassVar[int]
-    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
-    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
-    MEETS_DEADLINE_FIELD_NUMBER: _ClassVar[int]
-    HAS_WINDOW_FIELD_NUMBER: _ClassVar[int]
-    addon: str
-    app: str
-    wave: int
-    window_start: _timestamp_pb2.Timestamp
-    window_end: _timestamp_pb2.Timestamp
-    meets_deadline: bool
-    has_window: bool
-    def __init__(self, addon: _Optional[str] = ..., app: _Optional[str] = ..., wave: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., meets_deadline: _Optional[bool] = ..., has_window: _Optional[bool] = ...) -> None: ...
-
 class DayCount(_message.Message):
     __slots__ = ("day", "count")
     DAY_FIELD_NUMBER: _ClassVar[int]
@@ -88,14 +70,26 @@ class DayCount(_message.Message):
     def __init__(self, day: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class CampaignPlan(_message.Message):
-    __slots__ = ("addons", "per_day", "wave_starts")
+    __slots__ = ("addons", "apps", "waves", "window_starts", "meets_deadline", "has_window", "window_hours", "per_day", "wave_starts")
     ADDONS_FIELD_NUMBER: _ClassVar[int]
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    WAVES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_STARTS_FIELD_NUMBER: _ClassVar[int]
+    MEETS_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    HAS_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_HOURS_FIELD_NUMBER: _ClassVar[int]
     PER_DAY_FIELD_NUMBER: _ClassVar[int]
     WAVE_STARTS_FIELD_NUMBER: _ClassVar[int]
-    addons: _containers.RepeatedCompositeFieldContainer[PlannedAddon]
+    addons: _containers.RepeatedScalarFieldContainer[str]
+    apps: _containers.RepeatedScalarFieldContainer[str]
+    waves: _containers.RepeatedScalarFieldContainer[int]
+    window_starts: _containers.RepeatedScalarFieldContainer[int]
+    meets_deadline: _containers.RepeatedScalarFieldContainer[bool]
+    has_window: _containers.RepeatedScalarFieldContainer[bool]
+    window_hours: int
     per_day: _containers.RepeatedCompositeFieldContainer[DayCount]
     wave_starts: _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]
-    def __init__(self, addons: _Optional[_Iterable[_Union[PlannedAddon, _Mapping]]] = ..., per_day: _Optional[_Iterable[_Union[DayCount, _Mapping]]] = ..., wave_starts: _Optional[_Iterable[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]]] = ...) -> None: ...
+    def __init__(self, addons: _Optional[_Iterable[str]] = ..., apps: _Optional[_Iterable[str]] = ..., waves: _Optional[_Iterable[int]] = ..., window_starts: _Optional[_Iterable[int]] = ..., meets_deadline: _Optional[_Iterable[bool]] = ..., has_window: _Optional[_Iterable[bool]] = ..., window_hours: _Optional[int] = ..., per_day: _Optional[_Iterable[_Union[DayCount, _Mapping]]] = ..., wave_starts: _Optional[_Iterable[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]]] = ...) -> None: ...
 
 class WaveSummary(_message.Message):
     __slots__ = ("wave", "label", "size", "pending", "running", "completed", "failed", "skipped", "ended_at", "soaked_at", "planned_start")

@@ -28,6 +28,9 @@ class AgentPlacement:
     def running(self, server: ServerRef) -> Running | None:
         return self.hub.running(server.host, server.port)
 
+    def running_servers(self) -> dict[str, Running]:
+        return self.hub.running_servers()
+
     def _least_loaded(self, exclude: set[str]) -> str | None:
         hosts = [h for h in self.hub.hosts() if h not in exclude]
         if not hosts:

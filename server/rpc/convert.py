@@ -273,19 +273,15 @@ def campaign_status(s: CampaignStatus) -> str:
 
 
 def campaign_plan(p: Plan) -> cpb.CampaignPlan:
+    e = p.entries
     return cpb.CampaignPlan(
-        addons=[
-            cpb.PlannedAddon(
-                addon=e.addon,
-                app=e.app,
-                wave=e.wave,
-                window_start=_fast_ts(e.at),
-                window_end=_fast_ts(e.window_end),
-                meets_deadline=e.meets_deadline,
-                has_window=e.window is not None,
-            )
-            for e in p.entries
-        ],
+        addons=[x.addon for x in e],
+        apps=[x.app for x in e],
+        waves=[x.wave for x in e],
+        window_starts=[int(x.at.timestamp()) for x in e],
+        meets_deadline=[x.meets_deadline for x in e],
+        has_window=[x.window is not None for x in e],
+        window_hours=WINDOW_HOURS,
         per_day=[cpb.DayCount(day=d.isoformat(), count=n) for d, n in p.per_day],
         wave_starts=[_fast_ts(t) for t in p.wave_starts],
     )

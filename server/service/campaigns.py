@@ -16,7 +16,7 @@ from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument, Not
 from server.domain import builds
 from server.domain import campaigns as dc
 from server.domain.campaigns import Campaign, CampaignStatus, Member, MemberState, Plan, Spec, WaveCounts
-from server.domain.models import Addon, EventType, HistoryEntry, Method, Reason, Status
+from server.domain.models import EventType, HistoryEntry, Method, Reason, Status
 from server.domain.planning import Slot
 from server.domain.plans import parse_plan
 from server.service.core import Context, Write, get_app
@@ -53,26 +53,26 @@ class CampaignService:
         self.ctx = ctx
         self.placement = placement
 
-    async def _targets(self, w: Write, sel: Selection) -> list[Addon]:
+    async def _targets(
+        self, w: Write, sel: Selection, with_servers: bool
+    ) -> list[tuple[dc.Candidate, tuple[str, ...]]]:
         if sel.all:
-            return await w.tx.list_addons_by_plan(None)
+            return await w.tx.campaign_candidates(None, None, with_servers)
         if sel.plan:
-            return await w.tx.list_addons_by_plan(parse_plan(sel.plan).name)
+            return await w.tx.campaign_candidates(parse_plan(sel.plan).name, None, with_servers)
         if not sel.apps:
             raise InvalidArgument.field(
                 "target", "Name apps (-a APP), a plan (--plan), or all add-ons (--all)."
             )
-        out: list[Addon] = []
         for app in sel.apps:
             await get_app(w.tx, app)
-            out.extend(await w.tx.list_addons(app, "", 1_000_000))
-        return out
+        return await w.tx.campaign_candidates(None, list(sel.apps), with_servers)
 
     async def create(
         self, spec: Spec, sel: Selection, *, dry_run: bool, allow_downgrade: bool = False
     ) -> tuple[Campaign | None, Plan]:
         """The plan; unless `dry_run`, the campaign too, with its canary (or first wave) filed at once.
-        A dry run writes nothing: its transaction is rolled back."""
+        A dry run writes nothing."""
         now = self.ctx.clock.now()
         dc.check(spec, now)
         try:
@@ -82,20 +82,25 @@ class CampaignService:
                 "reason", f"Unknown maintenance reason {spec.reason[:40]!r}."
             ) from None
         version = builds.target_version(spec.build, self.placement.host_builds())
+        # Only servers that run a newer version than the target can make it a downgrade: usually none,
+        # and then no add-on's servers need reading.
+        newer = {
+            key: r
+            for key, r in self.placement.running_servers().items()
+            if r.version and builds.version_key(r.version) > builds.version_key(version)
+        }
         async with self.ctx.write() as w:
-            addons = await self._targets(w, sel)
+            addons = await self._targets(w, sel, with_servers=bool(newer))
             if not addons:
                 raise FailedPrecondition(
                     f"No add-on matches {sel.describe()}: there is nothing to roll out.",
                     reason=ErrorReason.CAMPAIGN_EMPTY,
                 )
-            running = {s.key: r for a in addons for s in a.servers if (r := self.placement.running(s))}
-            if running:
-                for addon in addons:
-                    keys = [s.key for s in addon.servers]
-                    builds.check_downgrade(addon.name, keys, running, spec.build, version, allow_downgrade)
+            for cand, keys in addons:
+                if any(k in newer for k in keys):
+                    builds.check_downgrade(cand.addon, keys, newer, spec.build, version, allow_downgrade)
             freezes = await w.tx.list_freezes(None, now)
-            planned = dc.plan((dc.Candidate(a.name, a.app, a.window) for a in addons), spec, now, freezes)
+            planned = dc.plan((cand for cand, _ in addons), spec, now, freezes)
             if dry_run:
                 return None, planned
             c = Campaign(

@@ -55,6 +55,10 @@ class Placement(Protocol):
         """What a server runs, as its agent last reported."""
         ...
 
+    def running_servers(self) -> dict[str, Running]:
+        """What every server runs, by host:port, as the agents last reported."""
+        ...
+
 
 class NoPlacement:
     async def place(
@@ -77,6 +81,9 @@ class NoPlacement:
 
     def running(self, server: ServerRef) -> Running | None:
         return None
+
+    def running_servers(self) -> dict[str, Running]:
+        return {}
 
 
 class FleetService:

@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-from server.domain.campaigns import Campaign, CampaignStatus, Member, MemberState
+from server.domain.campaigns import Campaign, CampaignStatus, Candidate, Member, MemberState
 from server.domain.credentials import AddonCredentials
 from server.domain.freezes import Freeze
 from server.domain.models import Addon, App, Event, HistoryEntry, Maintenance
@@ -72,6 +72,9 @@ class Tx(Protocol):
     async def get_campaign(self, id: str) -> Campaign | None: ...
     async def list_campaigns(self, status: CampaignStatus | None = None) -> list[Campaign]: ...
     async def campaign_members(self, campaign_id: str, wave: int | None = None) -> list[MemberState]: ...
+    async def campaign_candidates(
+        self, plan: str | None, apps: list[str] | None, with_servers: bool = False
+    ) -> list[tuple[Candidate, tuple[str, ...]]]: ...
     async def set_campaign_member(
         self, campaign_id: str, addon: str, maintenance_id: str, note: str
     ) -> None: ...

@@ -101,10 +101,10 @@ async def test_a_campaign_moves_12_addons_on_3_hosts_to_valkey_in_waves(three_ho
         assert len({s.address.host for a in addons for s in a.servers}) == 3
 
         dry = (await stub.CreateCampaign(request(canary=1, waves="25%,100%", dry_run=True))).plan
-        assert [sum(1 for a in dry.addons if a.wave == w) for w in range(3)] == [1, 3, 8]
-        assert all(a.meets_deadline for a in dry.addons) and sum(d.count for d in dry.per_day) == 12
+        assert [list(dry.waves).count(w) for w in range(3)] == [1, 3, 8]
+        assert all(dry.meets_deadline) and sum(d.count for d in dry.per_day) == 12
         assert (await stub.ListCampaigns(cpb.ListCampaignsRequest())).campaigns == []  # wrote nothing
-        [canary] = [a.addon for a in dry.addons if a.wave == 0]
+        [canary] = [a for a, w in zip(dry.addons, dry.waves, strict=True) if w == 0]
         var = next(f"R{i:02d}_URL" for i, a in enumerate(addons) if a.name == canary)
 
         client = await attach(scheduler.address, APP, var, decode_responses=True)
@@ -145,9 +145,9 @@ async def test_a_campaign_moves_12_addons_on_3_hosts_to_valkey_in_waves(three_ho
             soaked = before.ended_at.ToDatetime(tzinfo=UTC) + timedelta(seconds=2)
             assert event.time.ToDatetime(tzinfo=UTC) >= soaked
         # The real run's windows are the dry run's.
-        assert {m.addon: m.scheduled_for.ToDatetime() for m in done.members} == {
-            a.addon: a.window_start.ToDatetime() for a in dry.addons
-        }
+        assert {m.addon: m.scheduled_for.seconds for m in done.members} == dict(
+            zip(dry.addons, dry.window_starts, strict=True)
+        )
         for addon in addons:
             assert await reported(api, addon.name, VALKEY_VERSION) == [("valkey-8.1", VALKEY_VERSION)] * 2
 
@@ -159,7 +159,7 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
         await api.wait_agents(*HOSTS)
         addons = await make_fleet(api, 4)
         dry = (await stub.CreateCampaign(request(canary=1, waves="100%", dry_run=True))).plan
-        [canary] = [a.addon for a in dry.addons if a.wave == 0]
+        [canary] = [a for a, w in zip(dry.addons, dry.waves, strict=True) if w == 0]
         standby = next(
             s for a in addons if a.name == canary for s in a.servers if s.role == rpb.SERVER_ROLE_STANDBY
         )
