@@ -23,6 +23,7 @@ from kvmaint.v1 import events_pb2 as epb
 from kvmaint.v1 import events_pb2_grpc as epb_grpc
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
+from tests.cli.conftest import Cli
 from tests.integration.conftest import FAST
 from tests.integration.test_builds import reported
 from tests.integration.test_failover import APP, Api, connect
@@ -158,8 +159,14 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
         stub = campaigns_pb2_grpc.CampaignServiceStub(channel)
         await api.wait_agents(*HOSTS)
         addons = await make_fleet(api, 4)
-        dry = (await stub.CreateCampaign(request(canary=1, waves="100%", dry_run=True))).plan
-        [canary] = [a for a, w in zip(dry.addons, dry.waves, strict=True) if w == 0]
+        # Through the CLI this time: the dry run's JSON names the canary.
+        cli = Cli(scheduler.address)
+        deadline = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
+        create = ("campaigns:create", "--build", "valkey-8.1", "--reason", "redis_upgrade", "--all")
+        create += ("--required-by", deadline, "--canary", "1", "--waves", "100%", "--soak", "1s")
+        dry = cli.ok(*create, "--dry-run", "--json").json()
+        assert [a["wave_label"] for a in dry["addons"]] == ["canary", "wave 1", "wave 1", "wave 1"]
+        canary = dry["addons"][0]["addon"]
         standby = next(
             s for a in addons if a.name == canary for s in a.servers if s.role == rpb.SERVER_ROLE_STANDBY
         )
@@ -167,7 +174,7 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)  # the fault: the canary's standby stops answering
         try:
-            created = (await stub.CreateCampaign(request(canary=1, waves="100%", soak_seconds=1))).campaign
+            created = cpb.Campaign(id=cli.ok(*create, "--json").json()["id"])
             halted = await wait_campaign(stub, created.id, cpb.CAMPAIGN_STATUS_HALTED, timeout=60)
         finally:
             os.kill(pid, signal.SIGCONT)  # the repair
@@ -177,6 +184,8 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
         assert [(w.failed, w.completed) for w in halted.campaign.wave_summaries] == [(1, 0), (0, 0)]
         # Nothing more started: the next wave was never filed.
         assert [m.maintenance_id for m in halted.members if m.wave == 1] == ["", "", ""]
+        listed = cli.ok("campaigns").out
+        assert "halted" in listed and "1 maintenance attempt(s) of canary failed" in listed
         info = await api.info(canary)
         assert info.attempts == 1 and "catch_up" in info.last_failure_reason
 
@@ -185,8 +194,7 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
         after = await campaign(stub, created.id)
         assert after == halted
 
-        resumed = await stub.ResumeCampaign(cpb.ResumeCampaignRequest(id=created.id))
-        assert resumed.campaign.status == cpb.CAMPAIGN_STATUS_RUNNING
+        assert cli.ok("campaigns:resume", created.id, "--json").json()["status"] == "running"
 
         # SIGKILL it again once the next wave is filed, maintenances under way: after the restart the
         # same maintenances go on (none filed twice) and the campaign completes.
