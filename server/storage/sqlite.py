@@ -961,6 +961,36 @@ class SqliteTx:
             for r in rows
         ]
 
+    async def campaign_memberships(self, addons: list[str]) -> list[tuple[Campaign, Member]]:
+        """The running or halted campaigns these add-ons belong to, with each one's member row."""
+        if not addons:
+            return []
+        rows = await self._all(
+            f"SELECT {', '.join('c.' + x.strip() for x in _CAMPAIGN_COLS.split(','))}, cm.addon AS m_addon, "
+            "cm.app AS m_app, cm.wave AS m_wave, cm.planned_at AS m_planned, cm.window_day AS m_day, "
+            "cm.window_minute AS m_minute, cm.meets_deadline AS m_meets, cm.maintenance_id AS m_mid, "
+            "cm.note AS m_note FROM campaign_members AS cm JOIN campaigns AS c ON c.id = cm.campaign_id "
+            f"WHERE c.status IN ('running', 'halted') AND cm.addon IN ({', '.join('?' * len(addons))}) "
+            "ORDER BY c.created_at, c.id",
+            *addons,
+        )
+        return [
+            (
+                _campaign(r),
+                Member(
+                    r["m_addon"],
+                    r["m_app"],
+                    r["m_wave"],
+                    _req(r["m_planned"]),
+                    _window(r["m_day"], r["m_minute"]),
+                    bool(r["m_meets"]),
+                    r["m_mid"],
+                    r["m_note"],
+                ),
+            )
+            for r in rows
+        ]
+
     async def set_campaign_member(self, campaign_id: str, addon: str, maintenance_id: str, note: str) -> None:
         await self._db.execute(
             "UPDATE campaign_members SET maintenance_id = ?, note = ? WHERE campaign_id = ? AND addon = ?",

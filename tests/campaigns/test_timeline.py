@@ -221,6 +221,10 @@ async def test_a_failure_halts_the_wave_mails_the_operator_and_resume_goes_on(wo
         mails = [o for o in await tx.list_outbox(0, 1000) if o.recipient == "ops@example.com"]
     assert len(mails) == 1 and "halted" in mails[0].subject and f"campaigns:resume {c.id}" in mails[0].body
 
+    async with world.ctx.store.transaction() as tx:  # what the status page's calendar shows
+        shown = await tx.campaign_memberships([first.member.addon, "redis-nope"])
+    assert [(c.status, m.addon, m.wave) for c, m in shown] == [(CampaignStatus.HALTED, first.member.addon, 1)]
+
     # Halted: nothing more of the campaign starts, even in its windows.
     for s in wave1[1:]:
         assert await world.at(s.scheduled_for or MONDAY_NOON) == []
