@@ -22,7 +22,10 @@ def _spec(r: cpb.CreateCampaignRequest) -> Spec:
         raise InvalidArgument.field("build", "A build is required (--build NAME; see kvmaint builds).")
     if not r.HasField("required_by"):
         raise InvalidArgument.field("required_by", "A deadline is required (--required-by).")
-    soak = r.soak.ToTimedelta() if r.HasField("soak") else dc.DEFAULT_SOAK
+    try:
+        soak = r.soak.ToTimedelta() if r.HasField("soak") else dc.DEFAULT_SOAK
+    except (OverflowError, ValueError):
+        raise InvalidArgument.field("soak", "The soak is not a valid duration.") from None
     if soak < timedelta(0) or soak > timedelta(days=30):
         raise InvalidArgument.field("soak", "A soak is 0 to 30 days.")
     return Spec(
