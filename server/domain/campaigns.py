@@ -343,11 +343,13 @@ def counts(states: Iterable[MemberState], resumed_at: datetime | None) -> WaveCo
         if s.status in ENDED:
             if s.completed_at is not None:
                 ended.append(s.completed_at)
-                recent = resumed_at is None or s.completed_at > resumed_at
-                if recent and s.write_pause_ms > pause:
-                    pause, pause_addon = s.write_pause_ms, s.member.addon
         else:
             c["open"] += 1
+        # A pause counts as soon as the failover measured it (a running maintenance still has its finish
+        # step to go), unless it ended before the last resume.
+        recent = resumed_at is None or s.completed_at is None or s.completed_at > resumed_at
+        if recent and s.write_pause_ms > pause:
+            pause, pause_addon = s.write_pause_ms, s.member.addon
     return WaveCounts(
         pending=c["pending"],
         running=c["running"],
@@ -375,8 +377,8 @@ class WaveCounts:
     open: int = 0
     # Failed attempts so far (each attempt that failed, whether it went back to pending or ended failed).
     failed_attempts: int = 0
-    # The longest write pause measured by a maintenance that ended since the campaign last resumed, and
-    # which one.
+    # The longest write pause measured by a maintenance of the wave (one that ended before the campaign
+    # last resumed aside), and which one.
     max_pause_ms: int = -1
     max_pause_addon: str = ""
     # When the wave's last maintenance ended (None until all have).

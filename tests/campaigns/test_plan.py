@@ -160,3 +160,40 @@ def test_decide_finishes_after_the_last_wave_and_holds_when_halted() -> None:
     done = _counts(completed=4, ended_at=T)
     assert isinstance(dc.decide(CampaignStatus.RUNNING, 2, 3, done, spec, 0, T), dc.Finish)
     assert isinstance(dc.decide(CampaignStatus.HALTED, 0, 3, WaveCounts(), spec, 0, T), dc.Hold)
+
+
+def test_counts_of_a_wave() -> None:
+    from server.domain.campaigns import Member, MemberState
+
+    def state(
+        addon: str, status: str | None, attempts: int = 0, pause: int = -1, done: datetime | None = None
+    ):
+        return MemberState(
+            Member(addon, "app", 1, T, None, True, "m" if status else ""), status, attempts, pause, done
+        )
+
+    states = [
+        state("a", "completed", pause=4, done=T),
+        state("b", "running", pause=1500),  # measured at the failover; its finish step still runs
+        state("c", "pending", attempts=1),  # a failed attempt, pending again
+        state("d", "pending"),
+        state("e", "failed", attempts=2, done=T + timedelta(minutes=1)),
+    ]
+    c = dc.counts(states, None)
+    assert (c.pending, c.running, c.completed, c.failed, c.open) == (1, 1, 1, 2, 3)
+    assert (c.failed_attempts, c.max_pause_ms, c.max_pause_addon, c.filed, c.done) == (
+        3,
+        1500,
+        "b",
+        True,
+        False,
+    )
+    # After a resume at T + 30 s, what ended before no longer counts for the pause.
+    assert (
+        dc.counts([state("a", "completed", pause=4000, done=T)], T + timedelta(seconds=30)).max_pause_ms == -1
+    )
+    over = dc.counts(
+        [state("a", "completed", done=T), state("e", "failed", done=T + timedelta(minutes=1))], None
+    )
+    assert over.done and over.ended_at == T + timedelta(minutes=1)
+    assert not dc.counts([state("a", None)], None).filed
