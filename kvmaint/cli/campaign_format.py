@@ -72,12 +72,12 @@ def plan_view(plan: cpb.CampaignPlan, has_canary: bool) -> dict[str, Any]:
         plan.addons,
         plan.apps,
         plan.waves,
-        plan.window_starts,
+        plan.window_starts_ms,
         plan.meets_deadline,
         plan.has_window,
         strict=True,
     ):
-        at = datetime.fromtimestamp(start, UTC)
+        at = datetime.fromtimestamp(start / 1000, UTC)
         addons.append(
             {
                 "addon": addon,

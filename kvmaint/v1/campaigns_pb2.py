@@ -27,15 +27,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kvmaint.v1 import resources_pb2 as kvmaint_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1akvmaint/v1/campaigns.proto\x12\nkvmaint.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1akvmaint/v1/resources.proto\"\x19\n\x08\x41ppNames\x12\r\n\x05names\x18\x01 \x03(\t\"\xbf\x03\n\x15\x43reateCampaignRequest\x12$\n\x04\x61pps\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.AppNamesH\x00\x12\x0e\n\x04plan\x18\x02 \x01(\tH\x00\x12\r\n\x03\x61ll\x18\x03 \x01(\x08H\x00\x12\r\n\x05\x62uild\x18\x04 \x01(\t\x12-\n\x06reason\x18\x05 \x01(\x0e\x32\x1d.kvmaint.v1.MaintenanceReason\x12/\n\x0brequired_by\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x06\x63\x61nary\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12\r\n\x05waves\x18\x08 \x01(\t\x12\'\n\x04soak\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\x10halt_on_failures\x18\n \x01(\x05H\x02\x88\x01\x01\x12\x1d\n\x10halt_on_pause_ms\x18\x0b \x01(\x05H\x03\x88\x01\x01\x12\x0f\n\x07\x64ry_run\x18\x0c \x01(\x08\x12\x17\n\x0f\x61llow_downgrade\x18\r \x01(\x08\x42\x08\n\x06targetB\t\n\x07_canaryB\x13\n\x11_halt_on_failuresB\x13\n\x11_halt_on_pause_ms\"&\n\x08\x44\x61yCount\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xec\x01\n\x0c\x43\x61mpaignPlan\x12\x0e\n\x06\x61\x64\x64ons\x18\x01 \x03(\t\x12\x0c\n\x04\x61pps\x18\x02 \x03(\t\x12\r\n\x05waves\x18\x03 \x03(\x05\x12\x15\n\rwindow_starts\x18\x04 \x03(\x03\x12\x16\n\x0emeets_deadline\x18\x05 \x03(\x08\x12\x12\n\nhas_window\x18\x06 \x03(\x08\x12\x14\n\x0cwindow_hours\x18\x07 \x01(\x05\x12%\n\x07per_day\x18\x08 \x03(\x0b\x32\x14.kvmaint.v1.DayCount\x12/\n\x0bwave_starts\x18\t \x03(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9e\x02\n\x0bWaveSummary\x12\x0c\n\x04wave\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x05\x12\x0f\n\x07pending\x18\x04 \x01(\x05\x12\x0f\n\x07running\x18\x05 \x01(\x05\x12\x11\n\tcompleted\x18\x06 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x05\x12\x0f\n\x07skipped\x18\x08 \x01(\x05\x12,\n\x08\x65nded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tsoaked_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rplanned_start\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9f\x04\n\x08\x43\x61mpaign\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x62uild\x18\x02 \x01(\t\x12\x16\n\x0etarget_version\x18\x03 \x01(\t\x12-\n\x06reason\x18\x04 \x01(\x0e\x32\x1d.kvmaint.v1.MaintenanceReason\x12/\n\x0brequired_by\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61nary\x18\x07 \x01(\x05\x12\r\n\x05waves\x18\x08 \x03(\x05\x12\'\n\x04soak\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10halt_on_failures\x18\n \x01(\x05\x12\x18\n\x10halt_on_pause_ms\x18\x0b \x01(\x05\x12*\n\x06status\x18\x0c \x01(\x0e\x32\x1a.kvmaint.v1.CampaignStatus\x12\x14\n\x0c\x63urrent_wave\x18\r \x01(\x05\x12\x13\n\x0bhalt_reason\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0ewave_summaries\x18\x11 \x03(\x0b\x32\x17.kvmaint.v1.WaveSummary\x12\x0e\n\x06\x61\x64\x64ons\x18\x12 \x01(\x05\"\xbe\x02\n\x0e\x43\x61mpaignMember\x12\r\n\x05\x61\x64\x64on\x18\x01 \x01(\t\x12\x0b\n\x03\x61pp\x18\x02 \x01(\t\x12\x0c\n\x04wave\x18\x03 \x01(\x05\x12\x38\n\x14planned_window_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emeets_deadline\x18\x05 \x01(\x08\x12\x16\n\x0emaintenance_id\x18\x06 \x01(\t\x12-\n\x06status\x18\x07 \x01(\x0e\x32\x1d.kvmaint.v1.MaintenanceStatus\x12\x31\n\rscheduled_for\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x12\x0c\n\x04note\x18\n \x01(\t\x12\x16\n\x0ewrite_pause_ms\x18\x0b \x01(\x05\"h\n\x16\x43reateCampaignResponse\x12&\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.Campaign\x12&\n\x04plan\x18\x02 \x01(\x0b\x32\x18.kvmaint.v1.CampaignPlan\"\x16\n\x14ListCampaignsRequest\"@\n\x15ListCampaignsResponse\x12\'\n\tcampaigns\x18\x01 \x03(\x0b\x32\x14.kvmaint.v1.Campaign\" \n\x12GetCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\"j\n\x13GetCampaignResponse\x12&\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.Campaign\x12+\n\x07members\x18\x02 \x03(\x0b\x32\x1a.kvmaint.v1.CampaignMember\"#\n\x15ResumeCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\"@\n\x16ResumeCampaignResponse\x12&\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.Campaign\"#\n\x15\x43\x61ncelCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\"@\n\x16\x43\x61ncelCampaignResponse\x12&\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.Campaign*\xa7\x01\n\x0e\x43\x61mpaignStatus\x12\x1f\n\x1b\x43\x41MPAIGN_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43\x41MPAIGN_STATUS_RUNNING\x10\x01\x12\x1a\n\x16\x43\x41MPAIGN_STATUS_HALTED\x10\x02\x12\x1d\n\x19\x43\x41MPAIGN_STATUS_COMPLETED\x10\x03\x12\x1c\n\x18\x43\x41MPAIGN_STATUS_CANCELED\x10\x04\x32\xc2\x03\n\x0f\x43\x61mpaignService\x12W\n\x0e\x43reateCampaign\x12!.kvmaint.v1.CreateCampaignRequest\x1a\".kvmaint.v1.CreateCampaignResponse\x12T\n\rListCampaigns\x12 .kvmaint.v1.ListCampaignsRequest\x1a!.kvmaint.v1.ListCampaignsResponse\x12N\n\x0bGetCampaign\x12\x1e.kvmaint.v1.GetCampaignRequest\x1a\x1f.kvmaint.v1.GetCampaignResponse\x12W\n\x0eResumeCampaign\x12!.kvmaint.v1.ResumeCampaignRequest\x1a\".kvmaint.v1.ResumeCampaignResponse\x12W\n\x0e\x43\x61ncelCampaign\x12!.kvmaint.v1.CancelCampaignRequest\x1a\".kvmaint.v1.CancelCampaignResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1akvmaint/v1/campaigns.proto\x12\nkvmaint.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1akvmaint/v1/resources.proto\"\x19\n\x08\x41ppNames\x12\r\n\x05names\x18\x01 \x03(\t\"\xbf\x03\n\x15\x43reateCampaignRequest\x12$\n\x04\x61pps\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.AppNamesH\x00\x12\x0e\n\x04plan\x18\x02 \x01(\tH\x00\x12\r\n\x03\x61ll\x18\x03 \x01(\x08H\x00\x12\r\n\x05\x62uild\x18\x04 \x01(\t\x12-\n\x06reason\x18\x05 \x01(\x0e\x32\x1d.kvmaint.v1.MaintenanceReason\x12/\n\x0brequired_by\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x06\x63\x61nary\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12\r\n\x05waves\x18\x08 \x01(\t\x12\'\n\x04soak\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1d\n\x10halt_on_failures\x18\n \x01(\x05H\x02\x88\x01\x01\x12\x1d\n\x10halt_on_pause_ms\x18\x0b \x01(\x05H\x03\x88\x01\x01\x12\x0f\n\x07\x64ry_run\x18\x0c \x01(\x08\x12\x17\n\x0f\x61llow_downgrade\x18\r \x01(\x08\x42\x08\n\x06targetB\t\n\x07_canaryB\x13\n\x11_halt_on_failuresB\x13\n\x11_halt_on_pause_ms\"&\n\x08\x44\x61yCount\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xef\x01\n\x0c\x43\x61mpaignPlan\x12\x0e\n\x06\x61\x64\x64ons\x18\x01 \x03(\t\x12\x0c\n\x04\x61pps\x18\x02 \x03(\t\x12\r\n\x05waves\x18\x03 \x03(\x05\x12\x18\n\x10window_starts_ms\x18\x04 \x03(\x03\x12\x16\n\x0emeets_deadline\x18\x05 \x03(\x08\x12\x12\n\nhas_window\x18\x06 \x03(\x08\x12\x14\n\x0cwindow_hours\x18\x07 \x01(\x05\x12%\n\x07per_day\x18\x08 \x03(\x0b\x32\x14.kvmaint.v1.DayCount\x12/\n\x0bwave_starts\x18\t \x03(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9e\x02\n\x0bWaveSummary\x12\x0c\n\x04wave\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x05\x12\x0f\n\x07pending\x18\x04 \x01(\x05\x12\x0f\n\x07running\x18\x05 \x01(\x05\x12\x11\n\tcompleted\x18\x06 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x05\x12\x0f\n\x07skipped\x18\x08 \x01(\x05\x12,\n\x08\x65nded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tsoaked_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rplanned_start\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9f\x04\n\x08\x43\x61mpaign\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x62uild\x18\x02 \x01(\t\x12\x16\n\x0etarget_version\x18\x03 \x01(\t\x12-\n\x06reason\x18\x04 \x01(\x0e\x32\x1d.kvmaint.v1.MaintenanceReason\x12/\n\x0brequired_by\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61nary\x18\x07 \x01(\x05\x12\r\n\x05waves\x18\x08 \x03(\x05\x12\'\n\x04soak\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10halt_on_failures\x18\n \x01(\x05\x12\x18\n\x10halt_on_pause_ms\x18\x0b \x01(\x05\x12*\n\x06status\x18\x0c \x01(\x0e\x32\x1a.kvmaint.v1.CampaignStatus\x12\x14\n\x0c\x63urrent_wave\x18\r \x01(\x05\x12\x13\n\x0bhalt_reason\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0ewave_summaries\x18\x11 \x03(\x0b\x32\x17.kvmaint.v1.WaveSummary\x12\x0e\n\x06\x61\x64\x64ons\x18\x12 \x01(\x05\"\xbe\x02\n\x0e\x43\x61mpaignMember\x12\r\n\x05\x61\x64\x64on\x18\x01 \x01(\t\x12\x0b\n\x03\x61pp\x18\x02 \x01(\t\x12\x0c\n\x04wave\x18\x03 \x01(\x05\x12\x38\n\x14planned_window_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0emeets_deadline\x18\x05 \x01(\x08\x12\x16\n\x0emaintenance_id\x18\x06 \x01(\t\x12-\n\x06status\x18\x07 \x01(\x0e\x32\x1d.kvmaint.v1.MaintenanceStatus\x12\x31\n\rscheduled_for\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x12\x0c\n\x04note\x18\n \x01(\t\x12\x16\n\x0ewrite_pause_ms\x18\x0b \x01(\x05\"h\n\x16\x43reateCampaignResponse\x12&\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.Campaign\x12&\n\x04plan\x18\x02 \x01(\x0b\x32\x18.kvmaint.v1.CampaignPlan\"\x16\n\x14ListCampaignsRequest\"@\n\x15ListCampaignsResponse\x12\'\n\tcampaigns\x18\x01 \x03(\x0b\x32\x14.kvmaint.v1.Campaign\" \n\x12GetCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\"j\n\x13GetCampaignResponse\x12&\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.Campaign\x12+\n\x07members\x18\x02 \x03(\x0b\x32\x1a.kvmaint.v1.CampaignMember\"#\n\x15ResumeCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\"@\n\x16ResumeCampaignResponse\x12&\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.Campaign\"#\n\x15\x43\x61ncelCampaignRequest\x12\n\n\x02id\x18\x01 \x01(\t\"@\n\x16\x43\x61ncelCampaignResponse\x12&\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x14.kvmaint.v1.Campaign*\xa7\x01\n\x0e\x43\x61mpaignStatus\x12\x1f\n\x1b\x43\x41MPAIGN_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43\x41MPAIGN_STATUS_RUNNING\x10\x01\x12\x1a\n\x16\x43\x41MPAIGN_STATUS_HALTED\x10\x02\x12\x1d\n\x19\x43\x41MPAIGN_STATUS_COMPLETED\x10\x03\x12\x1c\n\x18\x43\x41MPAIGN_STATUS_CANCELED\x10\x04\x32\xc2\x03\n\x0f\x43\x61mpaignService\x12W\n\x0e\x43reateCampaign\x12!.kvmaint.v1.CreateCampaignRequest\x1a\".kvmaint.v1.CreateCampaignResponse\x12T\n\rListCampaigns\x12 .kvmaint.v1.ListCampaignsRequest\x1a!.kvmaint.v1.ListCampaignsResponse\x12N\n\x0bGetCampaign\x12\x1e.kvmaint.v1.GetCampaignRequest\x1a\x1f.kvmaint.v1.GetCampaignResponse\x12W\n\x0eResumeCampaign\x12!.kvmaint.v1.ResumeCampaignRequest\x1a\".kvmaint.v1.ResumeCampaignResponse\x12W\n\x0e\x43\x61ncelCampaign\x12!.kvmaint.v1.CancelCampaignRequest\x1a\".kvmaint.v1.CancelCampaignResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kvmaint.v1.campaigns_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CAMPAIGNSTATUS']._serialized_start=2592
-  _globals['_CAMPAIGNSTATUS']._serialized_end=2759
+  _globals['_CAMPAIGNSTATUS']._serialized_start=2595
+  _globals['_CAMPAIGNSTATUS']._serialized_end=2762
   _globals['_APPNAMES']._serialized_start=135
   _globals['_APPNAMES']._serialized_end=160
   _globals['_CREATECAMPAIGNREQUEST']._serialized_start=163
@@ -43,31 +43,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DAYCOUNT']._serialized_start=612
   _globals['_DAYCOUNT']._serialized_end=650
   _globals['_CAMPAIGNPLAN']._serialized_start=653
-  _globals['_CAMPAIGNPLAN']._serialized_end=889
-  _globals['_WAVESUMMARY']._serialized_start=892
-  _globals['_WAVESUMMARY']._serialized_end=1178
-  _globals['_CAMPAIGN']._serialized_start=1181
-  _globals['_CAMPAIGN']._serialized_end=1724
-  _globals['_CAMPAIGNMEMBER']._serialized_start=1727
-  _globals['_CAMPAIGNMEMBER']._serialized_end=2045
-  _globals['_CREATECAMPAIGNRESPONSE']._serialized_start=2047
-  _globals['_CREATECAMPAIGNRESPONSE']._serialized_end=2151
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=2153
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=2175
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=2177
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=2241
-  _globals['_GETCAMPAIGNREQUEST']._serialized_start=2243
-  _globals['_GETCAMPAIGNREQUEST']._serialized_end=2275
-  _globals['_GETCAMPAIGNRESPONSE']._serialized_start=2277
-  _globals['_GETCAMPAIGNRESPONSE']._serialized_end=2383
-  _globals['_RESUMECAMPAIGNREQUEST']._serialized_start=2385
-  _globals['_RESUMECAMPAIGNREQUEST']._serialized_end=2420
-  _globals['_RESUMECAMPAIGNRESPONSE']._serialized_start=2422
-  _globals['_RESUMECAMPAIGNRESPONSE']._serialized_end=2486
-  _globals['_CANCELCAMPAIGNREQUEST']._serialized_start=2488
-  _globals['_CANCELCAMPAIGNREQUEST']._serialized_end=2523
-  _globals['_CANCELCAMPAIGNRESPONSE']._serialized_start=2525
-  _globals['_CANCELCAMPAIGNRESPONSE']._serialized_end=2589
-  _globals['_CAMPAIGNSERVICE']._serialized_start=2762
-  _globals['_CAMPAIGNSERVICE']._serialized_end=3212
+  _globals['_CAMPAIGNPLAN']._serialized_end=892
+  _globals['_WAVESUMMARY']._serialized_start=895
+  _globals['_WAVESUMMARY']._serialized_end=1181
+  _globals['_CAMPAIGN']._serialized_start=1184
+  _globals['_CAMPAIGN']._serialized_end=1727
+  _globals['_CAMPAIGNMEMBER']._serialized_start=1730
+  _globals['_CAMPAIGNMEMBER']._serialized_end=2048
+  _globals['_CREATECAMPAIGNRESPONSE']._serialized_start=2050
+  _globals['_CREATECAMPAIGNRESPONSE']._serialized_end=2154
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=2156
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=2178
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=2180
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=2244
+  _globals['_GETCAMPAIGNREQUEST']._serialized_start=2246
+  _globals['_GETCAMPAIGNREQUEST']._serialized_end=2278
+  _globals['_GETCAMPAIGNRESPONSE']._serialized_start=2280
+  _globals['_GETCAMPAIGNRESPONSE']._serialized_end=2386
+  _globals['_RESUMECAMPAIGNREQUEST']._serialized_start=2388
+  _globals['_RESUMECAMPAIGNREQUEST']._serialized_end=2423
+  _globals['_RESUMECAMPAIGNRESPONSE']._serialized_start=2425
+  _globals['_RESUMECAMPAIGNRESPONSE']._serialized_end=2489
+  _globals['_CANCELCAMPAIGNREQUEST']._serialized_start=2491
+  _globals['_CANCELCAMPAIGNREQUEST']._serialized_end=2526
+  _globals['_CANCELCAMPAIGNRESPONSE']._serialized_start=2528
+  _globals['_CANCELCAMPAIGNRESPONSE']._serialized_end=2592
+  _globals['_CAMPAIGNSERVICE']._serialized_start=2765
+  _globals['_CAMPAIGNSERVICE']._serialized_end=3215
 # @@protoc_insertion_point(module_scope)

@@ -70,11 +70,11 @@ class DayCount(_message.Message):
     def __init__(self, day: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class CampaignPlan(_message.Message):
-    __slots__ = ("addons", "apps", "waves", "window_starts", "meets_deadline", "has_window", "window_hours", "per_day", "wave_starts")
+    __slots__ = ("addons", "apps", "waves", "window_starts_ms", "meets_deadline", "has_window", "window_hours", "per_day", "wave_starts")
     ADDONS_FIELD_NUMBER: _ClassVar[int]
     APPS_FIELD_NUMBER: _ClassVar[int]
     WAVES_FIELD_NUMBER: _ClassVar[int]
-    WINDOW_STARTS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_STARTS_MS_FIELD_NUMBER: _ClassVar[int]
     MEETS_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     HAS_WINDOW_FIELD_NUMBER: _ClassVar[int]
     WINDOW_HOURS_FIELD_NUMBER: _ClassVar[int]
@@ -83,13 +83,13 @@ class CampaignPlan(_message.Message):
     addons: _containers.RepeatedScalarFieldContainer[str]
     apps: _containers.RepeatedScalarFieldContainer[str]
     waves: _containers.RepeatedScalarFieldContainer[int]
-    window_starts: _containers.RepeatedScalarFieldContainer[int]
+    window_starts_ms: _containers.RepeatedScalarFieldContainer[int]
     meets_deadline: _containers.RepeatedScalarFieldContainer[bool]
     has_window: _containers.RepeatedScalarFieldContainer[bool]
     window_hours: int
     per_day: _containers.RepeatedCompositeFieldContainer[DayCount]
     wave_starts: _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]
-    def __init__(self, addons: _Optional[_Iterable[str]] = ..., apps: _Optional[_Iterable[str]] = ..., waves: _Optional[_Iterable[int]] = ..., window_starts: _Optional[_Iterable[int]] = ..., meets_deadline: _Optional[_Iterable[bool]] = ..., has_window: _Optional[_Iterable[bool]] = ..., window_hours: _Optional[int] = ..., per_day: _Optional[_Iterable[_Union[DayCount, _Mapping]]] = ..., wave_starts: _Optional[_Iterable[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]]] = ...) -> None: ...
+    def __init__(self, addons: _Optional[_Iterable[str]] = ..., apps: _Optional[_Iterable[str]] = ..., waves: _Optional[_Iterable[int]] = ..., window_starts_ms: _Optional[_Iterable[int]] = ..., meets_deadline: _Optional[_Iterable[bool]] = ..., has_window: _Optional[_Iterable[bool]] = ..., window_hours: _Optional[int] = ..., per_day: _Optional[_Iterable[_Union[DayCount, _Mapping]]] = ..., wave_starts: _Optional[_Iterable[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]]] = ...) -> None: ...
 
 class WaveSummary(_message.Message):
     __slots__ = ("wave", "label", "size", "pending", "running", "completed", "failed", "skipped", "ended_at", "soaked_at", "planned_start")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -268,6 +268,10 @@ def _fast_ts(dt: datetime) -> Timestamp:
     return Timestamp(seconds=int(dt.timestamp()), nanos=dt.microsecond * 1000)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def campaign_status(s: CampaignStatus) -> str:
     return f"CAMPAIGN_STATUS_{s.name}"
 
@@ -278,7 +282,7 @@ def campaign_plan(p: Plan) -> cpb.CampaignPlan:
         addons=[x.addon for x in e],
         apps=[x.app for x in e],
         waves=[x.wave for x in e],
-        window_starts=[int(x.at.timestamp()) for x in e],
+        window_starts_ms=[(x.at - _EPOCH) // _MS for x in e],
         meets_deadline=[x.meets_deadline for x in e],
         has_window=[x.window is not None for x in e],
         window_hours=WINDOW_HOURS,

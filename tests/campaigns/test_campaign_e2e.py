@@ -146,8 +146,8 @@ async def test_a_campaign_moves_12_addons_on_3_hosts_to_valkey_in_waves(three_ho
             soaked = before.ended_at.ToDatetime(tzinfo=UTC) + timedelta(seconds=2)
             assert event.time.ToDatetime(tzinfo=UTC) >= soaked
         # The real run's windows are the dry run's.
-        assert {m.addon: m.scheduled_for.seconds for m in done.members} == dict(
-            zip(dry.addons, dry.window_starts, strict=True)
+        assert {m.addon: m.scheduled_for.ToMilliseconds() for m in done.members} == dict(
+            zip(dry.addons, dry.window_starts_ms, strict=True)
         )
         for addon in addons:
             assert await reported(api, addon.name, VALKEY_VERSION) == [("valkey-8.1", VALKEY_VERSION)] * 2
@@ -158,14 +158,14 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
     async with connect(scheduler.address) as api, grpc.aio.insecure_channel(scheduler.address) as channel:
         stub = campaigns_pb2_grpc.CampaignServiceStub(channel)
         await api.wait_agents(*HOSTS)
-        addons = await make_fleet(api, 4)
+        addons = await make_fleet(api, 3)
         # Through the CLI this time: the dry run's JSON names the canary.
         cli = Cli(scheduler.address)
         deadline = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
         create = ("campaigns:create", "--build", "valkey-8.1", "--reason", "redis_upgrade", "--all")
         create += ("--required-by", deadline, "--canary", "1", "--waves", "100%", "--soak", "1s")
         dry = cli.ok(*create, "--dry-run", "--json").json()
-        assert [a["wave_label"] for a in dry["addons"]] == ["canary", "wave 1", "wave 1", "wave 1"]
+        assert [a["wave_label"] for a in dry["addons"]] == ["canary", "wave 1", "wave 1"]
         canary = dry["addons"][0]["addon"]
         standby = next(
             s for a in addons if a.name == canary for s in a.servers if s.role == rpb.SERVER_ROLE_STANDBY
@@ -183,7 +183,7 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
         )
         assert [(w.failed, w.completed) for w in halted.campaign.wave_summaries] == [(1, 0), (0, 0)]
         # Nothing more started: the next wave was never filed.
-        assert [m.maintenance_id for m in halted.members if m.wave == 1] == ["", "", ""]
+        assert [m.maintenance_id for m in halted.members if m.wave == 1] == ["", ""]
         listed = cli.ok("campaigns").out
         assert "halted" in listed and "1 maintenance attempt(s) of canary failed" in listed
         info = await api.info(canary)
@@ -220,7 +220,7 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
                 )
                 == 1
             )
-        assert [(w.completed, w.failed) for w in done.campaign.wave_summaries] == [(1, 0), (3, 0)]
+        assert [(w.completed, w.failed) for w in done.campaign.wave_summaries] == [(1, 0), (2, 0)]
         for addon in addons:
             assert await reported(api, addon.name, VALKEY_VERSION) == [("valkey-8.1", VALKEY_VERSION)] * 2
         with pytest.raises(grpc.aio.AioRpcError) as ended:
