@@ -311,12 +311,14 @@ async def _release(ctx: Context, w: Write, c: Campaign, states: list[MemberState
             continue
         addon = await w.tx.get_addon(member.addon)
         active = await w.tx.active_maintenance(member.addon) if addon else None
-        if addon is None or active is not None:
-            note = (
-                "the add-on no longer exists"
-                if addon is None
-                else f"it already had maintenance {active.id} ({active.status.value})"  # type: ignore[union-attr]
-            )
+        note = (
+            "the add-on no longer exists"
+            if addon is None
+            else f"it already had maintenance {active.id} ({active.status.value})"
+            if active is not None
+            else ""
+        )
+        if addon is None or note:
             await w.tx.set_campaign_member(c.id, member.addon, "", f"skipped: {note}")
             skipped += 1
             continue

@@ -17,7 +17,7 @@ from kvmaint.errors import FailedPrecondition
 from server.domain import lifecycle
 from server.domain.builds import HostBuild
 from server.domain.campaigns import CampaignStatus, Spec
-from server.domain.models import EventType, Maintenance, Role, ServerRef, Status
+from server.domain.models import EventType, Maintenance, Method, Reason, Role, ServerRef, Status
 from server.domain.planner import Limits
 from server.driver.planner import Planner
 from server.notify.outbox import Outbox
@@ -268,3 +268,27 @@ async def test_a_long_write_pause_halts_and_cancel_cancels_what_is_pending(world
     assert [s.status for s in view.members if s.member.wave == 1] == ["canceled"] * 5
     with pytest.raises(FailedPrecondition):
         await world.campaigns.cancel(c.id)
+
+
+async def test_an_addon_with_a_maintenance_of_its_own_is_skipped_and_the_wave_goes_on(world: World) -> None:
+    names = await world.addons(3)
+    spec = replace(SPEC, canary=1, soak=timedelta(0), waves=(100,))
+    c, plan = await world.campaigns.create(spec, Selection(all=True), dry_run=False)
+    assert c is not None
+    later = next(e.addon for e in plan.entries if e.wave == 1)
+    own, _ = await world.fleet.require_maintenance(
+        addons=[later],
+        plan=None,
+        all_addons=False,
+        reason=Reason.SECURITY_PATCH,
+        method=Method.FAILOVER,
+        required_by=MONDAY_NOON + timedelta(days=20),
+    )
+    for _ in range(3):
+        await world.run_wave()
+        await world.at(world.clock.now())
+    view = await world.campaigns.get(c.id)
+    skipped = {s.member.addon: s.member.note for s in view.members if s.member.note}
+    assert skipped == {later: f"skipped: it already had maintenance {own[0].id} (pending)"}
+    assert view.campaign.status is CampaignStatus.COMPLETED and view.waves[1].skipped == 1
+    assert len(names) == 3
