@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -27,6 +27,7 @@ from tests.cli.conftest import Cli
 from tests.integration.conftest import FAST
 from tests.integration.test_builds import reported
 from tests.integration.test_failover import APP, Api, connect
+from tests.notify.servers import Received, SmtpSink
 from tests.support.agentproc import AgentProcess
 from tests.support.builds import REDIS, REDIS_VERSION, VALKEY_VERSION, build_args, valkey
 from tests.support.eventually import eventually
@@ -153,8 +154,19 @@ async def test_a_campaign_moves_12_addons_on_3_hosts_to_valkey_in_waves(three_ho
             assert await reported(api, addon.name, VALKEY_VERSION) == [("valkey-8.1", VALKEY_VERSION)] * 2
 
 
-async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_resumes(three_hosts) -> None:
-    scheduler, hosts = three_hosts
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_resumes(
+    scheduler_factory: Callable[..., SchedulerProcess], agents: Callable[..., AgentProcess], smtp: SmtpSink
+) -> None:
+    mail = ["--smtp-host", "127.0.0.1", "--smtp-port", str(smtp.port), "--notify-interval", "0.5"]
+    scheduler = scheduler_factory(extra_args=[*FAST, *mail, "--operator-email", "ops@example.com"])
+    hosts = {h: agents(h, scheduler.address, build_args(REDIS, valkey())) for h in HOSTS}
     async with connect(scheduler.address) as api, grpc.aio.insecure_channel(scheduler.address) as channel:
         stub = campaigns_pb2_grpc.CampaignServiceStub(channel)
         await api.wait_agents(*HOSTS)
@@ -184,6 +196,17 @@ async def test_a_stopped_standby_halts_the_campaign_which_survives_a_crash_and_r
         assert [(w.failed, w.completed) for w in halted.campaign.wave_summaries] == [(1, 0), (0, 0)]
         # Nothing more started: the next wave was never filed.
         assert [m.maintenance_id for m in halted.members if m.wave == 1] == ["", ""]
+
+        # The operators hear of it by email, with the reason and the commands.
+        def operator_mail() -> list[Received] | None:
+            found = [m for m in smtp.messages() if m.rcpt_tos == ("ops@example.com",)]
+            return found or None
+
+        [mail_in] = await eventually(operator_mail, timeout=30, message="the operator's email")
+        assert mail_in.subject == (
+            f"Campaign {created.id} halted: 1 maintenance attempt(s) of canary failed (--halt-on-failures 1)"
+        )
+        assert f"kvmaint campaigns:resume {created.id}" in mail_in.text
         listed = cli.ok("campaigns").out
         assert "halted" in listed and "1 maintenance attempt(s) of canary failed" in listed
         info = await api.info(canary)
