@@ -27,7 +27,7 @@ from kvmaint.errors import (
     RPCError,
 )
 from kvmaint.tlsprobe import speaks_tls
-from kvmaint.v1 import events_pb2_grpc, fleet_pb2_grpc, maintenance_pb2_grpc
+from kvmaint.v1 import campaigns_pb2_grpc, events_pb2_grpc, fleet_pb2_grpc, maintenance_pb2_grpc
 
 DEFAULT_SCHEDULER = "127.0.0.1:50051"
 ENV_SCHEDULER = "KVMAINT_SCHEDULER"
@@ -116,6 +116,10 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
         return continuation(self._details(client_call_details), request)
 
 
+# A campaign's dry run over 100,000 add-ons is a few MB, past gRPC's 4 MB default.
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+
+
 def open_channel(options: ChannelOptions) -> grpc.Channel:
     """A sync channel to the scheduler: TLS when a CA file is given, plaintext otherwise."""
     if options.ca_file is not None:
@@ -123,9 +127,11 @@ def open_channel(options: ChannelOptions) -> grpc.Channel:
             root = options.ca_file.read_bytes()
         except OSError as err:
             raise KvmaintError(f"Cannot read the CA file {options.ca_file}: {err.strerror}.") from err
-        channel = grpc.secure_channel(options.address, grpc.ssl_channel_credentials(root_certificates=root))
+        channel = grpc.secure_channel(
+            options.address, grpc.ssl_channel_credentials(root_certificates=root), CHANNEL_OPTIONS
+        )
     else:
-        channel = grpc.insecure_channel(options.address)
+        channel = grpc.insecure_channel(options.address, CHANNEL_OPTIONS)
     if options.token:
         channel = grpc.intercept_channel(channel, _BearerToken(options.token))
     return channel
@@ -229,6 +235,7 @@ class Connection:
         self.fleet = fleet_pb2_grpc.FleetServiceStub(self.channel)
         self.maintenance = maintenance_pb2_grpc.MaintenanceServiceStub(self.channel)
         self.events = events_pb2_grpc.EventServiceStub(self.channel)
+        self.campaigns = campaigns_pb2_grpc.CampaignServiceStub(self.channel)
 
     def call(self, method: Callable[..., Response], request: Any) -> Response:
         """A unary call with the default deadline."""

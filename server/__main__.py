@@ -207,6 +207,11 @@ def _notify_args(p: argparse.ArgumentParser) -> None:
         help="sender address of notification emails (default kvmaint@localhost)",
     )
     p.add_argument(
+        "--operator-email",
+        default=env("KVMAINT_OPERATOR_EMAIL", ""),
+        help="operators' address: a campaign that halts itself mails it why (env KVMAINT_OPERATOR_EMAIL)",
+    )
+    p.add_argument(
         "--notify-interval",
         type=float,
         default=5.0,
@@ -259,6 +264,7 @@ def notify_config(args: argparse.Namespace) -> NotifyConfig:
         retry_max=args.notify_retry_max,
         retry_base=min(1.0, args.notify_retry_max),
         allow_private_webhooks=args.webhook_allow_private,
+        operator_email=args.operator_email,
     )
 
 

@@ -23,6 +23,8 @@ from kvmaint.obs.metrics_http import MetricsServer, split_listen
 from kvmaint.v1 import (
     agent_pb2,
     agent_pb2_grpc,
+    campaigns_pb2,
+    campaigns_pb2_grpc,
     events_pb2,
     events_pb2_grpc,
     fleet_pb2,
@@ -40,12 +42,14 @@ from server.driver.roles import host_roles
 from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.notify.outbox import Outbox
 from server.notify.sender import NotifyConfig, Sender
+from server.rpc.campaign_servicer import CampaignServicer
 from server.rpc.interceptors import ServiceInterceptor
 from server.rpc.metering import MeteringInterceptor
 from server.rpc.servicers import EventServicer, FleetServicer, MaintenanceServicer
 from server.sentinel.feed import SentinelFeed
 from server.sentinel.server import SentinelServer
 from server.service.bus import EventBus
+from server.service.campaigns import CampaignService
 from server.service.core import Context
 from server.service.fleet import FleetService
 from server.service.freezes import FreezeService
@@ -62,6 +66,7 @@ SERVICE_NAMES = (
     fleet_pb2.DESCRIPTOR.services_by_name["FleetService"].full_name,
     maintenance_pb2.DESCRIPTOR.services_by_name["MaintenanceService"].full_name,
     events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    campaigns_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name,
     agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
 )
 
@@ -184,7 +189,7 @@ async def _serve(
         clock=clock or SystemClock(),
         bus=EventBus(await store.last_sequence()),
         rng=random.Random(),
-        notify=Outbox(email=config.notify.smtp.enabled),
+        notify=Outbox(email=config.notify.smtp.enabled, operator_email=config.notify.operator_email),
     )
     async with store.transaction() as tx:
         known_agents = await tx.list_agents()
@@ -216,6 +221,9 @@ async def _serve(
         MaintenanceServicer(maint, fleet, FreezeService(ctx)), server
     )
     events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(ctx), server)
+    campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(
+        CampaignServicer(CampaignService(ctx, fleet.placement)), server
+    )
     agent_pb2_grpc.add_AgentServiceServicer_to_server(hub, server)
 
     health_servicer = health.aio.HealthServicer()

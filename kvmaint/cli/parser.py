@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
-from kvmaint.cli import apps, completion, events, fleet, freezes, maintenance, webhooks
+from kvmaint.cli import apps, campaigns, completion, events, fleet, freezes, maintenance, webhooks
 from kvmaint.cli.context import Context
 from kvmaint.cli.suggest import did_you_mean
 from kvmaint.version import add_version_flag
@@ -211,6 +211,37 @@ def build_parser() -> Parser:
     target.add_argument("--addon", dest="addons", metavar="NAME", nargs="+", action="extend")
     target.add_argument("--plan", metavar="PLAN")
     target.add_argument("--all", action="store_true")
+
+    p = command("campaigns:create", campaigns.campaigns_create,
+                "roll a build out over the fleet in waves that halt themselves (operators)")
+    p.add_argument("--build", required=True, metavar="NAME", help="the build to move the servers onto")
+    p.add_argument("--reason", required=True, metavar="REASON", help="redis_upgrade, security_patch, ...")
+    p.add_argument("--required-by", required=True, metavar="T", help="ISO 8601 date or time, UTC when naive")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--all", action="store_true", help="every add-on")
+    target.add_argument("--plan", metavar="P", help="every add-on of plan P")
+    target.add_argument("-a", "--app", dest="apps", metavar="APP", action="append", help="an app's add-ons")
+    p.add_argument("--canary", type=int, metavar="N", help="add-ons in the canary wave (default 1)")
+    p.add_argument("--waves", metavar="10%,50%,100%",
+                   help="cumulative shares of the rest, one per wave (default 10%%,50%%,100%%)")
+    p.add_argument("--soak", metavar="DURATION",
+                   help="how long after a wave ended the next is released: 30s, 15m, 2h (default 1h)")
+    p.add_argument("--halt-on-failures", type=int, metavar="K",
+                   help="halt after K failed attempts in a wave (default 1)")
+    p.add_argument("--halt-on-pause-ms", type=int, metavar="MS",
+                   help="halt when a maintenance paused writes longer than MS (default 1000; 0: never)")
+    p.add_argument("--allow-downgrade", action="store_true", help="allow a build older than what runs")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write nothing; print each add-on's wave, window and deadline, and a per-day count")
+    command("campaigns", campaigns.campaigns_list, "list campaigns with each wave's counts (operators)")
+    for name, handler, text in (
+        ("campaigns:info", campaigns.campaigns_info, "show a campaign: waves, counts, add-ons, halt reason"),
+        ("campaigns:resume", campaigns.campaigns_resume, "resume a halted campaign from its current wave"),
+        ("campaigns:cancel", campaigns.campaigns_cancel,
+         "cancel a campaign: its pending maintenances are canceled, running ones finish"),
+    ):
+        p = command(name, handler, text)
+        p.add_argument("id", metavar="ID")
 
     command("agents", fleet.agents, "list the database hosts' agents and their servers (operators)")
     command("builds", fleet.builds, "list the server builds on the fleet's hosts (operators)")

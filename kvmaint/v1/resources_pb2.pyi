@@ -65,6 +65,12 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_FREEZE_ADDED: _ClassVar[EventType]
     EVENT_TYPE_FREEZE_REMOVED: _ClassVar[EventType]
     EVENT_TYPE_MAINTENANCE_REMINDER: _ClassVar[EventType]
+    EVENT_TYPE_CAMPAIGN_CREATED: _ClassVar[EventType]
+    EVENT_TYPE_CAMPAIGN_WAVE_RELEASED: _ClassVar[EventType]
+    EVENT_TYPE_CAMPAIGN_HALTED: _ClassVar[EventType]
+    EVENT_TYPE_CAMPAIGN_RESUMED: _ClassVar[EventType]
+    EVENT_TYPE_CAMPAIGN_CANCELED: _ClassVar[EventType]
+    EVENT_TYPE_CAMPAIGN_COMPLETED: _ClassVar[EventType]
 SERVER_ROLE_UNSPECIFIED: ServerRole
 SERVER_ROLE_PRIMARY: ServerRole
 SERVER_ROLE_STANDBY: ServerRole
@@ -106,6 +112,12 @@ EVENT_TYPE_ADDON_DELETED: EventType
 EVENT_TYPE_FREEZE_ADDED: EventType
 EVENT_TYPE_FREEZE_REMOVED: EventType
 EVENT_TYPE_MAINTENANCE_REMINDER: EventType
+EVENT_TYPE_CAMPAIGN_CREATED: EventType
+EVENT_TYPE_CAMPAIGN_WAVE_RELEASED: EventType
+EVENT_TYPE_CAMPAIGN_HALTED: EventType
+EVENT_TYPE_CAMPAIGN_RESUMED: EventType
+EVENT_TYPE_CAMPAIGN_CANCELED: EventType
+EVENT_TYPE_CAMPAIGN_COMPLETED: EventType
 
 class App(_message.Message):
     __slots__ = ("name", "owner_email", "maintenance_mode", "create_time")

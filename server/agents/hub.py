@@ -280,6 +280,15 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             return None
         return Running(status.build, status.version)
 
+    def running_servers(self) -> dict[str, Running]:
+        """What every reachable server runs, by host:port, as its agent last reported."""
+        return {
+            f"{host}:{port}": Running(st.build, st.version)
+            for host, session in self.sessions.items()
+            for port, st in session.servers.items()
+            if st.reachable
+        }
+
     async def call(
         self,
         host: str,

@@ -66,6 +66,9 @@ class AgentPlacement:
     async def refresh(self, hosts: set[str]) -> None:
         await self.hub.refresh(hosts)
 
+    def running_servers(self) -> dict[str, Running]:
+        return self.hub.running_servers()
+
     def _least_loaded(self, exclude: set[str]) -> str | None:
         hosts = [h for h in self.hub.hosts() if h not in exclude]
         if not hosts:

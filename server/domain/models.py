@@ -72,6 +72,12 @@ class EventType(StrEnum):
     ADDON_DELETED = "addon_deleted"
     FREEZE_ADDED = "freeze_added"
     FREEZE_REMOVED = "freeze_removed"
+    CAMPAIGN_CREATED = "campaign_created"
+    CAMPAIGN_WAVE_RELEASED = "campaign_wave_released"
+    CAMPAIGN_HALTED = "campaign_halted"
+    CAMPAIGN_RESUMED = "campaign_resumed"
+    CAMPAIGN_CANCELED = "campaign_canceled"
+    CAMPAIGN_COMPLETED = "campaign_completed"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from server.domain.models import Addon, HistoryEntry, Maintenance, Method, Reaso
 from server.domain.planner import Due, Limits, Move, Start, Wait, decide
 from server.domain.routine import routine_required_by
 from server.driver.notices import MaintenanceNotices
+from server.service.campaigns import advance_all
 from server.service.core import Context, Write
 from server.service.fleet import NoPlacement, Placement, file_maintenance
 from server.service.maintenance import Runner, health, reschedule, start_maintenance
@@ -47,6 +48,7 @@ class Planner:
     async def tick(self) -> list[str]:
         """One planning pass; returns the ids of the maintenances it started."""
         await self.file_routine()
+        await advance_all(self.ctx)
         now = self.ctx.clock.now()
         if self.notices is not None:
             # Ahead of the start (about a minute, at this tick's granularity), outside the write below.

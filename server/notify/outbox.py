@@ -19,10 +19,16 @@ class Outbox:
     """The `Context.notify` hook. `email` is whether an SMTP server is configured: without one no email
     row is written (it could never leave), while webhooks are always enqueued."""
 
-    def __init__(self, email: bool) -> None:
+    def __init__(self, email: bool, operator_email: str = "") -> None:
         self.email = email
+        self.operator_email = operator_email
 
     async def __call__(self, tx: Tx, event: Event) -> None:
+        if event.type in policy.OPERATOR_NOTIFYING:
+            item = policy.operator_email(event, self.operator_email) if self.email else None
+            if item is not None:
+                await tx.enqueue(item)
+            return
         if event.type not in policy.NOTIFYING:
             return
         try:

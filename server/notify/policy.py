@@ -282,6 +282,33 @@ def notice(event: Event, app: App | None, addon: Addon | None, m: Maintenance | 
     return Notice(_fact(event, m), subject, "\n".join(lines) + "\n", payload)
 
 
+# Events that mail the operators (`--operator-email`), not an app owner.
+OPERATOR_NOTIFYING = (EventType.CAMPAIGN_HALTED,)
+
+
+def operator_email(event: Event, recipient: str) -> OutboxItem | None:
+    """The operators' email about a fleet event (a campaign that halted itself), one per event."""
+    if event.type not in OPERATOR_NOTIFYING or not recipient:
+        return None
+    campaign = event.attributes.get("campaign_id", "")
+    subject = f"Campaign {campaign} halted: {event.attributes.get('reason', '')}"
+    text = (
+        f"{event.message}\n\n"
+        f"See it with `kvmaint campaigns:info {campaign}`; once the cause is repaired, "
+        f"`kvmaint campaigns:resume {campaign}`, or stop it with `kvmaint campaigns:cancel {campaign}`.\n"
+    )
+    return OutboxItem(
+        Channel.EMAIL,
+        f"email:operator:{event.type.value}:{event.sequence}",
+        "",
+        recipient,
+        subject,
+        text,
+        created_at=event.time,
+        next_attempt_at=event.time,
+    )
+
+
 def deliveries(
     n: Notice, app: App | None, webhooks: list[Webhook], email: bool, now: datetime
 ) -> list[OutboxItem]:

@@ -76,6 +76,8 @@ class NotifyConfig:
     keep_sent: timedelta = timedelta(days=30)
     # Off by default: webhooks may only reach public addresses (see notify/addresses.py).
     allow_private_webhooks: bool = False
+    # Where operators' emails go (a campaign that halted itself); empty: none.
+    operator_email: str = ""
 
 
 def retry_delay(attempts: int, base: float, cap: float, rand: float) -> float:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kvmaint.clock import iso, utc
 from kvmaint.errors import InvalidArgument
+from kvmaint.v1 import campaigns_pb2 as cpb
 from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as pb
 from server.domain.builds import HostBuild
+from server.domain.campaigns import Campaign, CampaignStatus, MemberState, Plan, WaveCounts
 from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
@@ -255,3 +258,95 @@ def required_by_text(dt: datetime | None, overdue: bool = False) -> str:
 
 
 __all__ = ["iso"]
+
+
+# campaigns
+
+
+def _fast_ts(dt: datetime) -> Timestamp:
+    """A Timestamp without FromDatetime's checks: a 100,000-add-on plan converts in a fraction of a second."""
+    return Timestamp(seconds=int(dt.timestamp()), nanos=dt.microsecond * 1000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def campaign_status(s: CampaignStatus) -> str:
+    return f"CAMPAIGN_STATUS_{s.name}"
+
+
+def campaign_plan(p: Plan) -> cpb.CampaignPlan:
+    e = p.entries
+    return cpb.CampaignPlan(
+        addons=[x.addon for x in e],
+        apps=[x.app for x in e],
+        waves=[x.wave for x in e],
+        window_starts_ms=[(x.at - _EPOCH) // _MS for x in e],
+        meets_deadline=[x.meets_deadline for x in e],
+        has_window=[x.window is not None for x in e],
+        window_hours=WINDOW_HOURS,
+        per_day=[cpb.DayCount(day=d.isoformat(), count=n) for d, n in p.per_day],
+        wave_starts=[_fast_ts(t) for t in p.wave_starts],
+    )
+
+
+def _duration(seconds: float) -> Duration:
+    out = Duration()
+    out.FromTimedelta(timedelta(seconds=seconds))
+    return out
+
+
+def campaign(c: Campaign, waves: tuple[WaveCounts, ...], planned: dict[int, datetime]) -> cpb.Campaign:
+    s = c.spec
+    return cpb.Campaign(
+        id=c.id,
+        build=s.build,
+        target_version=c.target_version,
+        reason=reason_pb(Reason(s.reason)),
+        required_by=ts(s.required_by),
+        target=c.target,
+        canary=s.canary,
+        waves=list(s.waves),
+        soak=_duration(s.soak.total_seconds()),
+        halt_on_failures=s.halt_on_failures,
+        halt_on_pause_ms=s.halt_on_pause_ms,
+        status=campaign_status(c.status),
+        current_wave=c.wave,
+        halt_reason=c.halt_reason,
+        created_at=ts(c.created_at),
+        ended_at=ts(c.ended_at),
+        addons=sum(w.size for w in waves),
+        wave_summaries=[
+            cpb.WaveSummary(
+                wave=i,
+                label=c.wave_label(i),
+                size=w.size,
+                pending=w.pending,
+                running=w.running,
+                completed=w.completed,
+                failed=w.failed,
+                skipped=w.skipped,
+                ended_at=ts(w.ended_at),
+                soaked_at=ts(w.ended_at + s.soak) if w.ended_at else None,
+                planned_start=ts(planned.get(i)),
+            )
+            for i, w in enumerate(waves)
+        ],
+    )
+
+
+def campaign_member(m: MemberState) -> cpb.CampaignMember:
+    return cpb.CampaignMember(
+        addon=m.member.addon,
+        app=m.member.app,
+        wave=m.member.wave,
+        planned_window_start=ts(m.member.planned_at),
+        meets_deadline=m.member.meets_deadline,
+        maintenance_id=m.member.maintenance_id,
+        status=status(Status(m.status)) if m.status else "MAINTENANCE_STATUS_UNSPECIFIED",
+        scheduled_for=ts(m.scheduled_for),
+        attempts=m.attempts,
+        note=m.member.note,
+        write_pause_ms=m.write_pause_ms,
+    )

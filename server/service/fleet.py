@@ -68,6 +68,10 @@ class Placement(Protocol):
         """Asks these hosts' agents for fresh reports and waits a little for them."""
         ...
 
+    def running_servers(self) -> dict[str, Running]:
+        """What every server runs, by host:port, as the agents last reported."""
+        ...
+
 
 class NoPlacement:
     async def place(
@@ -99,6 +103,9 @@ class NoPlacement:
 
     async def refresh(self, hosts: set[str]) -> None:
         return None
+
+    def running_servers(self) -> dict[str, Running]:
+        return {}
 
 
 class FleetService:
@@ -391,11 +398,17 @@ async def file_maintenance(
     method: Method,
     required_by: datetime,
     target: Target = Target(),
+    slot: Slot | None = None,
+    why: str = "",
 ) -> Maintenance:
-    """A new pending maintenance, scheduled into the add-on's next window before the deadline."""
+    """A new pending maintenance, scheduled into the add-on's next window before the deadline (or into
+    `slot`, which a campaign planned); `why` says who filed it."""
     now = ctx.clock.now()
     onto = f", onto build {target.build} {target.version}" if target.build else ""
-    if reason is Reason.EMERGENCY:
+    onto += f"; {why}" if why else ""
+    if slot is not None:
+        pass
+    elif reason is Reason.EMERGENCY:
         slot = Slot(now, "an emergency starts now, whatever the window or freezes")
     else:
         freezes = await w.tx.list_freezes(addon.app, now)

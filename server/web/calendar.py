@@ -1,12 +1,13 @@
 """What the fleet calendar shows: for each add-on and each of the next days, its window, the
-maintenance planned in it, deadlines and freezes. Pure: data in, a grid out."""
+maintenance planned in it, deadlines, freezes and its campaign's wave. Pure: data in, a grid out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from server.domain.campaigns import Campaign, Member
 from server.domain.freezes import Freeze
 from server.domain.models import Addon, Maintenance
 from server.domain.windows import WINDOW
@@ -16,7 +17,7 @@ DAYS_SHOWN = 14
 
 @dataclass(frozen=True)
 class Mark:
-    """One thing on one day: kind is window, maintenance, deadline or freeze."""
+    """One thing on one day: kind is window, maintenance, deadline, freeze or campaign."""
 
     kind: str
     text: str
@@ -62,8 +63,12 @@ def build(
     maintenances: Iterable[Maintenance],
     freezes: Sequence[Freeze],
     days: int = DAYS_SHOWN,
+    campaigns: Mapping[str, tuple[Campaign, Member]] | None = None,
 ) -> Calendar:
-    """`maintenances`: the active (pending or in progress) ones; at most one per add-on."""
+    """`maintenances`: the active (pending or in progress) ones; at most one per add-on. `campaigns`:
+    the running or halted campaign each add-on belongs to: its wave shows on the day of the window the
+    campaign planned for it."""
+    waves = campaigns or {}
     today = now.astimezone(UTC).date()
     shown = tuple(today + timedelta(days=i) for i in range(days))
     by_addon = {m.addon: m for m in maintenances}
@@ -99,6 +104,18 @@ def build(
                 if m.required_by.astimezone(UTC).date() == day:
                     marks.append(
                         Mark("deadline", f"deadline {_hm(m.required_by)}", f"required by for {m.id}")
+                    )
+            if addon.name in waves:
+                c, member = waves[addon.name]
+                if member.planned_at.astimezone(UTC).date() == day:
+                    halted = f", {c.status.value}" if c.status.value != "running" else ""
+                    marks.append(
+                        Mark(
+                            "campaign",
+                            f"{c.wave_label(member.wave)} {_hm(member.planned_at)}{halted}",
+                            f"campaign {c.id} to {c.spec.build} {c.target_version}: "
+                            f"{c.wave_label(member.wave)} (now at {c.wave_label(c.wave)}{halted})",
+                        )
                     )
             marks.extend(_freeze_marks(own_freezes, day))
             cells.append(tuple(marks))

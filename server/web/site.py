@@ -133,7 +133,9 @@ class StatusSite(Listener):
             addons = await tx.list_addons(app, "", MAX_ROWS + 1)
             active = [m for a in addons[:MAX_ROWS] if (m := await tx.active_maintenance(a.name)) is not None]
             freezes = [f for f in await tx.list_freezes(app, now) if not app or f.applies_to(app)]
-        cal = calendar.build(now, addons[:MAX_ROWS], active, freezes)
+            memberships = await tx.campaign_memberships([a.name for a in addons[:MAX_ROWS]])
+        waves = {member.addon: (c, member) for c, member in memberships}
+        cal = calendar.build(now, addons[:MAX_ROWS], active, freezes, campaigns=waves)
         more = len(addons) - MAX_ROWS if len(addons) > MAX_ROWS else 0
         return self._html(pages.calendar(cal, _who(p, self.tokens), more))
 

@@ -48,6 +48,7 @@ def test_every_flag_is_in_the_example_and_settable_from_a_file(tmp_path: Path) -
         "tick_seconds": (0.5, 0.5), "max_concurrent": (3, 3), "max_per_host": (1, 1),
         "smtp_host": ("smtp.example.com", "smtp.example.com"), "smtp_port": (2525, 2525),
         "smtp_user": ("u", "u"), "smtp_starttls": (True, True), "smtp_from": ("a@b.example", "a@b.example"),
+        "operator_email": ("ops@b.example", "ops@b.example"),
         "notify_interval": (2, 2.0), "notify_retry_max": (60, 60.0), "webhook_allow_private": (True, True),
         "metrics_listen": ("127.0.0.1:7003", "127.0.0.1:7003"), "http_listen": ("127.0.0.1:7004", "127.0.0.1:7004"),
         "log_level": ("DEBUG", "DEBUG"), "log_format": ("json", "json"),

@@ -18,10 +18,10 @@ from google.protobuf import descriptor as d
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from kvmaint.v1 import agent_pb2, events_pb2, fleet_pb2, maintenance_pb2
+from kvmaint.v1 import agent_pb2, campaigns_pb2, events_pb2, fleet_pb2, maintenance_pb2
 from tests.support.rpc import api, registered_addon
 
-MODULES = (fleet_pb2, maintenance_pb2, events_pb2, agent_pb2)
+MODULES = (fleet_pb2, maintenance_pb2, events_pb2, agent_pb2, campaigns_pb2)
 BAD = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
 UNDECODABLE = [b"\xff\xff\xff\xff", b"\x0a\xff", b"\x08", b"\x12\x05ab", bytes(range(256))]
 RANDOM_MESSAGES = 25
@@ -143,8 +143,8 @@ def call(channel: grpc.Channel, m: d.MethodDescriptor, payload: bytes) -> grpc.S
     return grpc.StatusCode.OK
 
 
-def test_there_are_28_methods() -> None:
-    assert len(list(methods())) == 28
+def test_there_are_33_methods() -> None:
+    assert len(list(methods())) == 33
 
 
 @pytest.mark.parametrize("payload", UNDECODABLE, ids=lambda b: b[:4].hex())

@@ -604,3 +604,59 @@ async def test_postgres_allows_one_scheduler_per_database(tmp_path: Path) -> Non
         finally:
             await first.close()
             await second.close()
+
+
+# campaigns
+
+
+async def test_campaigns_round_trip_with_members_their_maintenances_and_what_the_planner_skips(
+    store: AnyStore,
+) -> None:
+    from server.domain.campaigns import Campaign, CampaignStatus, Candidate, Member, Spec
+
+    await seed(store)
+    spec = Spec("valkey-8.1", "redis_upgrade", T0 + timedelta(days=30), 1, (25, 100), timedelta(seconds=90), 2, 500)
+    c = Campaign("c-1", spec, "all", "8.1.8", True, CampaignStatus.RUNNING, 0, 2, T0, has_canary=True)
+    members = [
+        Member("redis-a", "example-app", 0, T0, Window(4, 18 * 60), True),
+        Member("redis-b", "example-app", 1, T0 + timedelta(hours=5), None, False),
+    ]
+    async with store.transaction() as tx:
+        await tx.insert_addon(replace(addon("redis-b"), window=None))
+        await tx.insert_campaign(c, members)
+        await tx.insert_maintenance(maint("m-a", "redis-a", scheduled_for=T0 - timedelta(hours=1), attempts=1,
+                                          write_pause_ms=7))
+        await tx.set_campaign_member("c-1", "redis-a", "m-a", "")
+        await tx.set_campaign_member("c-1", "redis-b", "", "skipped: it already had maintenance x (pending)")
+    async with store.transaction() as tx:
+        assert await tx.get_campaign("c-1") == c and await tx.get_campaign("nope") is None
+        assert await tx.list_campaigns() == [c] and await tx.list_campaigns(CampaignStatus.HALTED) == []
+        [a, b] = await tx.campaign_members("c-1")
+        assert (a.member.maintenance_id, a.status, a.attempts, a.write_pause_ms) == ("m-a", "pending", 1, 7)
+        assert a.scheduled_for == T0 - timedelta(hours=1) and a.member.window == Window(4, 18 * 60)
+        assert (b.status, b.member.note, b.member.planned_at, b.member.meets_deadline) == (
+            None, "skipped: it already had maintenance x (pending)", T0 + timedelta(hours=5), False
+        )
+        assert [s.member.addon for s in await tx.campaign_members("c-1", 1)] == ["redis-b"]
+        assert [m.id for m in await tx.due_maintenances(T0)] == ["m-a"]
+        assert await tx.campaign_candidates(None, None) == [
+            (Candidate("redis-a", "example-app", Window(4, 18 * 60)), ()),
+            (Candidate("redis-b", "example-app", None), ()),
+        ]
+        assert await tx.campaign_candidates("premium-0", None, with_servers=True) == [
+            (Candidate("redis-a", "example-app", Window(4, 18 * 60)), ("db-1:7001", "db-2:7002")),
+            (Candidate("redis-b", "example-app", None), ("db-1:7001", "db-2:7002")),
+        ]
+        assert [x.addon for x, _ in await tx.campaign_candidates(None, ["other-app"])] == []
+        halted = replace(c, status=CampaignStatus.HALTED, halt_reason="why", failure_baseline=1, resumed_at=T0)
+        await tx.update_campaign(halted)
+    async with store.transaction() as tx:
+        assert await tx.get_campaign("c-1") == halted
+        # A halted campaign's pending maintenances are not offered to the planner.
+        assert await tx.due_maintenances(T0) == []
+        assert [(k.status, m.addon) for k, m in await tx.campaign_memberships(["redis-a", "redis-z"])] == [
+            (CampaignStatus.HALTED, "redis-a")
+        ]
+        await tx.update_campaign(replace(halted, status=CampaignStatus.COMPLETED, ended_at=T0))
+    async with store.transaction() as tx:
+        assert await tx.campaign_memberships(["redis-a"]) == []

@@ -65,3 +65,16 @@ def test_the_page_escapes_every_value() -> None:
     html = pages.calendar(calendar.build(NOW, [addon('a"b')], [], [own]), who="<op>")
     assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     assert 'data-addon="a&quot;b"' in html and 'href="/addons/a%22b"' in html and "&lt;op&gt;" in html
+
+
+def test_a_campaigns_wave_shows_on_the_day_of_its_planned_window() -> None:
+    from server.domain.campaigns import Campaign, CampaignStatus, Member, Spec
+
+    spec = Spec("valkey-8.1", "redis_upgrade", NOW + timedelta(days=30))
+    c = Campaign("c-1", spec, "all", "8.1.8", False, CampaignStatus.HALTED, 0, 3, NOW, has_canary=True)
+    later = Member("redis-a", "app", 1, NOW.replace(day=11, hour=14), FRIDAYS_14, True)
+    got = texts(calendar.build(NOW, [addon()], [], [], campaigns={"redis-a": (c, later)}))
+    assert got["2026-12-11"] == ["window 14:00 to 18:00", "wave 1 14:00, halted"]
+    assert got["2026-12-04"] == ["window 14:00 to 18:00"]
+    html = pages.calendar(calendar.build(NOW, [addon()], [], [], campaigns={"redis-a": (c, later)}), "op")
+    assert 'class="mark campaign"' in html and "campaign c-1 to valkey-8.1 8.1.8" in html
