@@ -26,7 +26,7 @@ from kvmaint.notices import Notice, NoticeType
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain.models import Event, EventType, Maintenance, Status
-from server.service.bus import EventBus
+from server.service.bus import EventBus, follow
 from server.storage import Store
 
 log = logging.getLogger(__name__)
@@ -175,15 +175,7 @@ class MaintenanceNotices:
         return True
 
     async def run(self) -> None:
-        while True:
-            try:
-                if await self.step():
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("maintenance notices: reading events failed")
-            await self.bus.wait_beyond(self.position, self.poll_seconds)
+        await follow(self.bus, self.step, lambda: self.position, self.poll_seconds, "maintenance notices")
 
     async def close(self) -> None:
         for task in list(self._sending):

@@ -20,7 +20,7 @@ from kvmaint.clock import Clock
 from server.domain.models import Event, EventType
 from server.domain.steps import FAILOVER, REPOINT
 from server.sentinel.view import FleetView, Master, Node, build_view
-from server.service.bus import EventBus
+from server.service.bus import EventBus, follow
 from server.storage import Store
 
 log = logging.getLogger(__name__)
@@ -193,14 +193,7 @@ class SentinelFeed:
         return True
 
     async def run(self) -> None:
-        while True:
-            try:
-                if await self.step():
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("sentinel: could not read the event stream; retrying")
-                await self.clock.sleep(1.0)
-                continue
-            await self.bus.wait_beyond(self.position, self.poll_seconds)
+        await follow(
+            self.bus, self.step, lambda: self.position, self.poll_seconds, "sentinel",
+            after_error=lambda: self.clock.sleep(1.0),
+        )  # fmt: skip

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 
 class EventBus:
@@ -28,3 +32,28 @@ class EventBus:
             except TimeoutError:
                 return False
         return True
+
+
+async def follow(
+    bus: EventBus,
+    step: Callable[[], Awaitable[bool]],
+    position: Callable[[], int],
+    poll_seconds: float,
+    what: str,
+    after_error: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Runs a stream reader for ever: `step` reads one batch from the store (True when it read
+    something); when it had nothing, waits until something commits past `position()`. A failing step
+    is logged and retried (after `after_error`, when given), so one bad read never ends the reader."""
+    while True:
+        try:
+            if await step():
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: reading the event stream failed; retrying", what)
+            if after_error is not None:
+                await after_error()
+                continue
+        await bus.wait_beyond(position(), poll_seconds)
