@@ -389,11 +389,11 @@ class MaintenanceRunner:
 
     async def _wait_caught_up(self, m: Maintenance, target: str, primary: str, prefix: str) -> str:
         host, port = _split(target)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.catch_up_timeout
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + self.config.catch_up_timeout
         attempt = 0
         last = "no answer yet"
-        while loop.time() < deadline:
+        while clock.monotonic() < deadline:
             attempt += 1
             # Re-resolved each time: after a scheduler restart a host's address may be learnt late.
             p_host, p_port = self._endpoint(primary)
@@ -410,7 +410,7 @@ class MaintenanceRunner:
                     f"{_cid(m)}/{prefix}/{attempt}",
                     "catch_up_check",
                     check,
-                    max(1.0, deadline - loop.time()),
+                    max(1.0, deadline - clock.monotonic()),
                 )
             except KvmaintError as err:
                 last = str(err)
@@ -428,7 +428,7 @@ class MaintenanceRunner:
             last = (
                 r.error or f"link {link}, {r.lag_bytes} bytes behind, last I/O {r.last_io_seconds_ago} s ago"
             )
-            await asyncio.sleep(self.config.poll_seconds)
+            await clock.sleep(self.config.poll_seconds)
         raise StepFailed(
             f"the standby {target} did not catch up within {self.config.catch_up_timeout:g} s ({last})"
         )
