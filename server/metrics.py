@@ -97,7 +97,7 @@ class SchedulerMetrics:
 
     @contextlib.contextmanager
     def timed_step(self, step: str) -> Iterator[None]:
-        start = time.monotonic()
+        start = time.monotonic()  # real time: histogram durations, no decision
         outcome = "failed"
         try:
             yield

@@ -9,7 +9,7 @@ from typing import Protocol
 from kvmaint.clock import iso
 from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
 from kvmaint.redact import redact_url
-from server.domain import builds, credentials, names
+from server.domain import builds, credentials, lifecycle, names
 from server.domain.builds import HostBuild, Running
 from server.domain.credentials import AddonCredentials
 from server.domain.health import Observation
@@ -163,7 +163,7 @@ class FleetService:
 
     async def _cancel(self, w: Write, m: Maintenance, why: str) -> None:
         now = self.ctx.clock.now()
-        await w.tx.update_maintenance(replace(m, status=Status.CANCELED, completed_at=now))
+        await w.tx.update_maintenance(lifecycle.cancel(m, now))
         await w.tx.add_history(m.id, HistoryEntry(now, Status.CANCELED, "", f"Canceled: {why}"))
         await w.emit(EventType.MAINTENANCE_CANCELED, self.ctx, m.app, m.addon, m.id, f"Canceled: {why}")
 
