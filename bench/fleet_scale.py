@@ -13,8 +13,9 @@ add-on with one maintenance completed 30 days ago (three history entries). Then 
 - `CreateAddon` p50 of 20 new add-ons registered on existing servers;
 
 then again with 2% of the add-ons due (pending, scheduled a minute ago; `--max-concurrent 1`, so the
-planner queues all but one: with no agents, that one fails its first step and goes back to pending) and another 2% starting within
-24 hours (the reminder pass's candidates). DB size is the file (and its WAL) or `pg_database_size`.
+planner queues all but one: with no agents, that one fails its first step and goes back to pending) and
+another 2% starting within 24 hours (the reminder pass's candidates). DB size: the file and its WAL,
+or `pg_database_size`.
 
     .venv/bin/python -m bench.fleet_scale                              # 1,000 and 10,000 on SQLite
     .venv/bin/python -m bench.fleet_scale --sizes 1000,10000,100000
@@ -228,7 +229,8 @@ class Target:
 
     async def size_mb(self) -> float:
         if self.base is None:
-            total = sum(os.path.getsize(p) for p in (self.db, self.db + "-wal") if os.path.exists(p))
+            files = [Path(self.db), Path(self.db + "-wal")]
+            total = sum(f.stat().st_size for f in files if f.exists())
             return total / 1e6
         import asyncpg
 
@@ -244,7 +246,7 @@ class Scheduler:
         self.port_file = workdir / "ports"
         self.port_file.unlink(missing_ok=True)
         self.metrics_port = free_port()
-        self.log = open(workdir / "scheduler.log", "ab")  # noqa: SIM115
+        self.log = open(workdir / "scheduler.log", "ab")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [
@@ -484,9 +486,10 @@ def table(results: list[Result], load: tuple[tuple[float, ...], tuple[float, ...
         lines.append("| " + " | ".join([label, *[get(r) for r in results], goal]) + " |")
     cores = os.cpu_count()
     lines.append("")
+    before, after = (" ".join(f"{x:.2f}" for x in la) for la in load)
     lines.append(
-        "seeded through the store (not the API); real scheduler process, gRPC on loopback; load average "
-        f"{' '.join(f'{x:.2f}' for x in load[0])} before, {' '.join(f'{x:.2f}' for x in load[1])} after, {cores} cores"
+        "seeded through the store (not the API); real scheduler process, gRPC on loopback; "
+        f"load average {before} before, {after} after, {cores} cores"
     )
     return "\n".join(lines)
 

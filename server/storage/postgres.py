@@ -259,7 +259,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX campaign_members_wave ON campaign_members(campaign_id, wave);
     CREATE INDEX campaign_members_maintenance ON campaign_members(maintenance_id) WHERE maintenance_id != '';
     """,
+    # 10: each add-on's last maintenance (its latest completed one, else its creation), indexed.
+    """
+    ALTER TABLE addons ADD COLUMN maintained_at TIMESTAMPTZ;
+    UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m
+        WHERE m.addon = addons.name AND m.status = 'completed'), created_at);
+    CREATE INDEX addons_maintained ON addons(maintained_at);
+    """,
 ]
+
+# Recomputes an add-on's `maintained_at` from its completed maintenances (few per add-on: indexed).
+_MAINTAINED = (
+    "UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m "
+    "WHERE m.addon = addons.name AND m.status = 'completed'), created_at) WHERE name = $1"
+)
 
 
 def is_postgres_url(db: str) -> bool:
@@ -474,6 +487,7 @@ class PostgresTx:
             "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12)",
             *self._addon_params(addon),
         )
+        await self._exec(_MAINTAINED, addon.name)
 
     async def update_addon(self, addon: Addon) -> None:
         await self._exec(
@@ -482,6 +496,7 @@ class PostgresTx:
             "prev_window_day = $11, prev_window_minute = $12 WHERE name = $1",
             *self._addon_params(addon),
         )
+        await self._exec(_MAINTAINED, addon.name)
 
     @staticmethod
     def _addon_params(a: Addon) -> tuple[Any, ...]:
@@ -499,6 +514,16 @@ class PostgresTx:
             a.previous_window.day if a.previous_window else None,
             a.previous_window.start_minute if a.previous_window else None,
         )
+
+    async def routine_candidates(self, maintained_before: datetime) -> list[tuple[Addon, datetime]]:
+        """Add-ons last maintained at or before the cutoff with no active maintenance, and that time."""
+        rows = await self._all(
+            "SELECT * FROM addons AS a WHERE a.maintained_at <= $1 AND NOT EXISTS (SELECT 1 FROM "
+            "maintenances AS m WHERE m.addon = a.name AND m.status IN ('pending', 'preparing', 'ready', "
+            "'running')) ORDER BY a.name",
+            _ts(maintained_before),
+        )
+        return [(_addon(r), r["maintained_at"]) for r in rows]
 
     async def delete_addon(self, name: str) -> None:
         await self._exec("DELETE FROM addons WHERE name = $1", name)
@@ -586,9 +611,13 @@ class PostgresTx:
         await self._exec(_INSERT_MAINT, *_maint_params(m))
         for h in m.history:
             await self.add_history(m.id, h)
+        if m.status is Status.COMPLETED:
+            await self._exec(_MAINTAINED, m.addon)
 
     async def update_maintenance(self, m: Maintenance) -> None:
         await self._exec(_UPDATE_MAINT, *_maint_params(m))
+        if m.status is Status.COMPLETED:
+            await self._exec(_MAINTAINED, m.addon)
 
     async def add_history(self, maintenance_id: str, entry: HistoryEntry) -> None:
         await self._exec(

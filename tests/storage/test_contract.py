@@ -421,6 +421,34 @@ async def test_counts_and_last_completed(store: AnyStore) -> None:
         assert await tx.maintenance_counts() == {"completed": 3, "failed": 1, "pending": 1}
 
 
+async def test_routine_candidates_are_the_addons_last_maintained_by_the_cutoff_with_nothing_active(
+    store: AnyStore,
+) -> None:
+    """An add-on's last maintenance is its latest completed one, else its creation (T0 for all here)."""
+    await seed(store)
+    async with store.transaction() as tx:
+        for name in ("redis-b", "redis-c", "redis-d"):
+            await tx.insert_addon(addon(name))
+        await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=T0 + timedelta(days=1)))
+        await tx.insert_maintenance(maint("b1", "redis-b"))  # pending: redis-b is never a candidate
+        await tx.insert_maintenance(maint("c1", "redis-c", status=Status.RUNNING))
+    async with store.transaction() as tx:
+        assert await tx.routine_candidates(T0 - timedelta(seconds=1)) == []
+        found = await tx.routine_candidates(T0)
+        assert [(a.name, at) for a, at in found] == [("redis-d", T0)]
+        found = await tx.routine_candidates(T0 + timedelta(days=2))
+        assert [(a.name, at) for a, at in found] == [("redis-a", T0 + timedelta(days=1)), ("redis-d", T0)]
+    async with store.transaction() as tx:
+        c1 = await tx.get_maintenance("c1")
+        assert c1 is not None
+        await tx.update_maintenance(replace(c1, status=Status.COMPLETED, completed_at=T0 + timedelta(days=3)))
+    async with store.transaction() as tx:
+        found = await tx.routine_candidates(T0 + timedelta(days=2))
+        assert [a.name for a, _ in found] == ["redis-a", "redis-d"]
+        found = await tx.routine_candidates(T0 + timedelta(days=3))
+        assert [(a.name, at) for a, at in found][1] == ("redis-c", T0 + timedelta(days=3))
+
+
 # freezes
 
 
