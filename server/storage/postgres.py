@@ -265,6 +265,15 @@ MIGRATIONS: list[str] = [
     UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m
         WHERE m.addon = addons.name AND m.status = 'completed'), created_at);
     CREATE INDEX addons_maintained ON addons(maintained_at);
+    CREATE TABLE addon_servers (
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        addon TEXT NOT NULL REFERENCES addons(name) ON DELETE CASCADE
+    );
+    CREATE INDEX addon_servers_key ON addon_servers(host, port);
+    CREATE INDEX addon_servers_addon ON addon_servers(addon);
+    INSERT INTO addon_servers (host, port, addon) SELECT s->>'host', (s->>'port')::integer, a.name
+        FROM addons AS a, jsonb_array_elements(a.servers) AS s;
     """,
 ]
 
@@ -488,6 +497,7 @@ class PostgresTx:
             *self._addon_params(addon),
         )
         await self._exec(_MAINTAINED, addon.name)
+        await self._index_servers(addon)
 
     async def update_addon(self, addon: Addon) -> None:
         await self._exec(
@@ -497,6 +507,7 @@ class PostgresTx:
             *self._addon_params(addon),
         )
         await self._exec(_MAINTAINED, addon.name)
+        await self._index_servers(addon)
 
     @staticmethod
     def _addon_params(a: Addon) -> tuple[Any, ...]:
@@ -514,6 +525,28 @@ class PostgresTx:
             a.previous_window.day if a.previous_window else None,
             a.previous_window.start_minute if a.previous_window else None,
         )
+
+    async def _index_servers(self, addon: Addon) -> None:
+        """addon_servers (migration 10) indexes add-ons by server: `CreateAddon` checks without a scan."""
+        await self._exec("DELETE FROM addon_servers WHERE addon = $1", addon.name)
+        for ref in addon.servers:
+            await self._exec(
+                "INSERT INTO addon_servers (host, port, addon) VALUES ($1, $2, $3)",
+                ref.host,
+                ref.port,
+                addon.name,
+            )
+
+    async def server_owners(self, servers: list[tuple[str, int]]) -> dict[str, str]:
+        """ "host:port" -> the add-on registered on it, for those of `servers` that are taken."""
+        out: dict[str, str] = {}
+        for host, port in servers:
+            row = await self._one(
+                "SELECT addon FROM addon_servers WHERE host = $1 AND port = $2 LIMIT 1", host, port
+            )
+            if row is not None:
+                out[f"{host}:{port}"] = row["addon"]
+        return out
 
     async def routine_candidates(self, maintained_before: datetime) -> list[tuple[Addon, datetime]]:
         """Add-ons last maintained at or before the cutoff with no active maintenance, and that time."""

@@ -243,9 +243,29 @@ MIGRATIONS: list[str] = [
     ALTER TABLE addons ADD COLUMN maintained_at TEXT;
     UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m
         WHERE m.addon = addons.name AND m.status = 'completed'), created_at);
-    CREATE INDEX addons_maintained ON addons(maintained_at)
+    CREATE INDEX addons_maintained ON addons(maintained_at);
+    CREATE TABLE addon_servers (
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        addon TEXT NOT NULL REFERENCES addons(name) ON DELETE CASCADE
+    );
+    CREATE INDEX addon_servers_key ON addon_servers(host, port);
+    CREATE INDEX addon_servers_addon ON addon_servers(addon);
+    INSERT INTO addon_servers (host, port, addon) SELECT json_extract(s.value, '$.host'),
+        json_extract(s.value, '$.port'), a.name FROM addons AS a, json_each(a.servers) AS s
     """,
 ]
+
+# addon_servers (migration 10) indexes add-ons by server, so `CreateAddon` checks uniqueness without a scan.
+
+
+async def _index_servers(db: aiosqlite.Connection, addon: Addon) -> None:
+    await db.execute("DELETE FROM addon_servers WHERE addon = ?", (addon.name,))
+    await db.executemany(
+        "INSERT INTO addon_servers (host, port, addon) VALUES (?, ?, ?)",
+        [(ref.host, ref.port, addon.name) for ref in addon.servers],
+    )
+
 
 # Recomputes an add-on's `maintained_at` from its completed maintenances (few per add-on: indexed).
 _MAINTAINED = (
@@ -446,6 +466,7 @@ class SqliteTx:
             self._addon_params(addon),
         )
         await self._db.execute(_MAINTAINED, (addon.name,))
+        await _index_servers(self._db, addon)
 
     async def update_addon(self, addon: Addon) -> None:
         params = self._addon_params(addon)
@@ -456,6 +477,18 @@ class SqliteTx:
             (*params[1:], params[0]),
         )
         await self._db.execute(_MAINTAINED, (addon.name,))
+        await _index_servers(self._db, addon)
+
+    async def server_owners(self, servers: list[tuple[str, int]]) -> dict[str, str]:
+        """ "host:port" -> the add-on registered on it, for those of `servers` that are taken."""
+        out: dict[str, str] = {}
+        for host, port in servers:
+            row = await self._one(
+                "SELECT addon FROM addon_servers WHERE host = ? AND port = ? LIMIT 1", host, port
+            )
+            if row is not None:
+                out[f"{host}:{port}"] = row["addon"]
+        return out
 
     async def routine_candidates(self, maintained_before: datetime) -> list[tuple[Addon, datetime]]:
         """Add-ons last maintained at or before the cutoff with no active maintenance, and that time."""

@@ -449,6 +449,28 @@ async def test_routine_candidates_are_the_addons_last_maintained_by_the_cutoff_w
         assert [(a.name, at) for a, at in found][1] == ("redis-c", T0 + timedelta(days=3))
 
 
+async def test_server_owners_follow_addons_through_insert_update_and_delete(store: AnyStore) -> None:
+    await seed(store)  # redis-a on db-1:7001 and db-2:7002
+    async with store.transaction() as tx:
+        assert await tx.server_owners([("db-1", 7001), ("db-2", 7002), ("db-3", 7003)]) == {
+            "db-1:7001": "redis-a",
+            "db-2:7002": "redis-a",
+        }
+        a = await tx.get_addon("redis-a")
+        assert a is not None
+        await tx.update_addon(replace(a, servers=(ServerRef("db-3", 7003, Role.PRIMARY),)))
+        await tx.insert_addon(addon("redis-b"))
+    async with store.transaction() as tx:
+        assert await tx.server_owners([("db-1", 7001), ("db-3", 7003)]) == {
+            "db-1:7001": "redis-b",
+            "db-3:7003": "redis-a",
+        }
+        await tx.delete_addon("redis-b")
+        assert await tx.server_owners([("db-1", 7001), ("db-2", 7002)]) == {}
+        await tx.delete_app("example-app")
+        assert await tx.server_owners([("db-3", 7003)]) == {}
+
+
 # freezes
 
 
