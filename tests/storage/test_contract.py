@@ -471,6 +471,40 @@ async def test_server_owners_follow_addons_through_insert_update_and_delete(stor
         assert await tx.server_owners([("db-3", 7003)]) == {}
 
 
+async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
+    """A database written at schema 9 gets each add-on's last maintenance and its servers backfilled.
+
+    Written at 10, then taken back to what 9 had (the code that writes 9 is gone), then migrated again."""
+    await seed(store)
+    done = T0 + timedelta(days=2)
+    async with store.transaction() as tx:
+        mini = replace(addon("redis-b", plan="mini"), servers=(ServerRef("db-1", 7003, Role.PRIMARY),))
+        await tx.insert_addon(mini)
+        await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=done))
+    db = location(store)
+    await store.close()
+    for sql in (
+        "DROP TABLE addon_servers",
+        "DROP INDEX addons_maintained",
+        "ALTER TABLE addons DROP COLUMN maintained_at",
+        "DELETE FROM schema_migrations WHERE version = 10",
+    ):
+        db_rows(db, sql)
+    again = store_for(db)
+    await again.open()
+    try:
+        assert await again.schema_version() == 10
+        async with again.transaction() as tx:
+            found = await tx.routine_candidates(T0 + timedelta(days=2))
+            assert [(a.name, at) for a, at in found] == [("redis-a", done), ("redis-b", T0)]
+            assert await tx.server_owners([("db-1", 7001), ("db-2", 7002), ("db-1", 7003)]) == {
+                "db-1:7001": "redis-a",
+                "db-2:7002": "redis-a",
+                "db-1:7003": "redis-b",
+            }
+    finally:
+        await again.close()
+
 # freezes
 
 
