@@ -71,6 +71,11 @@ class SchedulerMetrics:
         self.planner_pass = Histogram(
             "kvmaint_planner_pass_duration_seconds", "One planner pass over the due maintenances.", registry=r
         )
+        self.reminder_pass = Histogram(
+            "kvmaint_reminder_pass_duration_seconds",
+            "One pass over the maintenances starting within 24 hours (the reminders).",
+            registry=r,
+        )
         self.grpc_requests = Counter(
             "kvmaint_grpc_requests",
             "gRPC requests served, by method and status code.",

@@ -237,7 +237,8 @@ class FleetService:
                     reason=ErrorReason.ADDON_ALREADY_EXISTS,
                     resource=Resource("Addon", name),
                 )
-            taken = {s.key for a in await tx.list_addons_by_plan(None) for s in a.servers}
+            # Through the addon_servers index: the fleet is not read to register one add-on.
+            taken = await tx.server_owners([(r.host, r.port) for r in (primary, standby) if r is not None])
         for ref in (primary, standby):
             if ref is not None and ref.key in taken:
                 raise AlreadyExists(
