@@ -173,7 +173,7 @@ class Agent:
             keeper.cancel()  # mid-pass too: a start it began goes on as a detached server
             await asyncio.gather(keeper, return_exceptions=True)
             try:
-                await asyncio.wait_for(asyncio.shield(stream), 5.0)
+                await asyncio.wait_for(asyncio.shield(stream), 5.0)  # real time: process shutdown
             except Exception:
                 stream.cancel()
                 await asyncio.gather(stream, return_exceptions=True)

@@ -113,7 +113,7 @@ class CommandRunner:
         if not tasks:
             return True
         log.info("waiting up to %.0fs for %d running command(s) to finish", timeout, len(tasks))
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        _, pending = await asyncio.wait(tasks, timeout=timeout)  # real time: shutdown drain of the process
         return not pending
 
     async def close(self) -> None:

@@ -158,7 +158,7 @@ class Inventory:
 
         async def one(node: RedisNode) -> RedisServerStatus:
             try:
-                return await asyncio.wait_for(node.status(), STATUS_TIMEOUT_SECONDS)
+                return await asyncio.wait_for(node.status(), STATUS_TIMEOUT_SECONDS)  # real: socket I/O
             except TimeoutError:
                 return unreachable(node.port, "status read timed out", node.managed)
 

@@ -162,6 +162,6 @@ class Keeper:
 
     async def _status(self, node: RedisNode) -> RedisServerStatus:
         try:
-            return await asyncio.wait_for(node.status(), STATUS_TIMEOUT_SECONDS)
+            return await asyncio.wait_for(node.status(), STATUS_TIMEOUT_SECONDS)  # real time: socket I/O
         except TimeoutError:
             return unreachable(node.port, "status read timed out", node.managed)

@@ -180,6 +180,7 @@ class StreamClient:
         """Half-closes and waits for the scheduler to end the call: a cancel sent at once can overtake
         the last messages written (a result), and the scheduler would drop them unread."""
         try:
+            # Real time: gRPC stream I/O timeouts while closing.
             await asyncio.wait_for(call.done_writing(), 1.0)
             await asyncio.wait_for(call.code(), 2.0)
         except (grpc.aio.AioRpcError, TimeoutError, asyncio.InvalidStateError):
@@ -253,7 +254,7 @@ class StreamClient:
         ]
         try:
             for item in items:
-                await asyncio.wait_for(self._write_one(call, item), 2.0)
+                await asyncio.wait_for(self._write_one(call, item), 2.0)  # real time: gRPC write timeout
         except (grpc.aio.AioRpcError, TimeoutError, asyncio.InvalidStateError) as exc:
             log.info("could not flush the last messages before stopping: %s", exc)
 

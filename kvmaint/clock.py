@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -15,9 +19,34 @@ class Clock(Protocol):
         """Current time, timezone-aware UTC."""
         ...
 
-    def monotonic(self) -> float: ...
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps: deadlines and durations, never dates."""
+        ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+    async def wait_for(self, aw: Awaitable[T], timeout: float) -> T:
+        """`aw`'s result, or TimeoutError (with `aw` cancelled) once `timeout` has passed on this clock."""
+        ...
+
+
+async def race_sleep(clock: Clock, aw: Awaitable[T], timeout: float) -> T:
+    """`wait_for` for any clock: races `aw` against `clock.sleep(timeout)`, so a FakeClock steps it."""
+    task = asyncio.ensure_future(aw)
+    timer = asyncio.ensure_future(clock.sleep(timeout))
+    try:
+        await asyncio.wait((task, timer), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        timer.cancel()
+        raise
+    timer.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise TimeoutError
 
 
 class SystemClock:
@@ -29,6 +58,9 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def wait_for(self, aw: Awaitable[T], timeout: float) -> T:
+        return await asyncio.wait_for(aw, max(0.0, timeout))
 
 
 class FakeClock:
@@ -53,6 +85,9 @@ class FakeClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
         await fut
+
+    async def wait_for(self, aw: Awaitable[T], timeout: float) -> T:
+        return await race_sleep(self, aw, timeout)
 
     @property
     def sleepers(self) -> int:

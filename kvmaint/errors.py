@@ -64,6 +64,9 @@ class ErrorReason(StrEnum):
     TOKEN_INVALID = "TOKEN_INVALID"
     OPERATOR_ONLY = "OPERATOR_ONLY"
     OTHER_APP = "OTHER_APP"
+    # A bug caught by an invariant check (e.g. an illegal maintenance status transition).
+    INTERNAL = "INTERNAL"
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
     # Seen by clients only: the transport failed before any server answered.
     SCHEDULER_UNREACHABLE = "SCHEDULER_UNREACHABLE"
 
@@ -176,6 +179,12 @@ class Aborted(KvmaintError):
     """A concurrent change won; the caller may retry."""
 
     default_reason = ErrorReason.ABORTED
+
+
+class Internal(KvmaintError):
+    """An invariant of kvmaint itself was broken (a bug, never the caller's fault)."""
+
+    default_reason = ErrorReason.INTERNAL
 
 
 class RPCError(KvmaintError):

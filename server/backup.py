@@ -79,7 +79,7 @@ def backup(db: Path, out: Path) -> Summary:
     """Copies the live database `db` to `out` (mode 0600: it holds webhook secrets)."""
     if not db.is_file():
         raise FailedPrecondition(f"{db} does not exist: pass the scheduler's --db.")
-    started = time.monotonic()
+    started = time.monotonic()  # real time: the summary's duration, display only
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -102,7 +102,7 @@ def backup(db: Path, out: Path) -> Summary:
 def restore(source: Path, db: Path) -> tuple[Summary, Path | None]:
     """Replaces `db` by the backup `source` while no scheduler runs on it; returns the summary and where
     the previous database was kept (None when there was none)."""
-    started = time.monotonic()
+    started = time.monotonic()  # real time: the summary's duration, display only
     version, counts = inspect(source)
     if version > len(MIGRATIONS):
         raise FailedPrecondition(

@@ -64,7 +64,7 @@ class Observability:
         ):
             # Attached so the hub's commands, sent from inside the step, carry the baggage too.
             token = otel_context.attach(tracing.with_baggage(None, fields))
-            start = time.monotonic()
+            start = time.monotonic()  # real time: the step's logged duration, no decision
             log.info("maintenance %s of %s: step %s started", m.id, m.addon, step)
             try:
                 yield

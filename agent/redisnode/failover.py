@@ -201,6 +201,7 @@ class _Switchover:
         while True:
             remaining = deadline - self.clock.monotonic()
             try:
+                # Real time: bounds the Redis socket I/O; the deadline itself is on self.clock.
                 old_offset, target_offset = await asyncio.wait_for(
                     self._offsets(), timeout=max(remaining, 0.001)
                 )

@@ -104,7 +104,7 @@ async def binary_version(path: str) -> ServerVersion | None:
         proc = await asyncio.create_subprocess_exec(
             path, "--version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
-        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+        out, _ = await asyncio.wait_for(proc.communicate(), 10)  # real time: a subprocess's I/O
     except (OSError, TimeoutError):
         return None
     return parse_version_output(out.decode(errors="replace"))

@@ -8,6 +8,7 @@ command still awaiting a result, and answers repeats from its kept results, so a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -246,7 +247,9 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             waiters[waiter] = (session, self._refresh_ids)
         if not waiters:
             return True
-        _, pending = await asyncio.wait(waiters, timeout=timeout)
+        with contextlib.suppress(TimeoutError):  # asyncio.wait never cancels the waiters themselves
+            await self.clock.wait_for(asyncio.wait(waiters), timeout)
+        pending = [waiter for waiter in waiters if not waiter.done()]
         for waiter in pending:
             session, request_id = waiters[waiter]
             session.refreshes.pop(request_id, None)
@@ -314,9 +317,9 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 session.send(agent_pb2.ConnectResponse(command=cmd))
         if progress is not None:
             pending.progress.append(progress)
-        started = time.monotonic()
+        started = time.monotonic()  # real time on purpose: the command-duration histogram, no decision
         try:
-            result = await asyncio.wait_for(asyncio.shield(pending.future), timeout)
+            result = await self.clock.wait_for(asyncio.shield(pending.future), timeout)
             self.metrics.command(action, started, "ok" if result.ok else "failed")
             return result
         except TimeoutError:

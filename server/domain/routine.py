@@ -9,6 +9,11 @@ LEAD = timedelta(days=14)  # two weekly windows to schedule it in
 MIN_NOTICE = timedelta(hours=4)
 
 
+def maintained_before(now: datetime) -> datetime:
+    """The last maintenance at or before which `routine_required_by` gives a deadline now."""
+    return now - (MAX_INTERVAL - LEAD)
+
+
 def routine_required_by(last: datetime, now: datetime) -> datetime | None:
     """When a routine maintenance must be required now, its deadline; else None.
 

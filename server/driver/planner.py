@@ -18,7 +18,7 @@ from dataclasses import replace
 from server.domain import lifecycle
 from server.domain.models import Addon, HistoryEntry, Maintenance, Method, Reason, Status
 from server.domain.planner import Due, Limits, Move, Start, Wait, decide
-from server.domain.routine import routine_required_by
+from server.domain.routine import maintained_before, routine_required_by
 from server.driver.notices import MaintenanceNotices
 from server.service.campaigns import advance_all
 from server.service.core import Context, Write
@@ -126,10 +126,10 @@ class Planner:
         now = self.ctx.clock.now()
         filed = 0
         async with self.ctx.write() as w:
-            last = await w.tx.last_completed()
-            for addon in await w.tx.list_addons_by_plan(None):
-                required_by = routine_required_by(last.get(addon.name, addon.created_at), now)
-                if required_by is None or await w.tx.active_maintenance(addon.name) is not None:
+            # Only the add-ons nearing the mark with nothing active (an indexed read, not the fleet).
+            for addon, last in await w.tx.routine_candidates(maintained_before(now)):
+                required_by = routine_required_by(last, now)
+                if required_by is None:
                     continue
                 await file_maintenance(
                     self.ctx, w, addon, Reason.ROUTINE_MAINTENANCE, Method.FAILOVER, required_by

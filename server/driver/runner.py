@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from kvmaint.clock import iso
@@ -222,12 +222,11 @@ class MaintenanceRunner:
         async with self.ctx.write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
-            status = S.status_during(step)
             resumed = cur.current_step == step
-            cur = replace(cur, current_step=step, status=status, state=self.ctx.obs.with_trace(cur.state))
+            cur = lifecycle.begin_step(cur, step, self.ctx.obs.with_trace(cur.state))
             await w.tx.update_maintenance(cur)
             text = f"{'Resuming' if resumed else 'Starting'} step {step}"
-            await self._record(w, m, now, status, step, text)
+            await self._record(w, m, now, cur.status, step, text)
         return cur
 
     async def _end(self, m: Maintenance, step: str, result: StepResult) -> None:
@@ -236,13 +235,9 @@ class MaintenanceRunner:
         async with self.ctx.write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
-            state = S.mark_done({**cur.state, **result.state}, step)
-            pause = int(state.get("write_pause_ms", cur.write_pause_ms))
-            redirect = int(state.get("redirect_ms", cur.redirect_ms))
-            status = Status.READY if step == S.MAINTAIN_STANDBY else cur.status
-            cur = replace(cur, state=state, write_pause_ms=pause, redirect_ms=redirect, status=status)
+            cur = lifecycle.step_done(cur, step, S.mark_done({**cur.state, **result.state}, step))
             await w.tx.update_maintenance(cur)
-            await self._record(w, m, now, status, step, result.message, done="true", **result.event)
+            await self._record(w, m, now, cur.status, step, result.message, done="true", **result.event)
 
     async def _note(self, m: Maintenance, step: str, text: str) -> None:
         now = self.ctx.clock.now()
@@ -257,7 +252,7 @@ class MaintenanceRunner:
         async with self.ctx.write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
-            cur = replace(cur, status=Status.COMPLETED, completed_at=now, current_step="")
+            cur = lifecycle.complete(cur, now)
             await w.tx.update_maintenance(cur)
             outage = " (restarted in place: an outage)" if cur.state.get("outage") == "1" else ""
             pause = f", writes paused {cur.write_pause_ms} ms" if cur.write_pause_ms >= 0 else ""
@@ -389,11 +384,11 @@ class MaintenanceRunner:
 
     async def _wait_caught_up(self, m: Maintenance, target: str, primary: str, prefix: str) -> str:
         host, port = _split(target)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.catch_up_timeout
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + self.config.catch_up_timeout
         attempt = 0
         last = "no answer yet"
-        while loop.time() < deadline:
+        while clock.monotonic() < deadline:
             attempt += 1
             # Re-resolved each time: after a scheduler restart a host's address may be learnt late.
             p_host, p_port = self._endpoint(primary)
@@ -410,7 +405,7 @@ class MaintenanceRunner:
                     f"{_cid(m)}/{prefix}/{attempt}",
                     "catch_up_check",
                     check,
-                    max(1.0, deadline - loop.time()),
+                    max(1.0, deadline - clock.monotonic()),
                 )
             except KvmaintError as err:
                 last = str(err)
@@ -428,7 +423,7 @@ class MaintenanceRunner:
             last = (
                 r.error or f"link {link}, {r.lag_bytes} bytes behind, last I/O {r.last_io_seconds_ago} s ago"
             )
-            await asyncio.sleep(self.config.poll_seconds)
+            await clock.sleep(self.config.poll_seconds)
         raise StepFailed(
             f"the standby {target} did not catch up within {self.config.catch_up_timeout:g} s ({last})"
         )

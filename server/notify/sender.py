@@ -175,7 +175,8 @@ class Sender:
                 waker.cancel()
 
     async def cycle(self) -> Pass:
-        await remind(self.ctx)
+        with self.ctx.obs.metrics.reminder_pass.time():
+            await remind(self.ctx)
         done = await self.send_due()
         if self.ctx.clock.monotonic() - self._last_prune >= 3600:
             self._last_prune = self.ctx.clock.monotonic()

@@ -19,6 +19,7 @@ _CODES: dict[type[errors.KvmaintError], grpc.StatusCode] = {
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.Aborted: grpc.StatusCode.ABORTED,
+    errors.Internal: grpc.StatusCode.INTERNAL,
 }
 
 

@@ -81,7 +81,7 @@ class Session:
     channels: set[str] = field(default_factory=set)
     patterns: set[str] = field(default_factory=set)
     closing: bool = False
-    created: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=time.monotonic)  # real time: CLIENT LIST's age, display only
     received_bytes: int = 0  # bytes received so far
 
     @property

@@ -137,6 +137,7 @@ class SentinelFeed:
         if hold is None:
             return
         try:
+            # Real time on purpose: bounds how long a real Sentinel client's socket waits for an answer.
             await asyncio.wait_for(hold.wait(), self.hold_seconds)
         except TimeoutError:
             log.warning(

@@ -76,7 +76,7 @@ class SentinelServer:
         self.tokens = tokens
         self.max_request_bytes = max_request_bytes
         self.myid = hashlib.sha1(os.urandom(20)).hexdigest()
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # real time: INFO's uptime, display only
         self._ids = itertools.count(1)
         self._conns: dict[int, _Conn] = {}
         self._server: asyncio.base_events.Server | None = None
@@ -98,7 +98,7 @@ class SentinelServer:
             conn.writer.close()
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)  # real time: socket shutdown
 
     def _env(self) -> Env:
         return Env(self.feed.view, self.tokens, self.myid, self._info)
@@ -191,7 +191,7 @@ class SentinelServer:
             self._conns.pop(session.id, None)
             with contextlib.suppress(Exception):
                 if not writer.is_closing():
-                    await asyncio.wait_for(writer.drain(), 1.0)
+                    await asyncio.wait_for(writer.drain(), 1.0)  # real time: socket I/O timeout
             writer.close()
 
 

@@ -28,6 +28,7 @@ class EventBus:
         while self.last_sequence <= sequence:
             waiter = self._changed
             try:
+                # Real time on purpose: callers pass a live stream's re-poll interval, not a decision.
                 await asyncio.wait_for(waiter.wait(), timeout)
             except TimeoutError:
                 return False

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from kvmaint.clock import iso
 from kvmaint.errors import ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
-from server.domain import builds
+from server.domain import builds, lifecycle
 from server.domain import campaigns as dc
 from server.domain.campaigns import Campaign, CampaignStatus, Member, MemberState, Plan, Spec, WaveCounts
 from server.domain.models import EventType, HistoryEntry, Method, Reason, Status
@@ -215,10 +215,10 @@ class CampaignService:
                 if s.status != Status.PENDING.value:
                     continue
                 m = await w.tx.get_maintenance(s.member.maintenance_id)
-                if m is None:
+                if m is None or m.status is not Status.PENDING:  # started since the member was read
                     continue
                 why = f"Canceled: campaign {c.id} was canceled"
-                await w.tx.update_maintenance(replace(m, status=Status.CANCELED, completed_at=now))
+                await w.tx.update_maintenance(lifecycle.cancel(m, now))
                 await w.tx.add_history(m.id, HistoryEntry(now, Status.CANCELED, "", why))
                 await w.emit(EventType.MAINTENANCE_CANCELED, self.ctx, m.app, m.addon, m.id, why)
                 canceled += 1

@@ -9,7 +9,7 @@ from typing import Protocol
 from kvmaint.clock import iso
 from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
 from kvmaint.redact import redact_url
-from server.domain import builds, credentials, names
+from server.domain import builds, credentials, lifecycle, names
 from server.domain.builds import HostBuild, Running
 from server.domain.credentials import AddonCredentials
 from server.domain.health import Observation
@@ -163,7 +163,7 @@ class FleetService:
 
     async def _cancel(self, w: Write, m: Maintenance, why: str) -> None:
         now = self.ctx.clock.now()
-        await w.tx.update_maintenance(replace(m, status=Status.CANCELED, completed_at=now))
+        await w.tx.update_maintenance(lifecycle.cancel(m, now))
         await w.tx.add_history(m.id, HistoryEntry(now, Status.CANCELED, "", f"Canceled: {why}"))
         await w.emit(EventType.MAINTENANCE_CANCELED, self.ctx, m.app, m.addon, m.id, f"Canceled: {why}")
 
@@ -237,7 +237,8 @@ class FleetService:
                     reason=ErrorReason.ADDON_ALREADY_EXISTS,
                     resource=Resource("Addon", name),
                 )
-            taken = {s.key for a in await tx.list_addons_by_plan(None) for s in a.servers}
+            # Through the addon_servers index: the fleet is not read to register one add-on.
+            taken = await tx.server_owners([(r.host, r.port) for r in (primary, standby) if r is not None])
         for ref in (primary, standby):
             if ref is not None and ref.key in taken:
                 raise AlreadyExists(

@@ -266,7 +266,7 @@ async def _runnable(tx: Tx, app: str, ref: str, confirm: str) -> tuple[Addon, Ma
 
 async def start_maintenance(ctx: Context, w: Write, m: Maintenance, now: datetime, why: str) -> Maintenance:
     """pending -> preparing, in the caller's transaction; the runner takes it from there."""
-    m = replace(m, status=Status.PREPARING, started_at=now, current_step="")
+    m = lifecycle.start(m, now)
     await w.tx.update_maintenance(m)
     text = f"{why}: preparing"
     await w.tx.add_history(m.id, HistoryEntry(now, Status.PREPARING, "", text))

@@ -259,7 +259,29 @@ MIGRATIONS: list[str] = [
     CREATE INDEX campaign_members_wave ON campaign_members(campaign_id, wave);
     CREATE INDEX campaign_members_maintenance ON campaign_members(maintenance_id) WHERE maintenance_id != '';
     """,
+    # 10: each add-on's last maintenance (its latest completed one, else its creation), indexed.
+    """
+    ALTER TABLE addons ADD COLUMN maintained_at TIMESTAMPTZ;
+    UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m
+        WHERE m.addon = addons.name AND m.status = 'completed'), created_at);
+    CREATE INDEX addons_maintained ON addons(maintained_at);
+    CREATE TABLE addon_servers (
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        addon TEXT NOT NULL REFERENCES addons(name) ON DELETE CASCADE
+    );
+    CREATE INDEX addon_servers_key ON addon_servers(host, port);
+    CREATE INDEX addon_servers_addon ON addon_servers(addon);
+    INSERT INTO addon_servers (host, port, addon) SELECT s->>'host', (s->>'port')::integer, a.name
+        FROM addons AS a, jsonb_array_elements(a.servers) AS s;
+    """,
 ]
+
+# Recomputes an add-on's `maintained_at` from its completed maintenances (few per add-on: indexed).
+_MAINTAINED = (
+    "UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m "
+    "WHERE m.addon = addons.name AND m.status = 'completed'), created_at) WHERE name = $1"
+)
 
 
 def is_postgres_url(db: str) -> bool:
@@ -474,6 +496,8 @@ class PostgresTx:
             "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10, $11, $12)",
             *self._addon_params(addon),
         )
+        await self._exec(_MAINTAINED, addon.name)
+        await self._index_servers(addon)
 
     async def update_addon(self, addon: Addon) -> None:
         await self._exec(
@@ -482,6 +506,8 @@ class PostgresTx:
             "prev_window_day = $11, prev_window_minute = $12 WHERE name = $1",
             *self._addon_params(addon),
         )
+        await self._exec(_MAINTAINED, addon.name)
+        await self._index_servers(addon)
 
     @staticmethod
     def _addon_params(a: Addon) -> tuple[Any, ...]:
@@ -499,6 +525,38 @@ class PostgresTx:
             a.previous_window.day if a.previous_window else None,
             a.previous_window.start_minute if a.previous_window else None,
         )
+
+    async def _index_servers(self, addon: Addon) -> None:
+        """addon_servers (migration 10) indexes add-ons by server: `CreateAddon` checks without a scan."""
+        await self._exec("DELETE FROM addon_servers WHERE addon = $1", addon.name)
+        for ref in addon.servers:
+            await self._exec(
+                "INSERT INTO addon_servers (host, port, addon) VALUES ($1, $2, $3)",
+                ref.host,
+                ref.port,
+                addon.name,
+            )
+
+    async def server_owners(self, servers: list[tuple[str, int]]) -> dict[str, str]:
+        """ "host:port" -> the add-on registered on it, for those of `servers` that are taken."""
+        out: dict[str, str] = {}
+        for host, port in servers:
+            row = await self._one(
+                "SELECT addon FROM addon_servers WHERE host = $1 AND port = $2 LIMIT 1", host, port
+            )
+            if row is not None:
+                out[f"{host}:{port}"] = row["addon"]
+        return out
+
+    async def routine_candidates(self, maintained_before: datetime) -> list[tuple[Addon, datetime]]:
+        """Add-ons last maintained at or before the cutoff with no active maintenance, and that time."""
+        rows = await self._all(
+            "SELECT * FROM addons AS a WHERE a.maintained_at <= $1 AND NOT EXISTS (SELECT 1 FROM "
+            "maintenances AS m WHERE m.addon = a.name AND m.status IN ('pending', 'preparing', 'ready', "
+            "'running')) ORDER BY a.name",
+            _ts(maintained_before),
+        )
+        return [(_addon(r), r["maintained_at"]) for r in rows]
 
     async def delete_addon(self, name: str) -> None:
         await self._exec("DELETE FROM addons WHERE name = $1", name)
@@ -586,9 +644,13 @@ class PostgresTx:
         await self._exec(_INSERT_MAINT, *_maint_params(m))
         for h in m.history:
             await self.add_history(m.id, h)
+        if m.status is Status.COMPLETED:
+            await self._exec(_MAINTAINED, m.addon)
 
     async def update_maintenance(self, m: Maintenance) -> None:
         await self._exec(_UPDATE_MAINT, *_maint_params(m))
+        if m.status is Status.COMPLETED:
+            await self._exec(_MAINTAINED, m.addon)
 
     async def add_history(self, maintenance_id: str, entry: HistoryEntry) -> None:
         await self._exec(

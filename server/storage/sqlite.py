@@ -237,7 +237,41 @@ MIGRATIONS: list[str] = [
     CREATE INDEX campaign_members_wave ON campaign_members(campaign_id, wave);
     CREATE INDEX campaign_members_maintenance ON campaign_members(maintenance_id) WHERE maintenance_id != '';
     """,
+    # 10: each add-on's last maintenance (its latest completed one, else its creation), indexed, so the
+    # planner's 90-day pass reads only the add-ons nearing the mark instead of the whole fleet.
+    """
+    ALTER TABLE addons ADD COLUMN maintained_at TEXT;
+    UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m
+        WHERE m.addon = addons.name AND m.status = 'completed'), created_at);
+    CREATE INDEX addons_maintained ON addons(maintained_at);
+    CREATE TABLE addon_servers (
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        addon TEXT NOT NULL REFERENCES addons(name) ON DELETE CASCADE
+    );
+    CREATE INDEX addon_servers_key ON addon_servers(host, port);
+    CREATE INDEX addon_servers_addon ON addon_servers(addon);
+    INSERT INTO addon_servers (host, port, addon) SELECT json_extract(s.value, '$.host'),
+        json_extract(s.value, '$.port'), a.name FROM addons AS a, json_each(a.servers) AS s
+    """,
 ]
+
+# addon_servers (migration 10) indexes add-ons by server, so `CreateAddon` checks uniqueness without a scan.
+
+
+async def _index_servers(db: aiosqlite.Connection, addon: Addon) -> None:
+    await db.execute("DELETE FROM addon_servers WHERE addon = ?", (addon.name,))
+    await db.executemany(
+        "INSERT INTO addon_servers (host, port, addon) VALUES (?, ?, ?)",
+        [(ref.host, ref.port, addon.name) for ref in addon.servers],
+    )
+
+
+# Recomputes an add-on's `maintained_at` from its completed maintenances (few per add-on: indexed).
+_MAINTAINED = (
+    "UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m "
+    "WHERE m.addon = addons.name AND m.status = 'completed'), created_at) WHERE name = ?"
+)
 
 
 def _ts(dt: datetime | None) -> str | None:
@@ -431,6 +465,8 @@ class SqliteTx:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self._addon_params(addon),
         )
+        await self._db.execute(_MAINTAINED, (addon.name,))
+        await _index_servers(self._db, addon)
 
     async def update_addon(self, addon: Addon) -> None:
         params = self._addon_params(addon)
@@ -440,6 +476,29 @@ class SqliteTx:
             "prev_window_minute = ? WHERE name = ?",
             (*params[1:], params[0]),
         )
+        await self._db.execute(_MAINTAINED, (addon.name,))
+        await _index_servers(self._db, addon)
+
+    async def server_owners(self, servers: list[tuple[str, int]]) -> dict[str, str]:
+        """ "host:port" -> the add-on registered on it, for those of `servers` that are taken."""
+        out: dict[str, str] = {}
+        for host, port in servers:
+            row = await self._one(
+                "SELECT addon FROM addon_servers WHERE host = ? AND port = ? LIMIT 1", host, port
+            )
+            if row is not None:
+                out[f"{host}:{port}"] = row["addon"]
+        return out
+
+    async def routine_candidates(self, maintained_before: datetime) -> list[tuple[Addon, datetime]]:
+        """Add-ons last maintained at or before the cutoff with no active maintenance, and that time."""
+        rows = await self._all(
+            "SELECT * FROM addons AS a WHERE a.maintained_at <= ? AND NOT EXISTS (SELECT 1 FROM "
+            "maintenances AS m WHERE m.addon = a.name AND m.status IN ('pending', 'preparing', 'ready', "
+            "'running')) ORDER BY a.name",
+            _ts(maintained_before),
+        )
+        return [(_addon(r), _req(r["maintained_at"])) for r in rows]
 
     @staticmethod
     def _addon_params(a: Addon) -> tuple[Any, ...]:
@@ -492,11 +551,21 @@ class SqliteTx:
 
     # maintenances
     async def _load(self, rows: list[aiosqlite.Row]) -> list[Maintenance]:
+        """Maintenances with their histories, read in one query per 500 of them (not one each)."""
+        hist: dict[str, list[HistoryEntry]] = {r["id"]: [] for r in rows}
+        ids = list(hist)
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            for h in await self._all(
+                "SELECT maintenance_id, time, status, step, message FROM maintenance_history "
+                f"WHERE maintenance_id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                *chunk,
+            ):
+                hist[h["maintenance_id"]].append(
+                    HistoryEntry(_req(h["time"]), Status(h["status"]), h["step"], h["message"])
+                )
         out = []
         for r in rows:
-            hist = await self._all(
-                "SELECT * FROM maintenance_history WHERE maintenance_id = ? ORDER BY id", r["id"]
-            )
             out.append(
                 Maintenance(
                     id=r["id"],
@@ -524,10 +593,7 @@ class SqliteTx:
                     allow_downgrade=bool(r["allow_downgrade"]),
                     redirect_ms=r["redirect_ms"],
                     not_before=_dt(r["not_before"]),
-                    history=tuple(
-                        HistoryEntry(_req(h["time"]), Status(h["status"]), h["step"], h["message"])
-                        for h in hist
-                    ),
+                    history=tuple(hist[r["id"]]),
                 )
             )
         return out
@@ -542,12 +608,16 @@ class SqliteTx:
         await self._db.execute(f"INSERT INTO maintenances ({_MAINT_COLS}) VALUES ({marks})", _maint_params(m))
         for h in m.history:
             await self.add_history(m.id, h)
+        if m.status is Status.COMPLETED:
+            await self._db.execute(_MAINTAINED, (m.addon,))
 
     async def update_maintenance(self, m: Maintenance) -> None:
         cols = [c.strip() for c in _MAINT_COLS.split(",")][1:]
         sets = ", ".join(f"{c} = ?" for c in cols)
         params = _maint_params(m)
         await self._db.execute(f"UPDATE maintenances SET {sets} WHERE id = ?", (*params[1:], params[0]))
+        if m.status is Status.COMPLETED:
+            await self._db.execute(_MAINTAINED, (m.addon,))
 
     async def add_history(self, maintenance_id: str, entry: HistoryEntry) -> None:
         await self._db.execute(

@@ -24,7 +24,6 @@ import pytest
 import redis.asyncio
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from kvmaint.clock import FakeClock
 from kvmaint.notices import CHANNEL
 from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import fleet_pb2_grpc, maintenance_pb2_grpc
@@ -34,6 +33,7 @@ from server.app import Scheduler, SchedulerConfig, build_scheduler
 from server.domain.windows import DAYS
 from server.driver.runner import DriverConfig
 from tests.support.agentproc import AgentProcess
+from tests.support.clocks import SetWallClock
 from tests.support.eventually import eventually
 
 APP = "example-app"
@@ -123,9 +123,10 @@ class RedisCli:
 
 
 @pytest.fixture
-async def scheduler(tmp_path: Path) -> AsyncIterator[tuple[Scheduler, FakeClock]]:
-    # Near the real time: agents check command deadlines on their own clocks.
-    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+async def scheduler(tmp_path: Path) -> AsyncIterator[tuple[Scheduler, SetWallClock]]:
+    # Near the real time: agents check command deadlines on their own clocks. Waits are real (the agents
+    # answer in real time); only the dates the planner sees are the test's.
+    clock = SetWallClock(datetime.now(UTC).replace(microsecond=0))
     config = SchedulerConfig(
         listen="127.0.0.1:0",
         db=tmp_path / "state.db",
@@ -144,7 +145,7 @@ def ts(at: datetime) -> Timestamp:
 
 
 async def test_a_maintenance_by_plan_tells_subscribers_in_order(
-    scheduler: tuple[Scheduler, FakeClock], agents: Callable[..., AgentProcess]
+    scheduler: tuple[Scheduler, SetWallClock], agents: Callable[..., AgentProcess]
 ) -> None:
     s, clock = scheduler
     address = f"127.0.0.1:{s.port}"

@@ -421,6 +421,90 @@ async def test_counts_and_last_completed(store: AnyStore) -> None:
         assert await tx.maintenance_counts() == {"completed": 3, "failed": 1, "pending": 1}
 
 
+async def test_routine_candidates_are_the_addons_last_maintained_by_the_cutoff_with_nothing_active(
+    store: AnyStore,
+) -> None:
+    """An add-on's last maintenance is its latest completed one, else its creation (T0 for all here)."""
+    await seed(store)
+    async with store.transaction() as tx:
+        for name in ("redis-b", "redis-c", "redis-d"):
+            await tx.insert_addon(addon(name))
+        await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=T0 + timedelta(days=1)))
+        await tx.insert_maintenance(maint("b1", "redis-b"))  # pending: redis-b is never a candidate
+        await tx.insert_maintenance(maint("c1", "redis-c", status=Status.RUNNING))
+    async with store.transaction() as tx:
+        assert await tx.routine_candidates(T0 - timedelta(seconds=1)) == []
+        found = await tx.routine_candidates(T0)
+        assert [(a.name, at) for a, at in found] == [("redis-d", T0)]
+        found = await tx.routine_candidates(T0 + timedelta(days=2))
+        assert [(a.name, at) for a, at in found] == [("redis-a", T0 + timedelta(days=1)), ("redis-d", T0)]
+    async with store.transaction() as tx:
+        c1 = await tx.get_maintenance("c1")
+        assert c1 is not None
+        await tx.update_maintenance(replace(c1, status=Status.COMPLETED, completed_at=T0 + timedelta(days=3)))
+    async with store.transaction() as tx:
+        found = await tx.routine_candidates(T0 + timedelta(days=2))
+        assert [a.name for a, _ in found] == ["redis-a", "redis-d"]
+        found = await tx.routine_candidates(T0 + timedelta(days=3))
+        assert [(a.name, at) for a, at in found][1] == ("redis-c", T0 + timedelta(days=3))
+
+
+async def test_server_owners_follow_addons_through_insert_update_and_delete(store: AnyStore) -> None:
+    await seed(store)  # redis-a on db-1:7001 and db-2:7002
+    async with store.transaction() as tx:
+        assert await tx.server_owners([("db-1", 7001), ("db-2", 7002), ("db-3", 7003)]) == {
+            "db-1:7001": "redis-a",
+            "db-2:7002": "redis-a",
+        }
+        a = await tx.get_addon("redis-a")
+        assert a is not None
+        await tx.update_addon(replace(a, servers=(ServerRef("db-3", 7003, Role.PRIMARY),)))
+        await tx.insert_addon(addon("redis-b"))
+    async with store.transaction() as tx:
+        assert await tx.server_owners([("db-1", 7001), ("db-3", 7003)]) == {
+            "db-1:7001": "redis-b",
+            "db-3:7003": "redis-a",
+        }
+        await tx.delete_addon("redis-b")
+        assert await tx.server_owners([("db-1", 7001), ("db-2", 7002)]) == {}
+        await tx.delete_app("example-app")
+        assert await tx.server_owners([("db-3", 7003)]) == {}
+
+
+async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
+    """A database written at schema 9 gets each add-on's last maintenance and its servers backfilled.
+
+    Written at 10, then taken back to what 9 had (the code that writes 9 is gone), then migrated again."""
+    await seed(store)
+    done = T0 + timedelta(days=2)
+    async with store.transaction() as tx:
+        mini = replace(addon("redis-b", plan="mini"), servers=(ServerRef("db-1", 7003, Role.PRIMARY),))
+        await tx.insert_addon(mini)
+        await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=done))
+    db = location(store)
+    await store.close()
+    for sql in (
+        "DROP TABLE addon_servers",
+        "DROP INDEX addons_maintained",
+        "ALTER TABLE addons DROP COLUMN maintained_at",
+        "DELETE FROM schema_migrations WHERE version = 10",
+    ):
+        db_rows(db, sql)
+    again = store_for(db)
+    await again.open()
+    try:
+        assert await again.schema_version() == 10
+        async with again.transaction() as tx:
+            found = await tx.routine_candidates(T0 + timedelta(days=2))
+            assert [(a.name, at) for a, at in found] == [("redis-a", done), ("redis-b", T0)]
+            assert await tx.server_owners([("db-1", 7001), ("db-2", 7002), ("db-1", 7003)]) == {
+                "db-1:7001": "redis-a",
+                "db-2:7002": "redis-a",
+                "db-1:7003": "redis-b",
+            }
+    finally:
+        await again.close()
+
 # freezes
 
 

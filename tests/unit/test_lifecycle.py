@@ -85,7 +85,8 @@ def test_once_marked_for_an_operator_it_stays_marked() -> None:
 
 def test_a_failure_after_the_point_of_no_return_ends_failed() -> None:
     after = Failure("finish", "could not restart the old primary", True)
-    out = on_failure(STARTED, after, NOW)
+    finishing = replace(STARTED, status=Status.RUNNING, current_step="finish")  # finish runs as `running`
+    out = on_failure(finishing, after, NOW)
     m = out.maintenance
     assert (m.status, m.completed_at, m.attempts) == (Status.FAILED, NOW, 1)
     assert m.failure_reason == m.last_failure_reason == "finish: could not restart the old primary"
