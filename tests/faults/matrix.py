@@ -15,6 +15,7 @@ import asyncio
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.redisnode.role import DesiredRole, conf_with_role
@@ -82,8 +83,18 @@ async def reach(r: Rig, point: str) -> int:
         assert r.scheduler.proc is not None
         pid = r.scheduler.proc.pid
     slice_seconds = SLICE_SECONDS if point in SWITCH_POINTS else 0.002
-    await asyncio.to_thread(step_until, pid, _point_reached(r, point), 90, slice_seconds)
+    await asyncio.to_thread(step_until, pid, _point_reached(r, point), 90, slice_seconds, _passed(r, point))
     return pid
+
+
+def _passed(r: Rig, point: str) -> Callable[[], bool] | None:
+    """Beyond a point that does not last (the pause): demoted, or the failover step over. The others hold
+    once reached (a step is durable, a role stays), so they cannot be stepped over."""
+    if point != "paused":
+        return None
+    demoted = role_is(r.primary.url, "slave")
+    failed_over = durable_step(r.scheduler.db, "failover", done=True)
+    return lambda: demoted() or failed_over()
 
 
 def _kill(pid: int) -> None:

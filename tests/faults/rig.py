@@ -26,6 +26,7 @@ from tests.integration.test_failover import Api, connect, done_steps, masters, r
 from tests.support.agentproc import AgentProcess
 from tests.support.auth import url_at
 from tests.support.eventually import eventually
+from tests.support.freeze import PointMissed
 from tests.support.sampler import SamplerProcess, SamplerSummary
 from tests.support.scheduler import SchedulerProcess
 from tests.support.writer import WriterProcess, lost_writes
@@ -183,8 +184,9 @@ async def rig(
     scheduler_args: list[str] | None = None,
     agent_args: list[str] | None = None,
 ) -> AsyncIterator[Rig]:
-    s = scheduler_factory(extra_args=FAULT_ARGS + list(scheduler_args or []))
-    hosts = {h: agents(h, s.address, list(agent_args or [])) for h in ("db-1", "db-2")}
+    # Everything under tmp_path, so that a case can start over in a fresh directory (test_matrix).
+    s = scheduler_factory(extra_args=FAULT_ARGS + list(scheduler_args or []), db=tmp_path / "state.db")
+    hosts = {h: agents(h, s.address, list(agent_args or []), tmp_path) for h in ("db-1", "db-2")}
     async with connect(s.address) as api:
         await api.wait_agents("db-1", "db-2")
         addon = await api.create("premium-0")
@@ -198,6 +200,12 @@ async def rig(
         r = Rig(s, hosts, api, addon, writer, sampler, primary, standby)
         try:
             yield r
+        except PointMissed:  # the case starts over elsewhere: nothing of this one may go on beside it
+            s.stop()
+            for agent in hosts.values():
+                agent.stop()
+                agent.stop_servers()
+            raise
         finally:
             writer.stop()
             if sampler.proc and sampler.proc.poll() is None:

@@ -16,8 +16,10 @@ FAST = ["--catch-up-timeout", "5", "--command-timeout", "20", "--tick-seconds", 
 def agents(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
     started: list[AgentProcess] = []
 
-    def make(host_id: str, scheduler: str, extra_args: list[str] | None = None) -> AgentProcess:
-        a = AgentProcess(host_id, scheduler, tmp_path, list(extra_args or []))
+    def make(
+        host_id: str, scheduler: str, extra_args: list[str] | None = None, workdir: Path | None = None
+    ) -> AgentProcess:
+        a = AgentProcess(host_id, scheduler, workdir or tmp_path, list(extra_args or []))
         started.append(a)
         return a.start()
 

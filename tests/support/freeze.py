@@ -14,7 +14,8 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -35,20 +36,53 @@ def resume(pid: int) -> None:
         pass
 
 
+class PointMissed(AssertionError):
+    """The process went through a passing point (a pause) within one slice: a loaded machine let the slice
+    run long. The case must start over; the process is left running."""
+
+
 def step_until(
-    pid: int, reached: Callable[[], bool], timeout: float = 60.0, slice_seconds: float = SLICE_SECONDS
+    pid: int,
+    reached: Callable[[], bool],
+    timeout: float = 60.0,
+    slice_seconds: float = SLICE_SECONDS,
+    passed: Callable[[], bool] | None = None,
 ) -> float:
-    """Runs `pid` in slices until `reached()`; leaves it frozen and returns how long that took."""
+    """Runs `pid` in slices until `reached()`; leaves it frozen and returns how long that took.
+
+    `passed()`, for a point that does not last: true once the process is beyond it (PointMissed). The
+    stepping thread asks for real-time priority where it may (root), so that a slice ends when it should
+    rather than when a busy machine next schedules the test.
+    """
     started = time.monotonic()
-    freeze(pid)
-    while not reached():
-        if time.monotonic() - started > timeout:
-            resume(pid)
-            raise AssertionError(f"process {pid} did not reach the point within {timeout:.0f}s")
-        os.kill(pid, signal.SIGCONT)
-        time.sleep(slice_seconds)
-        os.kill(pid, signal.SIGSTOP)
+    with _prompt_wakeups():
+        freeze(pid)
+        while not reached():
+            if passed is not None and passed():
+                resume(pid)
+                raise PointMissed(f"process {pid} went past the point within one slice")
+            if time.monotonic() - started > timeout:
+                resume(pid)
+                raise AssertionError(f"process {pid} did not reach the point within {timeout:.0f}s")
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(slice_seconds)
+            os.kill(pid, signal.SIGSTOP)
     return time.monotonic() - started
+
+
+@contextmanager
+def _prompt_wakeups() -> Iterator[None]:
+    """SCHED_FIFO for the calling thread while it steps (Linux applies it per thread), back after."""
+    try:
+        before = os.sched_getscheduler(0), os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (OSError, AttributeError):
+        yield  # not permitted here: slices may run long under load, and PointMissed says so
+        return
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, before[0], before[1])
 
 
 def wait_for(reached: Callable[[], bool], timeout: float = 60.0, interval: float = 0.0005) -> None:
