@@ -2,7 +2,7 @@
 fields, and step/pause metrics, behind three calls: `with_trace`, `step`, `ended`.
 
 The trace's ids are drawn when the maintenance first starts a step and kept in its durable state
-(`state["traceparent"]`), so a scheduler restarted mid-maintenance continues the same trace; the root
+(`DriverState.traceparent`), so a scheduler restarted mid-maintenance continues the same trace; the root
 span is recorded with those ids when the maintenance ends (see kvmaint/obs/tracing.py).
 """
 
@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -21,12 +21,12 @@ from opentelemetry.trace import Status as SpanStatus
 from opentelemetry.trace import StatusCode
 
 from kvmaint.obs import logs, tracing
+from server.domain.driverstate import DriverState
 from server.domain.models import Maintenance, Status
 from server.metrics import SchedulerMetrics
 
 log = logging.getLogger(__name__)
 
-TRACE_KEY = "traceparent"
 
 
 def _ns(m: Maintenance, ended: bool) -> int | None:
@@ -44,15 +44,15 @@ class Observability:
         return self.provider.get_tracer("kvmaint.scheduler")
 
     @staticmethod
-    def with_trace(state: dict[str, str]) -> dict[str, str]:
+    def with_trace(state: DriverState) -> DriverState:
         """The state with its trace ids, drawn now if the maintenance has none yet."""
-        return state if TRACE_KEY in state else {**state, TRACE_KEY: tracing.new_traceparent()}
+        return state if state.traceparent else replace(state, traceparent=tracing.new_traceparent())
 
     @contextlib.contextmanager
     def step(self, m: Maintenance, step: str) -> Iterator[None]:
         """One step's span (child of the maintenance's root), log fields and duration."""
         fields = {"maintenance_id": m.id, "addon": m.addon, "step": step}
-        parent = tracing.with_baggage(tracing.context_of(m.state.get(TRACE_KEY, "")), fields)
+        parent = tracing.with_baggage(tracing.context_of(m.state.traceparent), fields)
         with (
             logs.bound(**fields),
             self.metrics.timed_step(step),
@@ -75,7 +75,7 @@ class Observability:
     def ended(self, m: Maintenance) -> None:
         """Counts the end, observes the write pause, and records the maintenance's root span."""
         self.metrics.ended(m.status.value, m.write_pause_ms)
-        traceparent = m.state.get(TRACE_KEY)
+        traceparent = m.state.traceparent
         if not traceparent:
             return
         with tracing.forced_ids(traceparent):

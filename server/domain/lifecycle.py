@@ -23,6 +23,7 @@ from typing import Any
 from kvmaint.clock import iso
 from kvmaint.errors import ErrorReason, Internal
 from server.domain import steps as S
+from server.domain.driverstate import DriverState, StepOutputs
 from server.domain.models import HistoryEntry, Maintenance, Status
 from server.domain.windows import WINDOW
 
@@ -76,16 +77,18 @@ def start(m: Maintenance, now: datetime) -> Maintenance:
     return _to(Move.START, m, Status.PREPARING, started_at=now, current_step="")
 
 
-def begin_step(m: Maintenance, step: str, state: dict[str, str]) -> Maintenance:
+def begin_step(m: Maintenance, step: str, state: DriverState) -> Maintenance:
     """A step begins (or resumes): the status is the step's phase."""
     return _to(Move.BEGIN_STEP, m, S.status_during(step), current_step=step, state=state)
 
 
-def step_done(m: Maintenance, step: str, state: dict[str, str]) -> Maintenance:
-    """A step finished with `state` (its outputs merged); maintain_standby leaves the standby ready."""
+def step_done(m: Maintenance, step: str, outputs: StepOutputs | None = None) -> Maintenance:
+    """A step finished with what it decided; maintain_standby leaves the standby ready."""
     status = Status.READY if step == S.MAINTAIN_STANDBY else m.status
-    pause = int(state.get("write_pause_ms", m.write_pause_ms))
-    redirect = int(state.get("redirect_ms", m.redirect_ms))
+    o = outputs or StepOutputs()
+    pause = m.write_pause_ms if o.write_pause_ms is None else o.write_pause_ms
+    redirect = m.redirect_ms if o.redirect_ms is None else o.redirect_ms
+    state = m.state.finished(step, outputs)
     return _to(Move.STEP_DONE, m, status, state=state, write_pause_ms=pause, redirect_ms=redirect)
 
 
@@ -172,7 +175,7 @@ def on_failure(m: Maintenance, failure: Failure, now: datetime) -> Outcome:
         failure_reason="",
         write_pause_ms=-1,
         redirect_ms=-1,
-        state={},
+        state=DriverState(),
         attempts=attempts,
         last_failure_reason=step_reason,
         needs_operator=needs_operator,

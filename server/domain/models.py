@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from server.domain.driverstate import DriverState
 from server.domain.windows import Window
 
 
@@ -176,8 +177,8 @@ class Maintenance:
     # The earliest start the owner chose with `schedule` (Monday 00:00 UTC of that week); a window
     # change keeps the maintenance at or after it (domain/planning.realign).
     not_before: datetime | None = None
-    # Durable driver state (step outputs such as the hidden standby's address), JSON-encodable.
-    state: dict[str, str] = field(default_factory=dict)
+    # Durable driver state: the steps done and their outputs (the hidden standby's address, ...).
+    state: DriverState = field(default_factory=DriverState)
     history: tuple[HistoryEntry, ...] = ()
 
     @property

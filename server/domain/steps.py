@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from server.domain.driverstate import DriverState
 from server.domain.models import Method, Status
 
 PREPARE = "prepare"
@@ -15,8 +16,8 @@ RESTART = "restart"
 FAILOVER_STEPS = (PREPARE, CATCH_UP, MAINTAIN_STANDBY, FAILOVER, REPOINT, FINISH)
 RESTART_STEPS = (RESTART,)
 
-# Once the failover step has completed, the new primary serves: later trouble must not roll back.
-POINT_OF_NO_RETURN = FAILOVER
+# Once the failover step has completed, the new primary serves: later trouble must not roll back
+# (driverstate.POINT_OF_NO_RETURN, which a unit test holds equal to FAILOVER).
 
 _STATUS = {
     PREPARE: Status.PREPARING,
@@ -38,21 +39,5 @@ def status_during(step: str) -> Status:
     return _STATUS[step]
 
 
-def done_steps(state: dict[str, str]) -> list[str]:
-    return [s for s in state.get("done", "").split(",") if s]
-
-
-def next_step(steps: tuple[str, ...], state: dict[str, str]) -> str | None:
-    done = set(done_steps(state))
-    return next((s for s in steps if s not in done), None)
-
-
-def mark_done(state: dict[str, str], step: str) -> dict[str, str]:
-    done = done_steps(state)
-    if step not in done:
-        done.append(step)
-    return {**state, "done": ",".join(done)}
-
-
-def past_point_of_no_return(state: dict[str, str]) -> bool:
-    return POINT_OF_NO_RETURN in done_steps(state)
+def next_step(steps: tuple[str, ...], state: DriverState) -> str | None:
+    return next((s for s in steps if not state.is_done(s)), None)

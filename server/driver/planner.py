@@ -95,8 +95,8 @@ class Planner:
                     started.append(m.id)
                 elif isinstance(decision, Move):
                     await self._move(w, m.id, decision)
-                elif isinstance(decision, Wait) and m.state.get("queued") != decision.why:
-                    await w.tx.update_maintenance(replace(m, state={**m.state, "queued": decision.why}))
+                elif isinstance(decision, Wait) and m.state.queued != decision.why:
+                    await w.tx.update_maintenance(replace(m, state=replace(m.state, queued=decision.why)))
                     await w.tx.add_history(
                         m.id, HistoryEntry(now, Status.PENDING, "", f"Queued: {decision.why}")
                     )

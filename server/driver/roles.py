@@ -57,7 +57,7 @@ async def host_roles(store: Store, host: str, endpoint: Endpoint) -> agent_pb2.S
 
 def stale_record(m: Maintenance) -> bool:
     """The maintenance ended failed with the primary moved but the record not yet repointed."""
-    done = S.done_steps(m.state)
+    done = m.state.done
     return m.status is Status.FAILED and S.FAILOVER in done and S.REPOINT not in done
 
 

@@ -1,7 +1,7 @@
 """Walks each started maintenance through durable steps.
 
 Each step is persisted before it runs (current_step, history, event) and after it finished (added to
-`state["done"]` with its outputs), so a restarted scheduler resumes at the step it was in and never
+`DriverState.done` with its outputs), so a restarted scheduler resumes at the step it was in and never
 repeats a finished one. Command ids derive from the maintenance id and step, so a command re-sent after
 a restart is answered from the agent's kept result instead of running twice.
 
@@ -27,6 +27,7 @@ from server.agents.hub import AgentHub
 from server.domain import lifecycle
 from server.domain import steps as S
 from server.domain.credentials import redis_url
+from server.domain.driverstate import StepOutputs
 from server.domain.models import Addon, EventType, HistoryEntry, Maintenance, Role, ServerRef, Status
 from server.driver.notices import failover_notices
 from server.driver.roles import desired_role, restart_mismatch
@@ -53,7 +54,7 @@ class DriverConfig:
 @dataclass(frozen=True)
 class StepResult:
     message: str
-    state: dict[str, str]
+    outputs: StepOutputs | None = None
     # Extra attributes of the step's completion event (the repoint's old and new client addresses,
     # which the Sentinel endpoint publishes as +switch-master).
     event: dict[str, str] = field(default_factory=dict)
@@ -68,7 +69,7 @@ def _cid(m: Maintenance) -> str:
 def _hosts(m: Maintenance, addon: Addon) -> set[str]:
     """Every host the maintenance touches: the add-on's servers, and the old primary and target (one of
     which may have left the record at the repoint)."""
-    keys = {s.key for s in addon.servers} | {m.state[k] for k in ("old_primary", "target") if k in m.state}
+    keys = {s.key for s in addon.servers} | set(m.state.servers())
     return {_split(key)[0] for key in keys}
 
 
@@ -152,7 +153,7 @@ class MaintenanceRunner:
                 # them (same stream, sent first): the steps own them until the maintenance ends.
                 await self.hub.push_roles(_hosts(m, addon))
                 held = True
-            plan = S.steps_for(m.method, m.state.get("outage") == "1")
+            plan = S.steps_for(m.method, m.state.outage)
             step = S.next_step(plan, m.state)
             if step is None:
                 # Fresh reports before `completed` is visible: the last heartbeat may predate the failover
@@ -171,7 +172,7 @@ class MaintenanceRunner:
                 reason = str(err) if isinstance(err, KvmaintError) else f"internal error: {err!r}"
                 if not isinstance(err, KvmaintError):
                     log.exception("maintenance %s step %s crashed", mid, step)
-                if S.past_point_of_no_return(m.state) and retries < self.config.post_failover_retries:
+                if m.state.past_point_of_no_return and retries < self.config.post_failover_retries:
                     retries += 1
                     await self._note(m, step, f"{step} failed ({reason}); retrying")
                     await self.ctx.clock.sleep(1.0)
@@ -235,7 +236,7 @@ class MaintenanceRunner:
         async with self.ctx.write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
-            cur = lifecycle.step_done(cur, step, S.mark_done({**cur.state, **result.state}, step))
+            cur = lifecycle.step_done(cur, step, result.outputs)
             await w.tx.update_maintenance(cur)
             await self._record(w, m, now, cur.status, step, result.message, done="true", **result.event)
 
@@ -254,7 +255,7 @@ class MaintenanceRunner:
             assert cur is not None
             cur = lifecycle.complete(cur, now)
             await w.tx.update_maintenance(cur)
-            outage = " (restarted in place: an outage)" if cur.state.get("outage") == "1" else ""
+            outage = " (restarted in place: an outage)" if cur.state.outage else ""
             pause = f", writes paused {cur.write_pause_ms} ms" if cur.write_pause_ms >= 0 else ""
             text = f"Completed in {cur.duration_seconds} s{pause}{outage}"
             await w.tx.add_history(m.id, HistoryEntry(now, Status.COMPLETED, "", text))
@@ -282,7 +283,7 @@ class MaintenanceRunner:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
             out = lifecycle.on_failure(
-                cur, lifecycle.Failure(step, reason, S.past_point_of_no_return(cur.state)), now
+                cur, lifecycle.Failure(step, reason, cur.state.past_point_of_no_return), now
             )
             await w.tx.update_maintenance(out.maintenance)
             await w.tx.add_history(m.id, out.history)
@@ -294,9 +295,9 @@ class MaintenanceRunner:
 
     async def _discard_hidden(self, m: Maintenance) -> None:
         """A hidden standby started for a maintenance that then failed is stopped and forgotten."""
-        if m.state.get("hidden") != "1" or "target" not in m.state or S.past_point_of_no_return(m.state):
+        if not m.state.hidden or not m.state.target or m.state.past_point_of_no_return:
             return
-        host, port = _split(m.state["target"])
+        host, port = _split(m.state.target)
         try:
             await self.hub.call(
                 host,
@@ -306,11 +307,11 @@ class MaintenanceRunner:
                 self.config.command_timeout / 4,
             )
         except KvmaintError as err:
-            log.warning("could not stop hidden standby %s: %s", m.state["target"], err)
+            log.warning("could not stop hidden standby %s: %s", m.state.target, err)
         async with self.ctx.write() as w:
             addon = await w.tx.get_addon(m.addon)
             if addon is not None:
-                servers = tuple(s for s in addon.servers if s.key != m.state["target"])
+                servers = tuple(s for s in addon.servers if s.key != m.state.target)
                 await w.tx.update_addon(addon.with_servers(servers))
 
     # --- helpers ---------------------------------------------------------------------------
@@ -433,20 +434,20 @@ class MaintenanceRunner:
         primary = addon.primary
         if primary is None:
             raise StepFailed(f"add-on {addon.name} has no primary server")
-        if "target" in m.state:
-            return StepResult(f"standby {m.state['target']} ready", {})
+        if m.state.target:
+            return StepResult(f"standby {m.state.target} ready")
         self._require_build(m, primary.host, f"primary {primary.key}")
         if addon.standby is not None:
             self._require_build(m, addon.standby.host, f"standby {addon.standby.key}")
             return StepResult(
                 f"HA standby {addon.standby.key} will take over",
-                {"target": addon.standby.key, "hidden": "0", "old_primary": primary.key},
+                StepOutputs(target=addon.standby.key, old_primary=primary.key),
             )
         hidden = next((s for s in addon.servers if s.role is Role.HIDDEN_STANDBY), None)
         if hidden is not None:  # started before a crash, recorded on the add-on
             return StepResult(
                 f"hidden standby {hidden.key} will take over",
-                {"target": hidden.key, "hidden": "1", "old_primary": primary.key},
+                StepOutputs(target=hidden.key, old_primary=primary.key, hidden=True),
             )
         others = [h for h in self.hub.hosts() if h != primary.host]
         candidates = [
@@ -462,7 +463,7 @@ class MaintenanceRunner:
         if not candidates:
             return StepResult(
                 "no other host can hold a hidden standby: the server will be restarted in place (an outage)",
-                {"outage": "1", "old_primary": primary.key},
+                StepOutputs(old_primary=primary.key, outage=True),
             )
         host = candidates[0]
         p_host, p_port = self._endpoint(primary.key)
@@ -490,18 +491,18 @@ class MaintenanceRunner:
             await w.tx.update_addon(current.with_servers((*current.servers, target)))
         return StepResult(
             f"hidden standby {target.key} started on {onto}, replicating from {primary.key}",
-            {"target": target.key, "hidden": "1", "old_primary": primary.key},
+            StepOutputs(target=target.key, old_primary=primary.key, hidden=True),
         )
 
     async def _step_catch_up(self, m: Maintenance, addon: Addon) -> StepResult:
         return StepResult(
-            await self._wait_caught_up(m, m.state["target"], m.state["old_primary"], "catch_up"), {}
+            await self._wait_caught_up(m, m.state.target, m.state.old_primary, "catch_up")
         )
 
     async def _step_maintain_standby(self, m: Maintenance, addon: Addon) -> StepResult:
-        target = m.state["target"]
-        if m.state.get("hidden") == "1":
-            return StepResult(f"hidden standby {target} already runs the new build", {})
+        target = m.state.target
+        if m.state.hidden:
+            return StepResult(f"hidden standby {target} already runs the new build")
         r = await self._restart(m, addon, target, f"{_cid(m)}/maintain_standby/restart")
         if r.ok:
             onto = self._check_version(m, target, r, "standby")
@@ -510,12 +511,12 @@ class MaintenanceRunner:
             if "adopted" not in r.error or m.target_build:
                 raise StepFailed(f"could not restart the standby {target}: {r.error}")
             note = f"standby {target} is adopted, not managed by its agent: left running ({r.error})"
-        caught = await self._wait_caught_up(m, target, m.state["old_primary"], "maintain_standby/catch_up")
-        return StepResult(f"{note}; {caught}", {})
+        caught = await self._wait_caught_up(m, target, m.state.old_primary, "maintain_standby/catch_up")
+        return StepResult(f"{note}; {caught}")
 
     async def _step_failover(self, m: Maintenance, addon: Addon) -> StepResult:
-        host, port = _split(m.state["old_primary"])
-        t_host, t_port = self._endpoint(m.state["target"])
+        host, port = _split(m.state.old_primary)
+        t_host, t_port = self._endpoint(m.state.target)
         timeout_s = self.config.failover_timeout_ms / 1000 + self.config.command_timeout
         sent = self.ctx.clock.monotonic()
         announced: list[asyncio.Task[int]] = []
@@ -544,7 +545,7 @@ class MaintenanceRunner:
         )
         redirects = await asyncio.gather(*announced, return_exceptions=True)
         if not r.ok:
-            raise StepFailed(f"failover to {m.state['target']} did not happen: {r.error}")
+            raise StepFailed(f"failover to {m.state.target} did not happen: {r.error}")
         closed = r.fields.get("clients_closed")
         released = f"; the old primary closed {closed} client connection(s)" if closed is not None else ""
         # write_pause_ms is the server's pause (CLIENT PAUSE to promotion). redirect_ms runs on to the
@@ -555,13 +556,9 @@ class MaintenanceRunner:
         took = round((self.ctx.clock.monotonic() - sent) * 1000)
         seen = f", apps redirected after {redirect} ms" if redirect >= 0 else ""
         return StepResult(
-            f"{m.state['target']} is the primary; writes paused {r.write_pause_ms} ms on the server{seen}, "
+            f"{m.state.target} is the primary; writes paused {r.write_pause_ms} ms on the server{seen}, "
             f"failover command {took} ms{released}",
-            {
-                "write_pause_ms": str(r.write_pause_ms),
-                "redirect_ms": str(redirect),
-                "failover_command_ms": str(took),
-            },
+            StepOutputs(write_pause_ms=r.write_pause_ms, redirect_ms=redirect),
             addresses,
         )
 
@@ -578,7 +575,7 @@ class MaintenanceRunner:
                 cur = await w.tx.get_maintenance(m.id)
                 if cur is None:
                     return -1
-                text = f"{m.state['target']} accepts writes; Sentinel clients are sent there"
+                text = f"{m.state.target} accepts writes; Sentinel clients are sent there"
                 await self._record(
                     w, m, self.ctx.clock.now(), cur.status, S.FAILOVER, text, promoted="true",
                     **self._switch_addresses(m),
@@ -593,13 +590,13 @@ class MaintenanceRunner:
     def _switch_addresses(self, m: Maintenance) -> dict[str, str]:
         """The old and new primaries' client addresses, for the Sentinel endpoint (event attributes)."""
         return {
-            "old_address": "{}:{}".format(*self._endpoint(m.state["old_primary"])),
-            "new_address": "{}:{}".format(*self._endpoint(m.state["target"])),
+            "old_address": "{}:{}".format(*self._endpoint(m.state.old_primary)),
+            "new_address": "{}:{}".format(*self._endpoint(m.state.target)),
         }
 
     async def _step_repoint(self, m: Maintenance, addon: Addon) -> StepResult:
-        target, old = m.state["target"], m.state["old_primary"]
-        hidden = m.state.get("hidden") == "1"
+        target, old = m.state.target, m.state.old_primary
+        hidden = m.state.hidden
         async with self.ctx.write() as w:
             url = redis_url("{}:{}".format(*self._endpoint(target)), await w.tx.get_credentials(addon.name))
             current = await w.tx.get_addon(addon.name)
@@ -630,23 +627,23 @@ class MaintenanceRunner:
                     )
         verb = "points" if len(addon.attachments) == 1 else "point"
         message = f"{', '.join(addon.attachments)} now {verb} at {redact_url(url)}"
-        return StepResult(message, {}, self._switch_addresses(m))
+        return StepResult(message, event=self._switch_addresses(m))
 
     async def _step_finish(self, m: Maintenance, addon: Addon) -> StepResult:
-        host, port = _split(m.state["old_primary"])
-        if m.state.get("hidden") == "1":
+        host, port = _split(m.state.old_primary)
+        if m.state.hidden:
             r = await self._command(
                 host, f"{_cid(m)}/finish/stop", "stop_server", agent_pb2.StopServerCommand(port=port)
             )
             if not r.ok:
-                raise StepFailed(f"could not stop the old primary {m.state['old_primary']}: {r.error}")
-            return StepResult(f"old server {m.state['old_primary']} stopped", {})
-        r = await self._restart(m, addon, m.state["old_primary"], f"{_cid(m)}/finish/restart")
+                raise StepFailed(f"could not stop the old primary {m.state.old_primary}: {r.error}")
+            return StepResult(f"old server {m.state.old_primary} stopped")
+        r = await self._restart(m, addon, m.state.old_primary, f"{_cid(m)}/finish/restart")
         if not r.ok and ("adopted" not in r.error or m.target_build):
-            raise StepFailed(f"could not restart the old primary {m.state['old_primary']}: {r.error}")
-        onto = self._check_version(m, m.state["old_primary"], r, "old primary") if r.ok else ""
+            raise StepFailed(f"could not restart the old primary {m.state.old_primary}: {r.error}")
+        onto = self._check_version(m, m.state.old_primary, r, "old primary") if r.ok else ""
         what = f"restarted onto {onto}" if r.ok else "adopted: left running"
-        return StepResult(f"old primary {m.state['old_primary']} {what}; it is now the standby", {})
+        return StepResult(f"old primary {m.state.old_primary} {what}; it is now the standby")
 
     async def _step_restart(self, m: Maintenance, addon: Addon) -> StepResult:
         primary = addon.primary
@@ -659,5 +656,5 @@ class MaintenanceRunner:
         onto = self._check_version(m, primary.key, r, "server")
         return StepResult(
             f"{primary.key} restarted in place onto {onto} at {iso(self.ctx.clock.now())} (an outage)",
-            {"outage": "1"},
+            StepOutputs(outage=True),
         )

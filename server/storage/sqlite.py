@@ -17,6 +17,7 @@ from kvmaint.clock import utc
 from kvmaint.errors import FailedPrecondition
 from server.domain.campaigns import Campaign, CampaignStatus, Candidate, Member, MemberState, Spec
 from server.domain.credentials import AddonCredentials
+from server.domain.driverstate import DriverState
 from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
@@ -369,7 +370,7 @@ def _maint_params(m: Maintenance) -> tuple[Any, ...]:
         m.current_step,
         m.failure_reason,
         m.write_pause_ms,
-        json.dumps(m.state, sort_keys=True),
+        json.dumps(m.state.to_json(), sort_keys=True),
         m.attempts,
         m.last_failure_reason,
         int(m.needs_operator),
@@ -584,7 +585,7 @@ class SqliteTx:
                     current_step=r["current_step"],
                     failure_reason=r["failure_reason"],
                     write_pause_ms=r["write_pause_ms"],
-                    state=json.loads(r["state"]),
+                    state=DriverState.from_json(json.loads(r["state"])),
                     attempts=r["attempts"],
                     last_failure_reason=r["last_failure_reason"],
                     needs_operator=bool(r["needs_operator"]),

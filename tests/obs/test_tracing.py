@@ -14,8 +14,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from kvmaint.obs import logs, tracing
+from server.domain.driverstate import DriverState
 from server.domain.models import Maintenance, Method, Reason, Status
-from server.observe import TRACE_KEY, Observability
+from server.observe import Observability
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def maintenance() -> Maintenance:
 
 def test_one_trace_across_a_restart_with_a_span_per_step() -> None:
     exporter = InMemorySpanExporter()
-    m = replace(maintenance(), state=Observability.with_trace({}))
+    m = replace(maintenance(), state=Observability.with_trace(DriverState()))
     assert Observability.with_trace(m.state) == m.state  # drawn once, then kept
     first = observer(exporter)
     with first.step(m, "prepare"):
@@ -49,7 +50,7 @@ def test_one_trace_across_a_restart_with_a_span_per_step() -> None:
 
     spans = exporter.get_finished_spans()
     root = next(s for s in spans if s.name == "maintenance redis-a")
-    expected = tracing.parse_traceparent(m.state[TRACE_KEY])
+    expected = tracing.parse_traceparent(m.state.traceparent)
     assert expected is not None
     assert (root.context.trace_id, root.context.span_id) == (expected.trace_id, expected.span_id)
     assert root.parent is None and root.start_time == int(T0.timestamp() * 1e9)
@@ -66,7 +67,7 @@ def test_one_trace_across_a_restart_with_a_span_per_step() -> None:
 
 def test_the_agent_span_is_a_child_of_the_step_and_its_logs_name_the_maintenance() -> None:
     exporter = InMemorySpanExporter()
-    m = replace(maintenance(), state=Observability.with_trace({}))
+    m = replace(maintenance(), state=Observability.with_trace(DriverState()))
     with observer(exporter).step(m, "failover"):
         headers = tracing.inject()
         step_span = tracing.parse_traceparent(headers["traceparent"])

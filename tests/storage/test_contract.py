@@ -13,6 +13,7 @@ import pytest
 
 from kvmaint.errors import FailedPrecondition
 from server.domain.credentials import AddonCredentials
+from server.domain.driverstate import DriverState
 from server.domain.freezes import Freeze
 from server.domain.models import (
     Addon,
@@ -317,7 +318,7 @@ async def test_maintenance_round_trip_with_every_field_and_history(store: AnySto
         allow_downgrade=True,
         redirect_ms=530,
         not_before=T0 + timedelta(days=2),
-        state={"old_primary": "db-1:7001", "nested": "ünïcode"},
+        state=DriverState(old_primary="db-1:7001", unknown=(("nested", "ünïcode"),)),
         history=(HistoryEntry(T0, Status.PENDING, "", "required"),),
     )
     bare = maint("m-1")
@@ -333,7 +334,7 @@ async def test_maintenance_round_trip_with_every_field_and_history(store: AnySto
         assert await tx.get_maintenance("m-1") == expected
         assert await tx.get_maintenance("missing") is None
         done = replace(
-            expected, status=Status.COMPLETED, completed_at=T0 + timedelta(days=5), needs_operator=False, state={}
+            expected, status=Status.COMPLETED, completed_at=T0 + timedelta(days=5), needs_operator=False, state=DriverState()
         )
         await tx.update_maintenance(done)
     async with store.transaction() as tx:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kvmaint.clock import FakeClock
 from kvmaint.v1 import agent_pb2
+from server.domain.driverstate import DriverState
 from server.domain.models import Maintenance, Method, Reason, Role, ServerRef, Status
 from server.driver.roles import host_roles
 from server.service.bus import EventBus
@@ -43,7 +44,7 @@ async def test_roles_and_holds(tmp_path: Path) -> None:
         assert roles(await host_roles(store, "db-3", endpoint)) == {}
 
         m = Maintenance("m1", "redis-a", "app", Reason.SECURITY_PATCH, Method.FAILOVER, Status.RUNNING,
-                        NOW + timedelta(days=9), NOW, state={"done": "prepare,catch_up,maintain_standby"})
+                        NOW + timedelta(days=9), NOW, state=DriverState(done=("prepare", "catch_up", "maintain_standby")))
         async with store.transaction() as tx:
             await tx.insert_maintenance(m)
         assert roles(await host_roles(store, "db-2", endpoint))[7002][3] is True  # held while it runs
@@ -52,7 +53,7 @@ async def test_roles_and_holds(tmp_path: Path) -> None:
                            ("prepare,catch_up,maintain_standby,failover,repoint", False)):
             async with store.transaction() as tx:
                 await tx.update_maintenance(replace(m, status=Status.FAILED, completed_at=NOW,
-                                                    state={"done": done}))
+                                                    state=DriverState(done=tuple(done.split(",")))))
             assert roles(await host_roles(store, "db-1", endpoint))[7001][3] is held, done
     finally:
         await store.close()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from server.domain.driverstate import DriverState
 from server.domain.lifecycle import MAX_ATTEMPTS, RETRY_DELAY, Failure, on_failure, overdue, retry_slot
 from server.domain.models import Maintenance, Method, Reason, Status
 from server.domain.windows import Window, parse_window
@@ -28,7 +29,7 @@ STARTED = Maintenance(
     started_at=NOW - timedelta(minutes=10),
     window=FRIDAY,
     current_step="catch_up",
-    state={"target": "db-2:7002", "done": "prepare"},
+    state=DriverState(target="db-2:7002", done=("prepare",)),
 )
 BEFORE = Failure("catch_up", "the standby db-2:7002 did not catch up within 60 s", False)
 
@@ -65,7 +66,7 @@ def test_a_failure_before_the_point_of_no_return_goes_back_to_pending(
     assert m.last_failure_reason == "catch_up: the standby db-2:7002 did not catch up within 60 s"
     assert m.failure_reason == "" and m.completed_at is None and m.started_at is None
     # Progress of the failed attempt is gone, so the next one starts from prepare; the deadline stays.
-    assert (m.state, m.current_step, m.required_by) == ({}, "", STARTED.required_by)
+    assert (m.state, m.current_step, m.required_by) == (DriverState(), "", STARTED.required_by)
     assert (m.scheduled_for, m.previously_scheduled_for) == (NEXT_FRIDAY, STARTED.scheduled_for)
     assert out.history.status is Status.PENDING and out.history.step == "catch_up"
     assert "The primary was left unchanged." in out.message

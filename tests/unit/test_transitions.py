@@ -13,6 +13,7 @@ import pytest
 from kvmaint.errors import ErrorReason, Internal
 from server.domain import lifecycle
 from server.domain import steps as S
+from server.domain.driverstate import DriverState
 from server.domain.lifecycle import Move
 from server.domain.models import Maintenance, Method, Reason, Status
 
@@ -39,22 +40,22 @@ AFTER = lifecycle.Failure("repoint", "agent gone", past_point_of_no_return=True)
 TABLE: list[tuple[Move, str, Transition, Status, set[Status]]] = [
     (Move.START, "start", lambda m: lifecycle.start(m, NOW), PR, {P}),
     (Move.CANCEL, "cancel", lambda m: lifecycle.cancel(m, NOW), X, {P}),
-    (Move.BEGIN_STEP, "begin prepare", lambda m: lifecycle.begin_step(m, S.PREPARE, {}), PR, {PR}),
-    (Move.BEGIN_STEP, "begin catch_up", lambda m: lifecycle.begin_step(m, S.CATCH_UP, {}), PR, {PR}),
+    (Move.BEGIN_STEP, "begin prepare", lambda m: lifecycle.begin_step(m, S.PREPARE, DriverState()), PR, {PR}),
+    (Move.BEGIN_STEP, "begin catch_up", lambda m: lifecycle.begin_step(m, S.CATCH_UP, DriverState()), PR, {PR}),
     (
         Move.BEGIN_STEP,
         "begin maintain_standby",
-        lambda m: lifecycle.begin_step(m, S.MAINTAIN_STANDBY, {}),
+        lambda m: lifecycle.begin_step(m, S.MAINTAIN_STANDBY, DriverState()),
         PR,
         {PR},
     ),
-    (Move.BEGIN_STEP, "begin failover", lambda m: lifecycle.begin_step(m, S.FAILOVER, {}), RU, {PR, RE, RU}),
-    (Move.BEGIN_STEP, "begin repoint", lambda m: lifecycle.begin_step(m, S.REPOINT, {}), RU, {PR, RE, RU}),
-    (Move.BEGIN_STEP, "begin restart", lambda m: lifecycle.begin_step(m, S.RESTART, {}), RU, {PR, RE, RU}),
+    (Move.BEGIN_STEP, "begin failover", lambda m: lifecycle.begin_step(m, S.FAILOVER, DriverState()), RU, {PR, RE, RU}),
+    (Move.BEGIN_STEP, "begin repoint", lambda m: lifecycle.begin_step(m, S.REPOINT, DriverState()), RU, {PR, RE, RU}),
+    (Move.BEGIN_STEP, "begin restart", lambda m: lifecycle.begin_step(m, S.RESTART, DriverState()), RU, {PR, RE, RU}),
     (
         Move.STEP_DONE,
         "maintain_standby done",
-        lambda m: lifecycle.step_done(m, S.MAINTAIN_STANDBY, {}),
+        lambda m: lifecycle.step_done(m, S.MAINTAIN_STANDBY),
         RE,
         {PR},
     ),
@@ -116,7 +117,7 @@ def test_ended_maintenances_never_change_and_the_table_is_what_the_transitions_t
     assert taken | kept == lifecycle.ALLOWED
     # step_done keeps the phase of every other step, and refuses it where no step can be under way.
     for step, phase in ((S.PREPARE, PR), (S.CATCH_UP, PR), (S.FAILOVER, RU), (S.FINISH, RU)):
-        assert lifecycle.step_done(replace(M, status=phase), step, {"done": step}).status is phase
+        assert lifecycle.step_done(replace(M, status=phase), step).status is phase
         for other in set(Status) - {PR, RU}:  # no step under way
             with pytest.raises(Internal):
-                lifecycle.step_done(replace(M, status=other), step, {"done": step})
+                lifecycle.step_done(replace(M, status=other), step)
