@@ -151,8 +151,13 @@ class _Follower:
             await asyncio.wait_for(self.changed.wait(), timeout)
 
     async def follow_replica_hint(self, pool: aioredis.ConnectionPool) -> None:
-        """A READONLY server was demoted: ask it whom it replicates from now."""
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        """A READONLY server was demoted: ask it whom it replicates from now. Best effort: the demoted
+        server closes its clients' connections, so reaching it may fail too; the watch stream then says
+        where the primary went."""
+        try:
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        except RETRYABLE:
+            return
         try:
             await conn.send_command("ROLE")
             role = await conn.read_response()

@@ -175,7 +175,12 @@ async def test_failover_under_writes_loses_no_acknowledged_write(fleet) -> None:
         info = await api.wait_status("completed")
         await eventually(lambda: len(acknowledged) > 0 and client._follower.url == standby_url, timeout=10)
         mark = len(acknowledged)
-        await eventually(lambda: len(acknowledged) > mark + 100, timeout=10)  # still writing, on the new one
+        def still_writing() -> bool:
+            if task.done():  # a write the client let through as an error: fail with it, not a timeout
+                raise AssertionError(f"the writer stopped: {task.exception()!r}")
+            return len(acknowledged) > mark + 100
+
+        await eventually(still_writing, timeout=10)  # still writing, on the new one
         stop.set()
         await task
         await client.aclose()
