@@ -35,7 +35,7 @@ async def host_roles(store: Store, host: str, endpoint: Endpoint) -> agent_pb2.S
     the record still names the old primary while the servers have swapped (an operator's case).
 
     Reads every add-on (the store has no index by host yet); sent on each hello and on each change."""
-    async with store.transaction() as tx:
+    async with store.read() as tx:
         addons = [a for a in await tx.list_addons_by_plan(None) if any(s.host == host for s in a.servers)]
         busy = {m.addon for m in await tx.in_progress_maintenances()}
         for addon in addons:

@@ -187,7 +187,7 @@ class Sender:
         return done
 
     async def send_due(self) -> Pass:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             due = await tx.due_outbox(self.ctx.clock.now(), self.config.batch)
         done = Pass()
         emails = [i for i in due if i.kind is Channel.EMAIL]
@@ -325,7 +325,7 @@ class Sender:
     async def _webhook_group(
         self, session: aiohttp.ClientSession, hook_id: str, items: list[OutboxItem], done: Pass
     ) -> None:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             hook = await tx.get_webhook(hook_id)
         blocked: tuple[str, datetime] | None = None
         for item in items:

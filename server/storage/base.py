@@ -94,6 +94,13 @@ class Store(Protocol):
         """A read-write transaction; committed when the block exits without an exception."""
         ...
 
+    def read(self) -> AbstractAsyncContextManager[Tx]:
+        """A read-only transaction on connection(s) of its own, never under the write lock: it does not
+        wait behind an open write transaction, reads one consistent snapshot, and sees everything
+        committed before it began. Writing through it raises. For reads not followed by a write that
+        depends on them (a read-check-write belongs in one `transaction()`)."""
+        ...
+
     async def last_sequence(self) -> int: ...
 
     async def schema_version(self) -> int: ...

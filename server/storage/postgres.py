@@ -49,6 +49,9 @@ WRITE_LOCK = 0x6B766D61696E7401  # held by every read-write transaction until it
 MIGRATE_LOCK = 0x6B766D61696E7402  # held while migrating, so two starting processes do not race
 SCHEDULER_LOCK = 0x6B766D61696E7403  # held for life by the one scheduler on this database
 
+# Connections of the read-only pool (`read()`), beside the read-write pool's.
+READERS = 4
+
 # Names kvmaint's sessions in pg_stat_activity (and so in the refusal of a second scheduler).
 SESSION_SETTINGS = {"application_name": "kvmaint-scheduler"}
 
@@ -1146,10 +1149,12 @@ class PostgresStore:
     """A pool of connections to one database. Transactions are serialised by an advisory lock (see the
     module docstring); `lock_scheduler` holds another on a connection of its own for the process' life."""
 
-    def __init__(self, dsn: str, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(self, dsn: str, min_size: int = 1, max_size: int = 4, readers: int = READERS) -> None:
         self.dsn = dsn
         self._min, self._max = min_size, max_size
+        self._reader_count = readers
         self._pool: asyncpg.Pool | None = None
+        self._reads: asyncpg.Pool | None = None
         self._owner: asyncpg.Connection | None = None
 
     async def open(self) -> None:
@@ -1159,6 +1164,11 @@ class PostgresStore:
         self._pool = pool
         try:
             await self._migrate()
+            # A pool of its own: writers queued on the advisory lock hold their connections, and a read
+            # must not wait for one of those.
+            self._reads = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self._reader_count, server_settings=SESSION_SETTINGS
+            )
         except BaseException:
             await self.close()
             raise
@@ -1226,6 +1236,9 @@ class PostgresStore:
         if self._owner is not None:
             await self._owner.close()
             self._owner = None
+        if self._reads is not None:
+            reads, self._reads = self._reads, None
+            await reads.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -1251,6 +1264,28 @@ class PostgresStore:
         except BaseException:
             if conn.is_in_transaction():
                 with contextlib.suppress(Exception):  # the pool's reset rolls back or closes it instead
+                    await _settle(tx.rollback())
+            raise
+        finally:
+            await _settle(pool.release(conn))
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[PostgresTx]:
+        """A read-only transaction on the readers' pool, without the advisory lock: it does not wait
+        behind a writer. REPEATABLE READ READ ONLY, so all its reads see one snapshot, taken at its first
+        statement (after every commit that returned before it began). Writing through it fails."""
+        pool = self._reads
+        if pool is None:
+            raise RuntimeError("store is not open")
+        conn = await pool.acquire()
+        tx = conn.transaction(isolation="repeatable_read", readonly=True)
+        try:
+            await tx.start()
+            yield PostgresTx(conn)
+            await _settle(tx.commit())
+        except BaseException:
+            if conn.is_in_transaction():
+                with contextlib.suppress(Exception):
                     await _settle(tx.rollback())
             raise
         finally:

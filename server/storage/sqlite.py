@@ -1155,13 +1155,23 @@ async def _execute(db: aiosqlite.Connection, sql: str) -> None:
     await db.execute(sql)
 
 
-class SqliteStore:
-    """One connection; transactions are serialised by a lock, which SQLite would do for writers anyway."""
+# Read-only connections beside the writer's (WAL lets them read while it writes); a read waits only for
+# a free one of these, never for the write lock.
+READERS = 3
 
-    def __init__(self, path: str | Path) -> None:
+
+class SqliteStore:
+    """One writing connection, whose transactions are serialised by a lock (which SQLite would do for
+    writers anyway), and `READERS` read-only ones for `read()`. An in-memory database has only the
+    writer (another connection would open another database), so there `read()` takes the lock too."""
+
+    def __init__(self, path: str | Path, readers: int = READERS) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._reader_count = readers
+        self._readers: list[aiosqlite.Connection] = []
+        self._idle: asyncio.Queue[aiosqlite.Connection] | None = None
 
     async def open(self) -> None:
         if str(self.path) != ":memory:":
@@ -1175,9 +1185,23 @@ class SqliteStore:
         self._db = db
         try:
             await self._migrate()
+            await self._open_readers()
         except BaseException:
             await self.close()  # its thread would keep a refused start from exiting
             raise
+
+    async def _open_readers(self) -> None:
+        if str(self.path) == ":memory:" or self._reader_count < 1:
+            return
+        idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for _ in range(self._reader_count):
+            r = await aiosqlite.connect(self.path, isolation_level=None)
+            self._readers.append(r)
+            r.row_factory = aiosqlite.Row
+            await r.execute("PRAGMA query_only=ON")  # a write through read() fails instead of locking
+            await r.execute("PRAGMA busy_timeout=5000")
+            idle.put_nowait(r)
+        self._idle = idle
 
     async def _migrate(self) -> None:
         db = self._conn
@@ -1216,6 +1240,10 @@ class SqliteStore:
         return self._db
 
     async def close(self) -> None:
+        self._idle = None
+        readers, self._readers = self._readers, []
+        for r in readers:
+            await r.close()
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -1239,7 +1267,30 @@ class SqliteStore:
                 if db.in_transaction:
                     await _settle(db, "ROLLBACK")
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqliteTx]:
+        """A read-only transaction on a reader connection: one snapshot (a deferred `BEGIN` takes it at
+        its first read), never the write lock, so it does not wait behind a writer and a writer does
+        not wait behind it. It sees every transaction committed before it began. Writing through it
+        fails (`PRAGMA query_only`)."""
+        idle = self._idle
+        if idle is None:
+            async with self.transaction() as tx:
+                yield tx
+            return
+        db = await idle.get()
+        try:
+            await _settle(db, "BEGIN")
+            yield SqliteTx(db)
+        finally:
+            try:
+                if db.in_transaction:
+                    await _settle(db, "ROLLBACK")  # nothing to keep: it wrote nothing
+            finally:
+                if self._idle is idle:
+                    idle.put_nowait(db)
+
     async def last_sequence(self) -> int:
-        async with self._lock, self._conn.execute("SELECT COALESCE(MAX(sequence), 0) FROM events") as cur:
-            row = await cur.fetchone()
+        async with self.read() as tx:
+            row = await tx._one("SELECT COALESCE(MAX(sequence), 0) FROM events")
         return int(row[0]) if row else 0

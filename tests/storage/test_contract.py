@@ -109,6 +109,72 @@ async def test_a_transaction_commits_all_or_nothing(store: AnyStore) -> None:
         assert await tx.get_app("b") == app("b")
 
 
+async def test_a_read_does_not_wait_behind_an_open_write_transaction(store: AnyStore) -> None:
+    await seed(store)
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        async with store.transaction() as tx:
+            await tx.insert_app(app("written"))
+            writing.set()
+            await release.wait()  # the write transaction (and its lock) stays open meanwhile
+
+    task = asyncio.create_task(writer())
+    try:
+        await asyncio.wait_for(writing.wait(), 5)
+
+        async def read() -> tuple[App | None, App | None, int]:
+            async with store.read() as tx:
+                return await tx.get_app("example-app"), await tx.get_app("written"), await store.last_sequence()
+
+        # Under the write lock this would wait until `release`: it must answer while the writer is open.
+        seen, uncommitted, _ = await asyncio.wait_for(read(), 2)
+        assert seen == app()
+        assert uncommitted is None  # an open transaction's writes are not visible
+    finally:
+        release.set()
+        await task
+    async with store.read() as tx:  # committed: visible to the next read
+        assert await tx.get_app("written") == app("written")
+
+
+async def test_many_reads_at_once_beside_a_writer_see_what_committed_before_they_began(store: AnyStore) -> None:
+    await seed(store)
+
+    async def read(expect: str) -> None:
+        async with store.read() as tx:
+            assert await tx.get_app(expect) is not None
+            await asyncio.sleep(0)
+
+    for k in range(5):
+        async with store.transaction() as tx:
+            await tx.insert_app(app(f"app-{k}"))
+        await asyncio.gather(*(read(f"app-{k}") for _ in range(10)))
+
+
+async def test_a_read_transaction_refuses_writes(store: AnyStore) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - each driver raises its own read-only error
+        async with store.read() as tx:
+            await tx.insert_app(app("nope"))
+    async with store.read() as tx:
+        assert await tx.get_app("nope") is None
+    async with store.transaction() as tx:  # and the store stays usable for both
+        await tx.insert_app(app("yes"))
+    async with store.read() as tx:
+        assert await tx.get_app("yes") == app("yes")
+
+
+async def test_a_read_sees_one_snapshot_while_writers_commit(store: AnyStore) -> None:
+    await seed(store)
+    async with store.read() as tx:
+        before = await tx.list_apps("", 10)
+        async with store.transaction() as w:  # commits while the read is open
+            await w.insert_app(app("later"))
+        assert await tx.list_apps("", 10) == before
+    async with store.read() as tx:
+        assert [a.name for a in await tx.list_apps("", 10)] == ["example-app", "later"]
+
+
 async def test_a_failing_statement_rolls_back_the_transaction_and_leaves_the_store_usable(store: AnyStore) -> None:
     await seed(store)
     with pytest.raises(Exception):  # noqa: B017 - each driver raises its own integrity error
