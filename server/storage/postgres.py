@@ -593,15 +593,16 @@ class PostgresTx:
         )
 
     # maintenances
-    async def _load(self, rows: list[asyncpg.Record]) -> list[Maintenance]:
-        """Maintenances with their histories, read in one query for all of them."""
+    async def _load(self, rows: list[asyncpg.Record], history: bool = True) -> list[Maintenance]:
+        """Maintenances with their histories (unless `history` is False: the periodic passes never print
+        them), read in one query for all of them."""
         if not rows:
             return []
         hist: dict[str, list[HistoryEntry]] = {r["id"]: [] for r in rows}
         for h in await self._all(
             "SELECT maintenance_id, time, status, step, message FROM maintenance_history "
             "WHERE maintenance_id = ANY($1::text[]) ORDER BY id",
-            list(hist),
+            list(hist) if history else [],
         ):
             entry = HistoryEntry(h["time"], Status(h["status"]), h["step"], h["message"])
             hist[h["maintenance_id"]].append(entry)
@@ -639,6 +640,11 @@ class PostgresTx:
 
     async def _maints(self, where: str, *params: Any) -> list[Maintenance]:
         return await self._load(await self._all(f"SELECT {_MAINT_COLS} FROM maintenances {where}", *params))
+
+    async def _bare(self, where: str, *params: Any) -> list[Maintenance]:
+        """As `_maints`, without histories."""
+        rows = await self._all(f"SELECT {_MAINT_COLS} FROM maintenances {where}", *params)
+        return await self._load(rows, history=False)
 
     async def get_maintenance(self, id: str) -> Maintenance | None:
         found = await self._maints("WHERE id = $1", id)
@@ -693,16 +699,36 @@ class PostgresTx:
         return await self._maints("WHERE app = $1 ORDER BY created_at DESC, id DESC LIMIT $2", app, limit)
 
     async def in_progress_maintenances(self) -> list[Maintenance]:
-        return await self._maints("WHERE status IN ('preparing', 'ready', 'running') ORDER BY started_at")
+        return await self._bare("WHERE status IN ('preparing', 'ready', 'running') ORDER BY started_at")
 
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
-        return await self._maints(
+        return await self._bare(
             "WHERE status = 'pending' AND scheduled_for <= $1 AND NOT needs_operator "
             "AND id NOT IN (SELECT cm.maintenance_id FROM campaign_members AS cm JOIN campaigns AS c "
             "ON c.id = cm.campaign_id WHERE c.status != 'running' AND cm.maintenance_id != '') "
             "ORDER BY required_by, scheduled_for",
             _ts(now),
         )
+
+    async def host_addons(self, host: str) -> list[Addon]:
+        """The add-ons with a server on `host`, through the addon_servers index (not the fleet)."""
+        rows = await self._all(
+            "SELECT * FROM addons WHERE name IN (SELECT addon FROM addon_servers WHERE host = $1) "
+            "ORDER BY name",
+            host,
+        )
+        return [_addon(r) for r in rows]
+
+    async def latest_of(self, addons: list[str]) -> dict[str, Maintenance]:
+        """Each of `addons`' most recent maintenance (as `latest_maintenances(a, 1)`), without history."""
+        if not addons:
+            return {}
+        found = await self._bare(
+            "WHERE id IN (SELECT DISTINCT ON (addon) id FROM maintenances WHERE addon = ANY($1::text[]) "
+            "ORDER BY addon, created_at DESC, id DESC)",
+            addons,
+        )
+        return {m.addon: m for m in found}
 
     # freezes
     async def list_freezes(self, app: str | None, ending_after: datetime) -> list[Freeze]:
@@ -907,7 +933,7 @@ class PostgresTx:
 
     async def starting_between(self, after: datetime, until: datetime) -> list[Maintenance]:
         """Pending maintenances with after < scheduled_for <= until (the reminders' candidates)."""
-        return await self._maints(
+        return await self._bare(
             "WHERE status = 'pending' AND scheduled_for > $1 AND scheduled_for <= $2 ORDER BY scheduled_for",
             _ts(after),
             _ts(until),

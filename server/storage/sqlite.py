@@ -551,10 +551,11 @@ class SqliteTx:
         )
 
     # maintenances
-    async def _load(self, rows: list[aiosqlite.Row]) -> list[Maintenance]:
-        """Maintenances with their histories, read in one query per 500 of them (not one each)."""
+    async def _load(self, rows: list[aiosqlite.Row], history: bool = True) -> list[Maintenance]:
+        """Maintenances with their histories (unless `history` is False: the periodic passes never print
+        them), read in one query per 500 of them (not one each)."""
         hist: dict[str, list[HistoryEntry]] = {r["id"]: [] for r in rows}
-        ids = list(hist)
+        ids = list(hist) if history else []
         for k in range(0, len(ids), 500):
             chunk = ids[k : k + 500]
             for h in await self._all(
@@ -672,7 +673,7 @@ class SqliteTx:
             f"SELECT {_MAINT_COLS} FROM maintenances WHERE status IN ('preparing', 'ready', 'running') "
             "ORDER BY started_at"
         )
-        return await self._load(rows)
+        return await self._load(rows, history=False)
 
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
         rows = await self._all(
@@ -682,7 +683,30 @@ class SqliteTx:
             "AND cm.maintenance_id != '') ORDER BY required_by, scheduled_for",
             _ts(now),
         )
-        return await self._load(rows)
+        return await self._load(rows, history=False)
+
+    async def host_addons(self, host: str) -> list[Addon]:
+        """The add-ons with a server on `host`, through the addon_servers index (not the fleet)."""
+        rows = await self._all(
+            "SELECT * FROM addons WHERE name IN (SELECT addon FROM addon_servers WHERE host = ?) "
+            "ORDER BY name",
+            host,
+        )
+        return [_addon(r) for r in rows]
+
+    async def latest_of(self, addons: list[str]) -> dict[str, Maintenance]:
+        """Each of `addons`' most recent maintenance (as `latest_maintenances(a, 1)`), without history."""
+        out: dict[str, Maintenance] = {}
+        for k in range(0, len(addons), 500):
+            chunk = addons[k : k + 500]
+            rows = await self._all(
+                f"SELECT {_MAINT_COLS} FROM (SELECT {_MAINT_COLS}, ROW_NUMBER() OVER (PARTITION BY addon "
+                "ORDER BY created_at DESC, id DESC) AS rn FROM maintenances "
+                f"WHERE addon IN ({', '.join('?' * len(chunk))})) WHERE rn = 1",
+                *chunk,
+            )
+            out.update((m.addon, m) for m in await self._load(rows, history=False))
+        return out
 
     # freezes
     async def list_freezes(self, app: str | None, ending_after: datetime) -> list[Freeze]:
@@ -904,7 +928,7 @@ class SqliteTx:
             _ts(after),
             _ts(until),
         )
-        return await self._load(rows)
+        return await self._load(rows, history=False)
 
     async def mark_reminded(self, maintenance_id: str, scheduled_for: datetime) -> bool:
         """False when the reminder for this (maintenance, scheduled_for) was already given."""

@@ -407,6 +407,52 @@ async def test_maintenance_round_trip_with_every_field_and_history(store: AnySto
         assert await tx.get_maintenance("m-1") == done  # history is kept, not rewritten by an update
 
 
+async def test_the_periodic_passes_read_maintenances_without_their_histories(store: AnyStore) -> None:
+    """Histories are loaded for the reads that print them (get, active, latest, list), not for the
+    planner's, the runner's and the reminders' (issue 9: they grow with every step ever taken)."""
+    await seed(store)
+    step = (HistoryEntry(T0, Status.PENDING, "", "required"),)
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(maint("m-due", scheduled_for=T0 - timedelta(minutes=1), history=step))
+        await tx.insert_maintenance(
+            maint("m-run", "redis-b", status=Status.RUNNING, started_at=T0, history=step)
+        )
+    async with store.read() as tx:
+        assert [m.history for m in await tx.due_maintenances(T0)] == [()]
+        assert [m.history for m in await tx.in_progress_maintenances()] == [()]
+        assert [m.history for m in await tx.starting_between(T0 - timedelta(hours=1), T0)] == [()]
+        got = await tx.get_maintenance("m-due")
+        assert got is not None and got.history == step
+        assert [m.history for m in await tx.latest_maintenances("redis-a", 1)] == [step]
+        assert [m.history for m in await tx.list_maintenances("example-app", "", 10)] == [step, step]
+
+
+async def test_host_addons_and_latest_of(store: AnyStore) -> None:
+    await seed(store)  # redis-a on db-1 and db-2
+    async with store.transaction() as tx:
+        await tx.insert_addon(replace(addon("redis-b"), servers=(ServerRef("db-2", 7003, Role.PRIMARY),)))
+        await tx.insert_addon(replace(addon("redis-c"), servers=(ServerRef("db-3", 7004, Role.PRIMARY),)))
+        await tx.insert_maintenance(maint("a-1", status=Status.COMPLETED, created_at=T0))
+        await tx.insert_maintenance(maint("a-2", status=Status.FAILED, created_at=T0 + timedelta(hours=1),
+                                          history=(HistoryEntry(T0, Status.FAILED, "", "x"),)))
+        await tx.insert_maintenance(maint("b-1", "redis-b", status=Status.COMPLETED, created_at=T0))
+        await tx.insert_maintenance(maint("b-2", "redis-b", status=Status.PENDING, created_at=T0))  # same time
+    async with store.read() as tx:
+        assert [a.name for a in await tx.host_addons("db-2")] == ["redis-a", "redis-b"]
+        assert [a.name for a in await tx.host_addons("db-1")] == ["redis-a"]
+        assert await tx.host_addons("db-9") == []
+        latest = await tx.latest_of(["redis-a", "redis-b", "redis-c", "missing"])
+        assert {k: m.id for k, m in latest.items()} == {"redis-a": "a-2", "redis-b": "b-2"}  # id breaks ties
+        assert latest["redis-a"].history == ()
+        assert latest["redis-a"] == replace((await tx.latest_maintenances("redis-a", 1))[0], history=())
+        assert await tx.latest_of([]) == {}
+    async with store.transaction() as tx:  # moved servers move with the index
+        await tx.update_addon(replace(addon("redis-b"), servers=(ServerRef("db-3", 7005, Role.PRIMARY),)))
+    async with store.read() as tx:
+        assert [a.name for a in await tx.host_addons("db-3")] == ["redis-b", "redis-c"]
+        assert [a.name for a in await tx.host_addons("db-2")] == ["redis-a"]
+
+
 async def test_active_latest_and_in_progress_maintenances(store: AnyStore) -> None:
     await seed(store)
     async with store.transaction() as tx:
