@@ -279,6 +279,30 @@ MIGRATIONS: list[str] = [
     INSERT INTO addon_servers (host, port, addon) SELECT s->>'host', (s->>'port')::integer, a.name
         FROM addons AS a, jsonb_array_elements(a.servers) AS s;
     """,
+    # 11: when each pending maintenance's 24-hour reminder falls due, kept by triggers, indexed.
+    """
+    ALTER TABLE maintenances ADD COLUMN remind_at TIMESTAMPTZ;
+    UPDATE maintenances SET remind_at = CASE WHEN status = 'pending' AND scheduled_for IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = maintenances.id
+        AND r.scheduled_for = maintenances.scheduled_for) THEN scheduled_for - interval '1 day' END;
+    CREATE INDEX maintenances_remind ON maintenances(remind_at) WHERE remind_at IS NOT NULL;
+    CREATE FUNCTION kvmaint_remind_at() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.remind_at := CASE WHEN NEW.status = 'pending' AND NEW.scheduled_for IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = NEW.id
+            AND r.scheduled_for = NEW.scheduled_for) THEN NEW.scheduled_for - interval '1 day' END;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER maintenances_remind BEFORE INSERT OR UPDATE OF status, scheduled_for ON maintenances
+        FOR EACH ROW EXECUTE FUNCTION kvmaint_remind_at();
+    CREATE FUNCTION kvmaint_reminded() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE maintenances SET remind_at = NULL
+            WHERE id = NEW.maintenance_id AND scheduled_for = NEW.scheduled_for;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER reminders_given AFTER INSERT ON reminders FOR EACH ROW EXECUTE FUNCTION kvmaint_reminded();
+    """,
 ]
 
 # Recomputes an add-on's `maintained_at` from its completed maintenances (few per add-on: indexed).
@@ -704,8 +728,9 @@ class PostgresTx:
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
         return await self._bare(
             "WHERE status = 'pending' AND scheduled_for <= $1 AND NOT needs_operator "
-            "AND id NOT IN (SELECT cm.maintenance_id FROM campaign_members AS cm JOIN campaigns AS c "
-            "ON c.id = cm.campaign_id WHERE c.status != 'running' AND cm.maintenance_id != '') "
+            "AND NOT EXISTS (SELECT 1 FROM campaign_members AS cm JOIN campaigns AS c "
+            "ON c.id = cm.campaign_id WHERE cm.maintenance_id = maintenances.id "
+            "AND cm.maintenance_id != '' AND c.status != 'running') "
             "ORDER BY required_by, scheduled_for",
             _ts(now),
         )
@@ -938,6 +963,24 @@ class PostgresTx:
             _ts(after),
             _ts(until),
         )
+
+    async def reminders_due(self, now: datetime) -> list[Maintenance]:
+        """Maintenances whose reminder fell due by `now` and was not given (nor dropped), without
+        history: through the remind_at index, so as many as are due, not the fleet."""
+        return await self._bare(
+            "WHERE remind_at IS NOT NULL AND remind_at <= $1 ORDER BY remind_at", _ts(now)
+        )
+
+    async def next_reminder(self) -> datetime | None:
+        """When the earliest reminder not yet given falls due (one index probe)."""
+        at: datetime | None = await self._db.fetchval(
+            "SELECT MIN(remind_at) FROM maintenances WHERE remind_at IS NOT NULL"
+        )
+        return at
+
+    async def drop_reminder(self, maintenance_id: str) -> None:
+        """No reminder for this schedule any more (it is too late for one); a new schedule sets another."""
+        await self._exec("UPDATE maintenances SET remind_at = NULL WHERE id = $1", maintenance_id)
 
     async def mark_reminded(self, maintenance_id: str, scheduled_for: datetime) -> bool:
         """False when the reminder for this (maintenance, scheduled_for) was already given."""

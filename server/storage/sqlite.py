@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +256,55 @@ MIGRATIONS: list[str] = [
     INSERT INTO addon_servers (host, port, addon) SELECT json_extract(s.value, '$.host'),
         json_extract(s.value, '$.port'), a.name FROM addons AS a, json_each(a.servers) AS s
     """,
+    # 11: when each pending maintenance's 24-hour reminder falls due (scheduled_for - 1 day, the
+    # REMIND_BEFORE of server/notify/policy.py), NULL once given or when not pending, kept by triggers
+    # so every write path keeps it; indexed, so the reminder pass reads only the reminders due. The
+    # format is SQLite's strftime('%Y-%m-%dT%H:%M:%f') in UTC (`_remind_ts`), compared as text.
+    """
+    ALTER TABLE maintenances ADD COLUMN remind_at TEXT;
+    UPDATE maintenances SET remind_at = CASE WHEN status = 'pending' AND scheduled_for IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = maintenances.id
+        AND r.scheduled_for = maintenances.scheduled_for)
+        THEN strftime('%Y-%m-%dT%H:%M:%f', scheduled_for, '-1 day') END;
+    CREATE INDEX maintenances_remind ON maintenances(remind_at) WHERE remind_at IS NOT NULL;
+    CREATE TRIGGER maintenances_remind_insert AFTER INSERT ON maintenances BEGIN
+        UPDATE maintenances SET remind_at = CASE WHEN NEW.status = 'pending' AND NEW.scheduled_for IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = NEW.id
+            AND r.scheduled_for = NEW.scheduled_for)
+            THEN strftime('%Y-%m-%dT%H:%M:%f', NEW.scheduled_for, '-1 day') END WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER maintenances_remind_update AFTER UPDATE OF status, scheduled_for ON maintenances BEGIN
+        UPDATE maintenances SET remind_at = CASE WHEN NEW.status = 'pending' AND NEW.scheduled_for IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = NEW.id
+            AND r.scheduled_for = NEW.scheduled_for)
+            THEN strftime('%Y-%m-%dT%H:%M:%f', NEW.scheduled_for, '-1 day') END WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER reminders_given AFTER INSERT ON reminders BEGIN
+        UPDATE maintenances SET remind_at = NULL
+            WHERE id = NEW.maintenance_id AND scheduled_for = NEW.scheduled_for;
+    END
+    """,
 ]
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements: split at semicolons, except those inside a trigger's body."""
+    out, buf = [], ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip(" \n;"):
+        out.append(buf.strip())
+    return out
+
+
+def _remind_ts(dt: datetime) -> str:
+    """A time as migration 11 writes remind_at (UTC, milliseconds, no offset), so text compares."""
+    u = utc(dt)
+    return u.strftime("%Y-%m-%dT%H:%M:%S.") + f"{u.microsecond // 1000:03d}"
 
 # addon_servers (migration 10) indexes add-ons by server, so `CreateAddon` checks uniqueness without a scan.
 
@@ -678,9 +727,9 @@ class SqliteTx:
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
         rows = await self._all(
             f"SELECT {_MAINT_COLS} FROM maintenances WHERE status = 'pending' AND scheduled_for <= ? "
-            "AND needs_operator = 0 AND id NOT IN (SELECT cm.maintenance_id FROM campaign_members AS cm "
-            "JOIN campaigns AS c ON c.id = cm.campaign_id WHERE c.status != 'running' "
-            "AND cm.maintenance_id != '') ORDER BY required_by, scheduled_for",
+            "AND needs_operator = 0 AND NOT EXISTS (SELECT 1 FROM campaign_members AS cm "
+            "JOIN campaigns AS c ON c.id = cm.campaign_id WHERE cm.maintenance_id = maintenances.id "
+            "AND cm.maintenance_id != '' AND c.status != 'running') ORDER BY required_by, scheduled_for",
             _ts(now),
         )
         return await self._load(rows, history=False)
@@ -929,6 +978,25 @@ class SqliteTx:
             _ts(until),
         )
         return await self._load(rows, history=False)
+
+    async def reminders_due(self, now: datetime) -> list[Maintenance]:
+        """Maintenances whose reminder fell due by `now` and was not given (nor dropped), without
+        history: through the remind_at index, so as many as are due, not the fleet."""
+        rows = await self._all(
+            f"SELECT {_MAINT_COLS} FROM maintenances WHERE remind_at IS NOT NULL AND remind_at <= ? "
+            "ORDER BY remind_at",
+            _remind_ts(now),
+        )
+        return await self._load(rows, history=False)
+
+    async def next_reminder(self) -> datetime | None:
+        """When the earliest reminder not yet given falls due (one index probe)."""
+        row = await self._one("SELECT MIN(remind_at) FROM maintenances WHERE remind_at IS NOT NULL")
+        return datetime.fromisoformat(row[0]).replace(tzinfo=UTC) if row and row[0] else None
+
+    async def drop_reminder(self, maintenance_id: str) -> None:
+        """No reminder for this schedule any more (it is too late for one); a new schedule sets another."""
+        await self._db.execute("UPDATE maintenances SET remind_at = NULL WHERE id = ?", (maintenance_id,))
 
     async def mark_reminded(self, maintenance_id: str, scheduled_for: datetime) -> bool:
         """False when the reminder for this (maintenance, scheduled_for) was already given."""
@@ -1243,7 +1311,7 @@ class SqliteStore:
                 continue
             await db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in filter(str.strip, script.split(";")):
+                for statement in _statements(script):
                     await db.execute(statement)
                 await db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
                 await db.execute("COMMIT")

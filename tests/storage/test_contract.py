@@ -596,6 +596,7 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
         await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=done))
     db = location(store)
     await store.close()
+    undo_migration_11(db)
     for sql in (
         "DROP TABLE addon_servers",
         "DROP INDEX addons_maintained",
@@ -606,7 +607,7 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
     again = store_for(db)
     await again.open()
     try:
-        assert await again.schema_version() == 10
+        assert await again.schema_version() == len(sqlite.MIGRATIONS)
         async with again.transaction() as tx:
             found = await tx.routine_candidates(T0 + timedelta(days=2))
             assert [(a.name, at) for a, at in found] == [("redis-a", done), ("redis-b", T0)]
@@ -617,6 +618,89 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
             }
     finally:
         await again.close()
+
+
+
+# reminders (migration 11)
+
+
+def undo_migration_11(db: Path | str) -> None:
+    """Takes a database back to schema 10 (the code that wrote 10 is gone)."""
+    drops = ["DROP TRIGGER reminders_given ON reminders", "DROP TRIGGER maintenances_remind ON maintenances",
+             "DROP FUNCTION kvmaint_remind_at", "DROP FUNCTION kvmaint_reminded"]
+    if not isinstance(db, str):  # SQLite's triggers are not per table
+        drops = ["DROP TRIGGER reminders_given", "DROP TRIGGER maintenances_remind_insert",
+                 "DROP TRIGGER maintenances_remind_update"]
+    for sql in (*drops, "DROP INDEX maintenances_remind", "ALTER TABLE maintenances DROP COLUMN remind_at",
+                "DELETE FROM schema_migrations WHERE version >= 11"):
+        db_rows(db, sql)
+
+
+MS = timedelta(milliseconds=1)
+
+
+async def test_the_next_reminder_follows_every_write_of_a_pending_maintenance(store: AnyStore) -> None:
+    """remind_at = scheduled_for - 24 h (policy.REMIND_BEFORE) while pending and not reminded, kept by
+    the database itself, so whichever path writes a maintenance keeps it."""
+    await seed(store)
+    at = T0 + timedelta(days=3)
+    day = timedelta(days=1)
+    async with store.transaction() as tx:
+        assert await tx.next_reminder() is None
+        await tx.insert_maintenance(maint("m-1", scheduled_for=at))
+        await tx.insert_maintenance(maint("m-unscheduled"))
+        await tx.insert_maintenance(maint("m-done", status=Status.COMPLETED, scheduled_for=T0))
+    async with store.read() as tx:
+        nxt = await tx.next_reminder()
+        assert nxt is not None and at - day - MS < nxt <= at - day  # to the millisecond
+        assert await tx.reminders_due(at - day - 2 * MS) == []
+        assert [m.id for m in await tx.reminders_due(at - day)] == ["m-1"]
+        assert (await tx.reminders_due(at - day))[0].history == ()
+    async with store.transaction() as tx:  # moved later: the reminder moves with it
+        m = await tx.get_maintenance("m-1")
+        assert m is not None
+        await tx.update_maintenance(replace(m, scheduled_for=at + timedelta(hours=5)))
+    async with store.read() as tx:
+        assert await tx.reminders_due(at - day) == []
+        assert [m.id for m in await tx.reminders_due(at + timedelta(hours=5) - day)] == ["m-1"]
+    async with store.transaction() as tx:  # given: none due any more, for that time
+        assert await tx.mark_reminded("m-1", at + timedelta(hours=5))
+        assert await tx.next_reminder() is None
+        m = await tx.get_maintenance("m-1")
+        assert m is not None
+        await tx.update_maintenance(replace(m, current_step="x"))  # a write of the same schedule
+        assert await tx.next_reminder() is None
+        await tx.update_maintenance(replace(m, scheduled_for=at + timedelta(days=7)))  # a new time
+        assert [x.id for x in await tx.reminders_due(at + timedelta(days=6))] == ["m-1"]
+        await tx.update_maintenance(replace(m, status=Status.RUNNING, scheduled_for=at + timedelta(days=7)))
+        assert await tx.next_reminder() is None  # not pending: no reminder
+        await tx.insert_maintenance(maint("m-2", "redis-b", scheduled_for=at))
+        await tx.drop_reminder("m-2")
+        assert await tx.next_reminder() is None
+
+
+async def test_migration_11_sets_the_reminders_of_an_existing_fleet(store: AnyStore) -> None:
+    await seed(store)
+    at = T0 + timedelta(days=3)
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(maint("m-1", scheduled_for=at))
+        await tx.insert_maintenance(maint("m-2", "redis-b", scheduled_for=at + timedelta(hours=1)))
+        await tx.insert_maintenance(maint("m-3", "redis-c", status=Status.RUNNING, scheduled_for=at))
+        await tx.mark_reminded("m-2", at + timedelta(hours=1))
+    db = location(store)
+    await store.close()
+    undo_migration_11(db)
+    again = store_for(db)
+    await again.open()
+    try:
+        assert await again.schema_version() == len(sqlite.MIGRATIONS)
+        async with again.read() as tx:
+            assert [m.id for m in await tx.reminders_due(at)] == ["m-1"]
+            nxt = await tx.next_reminder()
+            assert nxt is not None and at - timedelta(days=1) - MS < nxt <= at - timedelta(days=1)
+    finally:
+        await again.close()
+
 
 # freezes
 
