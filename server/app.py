@@ -270,7 +270,7 @@ def _endpoint(hub: AgentHub, key: str) -> tuple[str, int]:
 
 async def _refresh_metrics(ctx: Context) -> None:
     """The figures that are facts of the database, read at scrape time."""
-    async with ctx.store.transaction() as tx:
+    async with ctx.store.read() as tx:
         ctx.obs.metrics.set_maintenances(await tx.maintenance_counts())
         ctx.obs.metrics.set_backlog(await tx.outbox_backlog())
 

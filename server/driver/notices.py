@@ -122,7 +122,7 @@ class MaintenanceNotices:
     async def ahead(self, now: datetime) -> int:
         """Sends `starting` for each pending maintenance due within the lead time; returns how many."""
         sent = 0
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             due = await tx.due_maintenances(now + self.lead)
             fresh = [m for m in due if self._started.get(m.id) != m.scheduled_for]
             targets = [(m, await tx.get_addon(m.addon)) for m in fresh]
@@ -158,7 +158,7 @@ class MaintenanceNotices:
 
     async def step(self) -> bool:
         """Reads one batch of events and sends their notices; False when there was none."""
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             batch = await tx.events_after(self.position, "", "", BATCH)
             addons = {e.addon: await tx.get_addon(e.addon) for e in batch if from_event(e)}
         if not batch:

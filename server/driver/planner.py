@@ -53,9 +53,14 @@ class Planner:
         if self.notices is not None:
             # Ahead of the start (about a minute, at this tick's granularity), outside the write below.
             await self.notices.ahead(now)
+        # Nothing due is the common case: a read beside the writer (the index on (status,
+        # scheduled_for) makes it O(due)); the write lock is taken only when there is work.
+        async with self.ctx.store.read() as tx:
+            if not await tx.due_maintenances(now):
+                return []
         started: list[str] = []
         async with self.ctx.write() as w:
-            due_rows = await w.tx.due_maintenances(now)
+            due_rows = await w.tx.due_maintenances(now)  # again, under the lock: the decision's input
             if not due_rows:
                 return []
             running = await w.tx.in_progress_maintenances()
@@ -125,6 +130,9 @@ class Planner:
         """Files a routine maintenance for every add-on nearing 90 days without one."""
         now = self.ctx.clock.now()
         filed = 0
+        async with self.ctx.store.read() as tx:  # usually none: no write lock for nothing
+            if not await tx.routine_candidates(maintained_before(now)):
+                return 0
         async with self.ctx.write() as w:
             # Only the add-ons nearing the mark with nothing active (an indexed read, not the fleet).
             for addon, last in await w.tx.routine_candidates(maintained_before(now)):

@@ -34,14 +34,13 @@ async def host_roles(store: Store, host: str, endpoint: Endpoint) -> agent_pb2.S
     Also held: an add-on whose last maintenance failed after its failover but before its repoint, so
     the record still names the old primary while the servers have swapped (an operator's case).
 
-    Reads every add-on (the store has no index by host yet); sent on each hello and on each change."""
-    async with store.transaction() as tx:
-        addons = [a for a in await tx.list_addons_by_plan(None) if any(s.host == host for s in a.servers)]
+    Sent on each hello and on each change, so it reads only that host's add-ons (addon_servers is
+    indexed by host) and their latest maintenances, in one read-only transaction, not the fleet."""
+    async with store.read() as tx:
+        addons = await tx.host_addons(host)
         busy = {m.addon for m in await tx.in_progress_maintenances()}
-        for addon in addons:
-            latest = await tx.latest_maintenances(addon.name, 1)
-            if latest and stale_record(latest[0]):
-                busy.add(addon.name)
+        latest = await tx.latest_of([a.name for a in addons])
+    busy |= {name for name, m in latest.items() if stale_record(m)}
     out = agent_pb2.ServerRoles()
     for addon in addons:
         for server in addon.servers:

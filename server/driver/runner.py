@@ -95,7 +95,7 @@ class MaintenanceRunner:
             )
 
     async def resume(self) -> int:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             running = await tx.in_progress_maintenances()
         for m in running:
             log.info("resuming maintenance %s of %s at step %r", m.id, m.addon, m.current_step)
@@ -122,7 +122,7 @@ class MaintenanceRunner:
 
     # --- the loop --------------------------------------------------------------------------
     async def _load(self, mid: str) -> tuple[Maintenance, Addon] | None:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             m = await tx.get_maintenance(mid)
             addon = await tx.get_addon(m.addon) if m else None
         return (m, addon) if m and addon else None
@@ -185,7 +185,7 @@ class MaintenanceRunner:
 
     # --- persistence of progress -----------------------------------------------------------
     async def _refresh(self, mid: str) -> Maintenance:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             m = await tx.get_maintenance(mid)
         if m is None:
             raise NotFound(
@@ -467,7 +467,7 @@ class MaintenanceRunner:
             )
         host = candidates[0]
         p_host, p_port = self._endpoint(primary.key)
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             creds = await tx.get_credentials(addon.name)
         r = await self._command(
             host,

@@ -5,9 +5,10 @@ back transaction enqueued never existed."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from kvmaint.clock import iso
-from server.domain.models import Event, EventType
+from server.domain.models import Event, EventType, Status
 from server.notify import policy
 from server.service.core import Context
 from server.storage import Tx
@@ -22,8 +23,17 @@ class Outbox:
     def __init__(self, email: bool, operator_email: str = "") -> None:
         self.email = email
         self.operator_email = operator_email
+        # Sequence numbers of written events that may have moved a reminder (`ReminderPass`), committed
+        # or not yet: the pass takes those the bus says committed.
+        self.schedule_changes: list[int] = []
 
     async def __call__(self, tx: Tx, event: Event) -> None:
+        if event.type in SCHEDULE_EVENTS:
+            # Bounded where no pass takes them (a process that sends nothing): the oldest go, and
+            # 0 stands for "some, long committed".
+            if len(self.schedule_changes) >= 1024:
+                self.schedule_changes = [0, *self.schedule_changes[-512:]]
+            self.schedule_changes.append(event.sequence)
         if event.type in policy.OPERATOR_NOTIFYING:
             item = policy.operator_email(event, self.operator_email) if self.email else None
             if item is not None:
@@ -49,17 +59,43 @@ class Outbox:
             log.exception("could not enqueue the notifications of event %d (%s)", event.sequence, event.type)
 
 
+# Events written with a maintenance's schedule (or its pending state) changing: a reminder may have
+# been set or moved earlier than the one the reminder pass remembers.
+SCHEDULE_EVENTS = frozenset(
+    {
+        EventType.MAINTENANCE_REQUIRED,
+        EventType.MAINTENANCE_SCHEDULED,
+        EventType.MAINTENANCE_RESCHEDULED,
+        EventType.WINDOW_UPDATED,
+        EventType.MAINTENANCE_FAILED,
+        EventType.CAMPAIGN_WAVE_RELEASED,
+        EventType.CAMPAIGN_RESUMED,
+    }
+)
+
+
 async def remind(ctx: Context) -> list[str]:
     """Emits `maintenance_reminder` for each pending maintenance starting within 24 hours, once per
     (maintenance, scheduled_for); the event's own hook enqueues the emails and webhooks. Returns the
-    maintenance ids reminded of."""
+    maintenance ids reminded of.
+
+    Reads only the reminders due (the remind_at index, migration 11), first beside the writer: the write
+    lock is taken only when there is one to give. A maintenance whose start came before its reminder
+    was given (it was scheduled late, or the scheduler was down) gets none: its reminder is dropped."""
     now = ctx.clock.now()
+    async with ctx.store.read() as tx:
+        if not await tx.reminders_due(now):
+            return []
     reminded: list[str] = []
     async with ctx.write() as w:
-        for m in await w.tx.starting_between(now, now + policy.REMIND_BEFORE):
-            if m.scheduled_for is None or not policy.reminder_due(m, now):
+        for m in await w.tx.reminders_due(now):
+            if m.status is not Status.PENDING or m.scheduled_for is None or m.scheduled_for <= now:
+                await w.tx.drop_reminder(m.id)
                 continue
+            if not policy.reminder_due(m, now):
+                continue  # remind_at is kept to the millisecond: due in under one
             if not await w.tx.mark_reminded(m.id, m.scheduled_for):
+                await w.tx.drop_reminder(m.id)  # given already
                 continue
             hours = max(1, round((m.scheduled_for - now).total_seconds() / 3600))
             await w.emit(
@@ -75,3 +111,37 @@ async def remind(ctx: Context) -> list[str]:
             )
             reminded.append(m.id)
     return reminded
+
+
+class ReminderPass:
+    """The reminder pass of the sender's loop, which runs every few seconds and after every commit: it
+    remembers when the next reminder falls due (`next_reminder`, one index probe) and reads again only
+    when that time comes, when an event that may move a schedule has committed since (`Outbox`), or
+    after `recheck` at the latest (a write this process did not see: another scheduler's)."""
+
+    def __init__(self, ctx: Context, recheck: timedelta = timedelta(minutes=5)) -> None:
+        self.ctx = ctx
+        self.recheck = recheck
+        self.next_at: datetime | None = None
+
+    def _changed(self) -> bool:
+        outbox = self.ctx.notify
+        if not isinstance(outbox, Outbox):
+            return True  # nothing tells this pass of new schedules: it looks every time
+        committed = self.ctx.bus.last_sequence
+        fresh = [seq for seq in outbox.schedule_changes if seq <= committed]
+        if fresh:
+            outbox.schedule_changes = [seq for seq in outbox.schedule_changes if seq > committed]
+        return bool(fresh)
+
+    async def __call__(self) -> list[str] | None:
+        """The reminders given, or None when the pass had no reason to read."""
+        now = self.ctx.clock.now()
+        changed = self._changed()  # before the read: what commits during it is looked at next time
+        if not changed and self.next_at is not None and now < self.next_at:
+            return None
+        reminded = await remind(self.ctx)
+        async with self.ctx.store.read() as tx:
+            at = await tx.next_reminder()
+        self.next_at = min(at, now + self.recheck) if at is not None else now + self.recheck
+        return reminded

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import socket
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,7 +41,7 @@ import yarl
 from kvmaint import webhook
 from server.notify.addresses import PrivateAddress, check_literal, connector_options
 from server.notify.models import Channel, OutboxItem
-from server.notify.outbox import remind
+from server.notify.outbox import ReminderPass
 from server.service.core import Context
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class Sender:
         self.ctx = ctx
         self.config = config or NotifyConfig()
         self._last_prune = float("-inf")
+        self.reminders = ReminderPass(ctx)
 
     # --- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -175,8 +177,9 @@ class Sender:
                 waker.cancel()
 
     async def cycle(self) -> Pass:
-        with self.ctx.obs.metrics.reminder_pass.time():
-            await remind(self.ctx)
+        started = time.perf_counter()  # a measurement, not a wait: real time
+        if await self.reminders() is not None:  # timed when it read, not when it had no reason to
+            self.ctx.obs.metrics.reminder_pass.observe(time.perf_counter() - started)
         done = await self.send_due()
         if self.ctx.clock.monotonic() - self._last_prune >= 3600:
             self._last_prune = self.ctx.clock.monotonic()
@@ -187,7 +190,7 @@ class Sender:
         return done
 
     async def send_due(self) -> Pass:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             due = await tx.due_outbox(self.ctx.clock.now(), self.config.batch)
         done = Pass()
         emails = [i for i in due if i.kind is Channel.EMAIL]
@@ -325,7 +328,7 @@ class Sender:
     async def _webhook_group(
         self, session: aiohttp.ClientSession, hook_id: str, items: list[OutboxItem], done: Pass
     ) -> None:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             hook = await tx.get_webhook(hook_id)
         blocked: tuple[str, datetime] | None = None
         for item in items:

@@ -174,7 +174,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         while True:
             await ctx.bus.wait_beyond(seen, STREAM_POLL_SECONDS)
             latest = ctx.bus.last_sequence
-            async with ctx.store.transaction() as tx:
+            async with ctx.store.read() as tx:
                 events = await tx.events_after(seen, app, "", 10_000)
             seen = max([latest, *(e.sequence for e in events)])
             changes = [e for e in events if e.type in (EventType.CONFIG_VAR_CHANGED, EventType.APP_DELETED)]
@@ -352,7 +352,7 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
             raise InvalidArgument.field("since_sequence", "since_sequence must not be negative.")
         position = request.since_sequence
         if app:
-            async with self.ctx.store.transaction() as tx:
+            async with self.ctx.store.read() as tx:
                 # A deleted app's events stay readable; a name that never had any is a mistake.
                 if await tx.get_app(app) is None and not await tx.events_after(0, app, "", 1):
                     raise NotFound(
@@ -362,7 +362,7 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
                     )
         while True:
             checked = self.ctx.bus.last_sequence
-            async with self.ctx.store.transaction() as tx:
+            async with self.ctx.store.read() as tx:
                 batch = await tx.events_after(position, app, addon, self.BATCH)
             for e in batch:
                 yield events_pb2.StreamEventsResponse(event=convert.event(e))

@@ -110,7 +110,7 @@ class SentinelFeed:
         await self.refresh()
 
     async def refresh(self) -> None:
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             addons, after = [], ""
             while True:
                 page = await tx.list_addons(None, after, ADDON_PAGE)
@@ -164,7 +164,7 @@ class SentinelFeed:
             return await self._step()
 
     async def _step(self) -> bool:
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             batch = await tx.events_after(self.position, "", "", BATCH)
         if not batch:
             if self.clock.monotonic() - self._refreshed_at >= self.refresh_seconds:

@@ -137,14 +137,14 @@ class CampaignService:
         return c, planned
 
     async def list(self) -> list[CampaignView]:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             out = []
             for c in await tx.list_campaigns():
                 out.append(CampaignView(c, _waves(c, await tx.campaign_members(c.id))))
             return out
 
     async def get(self, id: str) -> CampaignView:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             c = await _get(tx, id)
             members = await tx.campaign_members(c.id)
         return CampaignView(c, _waves(c, members), tuple(members))
@@ -355,7 +355,7 @@ async def _release(ctx: Context, w: Write, c: Campaign, states: list[MemberState
 
 async def advance_all(ctx: Context) -> int:
     """Steps every running campaign, each in its own transaction; returns how many changed state."""
-    async with ctx.store.transaction() as tx:
+    async with ctx.store.read() as tx:
         running = await tx.list_campaigns(CampaignStatus.RUNNING)
     changed = 0
     for c in running:

@@ -131,14 +131,14 @@ class FleetService:
     async def list_apps(self, size: int, token: str) -> tuple[list[App], str]:
         limit = paging.page_size(size)
         after = paging.decode("apps", token)
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             apps = await tx.list_apps(after, limit + 1)
         more = len(apps) > limit
         apps = apps[:limit]
         return apps, paging.encode("apps", apps[-1].name) if more else ""
 
     async def get_app(self, name: str) -> App:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             return await get_app(tx, name)
 
     async def delete_app(self, name: str) -> None:
@@ -221,7 +221,7 @@ class FleetService:
                 "standby", f"A {plan.name} plan has an HA standby: pass --standby HOST:PORT too."
             )
 
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             await get_app(tx, app_name)
             config = await tx.get_config(app_name)
             for var in attachments:
@@ -247,7 +247,7 @@ class FleetService:
                 )
         while not name:
             candidate = names.generate_addon_name(self.ctx.rng)
-            async with self.ctx.store.transaction() as tx:
+            async with self.ctx.store.read() as tx:
                 if await tx.get_addon(candidate) is None:
                     name = candidate
 
@@ -312,7 +312,7 @@ class FleetService:
     async def list_addons(self, app: str, size: int, token: str) -> tuple[list[Addon], str]:
         limit = paging.page_size(size)
         after = paging.decode("addons", token)
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             if app:
                 await get_app(tx, app)
             addons = await tx.list_addons(app or None, after, limit + 1)
@@ -321,7 +321,7 @@ class FleetService:
         return addons, paging.encode("addons", addons[-1].name) if more else ""
 
     async def config_vars(self, app: str) -> dict[str, str]:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             await get_app(tx, app)
             return await tx.get_config(app)
 

@@ -21,7 +21,7 @@ class FreezeService:
 
     async def list(self, app: str) -> list[Freeze]:
         """An app's freezes and the fleet's (app ""), still in force."""
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             if app:
                 await get_app(tx, app)
             return await tx.list_freezes(app or None, self.ctx.clock.now())

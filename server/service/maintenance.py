@@ -70,7 +70,7 @@ class MaintenanceService:
         self.placement: Placement = placement or NoPlacement()
 
     async def addon_info(self, app: str, ref: str) -> AddonInfo:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             addon = await resolve_addon(tx, app, ref)
             active = await tx.active_maintenance(addon.name)
         h = health(self.placement, addon, bool(active and active.status.in_progress))
@@ -95,7 +95,7 @@ class MaintenanceService:
 
     async def maintenance_info(self, app: str, ref: str) -> tuple[Addon, Maintenance | None]:
         """The active maintenance, else the most recent one."""
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             addon = await resolve_addon(tx, app, ref)
             m = await tx.active_maintenance(addon.name)
             if m is None:
@@ -104,7 +104,7 @@ class MaintenanceService:
         return addon, m
 
     async def get_window(self, app: str, ref: str) -> tuple[Addon, WindowState]:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             addon = await resolve_addon(tx, app, ref)
             m = await tx.active_maintenance(addon.name)
         return addon, self._state(addon, m)
@@ -191,7 +191,7 @@ class MaintenanceService:
         """Starts the pending maintenance now. Checked twice: once to refuse early (and, only for a
         request that would otherwise start, the add-on's health, which may wait for fresh reports), and
         again in the transaction that starts it."""
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             addon, _ = await _runnable(tx, app, ref, confirm)
         await self._refuse_unavailable(addon)
         now = self.ctx.clock.now()
@@ -204,14 +204,14 @@ class MaintenanceService:
     async def history(self, app: str, ref: str, limit: int) -> list[Maintenance]:
         if limit < 0 or limit > MAX_HISTORY:
             raise InvalidArgument.field("limit", f"limit must be between 1 and {MAX_HISTORY} (got {limit}).")
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             addon = await resolve_addon(tx, app, ref)
             return await tx.latest_maintenances(addon.name, limit or DEFAULT_HISTORY)
 
     async def list(self, app: str, size: int, token: str) -> tuple[list[Maintenance], str]:
         limit = paging.page_size(size)
         after = paging.decode("maintenances", token)
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             await get_app(tx, app)
             items = await tx.list_maintenances(app, after, limit + 1)
         more = len(items) > limit
@@ -225,7 +225,7 @@ class MaintenanceService:
         return items, token_out
 
     async def get(self, maintenance_id: str) -> Maintenance | None:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             return await tx.get_maintenance(maintenance_id)
 
 

@@ -68,7 +68,7 @@ class WebhookService:
         return hook, made
 
     async def list(self, app: str) -> list[Webhook]:
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             await get_app(tx, app)
             return await tx.list_webhooks(app)
 

@@ -49,6 +49,9 @@ WRITE_LOCK = 0x6B766D61696E7401  # held by every read-write transaction until it
 MIGRATE_LOCK = 0x6B766D61696E7402  # held while migrating, so two starting processes do not race
 SCHEDULER_LOCK = 0x6B766D61696E7403  # held for life by the one scheduler on this database
 
+# Connections of the read-only pool (`read()`), beside the read-write pool's.
+READERS = 4
+
 # Names kvmaint's sessions in pg_stat_activity (and so in the refusal of a second scheduler).
 SESSION_SETTINGS = {"application_name": "kvmaint-scheduler"}
 
@@ -275,6 +278,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX addon_servers_addon ON addon_servers(addon);
     INSERT INTO addon_servers (host, port, addon) SELECT s->>'host', (s->>'port')::integer, a.name
         FROM addons AS a, jsonb_array_elements(a.servers) AS s;
+    """,
+    # 11: when each pending maintenance's 24-hour reminder falls due, kept by triggers, indexed.
+    """
+    ALTER TABLE maintenances ADD COLUMN remind_at TIMESTAMPTZ;
+    UPDATE maintenances SET remind_at = CASE WHEN status = 'pending' AND scheduled_for IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = maintenances.id
+        AND r.scheduled_for = maintenances.scheduled_for) THEN scheduled_for - interval '1 day' END;
+    CREATE INDEX maintenances_remind ON maintenances(remind_at) WHERE remind_at IS NOT NULL;
+    CREATE FUNCTION kvmaint_remind_at() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.remind_at := CASE WHEN NEW.status = 'pending' AND NEW.scheduled_for IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = NEW.id
+            AND r.scheduled_for = NEW.scheduled_for) THEN NEW.scheduled_for - interval '1 day' END;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER maintenances_remind BEFORE INSERT OR UPDATE OF status, scheduled_for ON maintenances
+        FOR EACH ROW EXECUTE FUNCTION kvmaint_remind_at();
+    CREATE FUNCTION kvmaint_reminded() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE maintenances SET remind_at = NULL
+            WHERE id = NEW.maintenance_id AND scheduled_for = NEW.scheduled_for;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER reminders_given AFTER INSERT ON reminders FOR EACH ROW EXECUTE FUNCTION kvmaint_reminded();
     """,
 ]
 
@@ -590,15 +617,16 @@ class PostgresTx:
         )
 
     # maintenances
-    async def _load(self, rows: list[asyncpg.Record]) -> list[Maintenance]:
-        """Maintenances with their histories, read in one query for all of them."""
+    async def _load(self, rows: list[asyncpg.Record], history: bool = True) -> list[Maintenance]:
+        """Maintenances with their histories (unless `history` is False: the periodic passes never print
+        them), read in one query for all of them."""
         if not rows:
             return []
         hist: dict[str, list[HistoryEntry]] = {r["id"]: [] for r in rows}
         for h in await self._all(
             "SELECT maintenance_id, time, status, step, message FROM maintenance_history "
             "WHERE maintenance_id = ANY($1::text[]) ORDER BY id",
-            list(hist),
+            list(hist) if history else [],
         ):
             entry = HistoryEntry(h["time"], Status(h["status"]), h["step"], h["message"])
             hist[h["maintenance_id"]].append(entry)
@@ -636,6 +664,11 @@ class PostgresTx:
 
     async def _maints(self, where: str, *params: Any) -> list[Maintenance]:
         return await self._load(await self._all(f"SELECT {_MAINT_COLS} FROM maintenances {where}", *params))
+
+    async def _bare(self, where: str, *params: Any) -> list[Maintenance]:
+        """As `_maints`, without histories."""
+        rows = await self._all(f"SELECT {_MAINT_COLS} FROM maintenances {where}", *params)
+        return await self._load(rows, history=False)
 
     async def get_maintenance(self, id: str) -> Maintenance | None:
         found = await self._maints("WHERE id = $1", id)
@@ -690,16 +723,37 @@ class PostgresTx:
         return await self._maints("WHERE app = $1 ORDER BY created_at DESC, id DESC LIMIT $2", app, limit)
 
     async def in_progress_maintenances(self) -> list[Maintenance]:
-        return await self._maints("WHERE status IN ('preparing', 'ready', 'running') ORDER BY started_at")
+        return await self._bare("WHERE status IN ('preparing', 'ready', 'running') ORDER BY started_at")
 
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
-        return await self._maints(
+        return await self._bare(
             "WHERE status = 'pending' AND scheduled_for <= $1 AND NOT needs_operator "
-            "AND id NOT IN (SELECT cm.maintenance_id FROM campaign_members AS cm JOIN campaigns AS c "
-            "ON c.id = cm.campaign_id WHERE c.status != 'running' AND cm.maintenance_id != '') "
+            "AND NOT EXISTS (SELECT 1 FROM campaign_members AS cm JOIN campaigns AS c "
+            "ON c.id = cm.campaign_id WHERE cm.maintenance_id = maintenances.id "
+            "AND cm.maintenance_id != '' AND c.status != 'running') "
             "ORDER BY required_by, scheduled_for",
             _ts(now),
         )
+
+    async def host_addons(self, host: str) -> list[Addon]:
+        """The add-ons with a server on `host`, through the addon_servers index (not the fleet)."""
+        rows = await self._all(
+            "SELECT * FROM addons WHERE name IN (SELECT addon FROM addon_servers WHERE host = $1) "
+            "ORDER BY name",
+            host,
+        )
+        return [_addon(r) for r in rows]
+
+    async def latest_of(self, addons: list[str]) -> dict[str, Maintenance]:
+        """Each of `addons`' most recent maintenance (as `latest_maintenances(a, 1)`), without history."""
+        if not addons:
+            return {}
+        found = await self._bare(
+            "WHERE id IN (SELECT DISTINCT ON (addon) id FROM maintenances WHERE addon = ANY($1::text[]) "
+            "ORDER BY addon, created_at DESC, id DESC)",
+            addons,
+        )
+        return {m.addon: m for m in found}
 
     # freezes
     async def list_freezes(self, app: str | None, ending_after: datetime) -> list[Freeze]:
@@ -904,11 +958,29 @@ class PostgresTx:
 
     async def starting_between(self, after: datetime, until: datetime) -> list[Maintenance]:
         """Pending maintenances with after < scheduled_for <= until (the reminders' candidates)."""
-        return await self._maints(
+        return await self._bare(
             "WHERE status = 'pending' AND scheduled_for > $1 AND scheduled_for <= $2 ORDER BY scheduled_for",
             _ts(after),
             _ts(until),
         )
+
+    async def reminders_due(self, now: datetime) -> list[Maintenance]:
+        """Maintenances whose reminder fell due by `now` and was not given (nor dropped), without
+        history: through the remind_at index, so as many as are due, not the fleet."""
+        return await self._bare(
+            "WHERE remind_at IS NOT NULL AND remind_at <= $1 ORDER BY remind_at", _ts(now)
+        )
+
+    async def next_reminder(self) -> datetime | None:
+        """When the earliest reminder not yet given falls due (one index probe)."""
+        at: datetime | None = await self._db.fetchval(
+            "SELECT MIN(remind_at) FROM maintenances WHERE remind_at IS NOT NULL"
+        )
+        return at
+
+    async def drop_reminder(self, maintenance_id: str) -> None:
+        """No reminder for this schedule any more (it is too late for one); a new schedule sets another."""
+        await self._exec("UPDATE maintenances SET remind_at = NULL WHERE id = $1", maintenance_id)
 
     async def mark_reminded(self, maintenance_id: str, scheduled_for: datetime) -> bool:
         """False when the reminder for this (maintenance, scheduled_for) was already given."""
@@ -1146,10 +1218,12 @@ class PostgresStore:
     """A pool of connections to one database. Transactions are serialised by an advisory lock (see the
     module docstring); `lock_scheduler` holds another on a connection of its own for the process' life."""
 
-    def __init__(self, dsn: str, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(self, dsn: str, min_size: int = 1, max_size: int = 4, readers: int = READERS) -> None:
         self.dsn = dsn
         self._min, self._max = min_size, max_size
+        self._reader_count = readers
         self._pool: asyncpg.Pool | None = None
+        self._reads: asyncpg.Pool | None = None
         self._owner: asyncpg.Connection | None = None
 
     async def open(self) -> None:
@@ -1159,6 +1233,11 @@ class PostgresStore:
         self._pool = pool
         try:
             await self._migrate()
+            # A pool of its own: writers queued on the advisory lock hold their connections, and a read
+            # must not wait for one of those.
+            self._reads = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self._reader_count, server_settings=SESSION_SETTINGS
+            )
         except BaseException:
             await self.close()
             raise
@@ -1226,6 +1305,9 @@ class PostgresStore:
         if self._owner is not None:
             await self._owner.close()
             self._owner = None
+        if self._reads is not None:
+            reads, self._reads = self._reads, None
+            await reads.close()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -1251,6 +1333,28 @@ class PostgresStore:
         except BaseException:
             if conn.is_in_transaction():
                 with contextlib.suppress(Exception):  # the pool's reset rolls back or closes it instead
+                    await _settle(tx.rollback())
+            raise
+        finally:
+            await _settle(pool.release(conn))
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[PostgresTx]:
+        """A read-only transaction on the readers' pool, without the advisory lock: it does not wait
+        behind a writer. REPEATABLE READ READ ONLY, so all its reads see one snapshot, taken at its first
+        statement (after every commit that returned before it began). Writing through it fails."""
+        pool = self._reads
+        if pool is None:
+            raise RuntimeError("store is not open")
+        conn = await pool.acquire()
+        tx = conn.transaction(isolation="repeatable_read", readonly=True)
+        try:
+            await tx.start()
+            yield PostgresTx(conn)
+            await _settle(tx.commit())
+        except BaseException:
+            if conn.is_in_transaction():
+                with contextlib.suppress(Exception):
                     await _settle(tx.rollback())
             raise
         finally:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +256,55 @@ MIGRATIONS: list[str] = [
     INSERT INTO addon_servers (host, port, addon) SELECT json_extract(s.value, '$.host'),
         json_extract(s.value, '$.port'), a.name FROM addons AS a, json_each(a.servers) AS s
     """,
+    # 11: when each pending maintenance's 24-hour reminder falls due (scheduled_for - 1 day, the
+    # REMIND_BEFORE of server/notify/policy.py), NULL once given or when not pending, kept by triggers
+    # so every write path keeps it; indexed, so the reminder pass reads only the reminders due. The
+    # format is SQLite's strftime('%Y-%m-%dT%H:%M:%f') in UTC (`_remind_ts`), compared as text.
+    """
+    ALTER TABLE maintenances ADD COLUMN remind_at TEXT;
+    UPDATE maintenances SET remind_at = CASE WHEN status = 'pending' AND scheduled_for IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = maintenances.id
+        AND r.scheduled_for = maintenances.scheduled_for)
+        THEN strftime('%Y-%m-%dT%H:%M:%f', scheduled_for, '-1 day') END;
+    CREATE INDEX maintenances_remind ON maintenances(remind_at) WHERE remind_at IS NOT NULL;
+    CREATE TRIGGER maintenances_remind_insert AFTER INSERT ON maintenances BEGIN
+        UPDATE maintenances SET remind_at = CASE WHEN NEW.status = 'pending' AND NEW.scheduled_for IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = NEW.id
+            AND r.scheduled_for = NEW.scheduled_for)
+            THEN strftime('%Y-%m-%dT%H:%M:%f', NEW.scheduled_for, '-1 day') END WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER maintenances_remind_update AFTER UPDATE OF status, scheduled_for ON maintenances BEGIN
+        UPDATE maintenances SET remind_at = CASE WHEN NEW.status = 'pending' AND NEW.scheduled_for IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM reminders AS r WHERE r.maintenance_id = NEW.id
+            AND r.scheduled_for = NEW.scheduled_for)
+            THEN strftime('%Y-%m-%dT%H:%M:%f', NEW.scheduled_for, '-1 day') END WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER reminders_given AFTER INSERT ON reminders BEGIN
+        UPDATE maintenances SET remind_at = NULL
+            WHERE id = NEW.maintenance_id AND scheduled_for = NEW.scheduled_for;
+    END
+    """,
 ]
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements: split at semicolons, except those inside a trigger's body."""
+    out, buf = [], ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip(" \n;"):
+        out.append(buf.strip())
+    return out
+
+
+def _remind_ts(dt: datetime) -> str:
+    """A time as migration 11 writes remind_at (UTC, milliseconds, no offset), so text compares."""
+    u = utc(dt)
+    return u.strftime("%Y-%m-%dT%H:%M:%S.") + f"{u.microsecond // 1000:03d}"
 
 # addon_servers (migration 10) indexes add-ons by server, so `CreateAddon` checks uniqueness without a scan.
 
@@ -551,10 +600,11 @@ class SqliteTx:
         )
 
     # maintenances
-    async def _load(self, rows: list[aiosqlite.Row]) -> list[Maintenance]:
-        """Maintenances with their histories, read in one query per 500 of them (not one each)."""
+    async def _load(self, rows: list[aiosqlite.Row], history: bool = True) -> list[Maintenance]:
+        """Maintenances with their histories (unless `history` is False: the periodic passes never print
+        them), read in one query per 500 of them (not one each)."""
         hist: dict[str, list[HistoryEntry]] = {r["id"]: [] for r in rows}
-        ids = list(hist)
+        ids = list(hist) if history else []
         for k in range(0, len(ids), 500):
             chunk = ids[k : k + 500]
             for h in await self._all(
@@ -672,17 +722,40 @@ class SqliteTx:
             f"SELECT {_MAINT_COLS} FROM maintenances WHERE status IN ('preparing', 'ready', 'running') "
             "ORDER BY started_at"
         )
-        return await self._load(rows)
+        return await self._load(rows, history=False)
 
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
         rows = await self._all(
             f"SELECT {_MAINT_COLS} FROM maintenances WHERE status = 'pending' AND scheduled_for <= ? "
-            "AND needs_operator = 0 AND id NOT IN (SELECT cm.maintenance_id FROM campaign_members AS cm "
-            "JOIN campaigns AS c ON c.id = cm.campaign_id WHERE c.status != 'running' "
-            "AND cm.maintenance_id != '') ORDER BY required_by, scheduled_for",
+            "AND needs_operator = 0 AND NOT EXISTS (SELECT 1 FROM campaign_members AS cm "
+            "JOIN campaigns AS c ON c.id = cm.campaign_id WHERE cm.maintenance_id = maintenances.id "
+            "AND cm.maintenance_id != '' AND c.status != 'running') ORDER BY required_by, scheduled_for",
             _ts(now),
         )
-        return await self._load(rows)
+        return await self._load(rows, history=False)
+
+    async def host_addons(self, host: str) -> list[Addon]:
+        """The add-ons with a server on `host`, through the addon_servers index (not the fleet)."""
+        rows = await self._all(
+            "SELECT * FROM addons WHERE name IN (SELECT addon FROM addon_servers WHERE host = ?) "
+            "ORDER BY name",
+            host,
+        )
+        return [_addon(r) for r in rows]
+
+    async def latest_of(self, addons: list[str]) -> dict[str, Maintenance]:
+        """Each of `addons`' most recent maintenance (as `latest_maintenances(a, 1)`), without history."""
+        out: dict[str, Maintenance] = {}
+        for k in range(0, len(addons), 500):
+            chunk = addons[k : k + 500]
+            rows = await self._all(
+                f"SELECT {_MAINT_COLS} FROM (SELECT {_MAINT_COLS}, ROW_NUMBER() OVER (PARTITION BY addon "
+                "ORDER BY created_at DESC, id DESC) AS rn FROM maintenances "
+                f"WHERE addon IN ({', '.join('?' * len(chunk))})) WHERE rn = 1",
+                *chunk,
+            )
+            out.update((m.addon, m) for m in await self._load(rows, history=False))
+        return out
 
     # freezes
     async def list_freezes(self, app: str | None, ending_after: datetime) -> list[Freeze]:
@@ -904,7 +977,26 @@ class SqliteTx:
             _ts(after),
             _ts(until),
         )
-        return await self._load(rows)
+        return await self._load(rows, history=False)
+
+    async def reminders_due(self, now: datetime) -> list[Maintenance]:
+        """Maintenances whose reminder fell due by `now` and was not given (nor dropped), without
+        history: through the remind_at index, so as many as are due, not the fleet."""
+        rows = await self._all(
+            f"SELECT {_MAINT_COLS} FROM maintenances WHERE remind_at IS NOT NULL AND remind_at <= ? "
+            "ORDER BY remind_at",
+            _remind_ts(now),
+        )
+        return await self._load(rows, history=False)
+
+    async def next_reminder(self) -> datetime | None:
+        """When the earliest reminder not yet given falls due (one index probe)."""
+        row = await self._one("SELECT MIN(remind_at) FROM maintenances WHERE remind_at IS NOT NULL")
+        return datetime.fromisoformat(row[0]).replace(tzinfo=UTC) if row and row[0] else None
+
+    async def drop_reminder(self, maintenance_id: str) -> None:
+        """No reminder for this schedule any more (it is too late for one); a new schedule sets another."""
+        await self._db.execute("UPDATE maintenances SET remind_at = NULL WHERE id = ?", (maintenance_id,))
 
     async def mark_reminded(self, maintenance_id: str, scheduled_for: datetime) -> bool:
         """False when the reminder for this (maintenance, scheduled_for) was already given."""
@@ -1155,13 +1247,23 @@ async def _execute(db: aiosqlite.Connection, sql: str) -> None:
     await db.execute(sql)
 
 
-class SqliteStore:
-    """One connection; transactions are serialised by a lock, which SQLite would do for writers anyway."""
+# Read-only connections beside the writer's (WAL lets them read while it writes); a read waits only for
+# a free one of these, never for the write lock.
+READERS = 3
 
-    def __init__(self, path: str | Path) -> None:
+
+class SqliteStore:
+    """One writing connection, whose transactions are serialised by a lock (which SQLite would do for
+    writers anyway), and `READERS` read-only ones for `read()`. An in-memory database has only the
+    writer (another connection would open another database), so there `read()` takes the lock too."""
+
+    def __init__(self, path: str | Path, readers: int = READERS) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._reader_count = readers
+        self._readers: list[aiosqlite.Connection] = []
+        self._idle: asyncio.Queue[aiosqlite.Connection] | None = None
 
     async def open(self) -> None:
         if str(self.path) != ":memory:":
@@ -1175,9 +1277,23 @@ class SqliteStore:
         self._db = db
         try:
             await self._migrate()
+            await self._open_readers()
         except BaseException:
             await self.close()  # its thread would keep a refused start from exiting
             raise
+
+    async def _open_readers(self) -> None:
+        if str(self.path) == ":memory:" or self._reader_count < 1:
+            return
+        idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for _ in range(self._reader_count):
+            r = await aiosqlite.connect(self.path, isolation_level=None)
+            self._readers.append(r)
+            r.row_factory = aiosqlite.Row
+            await r.execute("PRAGMA query_only=ON")  # a write through read() fails instead of locking
+            await r.execute("PRAGMA busy_timeout=5000")
+            idle.put_nowait(r)
+        self._idle = idle
 
     async def _migrate(self) -> None:
         db = self._conn
@@ -1195,7 +1311,7 @@ class SqliteStore:
                 continue
             await db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in filter(str.strip, script.split(";")):
+                for statement in _statements(script):
                     await db.execute(statement)
                 await db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
                 await db.execute("COMMIT")
@@ -1216,6 +1332,10 @@ class SqliteStore:
         return self._db
 
     async def close(self) -> None:
+        self._idle = None
+        readers, self._readers = self._readers, []
+        for r in readers:
+            await r.close()
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -1239,7 +1359,30 @@ class SqliteStore:
                 if db.in_transaction:
                     await _settle(db, "ROLLBACK")
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqliteTx]:
+        """A read-only transaction on a reader connection: one snapshot (a deferred `BEGIN` takes it at
+        its first read), never the write lock, so it does not wait behind a writer and a writer does
+        not wait behind it. It sees every transaction committed before it began. Writing through it
+        fails (`PRAGMA query_only`)."""
+        idle = self._idle
+        if idle is None:
+            async with self.transaction() as tx:
+                yield tx
+            return
+        db = await idle.get()
+        try:
+            await _settle(db, "BEGIN")
+            yield SqliteTx(db)
+        finally:
+            try:
+                if db.in_transaction:
+                    await _settle(db, "ROLLBACK")  # nothing to keep: it wrote nothing
+            finally:
+                if self._idle is idle:
+                    idle.put_nowait(db)
+
     async def last_sequence(self) -> int:
-        async with self._lock, self._conn.execute("SELECT COALESCE(MAX(sequence), 0) FROM events") as cur:
-            row = await cur.fetchone()
+        async with self.read() as tx:
+            row = await tx._one("SELECT COALESCE(MAX(sequence), 0) FROM events")
         return int(row[0]) if row else 0

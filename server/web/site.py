@@ -129,7 +129,7 @@ class StatusSite(Listener):
     async def _calendar(self, request: web.Request) -> web.Response:
         p, app = self._scope(request)
         now = self.ctx.clock.now()
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             addons = await tx.list_addons(app, "", MAX_ROWS + 1)
             active = [m for a in addons[:MAX_ROWS] if (m := await tx.active_maintenance(a.name)) is not None]
             freezes = [f for f in await tx.list_freezes(app, now) if not app or f.applies_to(app)]
@@ -141,7 +141,7 @@ class StatusSite(Listener):
 
     async def running_rows(self, app: str | None) -> list[dict[str, str]]:
         now = self.ctx.clock.now()
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             running = await tx.in_progress_maintenances()
         rows = []
         for m in sorted(running, key=lambda m: (m.started_at or m.created_at, m.id)):
@@ -196,7 +196,7 @@ class StatusSite(Listener):
         p: Principal = request[PRINCIPAL]
         name = request.match_info["name"]
         who = _who(p, self.tokens)
-        async with self.ctx.store.transaction() as tx:
+        async with self.ctx.store.read() as tx:
             addon = await tx.get_addon(name)
             if addon is None or (not p.is_operator and addon.app != p.app):
                 # The same answer whether it exists or not: an app token learns nothing of others.

@@ -38,6 +38,8 @@ async def _usable(store: AnyStore, name: str) -> None:
         assert await tx.get_app(name) is not None
     if isinstance(store, SqliteStore):
         assert not store._conn.in_transaction
+        assert not any(r.in_transaction for r in store._readers)
+        assert store._idle is not None and store._idle.qsize() == len(store._readers)  # all returned
     else:
         assert await _idle_in_transaction(store) == 0
 
@@ -89,6 +91,7 @@ async def test_concurrent_cancelled_readers_and_writers(store: AnyStore) -> None
 
     for round_ in range(20):
         tasks = [asyncio.create_task(reader()) for _ in range(5)]
+        tasks += [asyncio.create_task(_read(store)) for _ in range(5)]
         tasks += [asyncio.create_task(_write(store, f"r{round_}-{i}")) for i in range(5)]
         for i, task in enumerate(tasks):
             await asyncio.sleep(0)
@@ -96,3 +99,22 @@ async def test_concurrent_cancelled_readers_and_writers(store: AnyStore) -> None
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await _usable(store, f"check-{round_}")
+
+
+async def _read(store: AnyStore) -> None:
+    async with store.read() as tx:
+        await tx.events_after(0, "", "", 10)
+        await tx.list_apps("", 10)
+
+
+async def test_cancel_at_every_turn_of_a_read(store: AnyStore) -> None:
+    """The same for `read()`: its connection goes back to the readers outside any transaction."""
+    for turns in range(30):
+        task = asyncio.create_task(_read(store))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await _usable(store, f"check-{turns}")
+        await asyncio.wait_for(_read(store), 5)

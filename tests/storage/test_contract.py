@@ -109,6 +109,72 @@ async def test_a_transaction_commits_all_or_nothing(store: AnyStore) -> None:
         assert await tx.get_app("b") == app("b")
 
 
+async def test_a_read_does_not_wait_behind_an_open_write_transaction(store: AnyStore) -> None:
+    await seed(store)
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        async with store.transaction() as tx:
+            await tx.insert_app(app("written"))
+            writing.set()
+            await release.wait()  # the write transaction (and its lock) stays open meanwhile
+
+    task = asyncio.create_task(writer())
+    try:
+        await asyncio.wait_for(writing.wait(), 5)
+
+        async def read() -> tuple[App | None, App | None, int]:
+            async with store.read() as tx:
+                return await tx.get_app("example-app"), await tx.get_app("written"), await store.last_sequence()
+
+        # Under the write lock this would wait until `release`: it must answer while the writer is open.
+        seen, uncommitted, _ = await asyncio.wait_for(read(), 2)
+        assert seen == app()
+        assert uncommitted is None  # an open transaction's writes are not visible
+    finally:
+        release.set()
+        await task
+    async with store.read() as tx:  # committed: visible to the next read
+        assert await tx.get_app("written") == app("written")
+
+
+async def test_many_reads_at_once_beside_a_writer_see_what_committed_before_they_began(store: AnyStore) -> None:
+    await seed(store)
+
+    async def read(expect: str) -> None:
+        async with store.read() as tx:
+            assert await tx.get_app(expect) is not None
+            await asyncio.sleep(0)
+
+    for k in range(5):
+        async with store.transaction() as tx:
+            await tx.insert_app(app(f"app-{k}"))
+        await asyncio.gather(*(read(f"app-{k}") for _ in range(10)))
+
+
+async def test_a_read_transaction_refuses_writes(store: AnyStore) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - each driver raises its own read-only error
+        async with store.read() as tx:
+            await tx.insert_app(app("nope"))
+    async with store.read() as tx:
+        assert await tx.get_app("nope") is None
+    async with store.transaction() as tx:  # and the store stays usable for both
+        await tx.insert_app(app("yes"))
+    async with store.read() as tx:
+        assert await tx.get_app("yes") == app("yes")
+
+
+async def test_a_read_sees_one_snapshot_while_writers_commit(store: AnyStore) -> None:
+    await seed(store)
+    async with store.read() as tx:
+        before = await tx.list_apps("", 10)
+        async with store.transaction() as w:  # commits while the read is open
+            await w.insert_app(app("later"))
+        assert await tx.list_apps("", 10) == before
+    async with store.read() as tx:
+        assert [a.name for a in await tx.list_apps("", 10)] == ["example-app", "later"]
+
+
 async def test_a_failing_statement_rolls_back_the_transaction_and_leaves_the_store_usable(store: AnyStore) -> None:
     await seed(store)
     with pytest.raises(Exception):  # noqa: B017 - each driver raises its own integrity error
@@ -341,6 +407,52 @@ async def test_maintenance_round_trip_with_every_field_and_history(store: AnySto
         assert await tx.get_maintenance("m-1") == done  # history is kept, not rewritten by an update
 
 
+async def test_the_periodic_passes_read_maintenances_without_their_histories(store: AnyStore) -> None:
+    """Histories are loaded for the reads that print them (get, active, latest, list), not for the
+    planner's, the runner's and the reminders' (issue 9: they grow with every step ever taken)."""
+    await seed(store)
+    step = (HistoryEntry(T0, Status.PENDING, "", "required"),)
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(maint("m-due", scheduled_for=T0 - timedelta(minutes=1), history=step))
+        await tx.insert_maintenance(
+            maint("m-run", "redis-b", status=Status.RUNNING, started_at=T0, history=step)
+        )
+    async with store.read() as tx:
+        assert [m.history for m in await tx.due_maintenances(T0)] == [()]
+        assert [m.history for m in await tx.in_progress_maintenances()] == [()]
+        assert [m.history for m in await tx.starting_between(T0 - timedelta(hours=1), T0)] == [()]
+        got = await tx.get_maintenance("m-due")
+        assert got is not None and got.history == step
+        assert [m.history for m in await tx.latest_maintenances("redis-a", 1)] == [step]
+        assert [m.history for m in await tx.list_maintenances("example-app", "", 10)] == [step, step]
+
+
+async def test_host_addons_and_latest_of(store: AnyStore) -> None:
+    await seed(store)  # redis-a on db-1 and db-2
+    async with store.transaction() as tx:
+        await tx.insert_addon(replace(addon("redis-b"), servers=(ServerRef("db-2", 7003, Role.PRIMARY),)))
+        await tx.insert_addon(replace(addon("redis-c"), servers=(ServerRef("db-3", 7004, Role.PRIMARY),)))
+        await tx.insert_maintenance(maint("a-1", status=Status.COMPLETED, created_at=T0))
+        await tx.insert_maintenance(maint("a-2", status=Status.FAILED, created_at=T0 + timedelta(hours=1),
+                                          history=(HistoryEntry(T0, Status.FAILED, "", "x"),)))
+        await tx.insert_maintenance(maint("b-1", "redis-b", status=Status.COMPLETED, created_at=T0))
+        await tx.insert_maintenance(maint("b-2", "redis-b", status=Status.PENDING, created_at=T0))  # same time
+    async with store.read() as tx:
+        assert [a.name for a in await tx.host_addons("db-2")] == ["redis-a", "redis-b"]
+        assert [a.name for a in await tx.host_addons("db-1")] == ["redis-a"]
+        assert await tx.host_addons("db-9") == []
+        latest = await tx.latest_of(["redis-a", "redis-b", "redis-c", "missing"])
+        assert {k: m.id for k, m in latest.items()} == {"redis-a": "a-2", "redis-b": "b-2"}  # id breaks ties
+        assert latest["redis-a"].history == ()
+        assert latest["redis-a"] == replace((await tx.latest_maintenances("redis-a", 1))[0], history=())
+        assert await tx.latest_of([]) == {}
+    async with store.transaction() as tx:  # moved servers move with the index
+        await tx.update_addon(replace(addon("redis-b"), servers=(ServerRef("db-3", 7005, Role.PRIMARY),)))
+    async with store.read() as tx:
+        assert [a.name for a in await tx.host_addons("db-3")] == ["redis-b", "redis-c"]
+        assert [a.name for a in await tx.host_addons("db-2")] == ["redis-a"]
+
+
 async def test_active_latest_and_in_progress_maintenances(store: AnyStore) -> None:
     await seed(store)
     async with store.transaction() as tx:
@@ -484,6 +596,7 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
         await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=done))
     db = location(store)
     await store.close()
+    undo_migration_11(db)
     for sql in (
         "DROP TABLE addon_servers",
         "DROP INDEX addons_maintained",
@@ -494,7 +607,7 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
     again = store_for(db)
     await again.open()
     try:
-        assert await again.schema_version() == 10
+        assert await again.schema_version() == len(sqlite.MIGRATIONS)
         async with again.transaction() as tx:
             found = await tx.routine_candidates(T0 + timedelta(days=2))
             assert [(a.name, at) for a, at in found] == [("redis-a", done), ("redis-b", T0)]
@@ -505,6 +618,89 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
             }
     finally:
         await again.close()
+
+
+
+# reminders (migration 11)
+
+
+def undo_migration_11(db: Path | str) -> None:
+    """Takes a database back to schema 10 (the code that wrote 10 is gone)."""
+    drops = ["DROP TRIGGER reminders_given ON reminders", "DROP TRIGGER maintenances_remind ON maintenances",
+             "DROP FUNCTION kvmaint_remind_at", "DROP FUNCTION kvmaint_reminded"]
+    if not isinstance(db, str):  # SQLite's triggers are not per table
+        drops = ["DROP TRIGGER reminders_given", "DROP TRIGGER maintenances_remind_insert",
+                 "DROP TRIGGER maintenances_remind_update"]
+    for sql in (*drops, "DROP INDEX maintenances_remind", "ALTER TABLE maintenances DROP COLUMN remind_at",
+                "DELETE FROM schema_migrations WHERE version >= 11"):
+        db_rows(db, sql)
+
+
+MS = timedelta(milliseconds=1)
+
+
+async def test_the_next_reminder_follows_every_write_of_a_pending_maintenance(store: AnyStore) -> None:
+    """remind_at = scheduled_for - 24 h (policy.REMIND_BEFORE) while pending and not reminded, kept by
+    the database itself, so whichever path writes a maintenance keeps it."""
+    await seed(store)
+    at = T0 + timedelta(days=3)
+    day = timedelta(days=1)
+    async with store.transaction() as tx:
+        assert await tx.next_reminder() is None
+        await tx.insert_maintenance(maint("m-1", scheduled_for=at))
+        await tx.insert_maintenance(maint("m-unscheduled"))
+        await tx.insert_maintenance(maint("m-done", status=Status.COMPLETED, scheduled_for=T0))
+    async with store.read() as tx:
+        nxt = await tx.next_reminder()
+        assert nxt is not None and at - day - MS < nxt <= at - day  # to the millisecond
+        assert await tx.reminders_due(at - day - 2 * MS) == []
+        assert [m.id for m in await tx.reminders_due(at - day)] == ["m-1"]
+        assert (await tx.reminders_due(at - day))[0].history == ()
+    async with store.transaction() as tx:  # moved later: the reminder moves with it
+        m = await tx.get_maintenance("m-1")
+        assert m is not None
+        await tx.update_maintenance(replace(m, scheduled_for=at + timedelta(hours=5)))
+    async with store.read() as tx:
+        assert await tx.reminders_due(at - day) == []
+        assert [m.id for m in await tx.reminders_due(at + timedelta(hours=5) - day)] == ["m-1"]
+    async with store.transaction() as tx:  # given: none due any more, for that time
+        assert await tx.mark_reminded("m-1", at + timedelta(hours=5))
+        assert await tx.next_reminder() is None
+        m = await tx.get_maintenance("m-1")
+        assert m is not None
+        await tx.update_maintenance(replace(m, current_step="x"))  # a write of the same schedule
+        assert await tx.next_reminder() is None
+        await tx.update_maintenance(replace(m, scheduled_for=at + timedelta(days=7)))  # a new time
+        assert [x.id for x in await tx.reminders_due(at + timedelta(days=6))] == ["m-1"]
+        await tx.update_maintenance(replace(m, status=Status.RUNNING, scheduled_for=at + timedelta(days=7)))
+        assert await tx.next_reminder() is None  # not pending: no reminder
+        await tx.insert_maintenance(maint("m-2", "redis-b", scheduled_for=at))
+        await tx.drop_reminder("m-2")
+        assert await tx.next_reminder() is None
+
+
+async def test_migration_11_sets_the_reminders_of_an_existing_fleet(store: AnyStore) -> None:
+    await seed(store)
+    at = T0 + timedelta(days=3)
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(maint("m-1", scheduled_for=at))
+        await tx.insert_maintenance(maint("m-2", "redis-b", scheduled_for=at + timedelta(hours=1)))
+        await tx.insert_maintenance(maint("m-3", "redis-c", status=Status.RUNNING, scheduled_for=at))
+        await tx.mark_reminded("m-2", at + timedelta(hours=1))
+    db = location(store)
+    await store.close()
+    undo_migration_11(db)
+    again = store_for(db)
+    await again.open()
+    try:
+        assert await again.schema_version() == len(sqlite.MIGRATIONS)
+        async with again.read() as tx:
+            assert [m.id for m in await tx.reminders_due(at)] == ["m-1"]
+            nxt = await tx.next_reminder()
+            assert nxt is not None and at - timedelta(days=1) - MS < nxt <= at - timedelta(days=1)
+    finally:
+        await again.close()
+
 
 # freezes
 
