@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from server.domain.campaigns import Campaign, CampaignStatus, Candidate, Member, MemberState
@@ -11,6 +11,7 @@ from server.domain.credentials import AddonCredentials
 from server.domain.freezes import Freeze
 from server.domain.models import Addon, App, Event, HistoryEntry, Maintenance
 from server.notify.models import OutboxItem, Webhook
+from server.replica.models import SCHEDULER_LEASE, LeaderInfo, SchedulerInfo
 
 
 class Tx(Protocol):
@@ -90,6 +91,23 @@ class Tx(Protocol):
     async def set_campaign_member(
         self, campaign_id: str, addon: str, maintenance_id: str, note: str
     ) -> None: ...
+
+    async def acquire_lease(
+        self, name: str, holder: str, address: str, agent_address: str, duration: timedelta
+    ) -> int | None:
+        """Takes a free or expired lease at term + 1, or renews `holder`'s own live one at its term;
+        None while another holds it unexpired (expiry on the database's clock)."""
+        ...
+    async def take_lease(
+        self, name: str, holder: str, address: str, agent_address: str, duration: timedelta
+    ) -> int:
+        """Takes the lease at term + 1 whoever holds it: only for the one process a SQLite file allows."""
+        ...
+    async def release_lease(self, name: str, holder: str, term: int) -> None: ...
+    async def get_leader(self, name: str = SCHEDULER_LEASE) -> LeaderInfo | None: ...
+    async def upsert_scheduler(self, id: str, address: str, agent_address: str, version: str) -> None: ...
+    async def delete_scheduler(self, id: str) -> None: ...
+    async def list_schedulers(self) -> list[SchedulerInfo]: ...
 
     async def append_event(self, event: Event) -> int: ...
     async def events_after(self, sequence: int, app: str, addon: str, limit: int) -> list[Event]: ...

@@ -601,7 +601,9 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
         "DROP TABLE addon_servers",
         "DROP INDEX addons_maintained",
         "ALTER TABLE addons DROP COLUMN maintained_at",
-        "DELETE FROM schema_migrations WHERE version = 10",
+        "DROP TABLE leases",  # migration 11's, so the database is as version 9 left it
+        "DROP TABLE schedulers",
+        "DELETE FROM schema_migrations WHERE version >= 10",
     ):
         db_rows(db, sql)
     again = store_for(db)
@@ -731,6 +733,79 @@ async def test_agents_upsert_newest_wins(store: AnyStore) -> None:
         await tx.upsert_agent("db-1", "10.0.0.9", "0.1.1", T0 + timedelta(seconds=1))
     async with store.transaction() as tx:
         assert await tx.list_agents() == {"db-1": "10.0.0.9", "db-2": "10.0.0.2"}
+
+
+# leases and replicas (scheduler leadership, server/replica/)
+
+
+async def test_a_lease_is_held_by_one_holder_renewed_at_its_term_and_taken_after_release(store: AnyStore) -> None:
+    long = timedelta(seconds=30)
+    async with store.transaction() as tx:
+        assert await tx.get_leader() is None
+        assert await tx.acquire_lease("scheduler", "a", "h:1", "h:2", long) == 1
+        assert await tx.acquire_lease("scheduler", "a", "h:1", "h:2", long) == 1  # a renewal keeps the term
+        assert await tx.acquire_lease("scheduler", "b", "k:1", "k:2", long) is None
+        leader = await tx.get_leader()
+        assert leader is not None
+        assert (leader.holder, leader.term, leader.address, leader.agent_address) == ("a", 1, "h:1", "h:2")
+        await tx.release_lease("scheduler", "b", 1)  # not b's: no effect
+        assert (await tx.get_leader()) == leader
+        await tx.release_lease("scheduler", "a", 1)
+        assert await tx.get_leader() is None
+        assert await tx.acquire_lease("scheduler", "b", "k:1", "k:2", long) == 2
+        await tx.release_lease("scheduler", "a", 1)  # a stale release does not end b's term
+        got = await tx.get_leader()
+        assert got is not None and (got.holder, got.term) == ("b", 2)
+
+
+async def test_an_expired_lease_is_taken_at_a_higher_term_even_by_its_old_holder(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.acquire_lease("scheduler", "a", "h:1", "h:2", timedelta(0)) == 1
+        assert await tx.get_leader() is None  # expired at once
+        assert await tx.acquire_lease("scheduler", "a", "h:1", "h:2", timedelta(0)) == 2
+        assert await tx.acquire_lease("scheduler", "b", "k:1", "k:2", timedelta(seconds=30)) == 3
+        assert await tx.take_lease("scheduler", "c", "m:1", "m:2", timedelta(seconds=30)) == 4
+        got = await tx.get_leader()
+        assert got is not None and (got.holder, got.term, got.address) == ("c", 4, "m:1")
+        # another lease name is another term line
+        assert await tx.acquire_lease("other", "a", "h:1", "h:2", timedelta(seconds=30)) == 1
+
+
+async def test_postgres_replicas_racing_for_a_lease_give_it_to_exactly_one(tmp_path: Path) -> None:
+    """Several processes ask at once: one term, one holder; the database serialises them."""
+    with backend_db("postgres", tmp_path) as url:
+        stores = [postgres.PostgresStore(str(url)) for _ in range(4)]
+        await asyncio.gather(*(s.open() for s in stores))
+        try:
+
+            async def ask(i: int) -> int | None:
+                async with stores[i].transaction() as tx:
+                    return await tx.acquire_lease("scheduler", f"r{i}", f"h{i}:1", f"h{i}:2", timedelta(seconds=30))
+
+            got = await asyncio.gather(*(ask(i) for i in range(4)))
+            assert [t for t in got if t is not None] == [1]
+            rows = db_rows(url, "SELECT holder, term FROM leases")
+            assert rows == [{"holder": f"r{got.index(1)}", "term": 1}]
+        finally:
+            for s in stores:
+                await s.close()
+
+
+async def test_schedulers_heartbeat_rows_keep_their_start_and_refresh_seen(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        await tx.upsert_scheduler("r2", "h2:1", "h2:2", "0.1.0")
+        await tx.upsert_scheduler("r1", "h1:1", "h1:2", "0.1.0")
+    async with store.transaction() as tx:
+        first = await tx.list_schedulers()
+        await tx.upsert_scheduler("r1", "h1:9", "h1:8", "0.2.0")
+    async with store.transaction() as tx:
+        again = await tx.list_schedulers()
+        assert [s.id for s in again] == ["r1", "r2"]
+        r1 = again[0]
+        assert (r1.address, r1.agent_address, r1.version) == ("h1:9", "h1:8", "0.2.0")
+        assert r1.started_at == first[0].started_at and r1.seen_at >= first[0].seen_at
+        await tx.delete_scheduler("r2")
+        assert [s.id for s in await tx.list_schedulers()] == ["r1"]
 
 
 # events

@@ -1,0 +1,1 @@
+"""Scheduler replicas on one PostgreSQL: a lease with a term decides the one acting leader."""
