@@ -67,6 +67,10 @@ class ErrorReason(StrEnum):
     # A bug caught by an invariant check (e.g. an illegal maintenance status transition).
     INTERNAL = "INTERNAL"
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    # Scheduler replicas (server/replica/): this replica does not lead now (ErrorInfo metadata `leader`:
+    # the leader's address when known); an agent refused a command of an older leader term.
+    NOT_LEADER = "NOT_LEADER"
+    STALE_TERM = "STALE_TERM"
     # Seen by clients only: the transport failed before any server answered.
     SCHEDULER_UNREACHABLE = "SCHEDULER_UNREACHABLE"
 
@@ -159,6 +163,13 @@ class FailedPrecondition(KvmaintError):
         if self.resource is None:
             return []
         return [PreconditionViolation(self.reason, self.resource.subject, self.message)]
+
+
+class NotLeader(FailedPrecondition):
+    """This scheduler replica is not, or no longer, the leader: it must not act (reason NOT_LEADER, or
+    STALE_TERM when an agent refused its command because a newer leader exists)."""
+
+    default_reason = ErrorReason.NOT_LEADER
 
 
 class PermissionDenied(KvmaintError):

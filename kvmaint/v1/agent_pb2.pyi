@@ -41,16 +41,24 @@ class ConnectRequest(_message.Message):
     def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentHeartbeat, _Mapping]] = ..., progress: _Optional[_Union[CommandProgress, _Mapping]] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("welcome", "command", "roles", "status_request")
+    __slots__ = ("welcome", "command", "roles", "status_request", "beat")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     STATUS_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    BEAT_FIELD_NUMBER: _ClassVar[int]
     welcome: SchedulerWelcome
     command: AgentCommand
     roles: ServerRoles
     status_request: StatusRequest
-    def __init__(self, welcome: _Optional[_Union[SchedulerWelcome, _Mapping]] = ..., command: _Optional[_Union[AgentCommand, _Mapping]] = ..., roles: _Optional[_Union[ServerRoles, _Mapping]] = ..., status_request: _Optional[_Union[StatusRequest, _Mapping]] = ...) -> None: ...
+    beat: LeaderBeat
+    def __init__(self, welcome: _Optional[_Union[SchedulerWelcome, _Mapping]] = ..., command: _Optional[_Union[AgentCommand, _Mapping]] = ..., roles: _Optional[_Union[ServerRoles, _Mapping]] = ..., status_request: _Optional[_Union[StatusRequest, _Mapping]] = ..., beat: _Optional[_Union[LeaderBeat, _Mapping]] = ...) -> None: ...
+
+class LeaderBeat(_message.Message):
+    __slots__ = ("term",)
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    term: int
+    def __init__(self, term: _Optional[int] = ...) -> None: ...
 
 class ManagedRole(_message.Message):
     __slots__ = ("port", "role", "addon", "hold")
@@ -65,10 +73,12 @@ class ManagedRole(_message.Message):
     def __init__(self, port: _Optional[int] = ..., role: _Optional[_Union[DesiredRole, _Mapping]] = ..., addon: _Optional[str] = ..., hold: _Optional[bool] = ...) -> None: ...
 
 class ServerRoles(_message.Message):
-    __slots__ = ("servers",)
+    __slots__ = ("servers", "term")
     SERVERS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
     servers: _containers.RepeatedCompositeFieldContainer[ManagedRole]
-    def __init__(self, servers: _Optional[_Iterable[_Union[ManagedRole, _Mapping]]] = ...) -> None: ...
+    term: int
+    def __init__(self, servers: _Optional[_Iterable[_Union[ManagedRole, _Mapping]]] = ..., term: _Optional[int] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ("id",)
@@ -155,12 +165,16 @@ class AgentHeartbeat(_message.Message):
     def __init__(self, servers: _Optional[_Iterable[_Union[RedisServerStatus, _Mapping]]] = ..., answers: _Optional[int] = ...) -> None: ...
 
 class SchedulerWelcome(_message.Message):
-    __slots__ = ("scheduler_version", "heartbeat_interval_seconds")
+    __slots__ = ("scheduler_version", "heartbeat_interval_seconds", "term", "beat_interval_ms")
     SCHEDULER_VERSION_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    BEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     scheduler_version: str
     heartbeat_interval_seconds: int
-    def __init__(self, scheduler_version: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ...) -> None: ...
+    term: int
+    beat_interval_ms: int
+    def __init__(self, scheduler_version: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[int] = ..., term: _Optional[int] = ..., beat_interval_ms: _Optional[int] = ...) -> None: ...
 
 class CatchUpCheckCommand(_message.Message):
     __slots__ = ("port", "primary_host", "primary_port", "max_lag_bytes", "max_last_io_seconds")
@@ -292,7 +306,7 @@ class ReplicateFromCommand(_message.Message):
     def __init__(self, port: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ...) -> None: ...
 
 class AgentCommand(_message.Message):
-    __slots__ = ("command_id", "deadline", "catch_up_check", "failover", "force_promote", "start_server", "restart_server", "stop_server", "replicate_from", "publish_notice", "trace_context")
+    __slots__ = ("command_id", "deadline", "catch_up_check", "failover", "force_promote", "start_server", "restart_server", "stop_server", "replicate_from", "publish_notice", "trace_context", "term")
     class TraceContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +325,7 @@ class AgentCommand(_message.Message):
     REPLICATE_FROM_FIELD_NUMBER: _ClassVar[int]
     PUBLISH_NOTICE_FIELD_NUMBER: _ClassVar[int]
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     deadline: _timestamp_pb2.Timestamp
     catch_up_check: CatchUpCheckCommand
@@ -322,7 +337,8 @@ class AgentCommand(_message.Message):
     replicate_from: ReplicateFromCommand
     publish_notice: PublishNoticeCommand
     trace_context: _containers.ScalarMap[str, str]
-    def __init__(self, command_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., catch_up_check: _Optional[_Union[CatchUpCheckCommand, _Mapping]] = ..., failover: _Optional[_Union[FailoverCommand, _Mapping]] = ..., force_promote: _Optional[_Union[ForcePromoteCommand, _Mapping]] = ..., start_server: _Optional[_Union[StartServerCommand, _Mapping]] = ..., restart_server: _Optional[_Union[RestartServerCommand, _Mapping]] = ..., stop_server: _Optional[_Union[StopServerCommand, _Mapping]] = ..., replicate_from: _Optional[_Union[ReplicateFromCommand, _Mapping]] = ..., publish_notice: _Optional[_Union[PublishNoticeCommand, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    term: int
+    def __init__(self, command_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., catch_up_check: _Optional[_Union[CatchUpCheckCommand, _Mapping]] = ..., failover: _Optional[_Union[FailoverCommand, _Mapping]] = ..., force_promote: _Optional[_Union[ForcePromoteCommand, _Mapping]] = ..., start_server: _Optional[_Union[StartServerCommand, _Mapping]] = ..., restart_server: _Optional[_Union[RestartServerCommand, _Mapping]] = ..., stop_server: _Optional[_Union[StopServerCommand, _Mapping]] = ..., replicate_from: _Optional[_Union[ReplicateFromCommand, _Mapping]] = ..., publish_notice: _Optional[_Union[PublishNoticeCommand, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., term: _Optional[int] = ...) -> None: ...
 
 class CommandProgress(_message.Message):
     __slots__ = ("command_id", "message", "lag_bytes", "fields")
@@ -344,7 +360,7 @@ class CommandProgress(_message.Message):
     def __init__(self, command_id: _Optional[str] = ..., message: _Optional[str] = ..., lag_bytes: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("command_id", "ok", "error", "message", "server", "lag_bytes", "last_io_seconds_ago", "link_up", "write_pause_ms", "port", "fields")
+    __slots__ = ("command_id", "ok", "error", "message", "server", "lag_bytes", "last_io_seconds_ago", "link_up", "write_pause_ms", "port", "fields", "reason")
     class FieldsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -363,6 +379,7 @@ class CommandResult(_message.Message):
     WRITE_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     ok: bool
     error: str
@@ -374,4 +391,5 @@ class CommandResult(_message.Message):
     write_pause_ms: int
     port: int
     fields: _containers.ScalarMap[str, str]
-    def __init__(self, command_id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., message: _Optional[str] = ..., server: _Optional[_Union[RedisServerStatus, _Mapping]] = ..., lag_bytes: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., link_up: _Optional[bool] = ..., write_pause_ms: _Optional[int] = ..., port: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    reason: str
+    def __init__(self, command_id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., message: _Optional[str] = ..., server: _Optional[_Union[RedisServerStatus, _Mapping]] = ..., lag_bytes: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., link_up: _Optional[bool] = ..., write_pause_ms: _Optional[int] = ..., port: _Optional[int] = ..., fields: _Optional[_Mapping[str, str]] = ..., reason: _Optional[str] = ...) -> None: ...

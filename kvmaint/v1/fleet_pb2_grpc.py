@@ -85,6 +85,11 @@ class FleetServiceStub:
                 request_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.ListSchedulers = channel.unary_unary(
+                '/kvmaint.v1.FleetService/ListSchedulers',
+                request_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListSchedulersRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListSchedulersResponse.FromString,
+                _registered_method=True)
         self.CreateWebhook = channel.unary_unary(
                 '/kvmaint.v1.FleetService/CreateWebhook',
                 request_serializer=kvmaint_dot_v1_dot_fleet__pb2.CreateWebhookRequest.SerializeToString,
@@ -174,6 +179,13 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSchedulers(self, request, context):
+        """The scheduler replicas on this database, which one leads and at what term (operator only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateWebhook(self, request, context):
         """Registers an HTTP(S) endpoint that receives the app's maintenance lifecycle as signed JSON POSTs.
         """
@@ -252,6 +264,11 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.FromString,
                     response_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'ListSchedulers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedulers,
+                    request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.ListSchedulersRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListSchedulersResponse.SerializeToString,
             ),
             'CreateWebhook': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateWebhook,
@@ -545,6 +562,33 @@ class FleetService:
             '/kvmaint.v1.FleetService/ListAgents',
             kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.SerializeToString,
             kvmaint_dot_v1_dot_fleet__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedulers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.FleetService/ListSchedulers',
+            kvmaint_dot_v1_dot_fleet__pb2.ListSchedulersRequest.SerializeToString,
+            kvmaint_dot_v1_dot_fleet__pb2.ListSchedulersResponse.FromString,
             options,
             channel_credentials,
             insecure,
