@@ -159,6 +159,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="HOST:PORT for the read-only web status page (env KVMAINT_HTTP_LISTEN; default: off; behind "
         "the same tokens as the API; port 0 picks one, logged)",
     )
+    p.add_argument(
+        "--lease-seconds",
+        type=positive(float),
+        default=5.0,
+        help="PostgreSQL replicas: how long the leader's lease lasts after each renewal (about every "
+        "second); a replica that cannot renew stops acting before it ends, another takes over after "
+        "(default 5)",
+    )
+    p.add_argument(
+        "--replica-id",
+        default=os.environ.get("KVMAINT_REPLICA_ID", ""),
+        help="this replica's name in `kvmaint schedulers` and the lease (default HOST:PID); unique per "
+        "process",
+    )
+    p.add_argument(
+        "--advertise",
+        default=os.environ.get("KVMAINT_ADVERTISE", ""),
+        type=listen_address,
+        help="HOST:PORT other replicas, clients and agents should use for this one (default: --listen, "
+        "with this host's name for 0.0.0.0); agents get its host with the --agent-listen port",
+    )
     p.add_argument("--log-level", default="INFO")
     p.add_argument(
         "--log-format",
@@ -331,6 +352,9 @@ async def serve(args: argparse.Namespace) -> int:
             sentinel_listen=args.sentinel_listen,
             metrics_listen=args.metrics_listen,
             http_listen=args.http_listen,
+            lease_seconds=args.lease_seconds,
+            replica_id=args.replica_id,
+            advertise=args.advertise,
         )
     )
     host = args.listen.rsplit(":", 1)[0]

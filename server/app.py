@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from kvmaint.clock import Clock, SystemClock
-from kvmaint.errors import Unavailable
+from kvmaint.errors import InvalidArgument, Unavailable
 from kvmaint.obs.metrics_http import MetricsServer, split_listen
 from kvmaint.v1 import (
     agent_pb2,
@@ -32,7 +33,7 @@ from kvmaint.v1 import (
     maintenance_pb2,
     maintenance_pb2_grpc,
 )
-from server.agents.hub import AgentHub, AgentSession
+from server.agents.hub import SCHEDULER_VERSION, AgentHub, AgentSession
 from server.agents.placement import AgentPlacement
 from server.auth import TokenTable
 from server.domain.planner import Limits
@@ -42,6 +43,9 @@ from server.driver.roles import host_roles
 from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.notify.outbox import Outbox
 from server.notify.sender import NotifyConfig, Sender
+from server.replica.leader import Leadership, Replica, default_replica_id
+from server.replica.lease import LeaseTiming
+from server.replica.work import LeaderWork
 from server.rpc.campaign_servicer import CampaignServicer
 from server.rpc.interceptors import ServiceInterceptor
 from server.rpc.metering import MeteringInterceptor
@@ -108,6 +112,12 @@ class SchedulerConfig:
     metrics_listen: str = ""
     # HOST:PORT for the read-only web status page; empty: not served.
     http_listen: str = ""
+    # Replicas (PostgreSQL only; server/replica/): the leader lease, this replica's id (default
+    # host:pid) and the HOST:PORT other replicas, clients and agents should use for it (default: the
+    # listen address, with this host's name for a wildcard host).
+    lease_seconds: float = 5.0
+    replica_id: str = ""
+    advertise: str = ""
 
 
 @dataclass
@@ -124,6 +134,7 @@ class Scheduler:
     runner: MaintenanceRunner
     planner: Planner
     registry: AgentRegistry
+    leadership: Leadership
     lock: StateLock | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     sentinel: SentinelServer | None = None
@@ -138,6 +149,7 @@ class Scheduler:
     async def stop(self, grace: float = 5.0) -> None:
         for name in (*SERVICE_NAMES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.leadership.stop()  # hands the lease back: another replica takes over at once
         for task in self.tasks:
             task.cancel()
         if self.sentinel is not None:
@@ -158,7 +170,8 @@ class Scheduler:
 
 
 async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -> Scheduler:
-    # On PostgreSQL the store takes an advisory lock instead (PostgresStore.lock_scheduler).
+    # SQLite is one process (STATE.lock); on PostgreSQL replicas share the database and a lease elects
+    # the one that acts (server/replica/).
     sqlite_file = not is_postgres_url(str(config.db)) and str(config.db) != ":memory:"
     lock = StateLock.acquire(Path(config.db)) if sqlite_file else None
     try:
@@ -173,8 +186,6 @@ async def _build(config: SchedulerConfig, clock: Clock | None, lock: StateLock |
     store = store_for(config.db)
     await store.open()
     try:
-        if isinstance(store, PostgresStore):
-            await store.lock_scheduler()
         return await _serve(config, clock, lock, store)
     except BaseException:
         await store.close()  # its thread would keep a failed start from exiting
@@ -209,14 +220,18 @@ async def _serve(
     fleet = FleetService(ctx, placement)
     maint = MaintenanceService(ctx, runner, placement)
     notices = MaintenanceNotices(store, ctx.bus, hub)
-    await notices.start()
     planner = Planner(ctx, runner, config.tick_seconds, config.limits, notices, placement)
+    replicas = isinstance(store, PostgresStore)
+    if config.lease_seconds <= 0:
+        raise InvalidArgument.field("lease_seconds", "--lease-seconds must be more than 0.")
+    timing = LeaseTiming.for_lease(config.lease_seconds)
 
     server = grpc.aio.server(
         interceptors=[MeteringInterceptor(ctx.obs.metrics), ServiceInterceptor(config.tokens)],
         options=SERVER_OPTIONS,
     )
-    fleet_pb2_grpc.add_FleetServiceServicer_to_server(FleetServicer(fleet, hub), server)
+    fleet_servicer = FleetServicer(fleet, hub)
+    fleet_pb2_grpc.add_FleetServiceServicer_to_server(fleet_servicer, server)
     maintenance_pb2_grpc.add_MaintenanceServiceServicer_to_server(
         MaintenanceServicer(maint, fleet, FreezeService(ctx)), server
     )
@@ -236,13 +251,42 @@ async def _serve(
     if config.agent_listen:
         agent_port = _bind(server, config.agent_listen, config.agent_credentials)
     await server.start()
+    replica = Replica(
+        config.replica_id or default_replica_id(),
+        *advertised(config, port, agent_port),
+        SCHEDULER_VERSION,
+    )
+    leadership = Leadership(store, ctx.clock, replica, timing, single=not replicas)
+    hub.leadership = leadership
+    if replicas:
+        hub.beat_seconds = timing.lease
+    work = LeaderWork(
+        ctx.clock,
+        hub,
+        runner,
+        notices,
+        {"planner": planner.run, "notify": Sender(ctx, config.notify).run},
+        config.tick_seconds,
+    )
+    leadership.on_gain(work.start)
+    leadership.on_lose(work.stop)
     for name in (*SERVICE_NAMES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    resumed = await runner.resume()
-    if resumed:
-        log.info("resumed %d maintenance(s) in progress", resumed)
     scheduler = Scheduler(
-        server, port, agent_port, store, ctx, health_servicer, fleet, maint, hub, runner, planner, seen, lock
+        server,
+        port,
+        agent_port,
+        store,
+        ctx,
+        health_servicer,
+        fleet,
+        maint,
+        hub,
+        runner,
+        planner,
+        seen,
+        leadership,
+        lock,
     )
     if config.metrics_listen:
         scheduler.metrics_server = MetricsServer(ctx.obs.metrics.registry, lambda: _refresh_metrics(ctx))
@@ -250,10 +294,12 @@ async def _serve(
     if config.http_listen:
         scheduler.web = StatusSite(ctx, hub, config.tokens)
         await scheduler.web.start(config.http_listen)
-    scheduler.tasks.append(asyncio.create_task(planner.run(), name="planner"))
-    scheduler.tasks.append(asyncio.create_task(notices.run(), name="maintenance-notices"))
+    if not replicas:
+        await leadership.run_until_leading()  # at once on SQLite: in progress maintenances resume now
+    scheduler.tasks.append(asyncio.create_task(leadership.run(), name="leadership"))
+    if replicas:
+        scheduler.tasks.append(asyncio.create_task(hub.beat(), name="leader-beats"))
     scheduler.tasks.append(asyncio.create_task(seen.run(), name="agent-registry"))
-    scheduler.tasks.append(asyncio.create_task(Sender(ctx, config.notify).run(), name="notify"))
     if config.sentinel_listen:
         feed = SentinelFeed(store, ctx.bus, ctx.clock)
         await feed.start()
@@ -261,6 +307,19 @@ async def _serve(
         await scheduler.sentinel.start(*split_listen(config.sentinel_listen))
         scheduler.tasks.append(asyncio.create_task(feed.run(), name="sentinel-feed"))
     return scheduler
+
+
+def advertised(config: SchedulerConfig, port: int, agent_port: int) -> tuple[str, str]:
+    """This replica's client API and agent addresses as others should dial them."""
+    if config.advertise:
+        host, sep, given = config.advertise.rpartition(":")
+        if not sep or not host or not given.isdigit():
+            raise InvalidArgument.field("advertise", f"--advertise {config.advertise!r} is not HOST:PORT.")
+        return config.advertise, f"{host}:{agent_port if config.agent_listen else given}"
+    host = config.listen.rpartition(":")[0] or "127.0.0.1"
+    if host in ("0.0.0.0", "[::]", "::"):
+        host = socket.gethostname()
+    return f"{host}:{port}", f"{host}:{agent_port}"
 
 
 def _endpoint(hub: AgentHub, key: str) -> tuple[str, int]:

@@ -14,17 +14,26 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 import grpc
 
 from kvmaint.clock import Clock
 from kvmaint.devcerts import peer_common_name
-from kvmaint.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+from kvmaint.errors import (
+    ErrorReason,
+    InvalidArgument,
+    NotLeader,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from kvmaint.obs import logs, tracing
 from kvmaint.v1 import agent_pb2, agent_pb2_grpc
 from server.auth import current_principal
 from server.domain.builds import HostBuild, Running
 from server.metrics import SchedulerMetrics
+from server.replica.models import LeaderInfo
 from server.rpc.convert import ts
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,24 @@ def _peer_is_loopback(peer: str) -> bool:
     return peer.startswith(("ipv4:127.", "ipv6:[::1]", "unix:"))
 
 
+class Fence(Protocol):
+    """What the hub needs of server/replica/leader.Leadership (None: one scheduler, always acting)."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    @property
+    def term(self) -> int: ...
+
+    @property
+    def known(self) -> LeaderInfo | None: ...
+
+    @property
+    def replica_id(self) -> str: ...
+
+    def step_down(self, why: str) -> None: ...
+
+
 class AgentHub(agent_pb2_grpc.AgentServiceServicer):
     def __init__(
         self,
@@ -93,6 +120,11 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         # Set by the app: what each host's servers are in the record, sent to its agent's keeper.
         self.roles_source: RolesSource | None = None
         self._refresh_ids = 0
+        # Set by the app on replicas: only the leader holds agent streams and sends commands, each
+        # carrying its term.
+        self.leadership: Fence | None = None
+        # How often the leader sends LeaderBeat (0: never), so agents of a paused leader move on.
+        self.beat_seconds = 0.0
 
     # --- the stream -------------------------------------------------------------------------
     def _check_identity(self, host_id: str, context: grpc.aio.ServicerContext) -> None:
@@ -121,9 +153,45 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                     f"as host {host_id}."
                 )
 
+    @property
+    def term(self) -> int:
+        return self.leadership.term if self.leadership is not None else 0
+
+    def acting(self) -> bool:
+        return self.leadership is None or self.leadership.is_leader
+
+    def _refuse_unless_leader(self) -> None:
+        """Agents follow the leader: a replica that does not lead names the one that does, if known."""
+        if self.acting():
+            return
+        assert self.leadership is not None
+        known = self.leadership.known
+        if known is not None and known.holder != self.leadership.replica_id:
+            raise NotLeader(
+                f"This scheduler replica does not lead; connect to the leader at {known.agent_address}.",
+                metadata={"leader": known.agent_address},
+            )
+        raise NotLeader("This scheduler replica does not lead and no leader is known yet; try another.")
+
+    def drop_all(self) -> None:
+        """Ends every agent stream (on losing leadership): agents reconnect and find the new leader."""
+        for session in list(self.sessions.values()):
+            session.send(None)
+
+    async def beat(self) -> None:
+        """Sends LeaderBeat to every agent every `beat_seconds` while leading."""
+        while True:
+            await self.clock.sleep(self.beat_seconds)
+            if not self.acting():
+                continue
+            msg = agent_pb2.ConnectResponse(beat=agent_pb2.LeaderBeat(term=self.term))
+            for session in list(self.sessions.values()):
+                session.send(msg)
+
     async def Connect(
         self, request_iterator: AsyncIterator[agent_pb2.ConnectRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[agent_pb2.ConnectResponse]:
+        self._refuse_unless_leader()
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("body") != "hello":
             raise InvalidArgument.field("hello", "The first message on the agent stream must be a hello.")
@@ -133,6 +201,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
                 "hello.host_id", "The hello must carry a host id of 1 to 63 characters."
             )
         self._check_identity(hello.host_id, context)
+        self._refuse_unless_leader()
         logs.bind(host=hello.host_id)
 
         session = AgentSession(
@@ -159,7 +228,10 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         session.send(
             agent_pb2.ConnectResponse(
                 welcome=agent_pb2.SchedulerWelcome(
-                    scheduler_version=SCHEDULER_VERSION, heartbeat_interval_seconds=HEARTBEAT_SECONDS
+                    scheduler_version=SCHEDULER_VERSION,
+                    heartbeat_interval_seconds=HEARTBEAT_SECONDS,
+                    term=self.term,
+                    beat_interval_ms=int(self.beat_seconds * 1000),
                 )
             )
         )
@@ -219,6 +291,9 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             except Exception:
                 log.exception("could not read the roles of host %s", session.host_id)
                 return
+            if not self.acting():
+                return
+            roles.term = self.term
             session.send(agent_pb2.ConnectResponse(roles=roles))
 
     async def push_roles(self, hosts: Iterable[str]) -> None:
@@ -301,11 +376,21 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         timeout: float,
         progress: ProgressFn | None = None,
     ) -> agent_pb2.CommandResult:
-        """Sends one command and waits for its result, across agent reconnects, until `timeout`."""
+        """Sends one command and waits for its result, across agent reconnects, until `timeout`.
+
+        Only while leading, under the leader's term; an agent's STALE_TERM refusal means a newer leader
+        exists: this replica steps down and the caller gets NotLeader (its maintenance is not failed)."""
+        if not self.acting():
+            raise NotLeader(f"Not sending {action} to {host}: this scheduler replica no longer leads.")
         pending = self._pending.get(command_id)
+        if pending is not None and pending.command.term != self.term:
+            self._forget(pending, command_id)  # an older term's: resent under ours
+            pending = None
         if pending is None:
             cmd = agent_pb2.AgentCommand(
-                command_id=command_id, deadline=ts(self.clock.now() + timedelta(seconds=timeout))
+                command_id=command_id,
+                deadline=ts(self.clock.now() + timedelta(seconds=timeout)),
+                term=self.term,
             )
             getattr(cmd, action).CopyFrom(message)
             cmd.trace_context.update(tracing.inject())
@@ -321,6 +406,12 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         try:
             result = await self.clock.wait_for(asyncio.shield(pending.future), timeout)
             self.metrics.command(action, started, "ok" if result.ok else "failed")
+            if not result.ok and result.reason == ErrorReason.STALE_TERM:
+                if self.leadership is not None:
+                    self.leadership.step_down(f"agent {host} refused {command_id}: {result.error}")
+                raise NotLeader(
+                    f"Agent {host} refused {action}: {result.error}", reason=ErrorReason.STALE_TERM
+                )
             return result
         except TimeoutError:
             self.metrics.command(action, started, "timeout")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from kvmaint.clock import iso
-from kvmaint.errors import ErrorReason, KvmaintError, NotFound, Resource
+from kvmaint.errors import ErrorReason, KvmaintError, NotFound, NotLeader, Resource
 from kvmaint.obs import logs
 from kvmaint.redact import redact_url
 from kvmaint.v1 import agent_pb2
@@ -88,6 +89,11 @@ class MaintenanceRunner:
 
     # --- lifecycle -------------------------------------------------------------------------
     def kick(self, maintenance_id: str) -> None:
+        if not self.hub.acting():
+            # A replica that does not lead runs nothing; the leader picks the maintenance up (it
+            # resumes every running one each tick).
+            log.info("not running maintenance %s here: this replica does not lead", maintenance_id)
+            return
         task = self._tasks.get(maintenance_id)
         if task is None or task.done():
             self._tasks[maintenance_id] = asyncio.create_task(
@@ -95,17 +101,36 @@ class MaintenanceRunner:
             )
 
     async def resume(self) -> int:
+        """Kicks every maintenance in progress that has no task here; returns how many."""
         async with self.ctx.store.read() as tx:
             running = await tx.in_progress_maintenances()
-        for m in running:
+        fresh = [m for m in running if m.id not in self._tasks or self._tasks[m.id].done()]
+        for m in fresh:
             log.info("resuming maintenance %s of %s at step %r", m.id, m.addon, m.current_step)
             self.kick(m.id)
-        return len(running)
+        return len(fresh)
 
     async def close(self) -> None:
-        for task in (*self._tasks.values(), *self._releases):
+        """Cancels every maintenance's task (at shutdown, or on losing leadership): each stays at its
+        durable step for the next leader's `resume`."""
+        tasks = [*self._tasks.values(), *self._releases]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), *self._releases, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = {mid: t for mid, t in self._tasks.items() if not t.done()}
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[Write]:
+        """The context's write, fenced on replicas: it commits only while the lease in the database is
+        still this replica's at its term, so a leader that woke from a pause records nothing."""
+        async with self.ctx.write() as w:
+            fence = self.hub.leadership
+            if fence is not None:
+                leader = await w.tx.get_leader()
+                if leader is None or leader.holder != fence.replica_id or leader.term != fence.term:
+                    fence.step_down("the lease in the database is not ours at our term")
+                    raise NotLeader(f"Not recording: this replica no longer leads (term {fence.term}).")
+            yield w
 
     def _release(self, hosts: set[str]) -> None:
         """The ended maintenance's servers go back to the keepers, in the roles the record now gives
@@ -135,6 +160,8 @@ class MaintenanceRunner:
                 await self._run(mid)
         except asyncio.CancelledError:
             raise
+        except NotLeader as err:
+            log.warning("maintenance %s: left at its durable step for the leader: %s", mid, err)
         except Exception:
             log.exception("maintenance %s: the step loop stopped", mid)
 
@@ -168,6 +195,10 @@ class MaintenanceRunner:
                     result = await getattr(self, f"_step_{step}")(m, addon)
             except asyncio.CancelledError:
                 raise
+            except NotLeader as err:
+                # Not a failure of the maintenance: it stays at its durable step for the new leader.
+                log.warning("maintenance %s: stopped at step %s: %s", mid, step, err)
+                return
             except Exception as err:
                 reason = str(err) if isinstance(err, KvmaintError) else f"internal error: {err!r}"
                 if not isinstance(err, KvmaintError):
@@ -220,7 +251,7 @@ class MaintenanceRunner:
     async def _begin(self, m: Maintenance, step: str) -> Maintenance:
         self._clear_note(m.id)
         now = self.ctx.clock.now()
-        async with self.ctx.write() as w:
+        async with self._write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
             resumed = cur.current_step == step
@@ -233,7 +264,7 @@ class MaintenanceRunner:
     async def _end(self, m: Maintenance, step: str, result: StepResult) -> None:
         self._clear_note(m.id)
         now = self.ctx.clock.now()
-        async with self.ctx.write() as w:
+        async with self._write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
             cur = lifecycle.step_done(cur, step, result.outputs)
@@ -242,7 +273,7 @@ class MaintenanceRunner:
 
     async def _note(self, m: Maintenance, step: str, text: str) -> None:
         now = self.ctx.clock.now()
-        async with self.ctx.write() as w:
+        async with self._write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
             await self._record(w, m, now, cur.status, step, text)
@@ -250,7 +281,7 @@ class MaintenanceRunner:
     async def _complete(self, m: Maintenance) -> None:
         now = self.ctx.clock.now()
         self.ctx.progress.pop(m.id, None)
-        async with self.ctx.write() as w:
+        async with self._write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
             cur = lifecycle.complete(cur, now)
@@ -279,7 +310,7 @@ class MaintenanceRunner:
         await self._discard_hidden(await self._refresh(m.id))
         now = self.ctx.clock.now()
         self.ctx.progress.pop(m.id, None)
-        async with self.ctx.write() as w:
+        async with self._write() as w:
             cur = await w.tx.get_maintenance(m.id)
             assert cur is not None
             out = lifecycle.on_failure(
@@ -308,7 +339,7 @@ class MaintenanceRunner:
             )
         except KvmaintError as err:
             log.warning("could not stop hidden standby %s: %s", m.state.target, err)
-        async with self.ctx.write() as w:
+        async with self._write() as w:
             addon = await w.tx.get_addon(m.addon)
             if addon is not None:
                 servers = tuple(s for s in addon.servers if s.key != m.state.target)
@@ -408,6 +439,8 @@ class MaintenanceRunner:
                     check,
                     max(1.0, deadline - clock.monotonic()),
                 )
+            except NotLeader:
+                raise
             except KvmaintError as err:
                 last = str(err)
                 break
@@ -485,7 +518,7 @@ class MaintenanceRunner:
             raise StepFailed(f"could not start a hidden standby on {host}: {r.error}")
         target = ServerRef(host, r.port, Role.HIDDEN_STANDBY)
         onto = self._check_version(m, target.key, r, "hidden standby")
-        async with self.ctx.write() as w:
+        async with self._write() as w:
             current = await w.tx.get_addon(addon.name)
             assert current is not None
             await w.tx.update_addon(current.with_servers((*current.servers, target)))
@@ -571,7 +604,7 @@ class MaintenanceRunner:
         (sub-millisecond on loopback) is not counted."""
         received = self.ctx.clock.monotonic()
         try:
-            async with self.ctx.write() as w:
+            async with self._write() as w:
                 cur = await w.tx.get_maintenance(m.id)
                 if cur is None:
                     return -1
@@ -597,7 +630,7 @@ class MaintenanceRunner:
     async def _step_repoint(self, m: Maintenance, addon: Addon) -> StepResult:
         target, old = m.state.target, m.state.old_primary
         hidden = m.state.hidden
-        async with self.ctx.write() as w:
+        async with self._write() as w:
             url = redis_url("{}:{}".format(*self._endpoint(target)), await w.tx.get_credentials(addon.name))
             current = await w.tx.get_addon(addon.name)
             assert current is not None

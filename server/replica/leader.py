@@ -84,6 +84,10 @@ class Leadership:
     def term(self) -> int:
         return self._state.term
 
+    @property
+    def replica_id(self) -> str:
+        return self.replica.id
+
     async def leader(self) -> LeaderInfo | None:
         """The current leader (None: none now), from the last renewal when it is fresh, else the
         database."""
@@ -148,7 +152,11 @@ class Leadership:
         self.known, self._known_at = info, self.clock.monotonic()
         return got
 
-    async def _run_single(self) -> None:
+    async def run_until_leading(self) -> None:
+        """SQLite: takes the lease at the next term and leads from now on (no other process may
+        open the file). On replicas this is just the loop's business: returns at once."""
+        if not self.single or self._state.leading:
+            return
         r = self.replica
         async with self.store.transaction() as tx:
             term = await tx.take_lease(self.name, r.id, r.address, r.agent_address, FOREVER)
@@ -156,6 +164,10 @@ class Leadership:
             await tx.upsert_scheduler(r.id, r.address, r.agent_address, r.version)
         self._known_at = float("inf")
         await self._apply(L.LeaseState(term=term, acting_until=float("inf")), L.Change.GAINED)
+
+    async def _run_single(self) -> None:
+        await self.run_until_leading()
+        r = self.replica
         while True:
             await self.clock.sleep(max(1.0, self.timing.renew_every))
             try:

@@ -66,6 +66,34 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
         await self.webhooks.delete(scope_app(_text(request.app, "app")), _text(request.id, "id"))
         return fleet_pb2.DeleteWebhookResponse()
 
+    async def ListSchedulers(
+        self, request: fleet_pb2.ListSchedulersRequest, context: Ctx
+    ) -> fleet_pb2.ListSchedulersResponse:
+        """Every replica's heartbeat row and the lease, from the database: the same on every replica."""
+        require_operator("list the scheduler replicas")
+        async with self.fleet.ctx.store.transaction() as tx:
+            rows = await tx.list_schedulers()
+            leader = await tx.get_leader()
+        lead = leader.holder if leader is not None else ""
+        term = leader.term if leader is not None else 0
+        return fleet_pb2.ListSchedulersResponse(
+            schedulers=[
+                fleet_pb2.SchedulerInfo(
+                    id=r.id,
+                    address=r.address,
+                    agent_address=r.agent_address,
+                    leader=r.id == lead,
+                    term=term if r.id == lead else 0,
+                    start_time=convert.ts(r.started_at),
+                    seen_time=convert.ts(r.seen_at),
+                    version=r.version,
+                )
+                for r in rows
+            ],
+            term=term,
+            now=convert.ts(self.fleet.ctx.clock.now()),
+        )
+
     async def ListAgents(
         self, request: fleet_pb2.ListAgentsRequest, context: Ctx
     ) -> fleet_pb2.ListAgentsResponse:

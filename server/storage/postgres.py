@@ -48,17 +48,12 @@ log = logging.getLogger(__name__)
 # Advisory lock keys (any bigint; these spell "kvmaint" plus a role).
 WRITE_LOCK = 0x6B766D61696E7401  # held by every read-write transaction until it ends
 MIGRATE_LOCK = 0x6B766D61696E7402  # held while migrating, so two starting processes do not race
-SCHEDULER_LOCK = 0x6B766D61696E7403  # held for life by the one scheduler on this database
 
 # Connections of the read-only pool (`read()`), beside the read-write pool's.
 READERS = 4
 
-# Names kvmaint's sessions in pg_stat_activity (and so in the refusal of a second scheduler).
+# Names kvmaint's sessions in pg_stat_activity.
 SESSION_SETTINGS = {"application_name": "kvmaint-scheduler"}
-
-# The lock holder's connection: over TCP the server notices a vanished scheduler host (no FIN, no RST)
-# after about idle + interval * count = 25 s instead of the OS default of hours, and drops its lock.
-OWNER_KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 # Index i is schema version i + 1 and means the same as SQLite's MIGRATIONS[i] (the contract suite
 # checks both lists have the same length): a migration added to one store is added to the other.
@@ -1319,7 +1314,7 @@ def _member(r: asyncpg.Record) -> Member:
 
 class PostgresStore:
     """A pool of connections to one database. Transactions are serialised by an advisory lock (see the
-    module docstring); `lock_scheduler` holds another on a connection of its own for the process' life."""
+    module docstring). Several schedulers may share it: a lease elects the one that acts (server/replica/)."""
 
     def __init__(self, dsn: str, min_size: int = 1, max_size: int = 4, readers: int = READERS) -> None:
         self.dsn = dsn
@@ -1327,7 +1322,6 @@ class PostgresStore:
         self._reader_count = readers
         self._pool: asyncpg.Pool | None = None
         self._reads: asyncpg.Pool | None = None
-        self._owner: asyncpg.Connection | None = None
 
     async def open(self) -> None:
         pool = await asyncpg.create_pool(
@@ -1380,34 +1374,7 @@ class PostgresStore:
         async with self._p.acquire() as conn:
             return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
 
-    async def lock_scheduler(self) -> None:
-        """Makes this process the one scheduler on the database (the SQLite store's STATE.lock), or
-        raises `FailedPrecondition` naming the holder. The session lock dies with the connection, so a
-        SIGKILLed scheduler never blocks a restart."""
-        conn = await asyncpg.connect(self.dsn, server_settings={**SESSION_SETTINGS, **OWNER_KEEPALIVE})
-        try:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SCHEDULER_LOCK):
-                holder = await conn.fetchval(
-                    "SELECT string_agg(a.pid::text || ' from ' || COALESCE(a.client_addr::text, 'local'), "
-                    "', ') "
-                    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
-                    "AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
-                    SCHEDULER_LOCK,
-                )
-                raise FailedPrecondition(
-                    f"database {redacted(self.dsn)} is in use by another kvmaint-scheduler "
-                    f"(its connection: backend {holder or 'unknown'}); "
-                    "stop that one first or pass another --db."
-                )
-        except BaseException:
-            await conn.close()
-            raise
-        self._owner = conn
-
     async def close(self) -> None:
-        if self._owner is not None:
-            await self._owner.close()
-            self._owner = None
         if self._reads is not None:
             reads, self._reads = self._reads, None
             await reads.close()

@@ -8,8 +8,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from kvmaint.v1 import fleet_pb2 as fpb
 from tests.support.rpc import api
 from tests.support.scheduler import ROOT, SchedulerProcess
@@ -52,22 +50,5 @@ def test_a_second_scheduler_on_a_state_file_in_use_names_its_holder(
     still_serves(first)
 
     first.kill()  # the kernel drops a dead holder's lock: a restart after a crash is not blocked
-    first.start()
-    still_serves(first)
-
-
-@pytest.mark.parametrize("state_db", ["postgres"], indirect=True)
-def test_a_second_scheduler_on_a_postgres_database_in_use_is_refused(
-    scheduler_factory: Callable[..., SchedulerProcess], state_db: str
-) -> None:
-    """The PostgreSQL counterpart of the state file's lock: the first holds a session advisory lock,
-    which dies with its connection, so a SIGKILLed scheduler does not block its restart either."""
-    first = scheduler_factory()
-    done = second(state_db, "127.0.0.1:0")
-    assert done.returncode == 2
-    assert f"kvmaint-scheduler: database {state_db} is in use by another kvmaint-scheduler" in done.stderr
-    still_serves(first)
-
-    first.kill()
     first.start()
     still_serves(first)

@@ -941,27 +941,6 @@ async def test_naive_times_are_taken_as_utc(store: AnyStore) -> None:
     assert got is not None and got.created_at == T0
 
 
-# one scheduler per database
-
-
-async def test_postgres_allows_one_scheduler_per_database(tmp_path: Path) -> None:
-    """The PostgreSQL counterpart of STATE.lock (tests/integration/test_one_scheduler.py): a session
-    advisory lock, dropped with its connection so a killed scheduler never blocks the next."""
-    with backend_db("postgres", tmp_path) as url:
-        first, second = postgres.PostgresStore(str(url)), postgres.PostgresStore(str(url))
-        await first.open()
-        await second.open()
-        try:
-            await first.lock_scheduler()
-            with pytest.raises(FailedPrecondition, match="in use by another kvmaint-scheduler"):
-                await second.lock_scheduler()
-            await first.close()
-            await second.lock_scheduler()
-        finally:
-            await first.close()
-            await second.close()
-
-
 # campaigns
 
 
