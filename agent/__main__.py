@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from agent.config import AgentConfig, parse_config
+from agent.stream import scheduler_targets
 from agent.tls import plaintext_warning
 from kvmaint.errors import KvmaintError
 from kvmaint.obs import logs
@@ -33,7 +34,8 @@ async def _serve(config: AgentConfig) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = parse_config(argv)
-        plaintext_warning(config.scheduler, config.tls, config.insecure)  # refuse before starting anything
+        for target in scheduler_targets(config.scheduler):  # refuse before starting anything
+            plaintext_warning(target, config.tls, config.insecure)
     except KvmaintError as exc:
         print(f"kvmaint-agent: {exc}", file=sys.stderr)
         return 2

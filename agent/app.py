@@ -16,13 +16,14 @@ from agent.builds import probe_all
 from agent.commands import CommandRunner
 from agent.config import AgentConfig
 from agent.convert import build_to_proto, roles_from_proto, status_to_proto, supervision_to_proto
+from agent.fence import TermFence
 from agent.inventory import Inventory
 from agent.keep import Assignment
 from agent.keeper import Keeper
 from agent.metrics import AgentMetrics
 from agent.redisnode.version import binary_version, require_supported, running_version
 from agent.results import ResultStore
-from agent.stream import StreamClient
+from agent.stream import StreamClient, scheduler_targets
 from agent.tls import channel_credentials, plaintext_warning
 from kvmaint.clock import Clock, SystemClock, iso
 from kvmaint.errors import KvmaintError
@@ -44,12 +45,14 @@ class Agent:
         self.clock: Clock = clock or SystemClock()
         # How long a graceful stop waits for running commands (a failover is bounded by its timeout).
         self.drain_seconds = DRAIN_SECONDS
-        warning = plaintext_warning(config.scheduler, config.tls, config.insecure)  # raises when refused
-        if warning:
-            log.warning("%s", warning)
+        for target in scheduler_targets(config.scheduler):
+            warning = plaintext_warning(target, config.tls, config.insecure)  # raises when refused
+            if warning:
+                log.warning("%s", warning)
         credentials = channel_credentials(config.tls) if config.tls is not None else None
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = ResultStore(config.data_dir / "results.sqlite3")
+        self.fence = TermFence(self.store)
         self.builds = probe_all(config.builds, config.redis_server, config.host_id)
         for build in self.builds:
             log.info("build %s: %s", build.describe(), build.path)
@@ -73,6 +76,7 @@ class Agent:
             self.clock,
             metrics=self.metrics,
             tracer=self.tracing.get_tracer("kvmaint.agent"),
+            fence=self.fence,
         )
         # Keepalive pings notice a scheduler host that vanished without closing the connection; the
         # scheduler permits one every 10 s.
@@ -95,6 +99,7 @@ class Agent:
             token=config.token,
             rand=rand,
             on_roles=self._on_roles,
+            fence=self.fence,
         )
         self.runner.sink = self.stream
         self.keeper.on_change = self.stream.beat_now

@@ -30,13 +30,14 @@ from agent.convert import (
     outcome_to_result,
     progress_message,
 )
+from agent.fence import TermFence
 from agent.inventory import Inventory
 from agent.metrics import AgentMetrics
 from agent.outcome import Outcome, Progress
 from agent.redisnode import RedisNode
 from agent.results import ResultStore
 from kvmaint.clock import Clock, iso
-from kvmaint.errors import KvmaintError
+from kvmaint.errors import ErrorReason, KvmaintError
 from kvmaint.obs import logs, tracing
 from kvmaint.v1 import agent_pb2
 
@@ -70,8 +71,10 @@ class CommandRunner:
         sink: Sink | None = None,
         metrics: AgentMetrics | None = None,
         tracer: trace.Tracer | None = None,
+        fence: TermFence | None = None,
     ) -> None:
         self.metrics = metrics or AgentMetrics("")
+        self.fence = fence or TermFence(store)
         self.tracer = tracer or trace.NoOpTracer()
         self.inventory = inventory
         self.store = store
@@ -142,6 +145,20 @@ class CommandRunner:
             log.info("command %s ran before; sending its kept result again", command.command_id)
             self.sink.send_result(command.command_id, kept)
             return
+        if not self.fence.admits(msg.term):
+            # Not kept: the same command id from the current leader must still run.
+            log.warning("command %s refused: term %d < %d", command.command_id, msg.term, self.fence.highest)
+            refused = agent_pb2.CommandResult(
+                command_id=command.command_id,
+                ok=False,
+                error=self.fence.refusal(msg.term),
+                message=self.fence.refusal(msg.term),
+                reason=ErrorReason.STALE_TERM,
+            )
+            self.sink.send_result(command.command_id, refused.SerializeToString())
+            return
+        await self.fence.see(msg.term)
+        log.info("command %s admitted under leader term %d", command.command_id, msg.term)
         first_time = await self.store.mark_started(command.command_id, iso(self.clock.now()))
         if not first_time:
             log.warning(

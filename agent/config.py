@@ -73,7 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_version_flag(p)
     p.add_argument("--host-id", help="this host's id (the CN of its certificate under mTLS)")
-    p.add_argument("--scheduler", help=f"scheduler HOST:PORT (default {DEFAULT_SCHEDULER})")
+    p.add_argument(
+        "--scheduler",
+        help=f"scheduler HOST:PORT (default {DEFAULT_SCHEDULER}); replicas as a comma list a:1,b:2,c:3 "
+        "(a TOML list in --config): the agent connects to the leader, moving on when a replica dies",
+    )
     p.add_argument(
         "--data-dir", help="where managed servers and kept results live (default ./.kvmaint/agent-ID)"
     )
@@ -197,7 +201,7 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
     return AgentConfig(
         host_id=host_id,
         data_dir=Path(str(values.get("data_dir") or f"./.kvmaint/agent-{host_id}")).resolve(),
-        scheduler=str(values.get("scheduler") or DEFAULT_SCHEDULER),
+        scheduler=scheduler_list(values.get("scheduler")),
         advertise_host=str(values.get("advertise_host") or DEFAULT_ADVERTISE_HOST),
         adopt=adopt,
         redis_server=redis_server,
@@ -214,6 +218,21 @@ def build_config(values: Mapping[str, Any]) -> AgentConfig:
         adopt_user=str(values.get("adopt_user") or ""),
         adopt_password_file=Path(str(adopt_password_file)) if adopt_password_file else None,
     )
+
+
+def scheduler_list(value: Any) -> str:
+    """`scheduler` as a comma list of HOST:PORT (a TOML list or a string), each one checked."""
+    if value is None or value == "" or value == []:
+        return DEFAULT_SCHEDULER
+    items = [str(v) for v in value] if isinstance(value, list | tuple) else str(value).split(",")
+    targets = [t.strip() for t in items if t.strip()]
+    for t in targets:
+        host, sep, port = t.rpartition(":")
+        if "///" not in t and (not sep or not host or not port.isdigit()):
+            raise InvalidArgument.field("scheduler", f"--scheduler {t!r} is not HOST:PORT.")
+    if not targets:
+        raise InvalidArgument.field("scheduler", "--scheduler names no HOST:PORT.")
+    return ",".join(targets)
 
 
 def _check_keys(path: str, values: Mapping[str, Any], known: set[str]) -> None:

@@ -24,6 +24,10 @@ CREATE TABLE IF NOT EXISTS started (
     command_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leader_term (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    term INTEGER NOT NULL
+);
 """
 
 
@@ -90,6 +94,19 @@ class ResultStore:
                 "UPDATE results SET delivered = ? WHERE command_id = ?",
                 [(int(delivered), cid) for cid in command_ids],
             )
+
+    def highest_term(self) -> int:
+        """The highest scheduler leader term seen (agent/fence.py); 0: none yet."""
+        rows = self._run("SELECT term FROM leader_term WHERE one = 1")
+        return int(rows[0][0]) if rows else 0
+
+    async def save_term(self, term: int) -> None:
+        await asyncio.to_thread(
+            self._run,
+            "INSERT INTO leader_term (one, term) VALUES (1, ?) "
+            "ON CONFLICT (one) DO UPDATE SET term = MAX(term, excluded.term)",
+            (term,),
+        )
 
     async def mark_started(self, command_id: str, started_at: str) -> bool:
         """Records that a command began; False when it had begun before (an earlier agent life)."""

@@ -20,8 +20,11 @@ import grpc.aio
 
 from agent.backoff import full_jitter
 from agent.commands import CommandRunner
+from agent.fence import TermFence
 from agent.results import ResultStore
+from kvmaint.channel import rich_error
 from kvmaint.clock import Clock
+from kvmaint.errors import ErrorReason
 from kvmaint.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,26 @@ log = logging.getLogger(__name__)
 RESEND_WINDOW_SECONDS = 10.0
 # A stream that lived this long counts as healthy: the next failure starts the backoff from scratch.
 HEALTHY_SECONDS = 30.0
+# A scheduler that has not welcomed us this long after dialling is skipped (say a paused process,
+# whose kernel still accepts the connection).
+WELCOME_SECONDS = 5.0
+# Silent for this many leader beat intervals: the leader is gone (paused, cut off); look elsewhere.
+BEATS_MISSED = 2.5
+# Between two replicas of one round (not leading, or down): short, the round's end backs off.
+NEXT_REPLICA_SECONDS = 0.2
+
+
+def scheduler_targets(target: str) -> list[str]:
+    """`a:1,b:2,c:3` -> the replicas to try, in order."""
+    return [t.strip() for t in target.split(",") if t.strip()]
+
+
+class _NotLeader(Exception):
+    def __init__(self, target: str, hint: str) -> None:
+        super().__init__(
+            f"the scheduler at {target} does not lead" + (f"; the leader is {hint}" if hint else "")
+        )
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -59,8 +82,16 @@ class StreamClient:
         backoff_cap: float = 10.0,
         resend_window: float = RESEND_WINDOW_SECONDS,
         on_roles: Callable[[agent_pb2.ServerRoles], None] | None = None,
+        fence: TermFence | None = None,
     ) -> None:
-        self.target = target
+        # Scheduler replicas (a comma list): the agent follows the leader, moving on when a stream dies
+        # or a replica answers NOT_LEADER (to the leader it names, when it does).
+        self.targets = scheduler_targets(target) or [target]
+        self.target = self.targets[0]
+        self.fence = fence or TermFence(store)
+        self.welcome_seconds = WELCOME_SECONDS
+        self._last_heard = 0.0
+        self._beat_interval = 0.0
         self.runner = runner
         self.store = store
         self.clock = clock
@@ -106,14 +137,23 @@ class StreamClient:
 
     async def run(self, stop: asyncio.Event) -> None:
         attempt = 0
+        tried = 0  # replicas tried in this round without a welcome
         while not stop.is_set():
             began = self.clock.monotonic()
             healthy = False
+            hint = ""
             self.attempts += 1
             try:
                 healthy = await self._session(stop)
             except asyncio.CancelledError:
                 raise
+            except _NotLeader as err:
+                log.info("%s", err)
+                hint = err.hint
+            except TimeoutError:
+                log.warning(
+                    "the scheduler at %s did not welcome us within %.0fs", self.target, self.welcome_seconds
+                )
             except grpc.aio.AioRpcError as err:
                 log.warning(
                     "stream to the scheduler at %s broke: %s %s",
@@ -129,10 +169,32 @@ class StreamClient:
                 break
             if healthy or self.clock.monotonic() - began >= HEALTHY_SECONDS:
                 attempt = 0
-            delay = full_jitter(attempt, cap=self.backoff_cap, rand=self.rand)
-            attempt += 1
-            log.info("reconnecting to the scheduler in %.2fs (attempt %d)", delay, attempt)
+                tried = 0
+            if hint:
+                # A live replica named the leader: go there next, soon.
+                self.target = hint
+                delay = NEXT_REPLICA_SECONDS * (0.5 + self.rand())
+                tried = min(tried + 1, len(self.targets))
+            elif len(self.targets) > 1 and tried + 1 < len(self.targets):
+                self.target = self._next_target()
+                tried += 1
+                delay = NEXT_REPLICA_SECONDS * (0.5 + self.rand())
+            else:
+                if len(self.targets) > 1:
+                    self.target = self._next_target()
+                tried = 0
+                delay = full_jitter(attempt, cap=self.backoff_cap, rand=self.rand)
+                attempt += 1
+            log.info("reconnecting to the scheduler at %s in %.2fs (attempt %d)", self.target, delay, attempt)
             await _sleep_or_stop(self.clock, delay, stop)
+
+    def _next_target(self) -> str:
+        """The replica after the current one in the list (a hinted leader not in it: the first)."""
+        try:
+            i = self.targets.index(self.target)
+        except ValueError:
+            return self.targets[0]
+        return self.targets[(i + 1) % len(self.targets)]
 
     def _channel(self) -> grpc.aio.Channel:
         if self.credentials is not None:
@@ -144,7 +206,14 @@ class StreamClient:
         async with self._channel() as channel:
             call = agent_pb2_grpc.AgentServiceStub(channel).Connect(metadata=self.metadata)
             hello = await self._hello()
-            await call.write(agent_pb2.ConnectRequest(hello=hello))
+            try:
+                await self.clock.wait_for(
+                    call.write(agent_pb2.ConnectRequest(hello=hello)), self.welcome_seconds
+                )
+            except grpc.aio.AioRpcError as err:
+                raise _not_leader(self.target, err) from None
+            except (asyncio.InvalidStateError, grpc.aio.UsageError):
+                raise _not_leader(self.target, await _call_error(call)) from None
             self.sessions += 1
             outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
             self._outbox, self._queued, self._sent = outbox, set(), []
@@ -153,10 +222,12 @@ class StreamClient:
                     self.send_result(command_id, payload)
             welcomed = asyncio.Event()
             self._status_requests = asyncio.Queue()
+            self._last_heard, self._beat_interval = self.clock.monotonic(), 0.0
             tasks = [
                 asyncio.create_task(self._read(call, welcomed), name="stream-read"),
                 asyncio.create_task(self._write(call, outbox), name="stream-write"),
                 asyncio.create_task(self._beat(outbox, self._status_requests), name="stream-heartbeat"),
+                asyncio.create_task(self._watch(welcomed), name="stream-watchdog"),
                 asyncio.create_task(stop.wait(), name="stream-stop"),
             ]
             try:
@@ -171,6 +242,8 @@ class StreamClient:
                 return welcomed.is_set()
             for task in done:
                 exc = task.exception()
+                if isinstance(exc, grpc.aio.AioRpcError):
+                    raise _not_leader(self.target, exc)
                 if exc is not None:
                     raise exc
             log.warning("the scheduler at %s ended the stream", self.target)
@@ -197,14 +270,42 @@ class StreamClient:
         if maybe_lost:
             await self.store.set_delivered(maybe_lost, False)
 
+    async def _watch(self, welcomed: asyncio.Event) -> None:
+        """Ends the session when the scheduler does not welcome us in time, or when a leader that
+        promised beats falls silent for a few of them (a paused or cut-off leader keeps the TCP
+        connection open; the agent must find the new one)."""
+        try:
+            await self.clock.wait_for(welcomed.wait(), self.welcome_seconds)
+        except TimeoutError:
+            raise TimeoutError(f"no welcome from {self.target}") from None
+        while True:
+            if self._beat_interval <= 0:
+                await self.clock.sleep(1.0)
+                continue
+            limit = self._beat_interval * BEATS_MISSED
+            silent = self.clock.monotonic() - self._last_heard
+            if silent >= limit:
+                log.warning(
+                    "the scheduler leader at %s has been silent for %.1fs; looking for another",
+                    self.target,
+                    silent,
+                )
+                return
+            await self.clock.sleep(limit - silent)
+
     async def _read(self, call: grpc.aio.StreamStreamCall, welcomed: asyncio.Event) -> None:
         while True:
             msg = await call.read()
             if msg is grpc.aio.EOF:
                 return
             assert isinstance(msg, agent_pb2.ConnectResponse)
+            self._last_heard = self.clock.monotonic()
             body = msg.WhichOneof("body")
-            if body == "welcome":
+            if body == "beat":
+                await self.fence.see(msg.beat.term)
+            elif body == "welcome":
+                await self.fence.see(msg.welcome.term)
+                self._beat_interval = msg.welcome.beat_interval_ms / 1000
                 self.scheduler_version = msg.welcome.scheduler_version
                 if msg.welcome.heartbeat_interval_seconds > 0:
                     self.heartbeat_seconds = float(msg.welcome.heartbeat_interval_seconds)
@@ -217,7 +318,12 @@ class StreamClient:
                 welcomed.set()
                 self.connected.set()
             elif body == "roles":
-                if self._on_roles is not None:
+                if not self.fence.admits(msg.roles.term):
+                    log.warning(
+                        "ignoring roles of leader term %d (seen %d)", msg.roles.term, self.fence.highest
+                    )
+                elif self._on_roles is not None:
+                    await self.fence.see(msg.roles.term)
                     self._on_roles(msg.roles)
             elif body == "status_request":
                 if self._status_requests is not None:
@@ -265,6 +371,31 @@ class StreamClient:
             beat = await self._heartbeat()
             beat.answers = answers
             outbox.put_nowait(agent_pb2.ConnectRequest(heartbeat=beat))
+
+
+def _not_leader(target: str, err: grpc.aio.AioRpcError | None) -> Exception:
+    """A NOT_LEADER refusal as _NotLeader (with the leader it names); any other error as it is."""
+    if err is None:
+        return ConnectionError(f"the stream to {target} ended before the hello was sent")
+    if err.code() == grpc.StatusCode.FAILED_PRECONDITION:
+        info = rich_error(err.code(), err.details() or "", err.trailing_metadata())
+        if info.reason == ErrorReason.NOT_LEADER:
+            return _NotLeader(target, info.metadata.get("leader", ""))
+    out: Exception = err
+    return out
+
+
+async def _call_error(call: grpc.aio.StreamStreamCall) -> grpc.aio.AioRpcError | None:
+    """The status a call ended with, as the error grpc would raise, when it ended in one."""
+    try:
+        code = await call.code()
+    except grpc.aio.AioRpcError as err:
+        return err
+    if code == grpc.StatusCode.OK:
+        return None
+    return grpc.aio.AioRpcError(
+        code, await call.initial_metadata(), await call.trailing_metadata(), await call.details()
+    )
 
 
 async def _next_request(clock: Clock, seconds: float, requests: asyncio.Queue[int]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -133,6 +134,37 @@ def agents(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     rows = [{**v, "servers_text": fmt.agent_servers_text(v)} for v in views]
     ctx.out.emit(views, lambda: fmt.render_table(rows, fmt.AGENT_COLUMNS))
+    return 0
+
+
+def schedulers(ctx: Context, args: argparse.Namespace) -> int:
+    """The scheduler replicas on the database: which one leads, under which term, last heartbeat."""
+    resp = ctx.conn.call(ctx.conn.fleet.ListSchedulers, fleet_pb2.ListSchedulersRequest())
+    now = resp.now.ToDatetime(tzinfo=UTC) if resp.HasField("now") else datetime.now(UTC)
+    views = [
+        {
+            "id": r.id,
+            "address": r.address,
+            "agent_address": r.agent_address,
+            "leader": r.leader,
+            "term": r.term if r.leader else None,
+            "started_at": r.start_time.ToDatetime(tzinfo=UTC).isoformat(timespec="milliseconds"),
+            "seen_at": r.seen_time.ToDatetime(tzinfo=UTC).isoformat(timespec="milliseconds"),
+            "version": r.version,
+        }
+        for r in resp.schedulers
+    ]
+    if not views and not ctx.out.json_mode:
+        ctx.out.note("No scheduler has recorded itself yet.")
+        return 0
+    rows = []
+    for r, v in zip(resp.schedulers, views, strict=True):
+        seen = max(0.0, (now - r.seen_time.ToDatetime(tzinfo=UTC)).total_seconds())
+        lead = {"leader_text": "leader" if r.leader else "", "term_text": str(r.term) if r.leader else ""}
+        rows.append({**v, **lead, "seen_text": f"{seen:.1f}s ago"})
+    columns = [("ID", "id"), ("ADDRESS", "address"), ("LEADER", "leader_text"), ("TERM", "term_text"),
+               ("SEEN", "seen_text")]
+    ctx.out.emit({"term": resp.term, "schedulers": views}, lambda: fmt.render_table(rows, columns))
     return 0
 
 

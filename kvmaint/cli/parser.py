@@ -245,6 +245,8 @@ def build_parser() -> Parser:
 
     command("agents", fleet.agents, "list the database hosts' agents and their servers (operators)")
     command("builds", fleet.builds, "list the server builds on the fleet's hosts (operators)")
+    command("schedulers", fleet.schedulers,
+            "list the scheduler replicas: which one leads, its term, each one's last heartbeat (operators)")
 
     p = command("events", events.events, "show stored events; --follow streams new ones")
     _app(p, False)
