@@ -184,6 +184,8 @@ async def build_scheduler(config: SchedulerConfig, clock: Clock | None = None) -
 
 async def _build(config: SchedulerConfig, clock: Clock | None, lock: StateLock | None) -> Scheduler:
     store = store_for(config.db)
+    if isinstance(store, PostgresStore):
+        store.stall_seconds = config.lease_seconds  # a frozen replica's transaction ends with its lease
     await store.open()
     try:
         return await _serve(config, clock, lock, store)
@@ -261,6 +263,7 @@ async def _serve(
     if replicas:
         hub.beat_seconds = timing.lease
     work = LeaderWork(
+        store,
         ctx.clock,
         hub,
         runner,

@@ -93,7 +93,7 @@ class Leadership:
         database."""
         if self.clock.monotonic() - self._known_at <= self.timing.renew_every:
             return self.known
-        async with self.store.transaction() as tx:
+        async with self.store.lease_transaction() as tx:
             info = await tx.get_leader(self.name)
         self.known, self._known_at = info, self.clock.monotonic()
         return info
@@ -145,7 +145,7 @@ class Leadership:
     async def _renew(self) -> int | None:
         r = self.replica
         duration = timedelta(seconds=self.timing.lease)
-        async with self.store.transaction() as tx:
+        async with self.store.lease_transaction() as tx:
             got = await tx.acquire_lease(self.name, r.id, r.address, r.agent_address, duration)
             info = await tx.get_leader(self.name)
             await tx.upsert_scheduler(r.id, r.address, r.agent_address, r.version)
@@ -158,7 +158,7 @@ class Leadership:
         if not self.single or self._state.leading:
             return
         r = self.replica
-        async with self.store.transaction() as tx:
+        async with self.store.lease_transaction() as tx:
             term = await tx.take_lease(self.name, r.id, r.address, r.agent_address, FOREVER)
             self.known = await tx.get_leader(self.name)
             await tx.upsert_scheduler(r.id, r.address, r.agent_address, r.version)
@@ -171,7 +171,7 @@ class Leadership:
         while True:
             await self.clock.sleep(max(1.0, self.timing.renew_every))
             try:
-                async with self.store.transaction() as tx:
+                async with self.store.lease_transaction() as tx:
                     await tx.upsert_scheduler(r.id, r.address, r.agent_address, r.version)
             except Exception as err:
                 log.warning("could not record this scheduler's heartbeat: %s", err)
@@ -213,7 +213,7 @@ class Leadership:
         term, leading = self.term, self._state.leading
         await self._apply(L.LeaseState(term=term), L.Change.LOST if leading else L.Change.NONE)
         with contextlib.suppress(Exception):
-            async with self.store.transaction() as tx:
+            async with self.store.lease_transaction() as tx:
                 if leading:
                     await tx.release_lease(self.name, self.replica.id, term)
                 await tx.delete_scheduler(self.replica.id)

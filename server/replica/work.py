@@ -12,6 +12,7 @@ from kvmaint.clock import Clock
 from server.agents.hub import AgentHub
 from server.driver.notices import MaintenanceNotices
 from server.driver.runner import MaintenanceRunner
+from server.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class LeaderWork:
 
     def __init__(
         self,
+        store: Store,
         clock: Clock,
         hub: AgentHub,
         runner: MaintenanceRunner,
@@ -31,6 +33,7 @@ class LeaderWork:
         loops: dict[str, Loop],
         resume_seconds: float,
     ) -> None:
+        self.store = store
         self.clock = clock
         self.hub = hub
         self.runner = runner
@@ -41,6 +44,13 @@ class LeaderWork:
 
     async def start(self, term: int) -> None:
         await self.stop(term)
+        # The agents' advertised hosts as the previous leaders recorded them: commands name servers
+        # by them, and agents reconnect here one by one (a live session's own hello wins).
+        async with self.store.transaction() as tx:
+            known = await tx.list_agents()
+        for host, advertised in known.items():
+            if host not in self.hub.sessions:
+                self.hub.advertised[host] = advertised
         await self.notices.start()  # notices are about what happens from now on
         self.tasks = [asyncio.create_task(self._resume(), name="resume-maintenances")]
         self.tasks += [asyncio.create_task(loop(), name=name) for name, loop in self.loops.items()]

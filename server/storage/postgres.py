@@ -1322,10 +1322,23 @@ class PostgresStore:
         self._reader_count = readers
         self._pool: asyncpg.Pool | None = None
         self._reads: asyncpg.Pool | None = None
+        # Replicas: a session idle inside a transaction this long is ended by the server. Every write
+        # holds the one write lock, so a replica frozen mid-transaction (SIGSTOP, a stalled VM) would
+        # otherwise stop every other replica's writes, the next leader's included. None: no limit.
+        self.stall_seconds: float | None = None
+        # The leadership's own connection (lease_transaction): renewals never queue behind the pool.
+        self._lease_conn: asyncpg.Connection | None = None
+        self._lease_lock = asyncio.Lock()
+
+    def _settings(self) -> dict[str, str]:
+        settings = dict(SESSION_SETTINGS)
+        if self.stall_seconds is not None:
+            settings["idle_in_transaction_session_timeout"] = str(max(1, int(self.stall_seconds * 1000)))
+        return settings
 
     async def open(self) -> None:
         pool = await asyncpg.create_pool(
-            self.dsn, min_size=self._min, max_size=self._max, server_settings=SESSION_SETTINGS
+            self.dsn, min_size=self._min, max_size=self._max, server_settings=self._settings()
         )
         self._pool = pool
         try:
@@ -1378,6 +1391,10 @@ class PostgresStore:
         if self._reads is not None:
             reads, self._reads = self._reads, None
             await reads.close()
+        if self._lease_conn is not None:
+            conn, self._lease_conn = self._lease_conn, None
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -1429,6 +1446,26 @@ class PostgresStore:
             raise
         finally:
             await _settle(pool.release(conn))
+
+    @asynccontextmanager
+    async def lease_transaction(self) -> AsyncIterator[PostgresTx]:
+        """A transaction for the lease and `schedulers` rows only, on a connection of its own and
+        without the write lock: those statements are atomic one by one, and a renewal must not wait
+        behind other replicas' writes (a long one would cost the leader its lease). A transaction that
+        failed or was cancelled drops the connection (the server rolls it back); the next one dials."""
+        self._p  # noqa: B018 - raises when the store is not open
+        async with self._lease_lock:
+            conn = self._lease_conn
+            if conn is None or conn.is_closed():
+                conn = await asyncpg.connect(self.dsn, server_settings=self._settings())
+                self._lease_conn = conn
+            try:
+                async with conn.transaction():
+                    yield PostgresTx(conn)
+            except BaseException:
+                self._lease_conn = None
+                conn.terminate()
+                raise
 
     async def last_sequence(self) -> int:
         async with self._p.acquire() as conn:

@@ -7,7 +7,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1474,6 +1474,10 @@ class SqliteStore:
             finally:
                 if self._idle is idle:
                     idle.put_nowait(db)
+
+    def lease_transaction(self) -> AbstractAsyncContextManager[SqliteTx]:
+        """The lease rows' transaction: on one process per file, just a transaction."""
+        return self.transaction()
 
     async def last_sequence(self) -> int:
         async with self.read() as tx:
