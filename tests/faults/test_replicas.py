@@ -12,6 +12,8 @@ import asyncio
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -30,7 +32,7 @@ from tests.support.eventually import eventually
 from tests.support.freeze import PointMissed, resume, step_until
 from tests.support.pg import temporary_database
 from tests.support.sampler import SamplerProcess
-from tests.support.scheduler import SchedulerProcess
+from tests.support.scheduler import ROOT, SchedulerProcess
 from tests.support.writer import WriterProcess
 
 pytestmark = pytest.mark.timeout(300)
@@ -213,7 +215,7 @@ async def test_a_paused_leader_acts_on_nothing_after_waking(
         await asyncio.to_thread(step_until, old.proc.pid, replicas.poll.at_step("maintain_standby"), 60)
         paused = time.monotonic()
         # Frozen mid-maintenance, longer than its lease: another replica takes over and carries on.
-        new_holder, new_term = await replicas.leader(other_than=holder)
+        _, new_term = await replicas.leader(other_than=holder)
         assert new_term > term
         await eventually(
             lambda: asyncio.to_thread(replicas.poll.at_step("maintain_standby", done=True)),
@@ -243,3 +245,20 @@ async def test_a_paused_leader_acts_on_nothing_after_waking(
         leaders = [s.id for s in resp.schedulers if s.leader]
         assert len(leaders) <= 1 and resp.term >= new_term, resp  # a loaded machine may move it again
         assert {s.id for s in resp.schedulers} == set(replicas.procs)
+        # The operator's view: `kvmaint schedulers` (a table, and --json), from a replica that does not lead.
+        table = _cli(r.scheduler.address, "schedulers")
+        assert table.splitlines()[0].split() == ["ID", "ADDRESS", "LEADER", "TERM", "SEEN"], table
+        lead_rows = [line.split() for line in table.splitlines()[1:] if " leader " in f" {line} "]
+        assert [row[0] for row in lead_rows] == leaders and lead_rows[0][3] == str(resp.term), table
+        listed = json.loads(_cli(r.scheduler.address, "schedulers", "--json"))
+        assert listed["term"] == resp.term and sorted(x["id"] for x in listed["schedulers"]) == ["r0", "r1", "r2"]
+        assert [x["id"] for x in listed["schedulers"] if x["leader"]] == leaders
+
+
+def _cli(address: str, *argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "kvmaint.cli", "--scheduler", address, *argv],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
