@@ -142,3 +142,40 @@ async def test_agent_killed_mid_failover_leaves_one_writable_primary(
 
 async def _linked(server) -> bool:
     return (await server.client().info("replication")).get("master_link_status") == "up"
+
+
+async def test_agent_process_refuses_an_older_leader_term_across_its_restart(
+    fake_scheduler, agent_processes, tmp_path
+):
+    """Fencing, end to end on a real agent process: a command of a lower leader term than the agent has
+    seen is answered STALE_TERM and not run; the highest term survives the agent's restart (journal);
+    the current leader's resend of the refused id then runs once."""
+    data_dir = tmp_path / "agent-data"
+    args = ["--host-id", "db-f", "--scheduler", fake_scheduler.address, "--data-dir", str(data_dir)]
+
+    def stop_unknown(cid: str, term: int) -> agent_pb2.AgentCommand:
+        cmd = command(cid, stop_server=agent_pb2.StopServerCommand(port=1))
+        cmd.term = term
+        return cmd
+
+    first = agent_processes(args)
+    await fake_scheduler.wait_connected("db-f", timeout=20)
+    await fake_scheduler.send("db-f", stop_unknown("t/new", 7))
+    assert (await fake_scheduler.result("t/new", timeout=20)).reason == ""
+    await fake_scheduler.send("db-f", stop_unknown("t/old", 6))
+    refused = await fake_scheduler.result("t/old", timeout=20)
+    assert (refused.ok, refused.reason) == (False, "STALE_TERM") and "term 7" in refused.error
+    first.signal(signal.SIGKILL)
+    await first.wait()
+
+    fake_scheduler.results.clear()
+    agent_processes(args)
+    await eventually(lambda: fake_scheduler.connects >= 2, timeout=20)
+    await fake_scheduler.send("db-f", stop_unknown("t/zero", 0))  # a scheduler older than replicas
+    assert (await fake_scheduler.result("t/zero", timeout=20)).reason == "STALE_TERM"
+    await fake_scheduler.send("db-f", stop_unknown("t/old", 7))
+    again = await fake_scheduler.result("t/old", timeout=20)
+    assert again.reason == "" and "No server on port 1" in again.error
+    log = (tmp_path / "agent.log").read_text()
+    assert log.count("command t/old admitted under leader term 7") == 1
+    assert "command t/old admitted under leader term 6" not in log
