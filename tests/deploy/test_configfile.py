@@ -52,6 +52,7 @@ def test_every_flag_is_in_the_example_and_settable_from_a_file(tmp_path: Path) -
         "notify_interval": (2, 2.0), "notify_retry_max": (60, 60.0), "webhook_allow_private": (True, True),
         "metrics_listen": ("127.0.0.1:7003", "127.0.0.1:7003"), "http_listen": ("127.0.0.1:7004", "127.0.0.1:7004"),
         "log_level": ("DEBUG", "DEBUG"), "log_format": ("json", "json"),
+        "lease_seconds": (3, 3.0), "replica_id": ("r1", "r1"), "advertise": ("h.example:7005", "h.example:7005"),
     }
     assert set(values) == set(options), set(options) ^ set(values)
     lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v).replace(chr(39), chr(34))}"
@@ -73,7 +74,7 @@ def test_flags_win_over_the_file_and_dashes_work(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ('lisen = "127.0.0.1:1"\n', "unknown key 'lisen'; did you mean 'listen'?"),
-        ('zzz = 1\n', "unknown key 'zzz'; known keys: agent_listen, catch_up_timeout,"),
+        ('zzz = 1\n', "unknown key 'zzz'; known keys: advertise, agent_listen, catch_up_timeout,"),
         ("tick_seconds = -1\n", "tick_seconds: -1 must be above zero"),
         ('smtp_starttls = "yes"\n', "smtp_starttls must be true or false, not 'yes'"),
         ('log_format = "xml"\n', "log_format must be one of text, json, not 'xml'"),
