@@ -46,7 +46,7 @@ class LeaderWork:
         await self.stop(term)
         # The agents' advertised hosts as the previous leaders recorded them: commands name servers
         # by them, and agents reconnect here one by one (a live session's own hello wins).
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             known = await tx.list_agents()
         for host, advertised in known.items():
             if host not in self.hub.sessions:

@@ -71,7 +71,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     ) -> fleet_pb2.ListSchedulersResponse:
         """Every replica's heartbeat row and the lease, from the database: the same on every replica."""
         require_operator("list the scheduler replicas")
-        async with self.fleet.ctx.store.transaction() as tx:
+        async with self.fleet.ctx.store.read() as tx:
             rows = await tx.list_schedulers()
             leader = await tx.get_leader()
         lead = leader.holder if leader is not None else ""

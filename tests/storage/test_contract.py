@@ -601,8 +601,6 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
         "DROP TABLE addon_servers",
         "DROP INDEX addons_maintained",
         "ALTER TABLE addons DROP COLUMN maintained_at",
-        "DROP TABLE leases",  # migration 11's, so the database is as version 9 left it
-        "DROP TABLE schedulers",
         "DELETE FROM schema_migrations WHERE version >= 10",
     ):
         db_rows(db, sql)
@@ -626,8 +624,15 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
 # reminders (migration 11)
 
 
+def undo_migration_12(db: Path | str) -> None:
+    """Takes a database back to schema 11: no replica tables."""
+    for sql in ("DROP TABLE leases", "DROP TABLE schedulers", "DELETE FROM schema_migrations WHERE version >= 12"):
+        db_rows(db, sql)
+
+
 def undo_migration_11(db: Path | str) -> None:
     """Takes a database back to schema 10 (the code that wrote 10 is gone)."""
+    undo_migration_12(db)
     drops = ["DROP TRIGGER reminders_given ON reminders", "DROP TRIGGER maintenances_remind ON maintenances",
              "DROP FUNCTION kvmaint_remind_at", "DROP FUNCTION kvmaint_reminded"]
     if not isinstance(db, str):  # SQLite's triggers are not per table
