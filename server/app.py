@@ -60,6 +60,7 @@ from server.service.freezes import FreezeService
 from server.service.maintenance import MaintenanceService
 from server.statelock import StateLock
 from server.storage import Store
+from server.storage.pgnotify import EventListener
 from server.storage.postgres import PostgresStore, is_postgres_url
 from server.storage.select import AnyStore, store_for
 from server.web.site import StatusSite
@@ -145,6 +146,7 @@ class Scheduler:
 
     metrics_server: MetricsServer | None = None
     web: StatusSite | None = None
+    events_listener: EventListener | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         for name in (*SERVICE_NAMES, ""):
@@ -297,6 +299,12 @@ async def _serve(
     if config.http_listen:
         scheduler.web = StatusSite(ctx, hub, config.tokens)
         await scheduler.web.start(config.http_listen)
+    if replicas:
+        assert isinstance(store, PostgresStore)
+        # Other replicas' commits wake this one's bus (LISTEN/NOTIFY, server/storage/pgnotify.py).
+        listener = EventListener(store.dsn, ctx.bus.publish, ctx.clock)
+        scheduler.events_listener = listener
+        scheduler.tasks.append(asyncio.create_task(listener.run(), name="events-listener"))
     if not replicas:
         await leadership.run_until_leading()  # at once on SQLite: in progress maintenances resume now
     scheduler.tasks.append(asyncio.create_task(leadership.run(), name="leadership"))

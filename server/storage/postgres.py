@@ -42,6 +42,7 @@ from server.domain.models import (
 from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 from server.replica.models import SCHEDULER_LEASE, LeaderInfo, SchedulerInfo
+from server.storage.pgnotify import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -449,6 +450,8 @@ _UPDATE_MAINT = (
 class PostgresTx:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._db = conn
+        # The highest sequence this transaction appended; notified to every replica on commit.
+        self.last_event = 0
 
     async def _one(self, sql: str, *params: Any) -> asyncpg.Record | None:
         return await self._db.fetchrow(sql, *params)
@@ -942,6 +945,7 @@ class PostgresTx:
             event.message,
             json.dumps(event.attributes, sort_keys=True),
         )
+        self.last_event = max(self.last_event, seq)
         return seq
 
     async def events_after(self, sequence: int, app: str, addon: str, limit: int) -> list[Event]:
@@ -1415,7 +1419,12 @@ class PostgresStore:
         try:
             await tx.start()
             await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-            yield PostgresTx(conn)
+            ptx = PostgresTx(conn)
+            yield ptx
+            if ptx.last_event:
+                # Queued with the transaction, delivered to every listener once it commits
+                # (server/storage/pgnotify.py): other replicas' buses learn of these events at once.
+                await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, str(ptx.last_event))
             await _settle(tx.commit())
         except BaseException:
             if conn.is_in_transaction():
