@@ -67,6 +67,10 @@ class ErrorReason(StrEnum):
     # A bug caught by an invariant check (e.g. an illegal maintenance status transition).
     INTERNAL = "INTERNAL"
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    # Replicas: a call that needs the leader's agents found no leader (lease expired, none elected yet),
+    # or could not reach the one the lease names.
+    NO_LEADER = "NO_LEADER"
+    LEADER_UNREACHABLE = "LEADER_UNREACHABLE"
     # Scheduler replicas (server/replica/): this replica does not lead now (ErrorInfo metadata `leader`:
     # the leader's address when known); an agent refused a command of an older leader term.
     NOT_LEADER = "NOT_LEADER"

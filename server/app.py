@@ -43,6 +43,8 @@ from server.driver.roles import host_roles
 from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.notify.outbox import Outbox
 from server.notify.sender import NotifyConfig, Sender
+from server.replica import forward
+from server.replica.forward import Forwarder, ForwardInterceptor, NoLeaderYet, SoleScheduler
 from server.replica.leader import Leadership, Replica, default_replica_id
 from server.replica.lease import LeaseTiming
 from server.replica.work import LeaderWork
@@ -113,6 +115,10 @@ class SchedulerConfig:
     metrics_listen: str = ""
     # HOST:PORT for the read-only web status page; empty: not served.
     http_listen: str = ""
+    # How a non-leader replica dials the leader's client address to relay calls (TLS: the CA).
+    forward_credentials: grpc.ChannelCredentials | None = None
+    # Tests only: who the forwarder believes leads (instead of the lease's Leadership).
+    forward_leadership: forward.Leadership | None = None
     # Replicas (PostgreSQL only; server/replica/): the leader lease, this replica's id (default
     # host:pid) and the HOST:PORT other replicas, clients and agents should use for it (default: the
     # listen address, with this host's name for a wildcard host).
@@ -138,6 +144,7 @@ class Scheduler:
     leadership: Leadership
     lock: StateLock | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    forwarder: Forwarder | None = None
     sentinel: SentinelServer | None = None
 
     @property
@@ -160,6 +167,8 @@ class Scheduler:
         if self.planner.notices is not None:
             await self.planner.notices.close()
         await self.server.stop(grace)
+        if self.forwarder is not None:
+            await self.forwarder.close()
         await self.registry.flush()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
@@ -230,8 +239,16 @@ async def _serve(
         raise InvalidArgument.field("lease_seconds", "--lease-seconds must be more than 0.")
     timing = LeaseTiming.for_lease(config.lease_seconds)
 
+    # Until the lease's Leadership exists (below, once the port is known) a replica relays nothing and
+    # answers NO_LEADER to what it would relay; a scheduler alone on SQLite never relays.
+    before: forward.Leadership = NoLeaderYet() if replicas else SoleScheduler()
+    forwarder = Forwarder(before, ctx.clock, config.forward_credentials)
     server = grpc.aio.server(
-        interceptors=[MeteringInterceptor(ctx.obs.metrics), ServiceInterceptor(config.tokens)],
+        interceptors=[
+            MeteringInterceptor(ctx.obs.metrics),
+            ServiceInterceptor(config.tokens),
+            ForwardInterceptor(forwarder),  # innermost: after the token check
+        ],
         options=SERVER_OPTIONS,
     )
     fleet_servicer = FleetServicer(fleet, hub)
@@ -293,6 +310,12 @@ async def _serve(
         leadership,
         lock,
     )
+    scheduler.forwarder = forwarder
+    forwarder.replica = replica.id
+    if config.forward_leadership is not None:
+        forwarder.leadership = config.forward_leadership
+    elif replicas:
+        forwarder.leadership = leadership
     if config.metrics_listen:
         scheduler.metrics_server = MetricsServer(ctx.obs.metrics.registry, lambda: _refresh_metrics(ctx))
         await scheduler.metrics_server.start(config.metrics_listen)

@@ -1,0 +1,231 @@
+"""Non-leader replicas serve the whole API: the RPCs that need the agents' streams are relayed to the
+leader, the rest are answered here from the database.
+
+Agents hold their streams with the leader only, so what the hub knows (which agents are connected,
+their builds, each server's last report, placing servers, kicking the runner) exists in the leader's
+process alone. `FORWARDED` names every RPC that reads or drives it, with the reason; a non-leader relays
+those as bytes to the leader's client address with the caller's metadata (so the leader checks the
+bearer token again and answers exactly as if asked directly), and relays the answer or the error
+(status, message and google.rpc details) back unchanged. Every other RPC reads and writes the shared
+database here, and streams that follow events are woken by LISTEN/NOTIFY (server/storage/pgnotify.py).
+
+A relayed call that finds no leader, or cannot reach the one the lease names, is UNAVAILABLE with a
+sentence that says which (`NO_LEADER`, `LEADER_UNREACHABLE`), so a client may try again in a moment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+import grpc
+
+from kvmaint.channel import is_transport_failure, transport_reason
+from kvmaint.clock import Clock, iso
+from kvmaint.errors import ErrorReason, Unavailable
+
+log = logging.getLogger(__name__)
+
+# Marks a call a replica relayed, so that a replica that is no longer the leader does not relay it on.
+FORWARDED_BY = "kvmaint-forwarded-by"
+
+_FLEET = "/kvmaint.v1.FleetService/"
+_MAINT = "/kvmaint.v1.MaintenanceService/"
+_CAMPAIGN = "/kvmaint.v1.CampaignService/"
+
+# Every RPC that needs the agents' streams, and why (docs/architecture.md "Replicas" repeats this).
+FORWARDED: dict[str, str] = {
+    _FLEET + "ListAgents": "connected agents, their servers' reports and builds live in the leader's hub",
+    _FLEET + "CreateAddon": "places servers through agents (or adopts them) and pushes the new roles",
+    _FLEET + "ListAddons": "each server's endpoint, build and version come from its agent's reports",
+    _FLEET + "DeleteApp": "pushes the changed roles to the agents of the destroyed add-ons' hosts",
+    _FLEET + "RequireMaintenance": "--build is checked against the builds and versions the agents report",
+    _MAINT + "GetAddonInfo": "the add-on's status is assessed from its agents' reports",
+    _MAINT + "RunMaintenance": "refuses an unavailable add-on (agents' reports), kicks the leader's runner",
+    _MAINT + "WaitMaintenance": "the standby's live lag and note are the leader's runner's, not stored",
+    _CAMPAIGN + "CreateCampaign": "the target build is checked against the builds the agents report",
+}
+
+# Headers that belong to one HTTP/2 hop, never relayed.
+_HOP_HEADERS = frozenset({"user-agent", "content-type", "te", "grpc-accept-encoding", "grpc-encoding"})
+
+
+class LeaderInfo(Protocol):
+    """The lease row as every replica reads it (the i9lease branch's `LeaderInfo`)."""
+
+    @property
+    def holder(self) -> str: ...
+    @property
+    def term(self) -> int: ...
+    @property
+    def address(self) -> str: ...  # the leader's client API address
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+class Leadership(Protocol):
+    """What this module needs of `server/replica/leader.Leadership`."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    async def leader(self) -> LeaderInfo | None: ...
+
+
+class SoleScheduler:
+    """The leadership of a scheduler that is alone on its database (SQLite, or one process): it always
+    leads, so nothing is forwarded."""
+
+    is_leader = True
+    term = 0
+
+    async def leader(self) -> LeaderInfo | None:
+        return None
+
+
+def no_leader(info: LeaderInfo | None, now: datetime) -> str:
+    """The sentence for a call that found no leader to relay to."""
+    if info is None:
+        return (
+            "no leader: no scheduler replica holds the lease yet (all starting, or all stopped); "
+            "try again in a few seconds."
+        )
+    return (
+        f"no leader: the lease of {info.holder} (term {info.term}) expired at {iso(info.expires_at)} "
+        f"and no replica has taken it over yet (now {iso(now)}); try again in a few seconds."
+    )
+
+
+def relayed_metadata(metadata: Any, replica: str) -> tuple[tuple[str, str | bytes], ...]:
+    """The caller's metadata (bearer token, trace context, ...) without hop headers, marked as relayed."""
+    kept = tuple(
+        (k, v)
+        for k, v in (metadata or ())
+        if not k.startswith(":") and k not in _HOP_HEADERS and k != FORWARDED_BY
+    )
+    return (*kept, (FORWARDED_BY, replica or "replica"))
+
+
+def _relayed_trailers(err: grpc.aio.AioRpcError) -> tuple[tuple[str, str | bytes], ...]:
+    return tuple((k, v) for k, v in (err.trailing_metadata() or ()) if not k.startswith(":"))
+
+
+class Forwarder:
+    """Relays calls to the leader's client address over one cached channel per address."""
+
+    def __init__(
+        self,
+        leadership: Leadership,
+        clock: Clock,
+        credentials: grpc.ChannelCredentials | None = None,
+        replica: str = "",
+    ) -> None:
+        self.leadership = leadership
+        self.clock = clock
+        self.credentials = credentials
+        self.replica = replica
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        ch = self._channels.get(address)
+        if ch is None:
+            options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+            ch = (
+                grpc.aio.secure_channel(address, self.credentials, options)
+                if self.credentials is not None
+                else grpc.aio.insecure_channel(address, options)
+            )
+            self._channels[address] = ch
+        return ch
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for ch in channels.values():
+            await ch.close(None)
+
+    async def target(self, context: grpc.aio.ServicerContext) -> LeaderInfo:
+        """The leader to relay to, or Unavailable saying why there is none."""
+        if any(k == FORWARDED_BY for k, _ in context.invocation_metadata() or ()):
+            raise Unavailable(
+                "no leader: another replica relayed this call here as to the leader, but this replica "
+                "no longer leads (the leadership is moving); try again in a few seconds.",
+                reason=ErrorReason.NO_LEADER,
+            )
+        info = await self.leadership.leader()
+        now = self.clock.now()
+        if info is None or info.expires_at <= now or not info.address:
+            raise Unavailable(no_leader(info, now), reason=ErrorReason.NO_LEADER)
+        return info
+
+    def unreachable(self, info: LeaderInfo, err: grpc.aio.AioRpcError) -> Unavailable:
+        return Unavailable(
+            f"the leader {info.holder} (term {info.term}) at {info.address} cannot be reached: "
+            f"{transport_reason(err.details() or '')}; its lease runs until {iso(info.expires_at)}, after "
+            "which another replica takes over. Try again in a few seconds.",
+            reason=ErrorReason.LEADER_UNREACHABLE,
+        )
+
+    async def relay_error(
+        self, info: LeaderInfo, err: grpc.aio.AioRpcError, context: grpc.aio.ServicerContext
+    ) -> None:
+        if is_transport_failure(err.code(), err.details() or ""):
+            raise self.unreachable(info, err) from None
+        # The leader's own answer (its token check, validation, FailedPrecondition...): as it gave it.
+        await context.abort(err.code(), err.details() or "", _relayed_trailers(err))
+
+    def unary(self, method: str) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
+        async def relay(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            info = await self.target(context)
+            call = self.channel(info.address).unary_unary(method)
+            md = relayed_metadata(context.invocation_metadata(), self.replica)
+            try:
+                response: bytes = await call(request, metadata=md, timeout=context.time_remaining())
+            except grpc.aio.AioRpcError as err:
+                await self.relay_error(info, err, context)
+                raise  # not reached: relay_error raises or aborts
+            return response
+
+        return relay
+
+    def stream(self, method: str) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
+        async def relay(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+            info = await self.target(context)
+            md = relayed_metadata(context.invocation_metadata(), self.replica)
+            call = self.channel(info.address).unary_stream(method)(
+                request, metadata=md, timeout=context.time_remaining()
+            )
+            try:
+                async for item in call:
+                    yield item
+            except grpc.aio.AioRpcError as err:
+                await self.relay_error(info, err, context)
+            finally:
+                call.cancel()
+
+        return relay
+
+
+class ForwardInterceptor(grpc.aio.ServerInterceptor):
+    """Innermost interceptor: on a non-leader, the RPCs of `FORWARDED` get a relaying handler (raw
+    bytes in and out) instead of the servicer's. Authentication and error mapping (ServiceInterceptor,
+    outside it) still apply here first, so an unauthenticated call never reaches the leader."""
+
+    def __init__(self, forwarder: Forwarder) -> None:
+        self.forwarder = forwarder
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method: str = details.method
+        if handler is None or method not in FORWARDED or self.forwarder.leadership.is_leader:
+            return handler
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(self.forwarder.unary(method))
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(self.forwarder.stream(method))
+        return handler
