@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
@@ -212,37 +212,114 @@ def to_rpc_error(err: grpc.RpcError, address: str) -> RPCError:
     return rich
 
 
-def with_tls_hint(err: RPCError, options: ChannelOptions) -> RPCError:
+def with_tls_hint(err: RPCError, options: ChannelOptions, address: str | None = None) -> RPCError:
     """A plaintext client that cannot reach a server speaking TLS: say so, and what to pass."""
+    address = address or options.address
     if err.reason != ErrorReason.SCHEDULER_UNREACHABLE or options.ca_file is not None:
         return err
-    if not speaks_tls(options.address):
+    if not speaks_tls(address):
         return err
     return RPCError(
         err.code,
-        f"{str(err).rstrip('.')}. The scheduler at {options.address} speaks TLS: pass --ca FILE (or set "
+        f"{str(err).rstrip('.')}. The scheduler at {address} speaks TLS: pass --ca FILE (or set "
         f"{ENV_CA}) with the CA certificate that signed its certificate.",
         reason=err.reason,
     )
 
 
+class _Method:
+    """A stub method resolved on the connection's current channel at each call, so a call retried on
+    the next scheduler address goes to that address."""
+
+    def __init__(self, conn: Connection, service: str, name: str) -> None:
+        self.conn, self.service, self.name = conn, service, name
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        return getattr(self.conn._stubs[self.service], self.name)(request, **kwargs)
+
+
+class _Service:
+    def __init__(self, conn: Connection, service: str) -> None:
+        self._conn, self._service = conn, service
+
+    def __getattr__(self, name: str) -> _Method:
+        return _Method(self._conn, self._service, name)
+
+
+_STUBS = {
+    "fleet": fleet_pb2_grpc.FleetServiceStub,
+    "maintenance": maintenance_pb2_grpc.MaintenanceServiceStub,
+    "events": events_pb2_grpc.EventServiceStub,
+    "campaigns": campaigns_pb2_grpc.CampaignServiceStub,
+}
+
+
+def split_addresses(address: str) -> list[str]:
+    """`a:1,b:2,c:3` (the scheduler replicas, in the order to try) -> ["a:1", "b:2", "c:3"]."""
+    return [a.strip() for a in address.split(",") if a.strip()] or [address]
+
+
+def describe_addresses(addresses: list[str]) -> str:
+    """What an error names: the one address, or "any of a:1, b:2"."""
+    return addresses[0] if len(addresses) == 1 else "any of " + ", ".join(addresses)
+
+
 class Connection:
-    """The three scheduler services over one channel; calls raise RPCError instead of grpc errors."""
+    """The scheduler services over one channel; calls raise RPCError instead of grpc errors.
+
+    With several addresses (`--scheduler a:1,b:2,c:3`, the replicas of one control plane) a call that
+    cannot reach one (the transport failed: UNAVAILABLE before any server answered) is tried on the
+    next, and the connection stays with the one that answered. With one address nothing changes."""
 
     def __init__(self, options: ChannelOptions) -> None:
         self.options = options
-        self.channel = open_channel(options)
-        self.fleet = fleet_pb2_grpc.FleetServiceStub(self.channel)
-        self.maintenance = maintenance_pb2_grpc.MaintenanceServiceStub(self.channel)
-        self.events = events_pb2_grpc.EventServiceStub(self.channel)
-        self.campaigns = campaigns_pb2_grpc.CampaignServiceStub(self.channel)
+        self.addresses = split_addresses(options.address)
+        self._index = 0
+        self._open()
+        self.fleet: Any = _Service(self, "fleet")
+        self.maintenance: Any = _Service(self, "maintenance")
+        self.events: Any = _Service(self, "events")
+        self.campaigns: Any = _Service(self, "campaigns")
+
+    @property
+    def address(self) -> str:
+        """The scheduler address calls go to now."""
+        return self.addresses[self._index]
+
+    def _open(self) -> None:
+        self.channel = open_channel(replace(self.options, address=self.address))
+        self._stubs = {name: stub(self.channel) for name, stub in _STUBS.items()}
+
+    def next_address(self) -> None:
+        """Moves to the next scheduler address (wrapping around)."""
+        if len(self.addresses) == 1:
+            return
+        self.channel.close()
+        self._index = (self._index + 1) % len(self.addresses)
+        self._open()
+
+    def _error(self, err: grpc.RpcError) -> RPCError:
+        rpc_error = to_rpc_error(err, describe_addresses(self.addresses))
+        return with_tls_hint(rpc_error, self.options, self.address)
+
+    def _unreachable(self, err: grpc.RpcError) -> bool:
+        code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+        details = (err.details() if hasattr(err, "details") else "") or ""
+        return is_transport_failure(code, details) and len(self.addresses) > 1
 
     def call(self, method: Callable[..., Response], request: Any) -> Response:
-        """A unary call with the default deadline."""
+        """A unary call with the default deadline; on an unreachable address, the next one."""
+        for _ in range(len(self.addresses) - 1):
+            try:
+                return method(request, timeout=self.options.timeout)
+            except grpc.RpcError as err:
+                if not self._unreachable(err):
+                    raise self._error(err) from None
+                self.next_address()
         try:
             return method(request, timeout=self.options.timeout)
         except grpc.RpcError as err:
-            raise with_tls_hint(to_rpc_error(err, self.options.address), self.options) from None
+            raise self._error(err) from None
 
     def paginate(self, method: Callable[..., Any], request: Any, field: str) -> list[Any]:
         """Every item of a paged List call: follows next_page_token until the server sends none."""
@@ -255,16 +332,27 @@ class Connection:
             request.page_token = response.next_page_token
 
     def stream(self, method: Callable[..., Any], request: Any) -> Iterator[Any]:
-        """A server stream, without deadline (it may follow for hours); cancelled when the caller stops."""
-        call = method(request)
-        try:
-            yield from call
-        except grpc.RpcError as err:
-            if err.code() == grpc.StatusCode.CANCELLED and call.cancelled():
+        """A server stream, without deadline (it may follow for hours); cancelled when the caller stops.
+        An address unreachable before the first message is skipped as in `call`; a stream that breaks
+        later raises (the caller knows where to resume from)."""
+        tries = len(self.addresses)
+        while True:
+            tries -= 1
+            call = method(request)
+            started = False
+            try:
+                for item in call:
+                    started = True
+                    yield item
                 return
-            raise with_tls_hint(to_rpc_error(err, self.options.address), self.options) from None
-        finally:
-            call.cancel()
+            except grpc.RpcError as err:
+                if err.code() == grpc.StatusCode.CANCELLED and call.cancelled():
+                    return
+                if started or tries <= 0 or not self._unreachable(err):
+                    raise self._error(err) from None
+                self.next_address()
+            finally:
+                call.cancel()
 
     def close(self) -> None:
         self.channel.close()

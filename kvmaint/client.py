@@ -16,6 +16,9 @@ connection error may hide an applied write, so retried commands should be idempo
     async with await attach("127.0.0.1:50051", "example-app") as r:
         await r.set("k", "v")
 
+`scheduler` may name the replicas of one control plane, `"a:50051,b:50051,c:50051"`: the watch moves
+to the next address whenever the stream to one is lost or cannot be opened.
+
 The URL carries the add-on's user and password (the same on every server of the add-on, so a switch
 keeps them); a rediss:// URL connects with TLS, verified with the CA given as redis-py takes it:
 `attach(..., ssl_ca_certs="ca.pem")`. Logged URLs show the password as ***.
@@ -36,7 +39,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from kvmaint.channel import rich_error
+from kvmaint.channel import rich_error, split_addresses
 from kvmaint.errors import DOMAIN, ErrorReason, KvmaintError
 from kvmaint.redact import redact_url
 from kvmaint.v1 import fleet_pb2, fleet_pb2_grpc
@@ -191,11 +194,15 @@ class _Follower:
     async def _watch(self) -> None:
         backoff = 0.1
         metadata = (("authorization", f"Bearer {self.token}"),) if self.token else ()
+        # Several addresses are the scheduler's replicas: a lost or refused stream moves to the next.
+        addresses = split_addresses(self.scheduler)
+        turn = 0
         while not self.closed:
+            address = addresses[turn % len(addresses)]
             channel = (
-                grpc.aio.secure_channel(self.scheduler, self.credentials)
+                grpc.aio.secure_channel(address, self.credentials)
                 if self.credentials
-                else grpc.aio.insecure_channel(self.scheduler)
+                else grpc.aio.insecure_channel(address)
             )
             try:
                 stub = fleet_pb2_grpc.FleetServiceStub(channel)
@@ -214,6 +221,7 @@ class _Follower:
                 if rich.reason in PERMANENT and not self.first.is_set():
                     self.refused.set()  # retrying cannot help: attach() raises this error at once
                     return
+                turn += 1
             finally:
                 await channel.close()
             if self.closed:

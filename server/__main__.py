@@ -26,7 +26,7 @@ from server.domain.planner import Limits
 from server.driver.runner import DriverConfig
 from server.notify.sender import NotifyConfig, SmtpConfig
 from server.storage.select import db_target, describe
-from server.tls import agent_credentials, client_credentials
+from server.tls import agent_credentials, client_credentials, relay_credentials
 
 log = logging.getLogger("kvmaint.scheduler")
 
@@ -319,7 +319,7 @@ async def serve(args: argparse.Namespace) -> int:
         except ValueError as err:
             log.error("--sentinel-listen: %s", err)
             return 2
-    creds = agent_creds = None
+    creds = agent_creds = relay_creds = None
     tls = (args.tls_cert, args.tls_key, args.tls_ca)
     if any(tls):
         if not all(tls):
@@ -330,6 +330,7 @@ async def serve(args: argparse.Namespace) -> int:
             return 2
         creds = client_credentials(args.tls_cert, args.tls_key)
         agent_creds = agent_credentials(args.tls_cert, args.tls_key, args.tls_ca)
+        relay_creds = relay_credentials(args.tls_ca)
     else:
         log.warning("no TLS: agents connect in plain text, accepted from loopback only")
     driver = DriverConfig(
@@ -352,6 +353,7 @@ async def serve(args: argparse.Namespace) -> int:
             sentinel_listen=args.sentinel_listen,
             metrics_listen=args.metrics_listen,
             http_listen=args.http_listen,
+            forward_credentials=relay_creds,
             lease_seconds=args.lease_seconds,
             replica_id=args.replica_id,
             advertise=args.advertise,

@@ -16,7 +16,8 @@ Handler = Callable[[Context, argparse.Namespace], int]
 
 DESCRIPTION = "Planned maintenance for fleets of Redis servers, driven through the kvmaint scheduler."
 ENV_APP = "KVMAINT_APP"
-EPILOG = ("Connection: --scheduler HOST:PORT or $KVMAINT_SCHEDULER (default 127.0.0.1:50051); "
+EPILOG = ("Connection: --scheduler HOST:PORT[,HOST:PORT...] or $KVMAINT_SCHEDULER (default 127.0.0.1:50051; "
+          "several addresses: scheduler replicas, the next tried when one is unreachable); "
           "--token or $KVMAINT_TOKEN; --ca FILE or $KVMAINT_CA for TLS. -a APP defaults to $KVMAINT_APP. "
           "Shell completion: kvmaint completion bash|zsh. -j/--json prints the same fields "
           "as the human output under snake_case keys, as plain JSON (not the protobuf messages): an "
@@ -62,7 +63,8 @@ def _common() -> Parser:
     from overwriting a value given before the command."""
     common = Parser(add_help=False)
     common.add_argument("--scheduler", metavar="HOST:PORT", default=argparse.SUPPRESS,
-                        help="scheduler address (env KVMAINT_SCHEDULER, default 127.0.0.1:50051)")
+                        help="scheduler address, or replicas' addresses a:1,b:2,c:3 tried in turn "
+                             "(env KVMAINT_SCHEDULER, default 127.0.0.1:50051)")
     common.add_argument("--token", metavar="TOKEN", default=argparse.SUPPRESS,
                         help="bearer token (env KVMAINT_TOKEN)")
     common.add_argument("--ca", metavar="FILE", default=argparse.SUPPRESS,

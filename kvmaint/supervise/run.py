@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import grpc
 from redis.backoff import FullJitterBackoff
 
-from kvmaint.channel import ChannelOptions, to_rpc_error
+from kvmaint.channel import ChannelOptions, split_addresses, to_rpc_error
 from kvmaint.clock import Clock, SystemClock
 from kvmaint.errors import KvmaintError
 from kvmaint.redact import redact_url
@@ -39,26 +39,30 @@ class ExecSpec:
     grace: float = 30.0
 
 
-def aio_channel(options: ChannelOptions) -> grpc.aio.Channel:
+def aio_channel(options: ChannelOptions, address: str | None = None) -> grpc.aio.Channel:
+    address = address or options.address
     if options.ca_file is None:
-        return grpc.aio.insecure_channel(options.address)
+        return grpc.aio.insecure_channel(address)
     try:
         root = options.ca_file.read_bytes()
     except OSError as err:
         raise KvmaintError(f"Cannot read the CA file {options.ca_file}: {err.strerror}.") from err
-    return grpc.aio.secure_channel(options.address, grpc.ssl_channel_credentials(root_certificates=root))
+    return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=root))
 
 
 async def watch_config(
     options: ChannelOptions, app: str, clock: Clock, post: Callable[[P.Event], None]
 ) -> None:
     """WatchConfigVars for ever: every message as ConfigSeen, a failure as WatchLost, then again after a
-    jittered backoff. The stream ending by itself means the app was deleted."""
+    jittered backoff (with several scheduler addresses, on the next one). The stream ending by itself
+    means the app was deleted."""
     metadata = (("authorization", f"Bearer {options.token}"),) if options.token else ()
-    failures = 0
+    addresses = split_addresses(options.address)
+    failures = turn = 0
     while True:
+        address = addresses[turn % len(addresses)]
         try:
-            channel = aio_channel(options)
+            channel = aio_channel(options, address)
         except KvmaintError as err:
             post(P.WatchLost(str(err)))
             return
@@ -71,7 +75,8 @@ async def watch_config(
             post(P.AppGone())
             return
         except grpc.aio.AioRpcError as err:
-            post(P.WatchLost(str(to_rpc_error(err, options.address)).rstrip(".")))
+            post(P.WatchLost(str(to_rpc_error(err, address)).rstrip(".")))
+            turn += 1
         finally:
             await channel.close()
         await clock.sleep(RECONNECT.compute(failures))

@@ -133,3 +133,72 @@ def test_options_resolve_flags_then_environment_then_default() -> None:
     assert ChannelOptions.resolve(env=env) == ChannelOptions(address="sched:1", token="envtok")
     assert ChannelOptions.resolve("flag:2", "flagtok", env=env) == ChannelOptions(address="flag:2",
                                                                                   token="flagtok")
+
+
+def dead_address() -> str:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+class StreamingFleet(StandInFleet):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.calls = 0
+
+    def ListApps(self, request: Any, context: Any) -> Any:
+        self.calls += 1
+        return fleet_pb2.ListAppsResponse(apps=[resources_pb2.App(name=self.name)])
+
+    def WatchConfigVars(self, request: Any, context: Any) -> Any:
+        yield fleet_pb2.WatchConfigVarsResponse(config_vars={"FROM": self.name})
+
+
+@pytest.fixture
+def replicas() -> Iterator[list[tuple[str, StreamingFleet]]]:
+    out, servers = [], []
+    for name in ("b", "c"):
+        servicer = StreamingFleet(name)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        fleet_pb2_grpc.add_FleetServiceServicer_to_server(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        servers.append(server)
+        out.append((f"127.0.0.1:{port}", servicer))
+    yield out
+    for server in servers:
+        server.stop(None)
+
+
+def test_several_addresses_a_dead_first_one_is_skipped_and_the_live_one_kept(
+    replicas: list[tuple[str, StreamingFleet]],
+) -> None:
+    dead = dead_address()
+    (b, sb), (c, sc) = replicas
+    with Connection(ChannelOptions(address=f"{dead},{b},{c}", timeout=10)) as conn:
+        assert [a.name for a in conn.call(conn.fleet.ListApps, fleet_pb2.ListAppsRequest()).apps] == ["b"]
+        assert conn.address == b
+        conn.call(conn.fleet.ListApps, fleet_pb2.ListAppsRequest())
+        assert (sb.calls, sc.calls) == (2, 0)  # it stays with the one that answered
+        # A stream that cannot start on one address starts on the next.
+        conn.next_address()
+        conn.next_address()
+        assert conn.address == dead
+        got = list(conn.stream(conn.fleet.WatchConfigVars, fleet_pb2.WatchConfigVarsRequest(app="x")))
+        assert [dict(m.config_vars) for m in got] == [{"FROM": "b"}]
+    # A server's own refusal is not a reason to move on.
+    with Connection(ChannelOptions(address=f"{b},{c}", timeout=10)) as conn, pytest.raises(RPCError) as err:
+        conn.call(conn.fleet.DeleteApp, fleet_pb2.DeleteAppRequest(name="nope"))
+    assert str(err.value) == "App nope does not exist." and conn.address == b
+
+
+def test_several_addresses_all_unreachable_names_them_all() -> None:
+    a, b = dead_address(), dead_address()
+    with Connection(ChannelOptions(address=f"{a}, {b}", timeout=10)) as conn, pytest.raises(RPCError) as err:
+        conn.call(conn.fleet.ListApps, fleet_pb2.ListAppsRequest())
+    assert err.value.code == "UNAVAILABLE"
+    assert str(err.value) == f"Cannot reach the scheduler at any of {a}, {b}: connection refused."
+    with Connection(ChannelOptions(address=f"{a},{b}", timeout=10)) as conn, pytest.raises(RPCError) as err:
+        list(conn.stream(conn.fleet.WatchConfigVars, fleet_pb2.WatchConfigVarsRequest(app="x")))
+    assert str(err.value) == f"Cannot reach the scheduler at any of {a}, {b}: connection refused."
