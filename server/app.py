@@ -290,15 +290,6 @@ async def _serve(
         {"planner": planner.run, "notify": Sender(ctx, config.notify).run},
         config.tick_seconds,
     )
-
-    async def learn_agents(term: int) -> None:
-        # A new leader resumes maintenances before its agents' hellos arrive: the addresses it commands
-        # servers to replicate from must be the ones the previous leader recorded, not bare host ids.
-        async with store.transaction() as tx:
-            for host, address in (await tx.list_agents()).items():
-                hub.advertised.setdefault(host, address)
-
-    leadership.on_gain(learn_agents)
     leadership.on_gain(work.start)
     leadership.on_lose(work.stop)
     for name in (*SERVICE_NAMES, ""):
