@@ -28,7 +28,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from redis.asyncio.sentinel import Sentinel
+from redis.sentinel import Sentinel
 
 from kvmaint.v1 import events_pb2 as epb
 from kvmaint.v1 import fleet_pb2 as fpb
@@ -164,11 +164,11 @@ async def test_every_replica_serves_while_the_leader_dies_mid_maintenance(
         # Subscribers: one on the replica that stays up, and the CLI attached to the leader first.
         staying = Subscriber(replicas.procs[stable].address, since).start()
         follower = follow_cli(replicas.addresses(leader, stable, third), since)
-        # A stock Sentinel client on the non-leader's endpoint.
-        sentinel = Sentinel([("127.0.0.1", replicas.procs[stable].sentinel_port)])
-        assert await sentinel.discover_master(addon.name) == tuple_of(old_primary)
+        # A stock (sync) redis-py Sentinel client on the non-leader's endpoint, off the event loop.
+        sentinel = Sentinel([("127.0.0.1", replicas.procs[stable].sentinel_port)], socket_timeout=5)
+        assert await asyncio.to_thread(sentinel.discover_master, addon.name) == tuple_of(old_primary)
         pubsub = sentinel.sentinels[0].pubsub()
-        await pubsub.subscribe("+switch-master")
+        await asyncio.to_thread(pubsub.subscribe, "+switch-master")
         switches: list[str] = []
         try:
             await api.run(addon.name)
@@ -179,7 +179,7 @@ async def test_every_replica_serves_while_the_leader_dies_mid_maintenance(
             assert new_leader in (stable, third)
 
             async def switched() -> bool:
-                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+                msg = await asyncio.to_thread(pubsub.get_message, ignore_subscribe_messages=True, timeout=0.2)
                 if msg is not None:
                     switches.append(msg["data"] if isinstance(msg["data"], str) else msg["data"].decode())
                 return bool(switches)
@@ -193,7 +193,7 @@ async def test_every_replica_serves_while_the_leader_dies_mid_maintenance(
             assert new_primary != old_primary
             assert switches[0].split()[0] == addon.name
             assert switches[0].split()[-2:] == [str(x) for x in tuple_of(new_primary)]
-            assert await sentinel.discover_master(addon.name) == tuple_of(new_primary)
+            assert await asyncio.to_thread(sentinel.discover_master, addon.name) == tuple_of(new_primary)
 
             # Every event of the maintenance, from both leaders, stored once and in order.
             stored = [e for e in await api.all_events() if e.sequence > since]
@@ -246,9 +246,9 @@ async def test_every_replica_serves_while_the_leader_dies_mid_maintenance(
             follower.kill()
             follower.wait()
             await staying.stop()
-            await pubsub.aclose()
+            pubsub.close()
             for s in sentinel.sentinels:
-                await s.aclose()
+                s.close()
 
 
 def tuple_of(endpoint: str) -> tuple[str, int]:
