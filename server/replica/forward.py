@@ -53,7 +53,7 @@ _HOP_HEADERS = frozenset({"user-agent", "content-type", "te", "grpc-accept-encod
 
 
 class LeaderInfo(Protocol):
-    """The lease row as every replica reads it (the i9lease branch's `LeaderInfo`)."""
+    """The lease row as every replica reads it (`server/replica/models.LeaderInfo`)."""
 
     @property
     def holder(self) -> str: ...
@@ -66,7 +66,8 @@ class LeaderInfo(Protocol):
 
 
 class Leadership(Protocol):
-    """What this module needs of `server/replica/leader.Leadership`."""
+    """What this module needs of `server/replica/leader.Leadership` (whose `leader()` gives None once
+    the lease has expired)."""
 
     @property
     def is_leader(self) -> bool: ...
@@ -85,12 +86,22 @@ class SoleScheduler:
         return None
 
 
+class NoLeaderYet:
+    """A replica's leadership before its lease loop exists (the few moments of start-up)."""
+
+    is_leader = False
+    term = 0
+
+    async def leader(self) -> LeaderInfo | None:
+        return None
+
+
 def no_leader(info: LeaderInfo | None, now: datetime) -> str:
     """The sentence for a call that found no leader to relay to."""
     if info is None:
         return (
-            "no leader: no scheduler replica holds the lease yet (all starting, or all stopped); "
-            "try again in a few seconds."
+            "no leader: the lease expired (or was never taken) and no scheduler replica holds it now; "
+            "a live replica takes it over within a lease time, so try again in a few seconds."
         )
     return (
         f"no leader: the lease of {info.holder} (term {info.term}) expired at {iso(info.expires_at)} "
@@ -157,6 +168,12 @@ class Forwarder:
         now = self.clock.now()
         if info is None or info.expires_at <= now or not info.address:
             raise Unavailable(no_leader(info, now), reason=ErrorReason.NO_LEADER)
+        if self.replica and info.holder == self.replica:
+            raise Unavailable(
+                f"no leader: the lease (term {info.term}) names this replica, which has stopped acting on "
+                f"it (it could not renew in time); it lapses at {iso(info.expires_at)}. Try again then.",
+                reason=ErrorReason.NO_LEADER,
+            )
         return info
 
     def unreachable(self, info: LeaderInfo, err: grpc.aio.AioRpcError) -> Unavailable:
