@@ -242,7 +242,10 @@ async def _serve(
     # Until the lease's Leadership exists (below, once the port is known) a replica relays nothing and
     # answers NO_LEADER to what it would relay; a scheduler alone on SQLite never relays.
     before: forward.Leadership = NoLeaderYet() if replicas else SoleScheduler()
-    forwarder = Forwarder(before, ctx.clock, config.forward_credentials)
+    # A relayed call waits up to a takeover's length (the lease, then one renewal) for a leader.
+    forwarder = Forwarder(
+        before, ctx.clock, config.forward_credentials, settle_seconds=config.lease_seconds + 1.0
+    )
     server = grpc.aio.server(
         interceptors=[
             MeteringInterceptor(ctx.obs.metrics),

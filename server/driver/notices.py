@@ -136,6 +136,8 @@ class MaintenanceNotices:
 
     def send(self, host: str, port: int, notice: Notice, tag: str) -> None:
         """Publishes in the background; the caller never waits for an agent."""
+        if not self.hub.acting():
+            return  # a replica that no longer leads sends nothing (its follower is being cancelled)
         if not self.hub.is_connected(host):
             log.info("notice %s of %s not sent: agent %s is not connected", notice.type, notice.addon, host)
             return
@@ -177,7 +179,12 @@ class MaintenanceNotices:
     async def run(self) -> None:
         await follow(self.bus, self.step, lambda: self.position, self.poll_seconds, "maintenance notices")
 
-    async def close(self) -> None:
-        for task in list(self._sending):
+    def cancel(self) -> list[asyncio.Task[None]]:
+        """Cancels the notices being sent, now; returns them to await."""
+        tasks = list(self._sending)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._sending, return_exceptions=True)
+        return tasks
+
+    async def close(self) -> None:
+        await asyncio.gather(*self.cancel(), return_exceptions=True)

@@ -110,13 +110,18 @@ class MaintenanceRunner:
             self.kick(m.id)
         return len(fresh)
 
-    async def close(self) -> None:
-        """Cancels every maintenance's task (at shutdown, or on losing leadership): each stays at its
-        durable step for the next leader's `resume`."""
+    def cancel(self) -> list[asyncio.Task[None]]:
+        """Cancels every maintenance's task now, without waiting (a replica losing its lease must not
+        take one more step while other work winds down); returns them to await."""
         tasks = [*self._tasks.values(), *self._releases]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        return tasks
+
+    async def close(self) -> None:
+        """Cancels every maintenance's task (at shutdown, or on losing leadership): each stays at its
+        durable step for the next leader's `resume`."""
+        await asyncio.gather(*self.cancel(), return_exceptions=True)
         self._tasks = {mid: t for mid, t in self._tasks.items() if not t.done()}
 
     @asynccontextmanager

@@ -123,6 +123,11 @@ def _relayed_trailers(err: grpc.aio.AioRpcError) -> tuple[tuple[str, str | bytes
     return tuple((k, v) for k, v in (err.trailing_metadata() or ()) if not k.startswith(":"))
 
 
+# How often a call waiting for a leader looks again (Leadership.leader() reads the database at most
+# once a renewal interval).
+SETTLE_POLL_SECONDS = 0.1
+
+
 class Forwarder:
     """Relays calls to the leader's client address over one cached channel per address."""
 
@@ -132,7 +137,9 @@ class Forwarder:
         clock: Clock,
         credentials: grpc.ChannelCredentials | None = None,
         replica: str = "",
+        settle_seconds: float = 5.0,
     ) -> None:
+        self.settle_seconds = settle_seconds
         self.leadership = leadership
         self.clock = clock
         self.credentials = credentials
@@ -164,17 +171,32 @@ class Forwarder:
                 "no longer leads (the leadership is moving); try again in a few seconds.",
                 reason=ErrorReason.NO_LEADER,
             )
-        info = await self.leadership.leader()
+        # A takeover (or this replica's own renewal after a stall) takes about a lease time: the call
+        # waits that long for a leader, within its own deadline, rather than failing in the gap.
+        remaining = context.time_remaining()
+        settle = self.settle_seconds if remaining is None else min(self.settle_seconds, remaining - 0.5)
+        deadline = self.clock.monotonic() + max(0.0, settle)
+        while True:
+            info = await self.leadership.leader()
+            problem = self._problem(info)
+            if problem is None:
+                assert info is not None
+                return info  # another replica, or this one leading again (the call comes back to it)
+            if self.clock.monotonic() >= deadline:
+                raise problem
+            await self.clock.sleep(SETTLE_POLL_SECONDS)
+
+    def _problem(self, info: LeaderInfo | None) -> Unavailable | None:
         now = self.clock.now()
         if info is None or info.expires_at <= now or not info.address:
-            raise Unavailable(no_leader(info, now), reason=ErrorReason.NO_LEADER)
-        if self.replica and info.holder == self.replica:
-            raise Unavailable(
+            return Unavailable(no_leader(info, now), reason=ErrorReason.NO_LEADER)
+        if self.replica and info.holder == self.replica and not self.leadership.is_leader:
+            return Unavailable(
                 f"no leader: the lease (term {info.term}) names this replica, which has stopped acting on "
                 f"it (it could not renew in time); it lapses at {iso(info.expires_at)}. Try again then.",
                 reason=ErrorReason.NO_LEADER,
             )
-        return info
+        return None
 
     def unreachable(self, info: LeaderInfo, err: grpc.aio.AioRpcError) -> Unavailable:
         return Unavailable(

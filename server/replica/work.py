@@ -73,6 +73,8 @@ class LeaderWork:
         tasks, self.tasks = self.tasks, []
         for task in tasks:
             task.cancel()
+        # Everything cancelled before the first await: no maintenance takes another step meanwhile.
+        tasks += self.runner.cancel() + self.notices.cancel()
         self.hub.drop_all()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.runner.close()

@@ -36,6 +36,11 @@ APP = "example-app"
 class NoAgents:
     """An AgentHub with every agent gone."""
 
+    leadership = None  # alone on its store: no lease to fence by
+
+    def acting(self) -> bool:
+        return True
+
     def hosts(self) -> list[str]:
         return []
 

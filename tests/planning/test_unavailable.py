@@ -47,6 +47,11 @@ class Reports(NoPlacement):
 
 
 class Hub:
+
+    leadership = None  # alone on its store: no lease to fence by
+
+    def acting(self) -> bool:
+        return True
     def hosts(self) -> list[str]:
         return []
 

@@ -63,6 +63,9 @@ class Hub:
 
     calls: list[tuple[str, str, agent_pb2.PublishNoticeCommand]] = field(default_factory=list)
 
+    def acting(self) -> bool:
+        return True
+
     def is_connected(self, host: str) -> bool:
         return host == "db-1"
 
