@@ -15,6 +15,7 @@ from server.agents.placement import supervision_name
 from server.auth import require_operator, scope_app
 from server.domain.models import EventType, Role, ServerRef
 from server.rpc import convert
+from server.service import filing, paging
 from server.service.core import Context, addon_resource
 from server.service.fleet import FleetService
 from server.service.freezes import FreezeService
@@ -189,7 +190,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     ) -> fleet_pb2.RequireMaintenanceResponse:
         require_operator("require maintenance")
         target = request.WhichOneof("target")
-        created, already = await self.fleet.require_maintenance(
+        done = await self.fleet.require_maintenance(
             addons=[_text(n, "addons") for n in request.addons.names] if target == "addons" else None,
             plan=_text(request.plan, "plan") if target == "plan" else None,
             all_addons=target == "all" and request.all,
@@ -200,9 +201,22 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             else None,
             build=_text(request.build, "build"),
             allow_downgrade=request.allow_downgrade,
+            request_id=_text(request.request_id, "request_id"),
         )
+        omitted = done.lists_omitted
         return fleet_pb2.RequireMaintenanceResponse(
-            maintenances=[convert.maintenance(m) for m in created], already_pending=already
+            maintenances=[] if omitted else [convert.maintenance(m) for m in done.filed],
+            already_pending=[] if omitted else done.already,
+            filing=done.id,
+            filed_count=done.filed_count,
+            already_pending_count=done.already_count,
+            skipped=[
+                fleet_pb2.SkippedAddons(reason=r, count=n, examples=done.skipped.get(r, []))
+                for r, n in sorted(done.skipped_counts.items())
+            ],
+            lists_omitted=omitted,
+            maintenances_page_token=done.page_token(),
+            batches=done.batches,
         )
 
 
@@ -329,9 +343,16 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
     async def ListMaintenances(
         self, request: mpb.ListMaintenancesRequest, context: Ctx
     ) -> mpb.ListMaintenancesResponse:
-        items, token = await self.service.list(
-            scope_app(_text(request.app, "app")), request.page_size, _text(request.page_token, "page_token")
-        )
+        token_in = _text(request.page_token, "page_token")
+        filing_id = _text(request.filing, "filing")
+        if filing_id or paging.kind_of(token_in) == filing.FILED:
+            # What one RequireMaintenance filed: across apps, so an operator's (app narrows it).
+            require_operator("list what a fleet-wide request filed")
+            items, token = await self.fleet.filed(filing_id, request.app, request.page_size, token_in)
+        else:
+            items, token = await self.service.list(
+                scope_app(_text(request.app, "app")), request.page_size, token_in
+            )
         return mpb.ListMaintenancesResponse(
             maintenances=[convert.maintenance(m) for m in items], next_page_token=token
         )

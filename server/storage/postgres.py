@@ -41,6 +41,7 @@ from server.domain.models import (
 )
 from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
+from server.storage.postgres_bulk import PostgresBulk
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +304,12 @@ MIGRATIONS: list[str] = [
     END $$;
     CREATE TRIGGER reminders_given AFTER INSERT ON reminders FOR EACH ROW EXECUTE FUNCTION kvmaint_reminded();
     """,
+    # 12: the fleet-wide request (RequireMaintenance for all or a plan) that filed a maintenance, so
+    # its reply can stay small and page through what it filed instead of carrying every maintenance.
+    """
+    ALTER TABLE maintenances ADD COLUMN filing TEXT NOT NULL DEFAULT '';
+    CREATE INDEX maintenances_filing ON maintenances(filing, id) WHERE filing != ''
+    """,
 ]
 
 # Recomputes an add-on's `maintained_at` from its completed maintenances (few per add-on: indexed).
@@ -431,7 +438,7 @@ _UPDATE_MAINT = (
 )
 
 
-class PostgresTx:
+class PostgresTx(PostgresBulk):
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._db = conn
 

@@ -35,6 +35,7 @@ from server.domain.models import (
 )
 from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
+from server.storage.sqlite_bulk import SqliteBulk
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +285,12 @@ MIGRATIONS: list[str] = [
             WHERE id = NEW.maintenance_id AND scheduled_for = NEW.scheduled_for;
     END
     """,
+    # 12: the fleet-wide request (RequireMaintenance for all or a plan) that filed a maintenance, so
+    # its reply can stay small and page through what it filed instead of carrying every maintenance.
+    """
+    ALTER TABLE maintenances ADD COLUMN filing TEXT NOT NULL DEFAULT '';
+    CREATE INDEX maintenances_filing ON maintenances(filing, id) WHERE filing != ''
+    """,
 ]
 
 
@@ -431,7 +438,7 @@ def _maint_params(m: Maintenance) -> tuple[Any, ...]:
     )
 
 
-class SqliteTx:
+class SqliteTx(SqliteBulk):
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 

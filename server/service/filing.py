@@ -1,0 +1,223 @@
+"""RequireMaintenance for many add-ons at once, in batches.
+
+Why batches answered with counts (and not a long-running operation): each batch of up to `BATCH` add-ons
+is one short transaction, so the API, the planner and the runners get the lock between batches; the
+reply carries counts and a page token over what was filed (the `filing` column), so it stays a few KB
+whatever the fleet. A retry after a failure part way is the same request again: add-ons filed by the
+committed batches now have a pending maintenance and are counted as already pending, so only what is
+missing is filed. An operation record would have to be stored, resumed by another replica after a
+failover and garbage-collected, for no gain the caller sees: the CLI shows progress by asking the
+scheduler how far the filing with its request id has got (`Filings`, the `GetFiling` RPC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
+from server.domain.freezes import Freeze
+from server.domain.models import Addon, Maintenance
+from server.service import paging
+from server.service.core import Context, Write
+
+BATCH = 500
+# A reply lists the filed maintenances and the already pending names only up to this many each (about
+# 0.4 KB a maintenance: at most ~0.5 MB), far below gRPC's 4 MB default.
+LISTED = 1000
+EXAMPLES = 20
+ADDON_DELETED = "addon_deleted"
+FILED = "filed"  # the page token kind of a filing's maintenances
+KEPT_FILINGS = 100
+
+
+@dataclass
+class Filing:
+    """What one request has done so far: its reply once done, its progress while it runs."""
+
+    id: str
+    total: int = -1  # add-ons targeted, once known (-1: not counted)
+    filed: list[Maintenance] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    filed_count: int = 0
+    already_count: int = 0
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    skipped_counts: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    done: bool = False
+    error: str = ""
+
+    @property
+    def lists_omitted(self) -> bool:
+        return self.filed_count > LISTED or self.already_count > LISTED
+
+    @property
+    def seen(self) -> int:
+        return self.filed_count + self.already_count + sum(self.skipped_counts.values())
+
+    def add_filed(self, m: Maintenance) -> None:
+        self.filed_count += 1
+        if len(self.filed) <= LISTED:
+            self.filed.append(m)
+
+    def add_already(self, name: str) -> None:
+        self.already_count += 1
+        if len(self.already) <= LISTED:
+            self.already.append(name)
+
+    def skip(self, reason: str, name: str) -> None:
+        self.skipped_counts[reason] = self.skipped_counts.get(reason, 0) + 1
+        examples = self.skipped.setdefault(reason, [])
+        if len(examples) < EXAMPLES:
+            examples.append(name)
+
+    def page_token(self) -> str:
+        return paging.encode(FILED, f"{self.id}|") if self.filed_count else ""
+
+
+def check_request_id(request_id: str) -> None:
+    if len(request_id) > 100 or any(not (c.isascii() and (c.isalnum() or c in "-_.:")) for c in request_id):
+        raise InvalidArgument.field(
+            "request_id", "request_id must be at most 100 letters, digits or - _ . : characters."
+        )
+
+
+class Filings:
+    """This process's latest filings, for progress: bounded and not persisted (what was filed is in the
+    database under its `filing` id whatever happens to this process)."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Filing] = {}
+
+    def start(self, filing_id: str) -> Filing:
+        f = Filing(filing_id)
+        self._by_id.pop(filing_id, None)
+        self._by_id[filing_id] = f
+        while len(self._by_id) > KEPT_FILINGS:
+            del self._by_id[next(iter(self._by_id))]
+        return f
+
+    def get(self, filing_id: str) -> Filing | None:
+        return self._by_id.get(filing_id)
+
+
+Batch = Callable[[Write], Awaitable[tuple[list[Addon], list[str]]]]
+NewMaintenance = Callable[[Addon, list[Freeze]], Maintenance]
+Announce = Callable[[Write, Maintenance], Awaitable[None]]
+
+
+async def check_named(ctx: Context, names: list[str]) -> list[Addon]:
+    """The add-ons named, read in batches; a name that does not exist refuses the whole request before
+    anything is filed (as it always did)."""
+    if not names:
+        raise InvalidArgument.field("addons", "Name at least one add-on.")
+    distinct = list(dict.fromkeys(names))
+    out: list[Addon] = []
+    for k in range(0, len(distinct), BATCH):
+        chunk = distinct[k : k + BATCH]
+        async with ctx.store.transaction() as tx:
+            found = {a.name: a for a in await tx.addons_named(chunk)}
+        for name in chunk:
+            if name not in found:
+                raise NotFound(
+                    f"Couldn't find add-on {name[:80]}.",
+                    reason=ErrorReason.ADDON_NOT_FOUND,
+                    resource=Resource("Addon", name[:80]),
+                )
+            out.append(found[name])
+    return out
+
+
+async def pages(ctx: Context, plan: str | None) -> AsyncIterator[list[Addon]]:
+    """Every add-on (of a plan), a page per read transaction."""
+    after = ""
+    while True:
+        async with ctx.store.transaction() as tx:
+            page = await tx.addons_page(plan, after, BATCH)
+        if page:
+            yield page
+        if len(page) < BATCH:
+            return
+        after = page[-1].name
+
+
+def named_batches(names: list[str]) -> list[Batch]:
+    """The batches of a request naming add-ons: distinct names in request order, re-read in the batch's
+    transaction (one deleted meanwhile is skipped)."""
+    distinct = list(dict.fromkeys(names))
+
+    def batch(chunk: list[str]) -> Batch:
+        async def read(w: Write) -> tuple[list[Addon], list[str]]:
+            found = {a.name: a for a in await w.tx.addons_named(chunk)}
+            return [found[n] for n in chunk if n in found], [n for n in chunk if n not in found]
+
+        return read
+
+    return [batch(distinct[k : k + BATCH]) for k in range(0, len(distinct), BATCH)]
+
+
+async def run(
+    ctx: Context,
+    filing: Filing,
+    new: NewMaintenance,
+    announce: Announce,
+    *,
+    names: list[str] | None,
+    plan: str | None,
+) -> Filing:
+    """Files a maintenance for every targeted add-on without an active one, a transaction per batch."""
+    if names is not None:
+        for read in named_batches(names):
+            await _batch(ctx, filing, new, announce, read)
+        for name, n in Counter(names).items():
+            for _ in range(n - 1):
+                filing.add_already(name)  # named twice: the second finds the first's maintenance
+    else:
+        after = ""
+        while True:
+            page = await _batch(ctx, filing, new, announce, _page_after(plan, after))
+            if len(page) < BATCH:
+                break
+            after = page[-1].name
+    filing.done = True
+    return filing
+
+
+def _page_after(plan: str | None, after: str) -> Batch:
+    async def read(w: Write) -> tuple[list[Addon], list[str]]:
+        return await w.tx.addons_page(plan, after, BATCH), []
+
+    return read
+
+
+async def _batch(
+    ctx: Context, filing: Filing, new: NewMaintenance, announce: Announce, read: Batch
+) -> list[Addon]:
+    now = ctx.clock.now()
+    async with ctx.write() as w:
+        addons, gone = await read(w)
+        active = await w.tx.active_addons([a.name for a in addons]) if addons else set()
+        freezes = await w.tx.list_freezes(None, now)
+        fresh: list[Maintenance] = []
+        for addon in addons:
+            if addon.name in active:
+                continue
+            fresh.append(new(addon, [f for f in freezes if f.app in ("", addon.app)]))
+        await w.tx.insert_maintenances(fresh, filing.id)
+        for m in fresh:
+            await announce(w, m)
+    # Counted once committed: a failed batch leaves the counts of what is in the database.
+    filing.batches += 1
+    for name in gone:
+        filing.skip(ADDON_DELETED, name)
+    filed = {m.addon for m in fresh}
+    by_addon = {m.addon: m for m in fresh}
+    for addon in addons:
+        if addon.name in filed:
+            filing.add_filed(by_addon[addon.name])
+        else:
+            filing.add_already(addon.name)
+    await asyncio.sleep(0)  # the requests queued behind this batch run before the next one
+    return addons
