@@ -204,6 +204,32 @@ class RequireMaintenanceResponse(_message.Message):
     batches: int
     def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ..., already_pending: _Optional[_Iterable[str]] = ..., filing: _Optional[str] = ..., filed_count: _Optional[int] = ..., already_pending_count: _Optional[int] = ..., skipped: _Optional[_Iterable[_Union[SkippedAddons, _Mapping]]] = ..., lists_omitted: _Optional[bool] = ..., maintenances_page_token: _Optional[str] = ..., batches: _Optional[int] = ...) -> None: ...
 
+class GetFilingRequest(_message.Message):
+    __slots__ = ("filing",)
+    FILING_FIELD_NUMBER: _ClassVar[int]
+    filing: str
+    def __init__(self, filing: _Optional[str] = ...) -> None: ...
+
+class GetFilingResponse(_message.Message):
+    __slots__ = ("filing", "targeted", "filed_count", "already_pending_count", "skipped", "batches", "done", "error")
+    FILING_FIELD_NUMBER: _ClassVar[int]
+    TARGETED_FIELD_NUMBER: _ClassVar[int]
+    FILED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PENDING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    filing: str
+    targeted: int
+    filed_count: int
+    already_pending_count: int
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedAddons]
+    batches: int
+    done: bool
+    error: str
+    def __init__(self, filing: _Optional[str] = ..., targeted: _Optional[int] = ..., filed_count: _Optional[int] = ..., already_pending_count: _Optional[int] = ..., skipped: _Optional[_Iterable[_Union[SkippedAddons, _Mapping]]] = ..., batches: _Optional[int] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
 class AgentServer(_message.Message):
     __slots__ = ("port", "role", "reachable", "lag_bytes", "managed", "build", "version", "supervision", "restarts", "supervision_detail")
     PORT_FIELD_NUMBER: _ClassVar[int]

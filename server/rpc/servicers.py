@@ -210,14 +210,46 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             filing=done.id,
             filed_count=done.filed_count,
             already_pending_count=done.already_count,
-            skipped=[
-                fleet_pb2.SkippedAddons(reason=r, count=n, examples=done.skipped.get(r, []))
-                for r, n in sorted(done.skipped_counts.items())
-            ],
+            skipped=_skipped(done),
             lists_omitted=omitted,
             maintenances_page_token=done.page_token(),
             batches=done.batches,
         )
+
+    async def GetFiling(
+        self, request: fleet_pb2.GetFilingRequest, context: Ctx
+    ) -> fleet_pb2.GetFilingResponse:
+        require_operator("follow a fleet-wide request")
+        filing_id = _text(request.filing, "filing")
+        if not filing_id:
+            raise InvalidArgument.field(
+                "filing", "filing is required (the request_id of a RequireMaintenance)."
+            )
+        f = self.fleet.filings.get(filing_id)
+        if f is None:
+            raise NotFound(
+                f"This scheduler has no filing {filing_id[:100]} in memory: it ran on another replica, "
+                "before a restart, or more than 100 filings ago; ListMaintenances(filing=...) lists what "
+                "it filed.",
+                resource=Resource("Filing", filing_id[:100]),
+            )
+        return fleet_pb2.GetFilingResponse(
+            filing=f.id,
+            targeted=f.total,
+            filed_count=f.filed_count,
+            already_pending_count=f.already_count,
+            skipped=_skipped(f),
+            batches=f.batches,
+            done=f.done,
+            error=f.error,
+        )
+
+
+def _skipped(f: filing.Filing) -> list[fleet_pb2.SkippedAddons]:
+    return [
+        fleet_pb2.SkippedAddons(reason=r, count=n, examples=f.skipped.get(r, []))
+        for r, n in sorted(f.skipped_counts.items())
+    ]
 
 
 class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):

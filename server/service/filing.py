@@ -209,7 +209,7 @@ async def _batch(
         for m in fresh:
             await announce(w, m)
     # Counted once committed: a failed batch leaves the counts of what is in the database.
-    filing.batches += 1
+    filing.batches += 1 if addons or gone else 0  # the last read of a plan may find nothing more
     for name in gone:
         filing.skip(ADDON_DELETED, name)
     filed = {m.addon for m in fresh}

@@ -112,5 +112,27 @@ class PostgresBulk:
         )
         return await self._tx()._load(list(rows))
 
+    async def addons_on_hosts(self, hosts: list[str]) -> list[Addon]:
+        """The add-ons with a server on one of `hosts` (through addon_servers), by name."""
+        from server.storage.postgres import _addon
+
+        rows = await self._db.fetch(
+            "SELECT * FROM addons WHERE name IN (SELECT addon FROM addon_servers "
+            "WHERE host = ANY($1::text[])) ORDER BY name",
+            hosts,
+        )
+        return [_addon(r) for r in rows]
+
+    async def latest_maintenance_of(self, addons: list[str]) -> dict[str, Maintenance]:
+        """Each add-on's latest maintenance (as `latest_maintenances(addon, 1)`), for those that have one."""
+        from server.storage.postgres import _MAINT_COLS
+
+        rows = await self._db.fetch(
+            f"SELECT DISTINCT ON (addon) {_MAINT_COLS} FROM maintenances WHERE addon = ANY($1::text[]) "
+            "ORDER BY addon, created_at DESC, id DESC",
+            addons,
+        )
+        return {m.addon: m for m in await self._tx()._load(list(rows))}
+
     def _tx(self) -> PostgresTx:
         return self  # type: ignore[return-value]

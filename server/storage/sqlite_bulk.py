@@ -120,6 +120,37 @@ class SqliteBulk:
         )
         return await self._tx()._load(rows)
 
+    async def addons_on_hosts(self, hosts: list[str]) -> list[Addon]:
+        """The add-ons with a server on one of `hosts` (through addon_servers), by name."""
+        from server.storage.sqlite import _addon
+
+        out: dict[str, Addon] = {}
+        for k in range(0, len(hosts), CHUNK):
+            chunk = hosts[k : k + CHUNK]
+            rows = await _rows(
+                self._db,
+                "SELECT * FROM addons WHERE name IN (SELECT addon FROM addon_servers "
+                f"WHERE host IN ({_marks(len(chunk))}))",
+                chunk,
+            )
+            out.update({r["name"]: _addon(r) for r in rows})
+        return [out[n] for n in sorted(out)]
+
+    async def latest_maintenance_of(self, addons: list[str]) -> dict[str, Maintenance]:
+        """Each add-on's latest maintenance (as `latest_maintenances(addon, 1)`), for those that have one."""
+        out: dict[str, Maintenance] = {}
+        for k in range(0, len(addons), CHUNK):
+            chunk = addons[k : k + CHUNK]
+            rows = await _rows(
+                self._db,
+                f"SELECT {_cols()} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY addon "
+                "ORDER BY created_at DESC, id DESC) AS rn FROM maintenances "
+                f"WHERE addon IN ({_marks(len(chunk))})) WHERE rn = 1",
+                chunk,
+            )
+            out.update({m.addon: m for m in await self._tx()._load(rows)})
+        return out
+
     def _tx(self) -> SqliteTx:
         return self  # type: ignore[return-value]
 

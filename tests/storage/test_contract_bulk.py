@@ -120,3 +120,26 @@ async def test_addons_page_named_active_and_filed(store: AnyStore) -> None:
         [p0] = await tx.filed_maintenances("f-2", "", "c-2", 1)
         assert p0 == await tx.get_maintenance("p-0")
         assert await tx.filed_maintenances("", "", "", 10) == []  # unmarked ones are no filing's
+
+
+async def test_addons_on_hosts_and_latest_maintenance_of(store: AnyStore) -> None:
+    apps, addons, _ = fleet()  # redis-i on db-i (primary) and db-(i+1) (standby)
+    async with store.transaction() as tx:
+        await tx.insert_apps(apps)
+        await tx.insert_addons(addons)
+        await tx.insert_maintenances(
+            [
+                maint("a", "redis-1", Status.COMPLETED, app="app-2"),
+                maint("b", "redis-1", Status.FAILED, app="app-2", created_at=T0 + timedelta(hours=1)),
+                maint("c", "redis-2", app="app-1"),
+                maint("d", "redis-2", app="app-1"),  # same created_at: the greater id is the latest
+            ]
+        )
+    async with store.transaction() as tx:
+        assert [a.name for a in await tx.addons_on_hosts(["db-2"])] == ["redis-1", "redis-2"]
+        assert [a.name for a in await tx.addons_on_hosts(["db-0", "db-6", "db-9"])] == ["redis-0", "redis-5"]
+        assert await tx.addons_on_hosts([]) == []
+        latest = await tx.latest_maintenance_of(["redis-1", "redis-2", "redis-3"])
+        assert {k: m.id for k, m in latest.items()} == {"redis-1": "b", "redis-2": "d"}
+        assert latest["redis-1"] == (await tx.latest_maintenances("redis-1", 1))[0]
+        assert latest["redis-2"] == (await tx.latest_maintenances("redis-2", 1))[0]
