@@ -101,6 +101,12 @@ class Result:
     create_p50_ms: float = -1.0
     idle: Phase = field(default_factory=Phase)
     due: Phase = field(default_factory=Phase)
+    # RequireMaintenance(all) from a default client (4 MB receive limit), with the API load beside it.
+    require_s: float = -1.0
+    require_reply_bytes: int = -1
+    require_filed: int = -1
+    require_batches: int = -1
+    require: Phase = field(default_factory=Phase)
 
 
 def free_port() -> int:
@@ -359,7 +365,10 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else -1.0
 
 
-async def api_load(port: int, n: int, seconds: float, phase: Phase) -> None:
+async def api_load(
+    port: int, n: int, seconds: float, phase: Phase, until: asyncio.Event | None = None
+) -> None:
+    """GetMaintenanceInfo at concurrency 20 for `seconds`, or until `until` is set."""
     lat: list[float] = []
     errors = 0
     end = time.monotonic() + seconds
@@ -370,7 +379,7 @@ async def api_load(port: int, n: int, seconds: float, phase: Phase) -> None:
         async def worker(seed: int) -> None:
             nonlocal errors
             rng = random.Random(seed)
-            while time.monotonic() < end:
+            while time.monotonic() < end and not (until is not None and until.is_set()):
                 i = rng.randrange(n)
                 req = maintenance_pb2.GetMaintenanceInfoRequest(
                     app=f"app-{i // PER_APP:05d}", addon=addon_name(i)
@@ -388,6 +397,32 @@ async def api_load(port: int, n: int, seconds: float, phase: Phase) -> None:
     phase.api_max_ms = max(lat) * 1000
     phase.api_calls = len(lat)
     phase.api_errors = errors
+
+
+async def fleet_require(port: int, n: int, result: Result) -> None:
+    """RequireMaintenance for the whole fleet from a client with gRPC's default options (as a script
+    would), timed, with the API load running until it answers."""
+    done = asyncio.Event()
+
+    async def call() -> None:
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                stub = fleet_pb2_grpc.FleetServiceStub(ch)
+                t = time.monotonic()
+                resp = await stub.RequireMaintenance(
+                    fleet_pb2.RequireMaintenanceRequest(
+                        all=True, reason=resources_pb2.MAINTENANCE_REASON_SECURITY_PATCH
+                    ),
+                    timeout=3600,
+                )
+                result.require_s = time.monotonic() - t
+                result.require_reply_bytes = resp.ByteSize()
+                result.require_filed = resp.filed_count
+                result.require_batches = resp.batches
+        finally:
+            done.set()
+
+    await asyncio.gather(call(), api_load(port, n, 3600, result.require, until=done))
 
 
 async def create_p50(port: int, size: int) -> float:
@@ -408,7 +443,9 @@ async def create_p50(port: int, size: int) -> float:
     return statistics.median(lat) * 1000
 
 
-async def run_size(size: int, base: str | None, workdir: Path, rng: random.Random, say: object) -> Result:
+async def run_size(
+    size: int, base: str | None, workdir: Path, rng: random.Random, say: object, require: bool = False
+) -> Result:
     log = say  # progress on stderr
     target = Target(base, size, workdir)
     await target.create()
@@ -454,8 +491,16 @@ async def run_size(size: int, base: str | None, workdir: Path, rng: random.Rando
             pass_means(before, sched.passes(), result.due)
         finally:
             sched.stop()
-        result.db_mb = await target.size_mb()
         log(f"{size}: 2% due measured")  # type: ignore[operator]
+        if require:
+            sched = Scheduler(target.db, workdir, [])
+            try:
+                await sched.first_answer(addon_name(0), "app-00000")
+                await fleet_require(sched.port, size, result)
+            finally:
+                sched.stop()
+            log(f"{size}: fleet-wide RequireMaintenance measured")  # type: ignore[operator]
+        result.db_mb = await target.size_mb()
     finally:
         await target.drop()
     return result
@@ -485,10 +530,33 @@ def table(results: list[Result], load: tuple[tuple[float, ...], tuple[float, ...
         ),
         (
             "API calls / errors",
-            lambda r: f"{r.idle.api_calls + r.due.api_calls} / {r.idle.api_errors + r.due.api_errors}",
+            lambda r: (
+                f"{r.idle.api_calls + r.due.api_calls + r.require.api_calls} / "
+                f"{r.idle.api_errors + r.due.api_errors + r.require.api_errors}"
+            ),
             "",
         ),
         ("CreateAddon p50 (ms)", lambda r: fmt_ms(r.create_p50_ms), ""),
+        (
+            "RequireMaintenance(all): s / filed / batches / reply bytes",
+            lambda r: (
+                "-"
+                if r.require_s < 0
+                else f"{r.require_s:.1f} / {r.require_filed} / {r.require_batches} / {r.require_reply_bytes}"
+            ),
+            "reply < 4 MB",
+        ),
+        (
+            "GetMaintenanceInfo p50/p99/max during it (ms)",
+            lambda r: (
+                "-"
+                if r.require_s < 0
+                else " / ".join(
+                    fmt_ms(x) for x in (r.require.api_p50_ms, r.require.api_p99_ms, r.require.api_max_ms)
+                )
+            ),
+            "p99 < 100, max < 1000",
+        ),
         ("startup to first answer (s)", lambda r: f"{r.first_answer_s:.2f}", "< 3"),
         ("idle CPU over 10 s (% of a core)", lambda r: f"{r.idle_cpu_pct:.1f}", "< 10"),
         ("RSS (MB)", lambda r: f"{r.rss_mb:.0f}", ""),
@@ -519,6 +587,11 @@ async def main() -> None:
     )
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--require",
+        action="store_true",
+        help="then time RequireMaintenance for the whole fleet (files ~96%%)",
+    )
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -530,7 +603,7 @@ async def main() -> None:
         print(text, file=sys.stderr, flush=True)
 
     load_before = os.getloadavg()
-    results = [await run_size(n, args.db, workdir, rng, say) for n in sizes]
+    results = [await run_size(n, args.db, workdir, rng, say, args.require) for n in sizes]
     load_after = os.getloadavg()
     if args.json:
         print(

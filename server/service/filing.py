@@ -143,19 +143,21 @@ async def pages(ctx: Context, plan: str | None) -> AsyncIterator[list[Addon]]:
         after = page[-1].name
 
 
-def named_batches(names: list[str]) -> list[Batch]:
-    """The batches of a request naming add-ons: distinct names in request order, re-read in the batch's
-    transaction (one deleted meanwhile is skipped)."""
-    distinct = list(dict.fromkeys(names))
+def _named(chunk: list[str]) -> Batch:
+    """A batch of named add-ons, re-read in the batch's transaction (one deleted meanwhile is skipped)."""
 
-    def batch(chunk: list[str]) -> Batch:
-        async def read(w: Write) -> tuple[list[Addon], list[str]]:
-            found = {a.name: a for a in await w.tx.addons_named(chunk)}
-            return [found[n] for n in chunk if n in found], [n for n in chunk if n not in found]
+    async def read(w: Write) -> tuple[list[Addon], list[str]]:
+        found = {a.name: a for a in await w.tx.addons_named(chunk)}
+        return [found[n] for n in chunk if n in found], [n for n in chunk if n not in found]
 
-        return read
+    return read
 
-    return [batch(distinct[k : k + BATCH]) for k in range(0, len(distinct), BATCH)]
+
+def _page_after(plan: str | None, after: str) -> Batch:
+    async def read(w: Write) -> tuple[list[Addon], list[str]]:
+        return await w.tx.addons_page(plan, after, BATCH), []
+
+    return read
 
 
 async def run(
@@ -167,57 +169,68 @@ async def run(
     names: list[str] | None,
     plan: str | None,
 ) -> Filing:
-    """Files a maintenance for every targeted add-on without an active one, a transaction per batch."""
+    """Files a maintenance for every targeted add-on without an active one, a transaction per batch: at
+    most BATCH add-ons, and committed early once it has held the lock for BATCH_SECONDS (filing one costs
+    its events and their notifications, ~1-2 ms on a busy 2-core machine), so a writer queued behind a
+    batch waits about that long at most. What a batch did not reach starts the next one."""
     if names is not None:
-        for read in named_batches(names):
-            await _batch(ctx, filing, new, announce, read)
+        queue = list(dict.fromkeys(names))
+        while queue:
+            reached, gone = await _batch(ctx, filing, new, announce, _named(queue[:BATCH]))
+            through = {a.name for a in reached} | set(gone)
+            queue = [n for n in queue[:BATCH] if n not in through] + queue[BATCH:]
         for name, n in Counter(names).items():
             for _ in range(n - 1):
                 filing.add_already(name)  # named twice: the second finds the first's maintenance
     else:
         after = ""
         while True:
-            page = await _batch(ctx, filing, new, announce, _page_after(plan, after))
-            if len(page) < BATCH:
+            reached, _ = await _batch(ctx, filing, new, announce, _page_after(plan, after))
+            if not reached:
                 break
-            after = page[-1].name
+            after = reached[-1].name
     filing.done = True
     return filing
 
 
-def _page_after(plan: str | None, after: str) -> Batch:
-    async def read(w: Write) -> tuple[list[Addon], list[str]]:
-        return await w.tx.addons_page(plan, after, BATCH), []
-
-    return read
+SUB = 50  # add-ons filed between two looks at the batch's time
+BATCH_SECONDS = 0.1
 
 
 async def _batch(
     ctx: Context, filing: Filing, new: NewMaintenance, announce: Announce, read: Batch
-) -> list[Addon]:
+) -> tuple[list[Addon], list[str]]:
+    """One transaction: the add-ons it went through (all those read, or those it reached in order before
+    its time was up), and the names it found gone (skipped)."""
     now = ctx.clock.now()
+    started = ctx.clock.monotonic()
     async with ctx.write() as w:
         addons, gone = await read(w)
         active = await w.tx.active_addons([a.name for a in addons]) if addons else set()
         freezes = await w.tx.list_freezes(None, now)
         fresh: list[Maintenance] = []
-        for addon in addons:
-            if addon.name in active:
-                continue
-            fresh.append(new(addon, [f for f in freezes if f.app in ("", addon.app)]))
-        await w.tx.insert_maintenances(fresh, filing.id)
-        for m in fresh:
-            await announce(w, m)
+        reached = 0
+        while reached < len(addons):
+            part = addons[reached : reached + SUB]
+            filed = [
+                new(a, [f for f in freezes if f.app in ("", a.app)]) for a in part if a.name not in active
+            ]
+            await w.tx.insert_maintenances(filed, filing.id)
+            for m in filed:
+                await announce(w, m)
+            fresh += filed
+            reached += len(part)
+            if ctx.clock.monotonic() - started >= BATCH_SECONDS:
+                break
     # Counted once committed: a failed batch leaves the counts of what is in the database.
     filing.batches += 1 if addons or gone else 0  # the last read of a plan may find nothing more
     for name in gone:
         filing.skip(ADDON_DELETED, name)
-    filed = {m.addon for m in fresh}
     by_addon = {m.addon: m for m in fresh}
-    for addon in addons:
-        if addon.name in filed:
+    for addon in addons[:reached]:
+        if addon.name in by_addon:
             filing.add_filed(by_addon[addon.name])
         else:
             filing.add_already(addon.name)
     await asyncio.sleep(0)  # the requests queued behind this batch run before the next one
-    return addons
+    return addons[:reached], gone
