@@ -4,6 +4,7 @@ filed in seconds. Each writes exactly the rows of its one-at-a-time counterpart 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -70,6 +71,17 @@ class PostgresBulk:
         done = [m.addon for m in ms if m.status is Status.COMPLETED]
         if done:
             await self._db.execute(MAINTAINED, done)
+
+    async def upsert_agents(self, agents: list[tuple[str, str, str, datetime]]) -> None:
+        """`upsert_agent` for each (host id, advertise host, version, seen), in one statement per batch."""
+        from server.storage.postgres import _ts
+
+        await self._db.executemany(
+            "INSERT INTO agents (host_id, advertise_host, agent_version, last_seen) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (host_id) DO UPDATE SET advertise_host = excluded.advertise_host, "
+            "agent_version = excluded.agent_version, last_seen = excluded.last_seen",
+            [(h, a, v, _ts(seen)) for h, a, v, seen in agents],
+        )
 
     async def addons_page(self, plan: str | None, after: str, limit: int) -> list[Addon]:
         """The next `limit` add-ons by name after `after`, of one plan or all."""

@@ -143,3 +143,16 @@ async def test_addons_on_hosts_and_latest_maintenance_of(store: AnyStore) -> Non
         assert {k: m.id for k, m in latest.items()} == {"redis-1": "b", "redis-2": "d"}
         assert latest["redis-1"] == (await tx.latest_maintenances("redis-1", 1))[0]
         assert latest["redis-2"] == (await tx.latest_maintenances("redis-2", 1))[0]
+
+
+async def test_upsert_agents_writes_what_upsert_agent_writes(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        await tx.upsert_agent("db-1", "10.0.0.1", "0.1", T0)
+        await tx.upsert_agents(
+            [("db-1", "10.0.0.9", "0.2", T0 + timedelta(seconds=5)), ("db-2", "10.0.0.2", "0.2", T0)]
+        )
+        await tx.upsert_agents([])
+    async with store.transaction() as tx:
+        assert await tx.list_agents() == {"db-1": "10.0.0.9", "db-2": "10.0.0.2"}
+    rows = db_rows(location(store), "SELECT host_id, agent_version FROM agents ORDER BY host_id")
+    assert [(r["host_id"], r["agent_version"]) for r in rows] == [("db-1", "0.2"), ("db-2", "0.2")]
