@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
@@ -72,6 +72,14 @@ class Filing:
         examples = self.skipped.setdefault(reason, [])
         if len(examples) < EXAMPLES:
             examples.append(name)
+
+    # Unpacks and indexes as (filed, already pending), the pair the service returned before batching, so
+    # in-process callers (`created, _ = await fleet.require_maintenance(...)`) keep working.
+    def __iter__(self) -> Iterator[list[Maintenance] | list[str]]:
+        return iter((self.filed, self.already))
+
+    def __getitem__(self, i: int) -> list[Maintenance] | list[str]:
+        return (self.filed, self.already)[i]
 
     def page_token(self) -> str:
         return paging.encode(FILED, f"{self.id}|") if self.filed_count else ""
