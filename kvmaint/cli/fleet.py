@@ -198,7 +198,8 @@ def maintenances_require(ctx: Context, args: argparse.Namespace) -> int:
     if not resp.filed_count and not resp.already_pending_count and not resp.skipped:
         ctx.out.note("No add-on matched.")
         return 0
-    ctx.out.note(_counts_sentence(resp))
+    if fleet_wide or resp.lists_omitted or resp.skipped:  # a few named add-ons: the table says it all
+        ctx.out.note(_counts_sentence(resp))
     return 0
 
 

@@ -371,6 +371,9 @@ class FleetService:
                 async for page in filing.pages(self.ctx, plan_name):
                     check(page)
                     total += len(page)
+        if total < 0:
+            async with self.ctx.store.transaction() as tx:
+                total = await tx.count_addons(plan_name)
         target = Target(build, version, allow_downgrade)
         record = self.filings.start(request_id or self.ctx.new_id())
         record.total = total

@@ -83,6 +83,12 @@ class PostgresBulk:
             [(h, a, v, _ts(seen)) for h, a, v, seen in agents],
         )
 
+    async def count_addons(self, plan: str | None) -> int:
+        """How many add-ons (of a plan, or all) there are."""
+        return int(
+            await self._db.fetchval("SELECT COUNT(*) FROM addons WHERE $1 = '' OR plan = $1", plan or "")
+        )
+
     async def addons_page(self, plan: str | None, after: str, limit: int) -> list[Addon]:
         """The next `limit` add-ons by name after `after`, of one plan or all."""
         from server.storage.postgres import _addon

@@ -86,6 +86,13 @@ class SqliteBulk:
             [(h, a, v, _ts(seen)) for h, a, v, seen in agents],
         )
 
+    async def count_addons(self, plan: str | None) -> int:
+        """How many add-ons (of a plan, or all) there are."""
+        rows = await _rows(
+            self._db, "SELECT COUNT(*) AS n FROM addons WHERE ? = '' OR plan = ?", (plan or "", plan or "")
+        )
+        return int(rows[0]["n"])
+
     async def addons_page(self, plan: str | None, after: str, limit: int) -> list[Addon]:
         """The next `limit` add-ons by name after `after`, of one plan or all."""
         from server.storage.sqlite import _addon

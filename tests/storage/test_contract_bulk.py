@@ -104,6 +104,11 @@ async def test_addons_page_named_active_and_filed(store: AnyStore) -> None:
         assert [a.name for a in await tx.addons_page("mini", "", 10)] == ["redis-0", "redis-3"]
         assert [a.name for a in await tx.addons_page("mini", "redis-0", 10)] == ["redis-3"]
         assert await tx.addons_page("shield-1", "", 10) == []
+        assert (
+            await tx.count_addons(None),
+            await tx.count_addons("mini"),
+            await tx.count_addons("shield-1"),
+        ) == (6, 2, 0)
         named = await tx.addons_named(["redis-5", "nope", "redis-1"])
         assert sorted(a.name for a in named) == ["redis-1", "redis-5"]
         assert named[0] == await tx.get_addon(named[0].name)
