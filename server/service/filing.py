@@ -48,6 +48,9 @@ class Filing:
     batches: int = 0
     done: bool = False
     error: str = ""
+    # The last event sequence committed and not yet published, and when the bus was last told.
+    unpublished: int = 0
+    published_at: float = float("-inf")
 
     @property
     def lists_omitted(self) -> bool:
@@ -181,6 +184,22 @@ async def run(
     most BATCH add-ons, and committed early once it has held the lock for BATCH_SECONDS (filing one costs
     its events and their notifications, ~1-2 ms on a busy 2-core machine), so a writer queued behind a
     batch waits about that long at most. What a batch did not reach starts the next one."""
+    try:
+        await _run(ctx, filing, new, announce, names, plan)
+    finally:
+        publish(ctx, filing)  # what the committed batches wrote, also after a failure
+    filing.done = True
+    return filing
+
+
+async def _run(
+    ctx: Context,
+    filing: Filing,
+    new: NewMaintenance,
+    announce: Announce,
+    names: list[str] | None,
+    plan: str | None,
+) -> None:
     if names is not None:
         queue = list(dict.fromkeys(names))
         while queue:
@@ -197,12 +216,18 @@ async def run(
             if not reached:
                 break
             after = reached[-1].name
-    filing.done = True
-    return filing
 
 
 SUB = 50  # add-ons filed between two looks at the batch's time
 BATCH_SECONDS = 0.1
+PUBLISH_SECONDS = 1.0
+
+
+def publish(ctx: Context, filing: Filing) -> None:
+    if filing.unpublished:
+        ctx.bus.publish(filing.unpublished)
+        filing.unpublished = 0
+        filing.published_at = ctx.clock.monotonic()
 
 
 async def _batch(
@@ -212,7 +237,8 @@ async def _batch(
     its time was up), and the names it found gone (skipped)."""
     now = ctx.clock.now()
     started = ctx.clock.monotonic()
-    async with ctx.write() as w:
+    async with ctx.store.transaction() as tx:
+        w = Write(tx)
         addons, gone = await read(w)
         active = await w.tx.active_addons([a.name for a in addons]) if addons else set()
         freezes = await w.tx.list_freezes(None, now)
@@ -230,6 +256,11 @@ async def _batch(
             reached += len(part)
             if ctx.clock.monotonic() - started >= BATCH_SECONDS:
                 break
+    # Told to the bus at most once a PUBLISH_SECONDS (and at the end): each publish wakes every listener
+    # (event streams, the notification sender's pass), which a commit every 100 ms would keep busy.
+    filing.unpublished = max([filing.unpublished, *w.sequences])
+    if filing.unpublished and ctx.clock.monotonic() - filing.published_at >= PUBLISH_SECONDS:
+        publish(ctx, filing)
     # Counted once committed: a failed batch leaves the counts of what is in the database.
     filing.batches += 1 if addons or gone else 0  # the last read of a plan may find nothing more
     for name in gone:

@@ -102,10 +102,10 @@ async def test_a_retry_after_a_failure_part_way_files_only_what_is_missing(tmp_p
     await store.open()
     try:
         await fleet(store)
-        service = FleetService(Context(store, FakeClock(NOW), EventBus(), random.Random(1)))
-        store.fail_at = (
-            2  # the second batch fails: the first (500 add-ons; a fake clock never runs out) stays
-        )
+        bus = EventBus()
+        service = FleetService(Context(store, FakeClock(NOW), bus, random.Random(1)))
+        # The second batch fails: the first (500 add-ons; a fake clock never runs out) stays committed.
+        store.fail_at = 2
         with pytest.raises(Broken):
             await require(service, request_id="r-1")
         progress = service.filings.get("r-1")
@@ -113,6 +113,7 @@ async def test_a_retry_after_a_failure_part_way_files_only_what_is_missing(tmp_p
         assert (progress.filed_count, progress.batches) == (filing.BATCH, 1)
         async with store.transaction() as tx:
             assert len(await tx.filed_maintenances("r-1", "", "", 10_000)) == filing.BATCH
+        assert bus.last_sequence == 2 * filing.BATCH  # what committed is told, also after the failure
 
         again = await require(service, request_id="r-1")
         assert (again.filed_count, again.already_count, again.done) == (
@@ -124,6 +125,7 @@ async def test_a_retry_after_a_failure_part_way_files_only_what_is_missing(tmp_p
             filed = await tx.filed_maintenances("r-1", "", "", 10_000)
             assert sorted(m.addon for m in filed) == [f"redis-{i:04d}" for i in range(N)]  # each once
             assert len(await tx.events_after(0, "", "", 100_000)) == 2 * N  # required + scheduled, once each
+        assert bus.last_sequence == 2 * N
         assert not again.lists_omitted and len(again.filed) == N - filing.BATCH
     finally:
         await store.close()
