@@ -122,6 +122,10 @@ def test_require_targets_and_already_pending(cli: Cli) -> None:
     assert (done, kept) == ("Requiring maintenance for every premium-0 add-on... done",
                             f"Already pending, kept as they are: {a}.")
     assert counts.startswith("Filed 1, already pending 1; 1 batch, filing cli-")
+    filing = counts.rsplit(" ", 1)[1].rstrip(".")
+    listed = cli.ok("data:maintenances", "--filing", filing, "--json").json()
+    assert [(m["addon"], m["reason"]) for m in listed] == [(b, "emergency")]
+    assert cli("data:maintenances").code == 1  # neither an app nor a filing
     assert again.lines[0].split()[:3] == ["ADDON", "APP", "ID"]
     assert [line.split()[0] for line in again.lines[1:]] == [b]
 
