@@ -164,9 +164,9 @@ def _named(chunk: list[str]) -> Batch:
     return read
 
 
-def _page_after(plan: str | None, after: str) -> Batch:
+def _page_after(plan: str | None, after: str, size: int) -> Batch:
     async def read(w: Write) -> tuple[list[Addon], list[str]]:
-        return await w.tx.addons_page(plan, after, BATCH), []
+        return await w.tx.addons_page(plan, after, size), []
 
     return read
 
@@ -200,22 +200,31 @@ async def _run(
     names: list[str] | None,
     plan: str | None,
 ) -> None:
+    # Each batch reads about twice what the last one reached in its time (at most BATCH): reading and
+    # parsing 500 add-ons for a batch that files 60 of them was a fifth of the filing's time.
+    size = BATCH
     if names is not None:
         queue = list(dict.fromkeys(names))
         while queue:
-            reached, gone = await _batch(ctx, filing, new, announce, _named(queue[:BATCH]))
+            reached, gone = await _batch(ctx, filing, new, announce, _named(queue[:size]))
             through = {a.name for a in reached} | set(gone)
-            queue = [n for n in queue[:BATCH] if n not in through] + queue[BATCH:]
+            queue = [n for n in queue[:size] if n not in through] + queue[size:]
+            size = _next_size(len(reached))
         for name, n in Counter(names).items():
             for _ in range(n - 1):
                 filing.add_already(name)  # named twice: the second finds the first's maintenance
     else:
         after = ""
         while True:
-            reached, _ = await _batch(ctx, filing, new, announce, _page_after(plan, after))
+            reached, _ = await _batch(ctx, filing, new, announce, _page_after(plan, after, size))
             if not reached:
                 break
             after = reached[-1].name
+            size = _next_size(len(reached))
+
+
+def _next_size(reached: int) -> int:
+    return min(BATCH, max(SUB, 2 * reached))
 
 
 SUB = 50  # add-ons filed between two looks at the batch's time
