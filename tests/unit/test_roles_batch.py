@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kvmaint.clock import FakeClock
 from server.agents.roles_batch import RolesBatch, hosts_roles
+from server.domain.driverstate import DriverState
 from server.domain.models import Maintenance, Method, Reason, Role, ServerRef, Status
 from server.driver.roles import host_roles
 from server.service.bus import EventBus
@@ -61,7 +62,7 @@ async def test_hosts_roles_equal_host_roles_and_batches_share_fresh_reads(tmp_pa
             addon="redis-4",
             status=Status.FAILED,
             completed_at=NOW,
-            state={"done": "prepare,catch_up,maintain_standby,failover"},
+            state=DriverState(done=("prepare", "catch_up", "maintain_standby", "failover")),
         )
         async with store.transaction() as tx:
             await tx.insert_maintenance(running)
