@@ -475,7 +475,7 @@ async def run_size(
             result.create_p50_ms = await create_p50(sched.port, size)
         finally:
             sched.stop()
-        log(f"{size}: nothing due measured")  # type: ignore[operator]
+        log(f"{size}: nothing due measured: {json.dumps(asdict(result))}")  # type: ignore[operator]
 
         store = store_for(target.db if base else Path(target.db))
         await store.open()
@@ -491,7 +491,7 @@ async def run_size(
             pass_means(before, sched.passes(), result.due)
         finally:
             sched.stop()
-        log(f"{size}: 2% due measured")  # type: ignore[operator]
+        log(f"{size}: 2% due measured: {json.dumps(asdict(result.due))}")  # type: ignore[operator]
         if require:
             sched = Scheduler(target.db, workdir, [])
             try:
@@ -499,7 +499,7 @@ async def run_size(
                 await fleet_require(sched.port, size, result)
             finally:
                 sched.stop()
-            log(f"{size}: fleet-wide RequireMaintenance measured")  # type: ignore[operator]
+            log(f"{size}: fleet-wide RequireMaintenance measured: {json.dumps(asdict(result))}")  # type: ignore[operator]
         result.db_mb = await target.size_mb()
     finally:
         await target.drop()
