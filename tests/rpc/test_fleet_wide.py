@@ -122,6 +122,16 @@ def test_small_requests_keep_their_lists_and_a_retry_files_only_what_is_missing(
         )
         assert len(listed.maintenances) + len(rest.maintenances) == 1198 and not rest.next_page_token
 
+        progress = a.GetFiling(fpb.GetFilingRequest(filing="rollout-1"))
+        assert (progress.done, progress.targeted, progress.filed_count, progress.already_pending_count) == (
+            True,
+            1200,
+            0,
+            1200,
+        )  # the latest attempt under that id
+        assert error_of(lambda: a.GetFiling(fpb.GetFilingRequest(filing="nope"))).code().name == "NOT_FOUND"
+        assert error_of(lambda: a.GetFiling(fpb.GetFilingRequest())).code().name == "INVALID_ARGUMENT"
+
         bad = error_of(
             lambda: a.RequireMaintenance(
                 fpb.RequireMaintenanceRequest(all=True, reason=1, request_id="no spaces allowed")
