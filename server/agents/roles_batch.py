@@ -21,9 +21,9 @@ MAX_HOSTS = 2000  # one read answers at most this many hosts
 
 
 async def hosts_roles(store: Store, hosts: list[str], endpoint: Endpoint) -> dict[str, agent_pb2.ServerRoles]:
-    """`host_roles` for each of `hosts`, in one transaction."""
+    """`host_roles` for each of `hosts`, in one read-only transaction."""
     wanted = set(hosts)
-    async with store.transaction() as tx:
+    async with store.read() as tx:  # read-only, beside the writer (as host_roles)
         addons = await tx.addons_on_hosts(sorted(wanted))
         busy = {m.addon for m in await tx.in_progress_maintenances()}
         latest = await tx.latest_maintenance_of([a.name for a in addons])
