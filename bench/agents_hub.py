@@ -221,8 +221,11 @@ async def start_scheduler(workdir: Path, stack: contextlib.AsyncExitStack) -> Ta
     db = workdir / "state.db"
     logf = open_log(workdir / "scheduler.log")
     stack.callback(logf.close)
+    # KVMAINT_BENCH_PROFILE=FILE: the scheduler runs under cProfile and writes its profile there on exit.
+    profile = os.environ.get("KVMAINT_BENCH_PROFILE")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
+        *(["-m", "cProfile", "-o", profile] if profile else []),
         "-m",
         "server",
         "--listen",

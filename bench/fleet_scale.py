@@ -1,7 +1,8 @@
 """What one scheduler costs as the fleet grows (issue 9 section 1), on SQLite or PostgreSQL.
 
-Per size, the state is written straight through the project's store (not through the API: the same rows
-`CreateAddon` and a completed maintenance would leave, much faster): apps of 100 add-ons on 40 hosts, each
+Per size, the state is written straight through the project's store in bulk (not through the API: the
+same rows `CreateAddon` and a completed maintenance would leave, many per statement and 2,000 add-ons per
+transaction: 100k in about a minute): apps of 100 add-ons on 40 hosts, each
 add-on with one maintenance completed 30 days ago (three history entries). Then a real scheduler process
 (`python -m server`, no agents) serves it, and the bench measures over real gRPC on loopback:
 
@@ -100,6 +101,12 @@ class Result:
     create_p50_ms: float = -1.0
     idle: Phase = field(default_factory=Phase)
     due: Phase = field(default_factory=Phase)
+    # RequireMaintenance(all) from a default client (4 MB receive limit), with the API load beside it.
+    require_s: float = -1.0
+    require_reply_bytes: int = -1
+    require_filed: int = -1
+    require_batches: int = -1
+    require: Phase = field(default_factory=Phase)
 
 
 def free_port() -> int:
@@ -126,68 +133,81 @@ def maint(mid: str, i: int, status: Status, now: datetime, **kw: object) -> Main
     )
 
 
+SEED_BATCH = 2000  # add-ons per transaction while seeding
+
+
 async def seed(store: AnyStore, n: int, rng: random.Random) -> None:
-    """N add-ons, each with one maintenance completed 30 days ago."""
+    """N add-ons, each with one maintenance completed 30 days ago: the rows `CreateAddon` and a completed
+    maintenance leave (the store's `insert_apps`/`insert_addons`/`insert_maintenances` write exactly what
+    `insert_app`/`insert_addon`/`insert_maintenance` do), many per statement and SEED_BATCH add-ons per
+    transaction."""
     now = datetime.now(UTC)
     done = now - timedelta(days=30)
-    async with store.transaction() as tx:
-        for a in range(0, n, PER_APP):
-            app = f"app-{a // PER_APP:05d}"
-            await tx.insert_app(App(app, f"{app}@example.com", False, now - timedelta(days=200)))
-            for i in range(a, min(n, a + PER_APP)):
-                h = rng.randrange(len(HOSTS))
-                servers = (
-                    ServerRef(HOSTS[h], 10000 + i, Role.PRIMARY),
-                    ServerRef(HOSTS[(h + 1) % len(HOSTS)], 10000 + i, Role.STANDBY),
+    for start in range(0, n, SEED_BATCH):
+        apps: list[App] = []
+        addons: list[Addon] = []
+        maints: list[Maintenance] = []
+        for i in range(start, min(n, start + SEED_BATCH)):
+            app = f"app-{i // PER_APP:05d}"
+            if i % PER_APP == 0:
+                apps.append(App(app, f"{app}@example.com", False, now - timedelta(days=200)))
+            h = rng.randrange(len(HOSTS))
+            servers = (
+                ServerRef(HOSTS[h], 10000 + i, Role.PRIMARY),
+                ServerRef(HOSTS[(h + 1) % len(HOSTS)], 10000 + i, Role.STANDBY),
+            )
+            window = random_default_window(rng)
+            addons.append(
+                Addon(
+                    addon_name(i),
+                    app,
+                    "premium-0",
+                    "heroku-redis",
+                    "premium HA",
+                    ("REDIS_URL",),
+                    now - timedelta(days=200),
+                    servers,
+                    window,
                 )
-                window = random_default_window(rng)
-                await tx.insert_addon(
-                    Addon(
-                        addon_name(i),
-                        app,
-                        "premium-0",
-                        "heroku-redis",
-                        "premium HA",
-                        ("REDIS_URL",),
-                        now - timedelta(days=200),
-                        servers,
-                        window,
-                    )
+            )
+            history = (
+                HistoryEntry(done - timedelta(days=6), Status.PENDING, "", "Required"),
+                HistoryEntry(done - timedelta(minutes=1), Status.RUNNING, "failover", "Started"),
+                HistoryEntry(done, Status.COMPLETED, "", "Completed"),
+            )
+            maints.append(
+                maint(
+                    f"m-done-{i:06d}",
+                    i,
+                    Status.COMPLETED,
+                    now,
+                    required_by=done + timedelta(days=1),
+                    scheduled_for=done - timedelta(minutes=1),
+                    started_at=done - timedelta(minutes=1),
+                    completed_at=done,
+                    window=window,
+                    write_pause_ms=120,
+                    history=history,
                 )
-                history = (
-                    HistoryEntry(done - timedelta(days=6), Status.PENDING, "", "Required"),
-                    HistoryEntry(done - timedelta(minutes=1), Status.RUNNING, "failover", "Started"),
-                    HistoryEntry(done, Status.COMPLETED, "", "Completed"),
-                )
-                await tx.insert_maintenance(
-                    maint(
-                        f"m-done-{i:06d}",
-                        i,
-                        Status.COMPLETED,
-                        now,
-                        required_by=done + timedelta(days=1),
-                        scheduled_for=done - timedelta(minutes=1),
-                        started_at=done - timedelta(minutes=1),
-                        completed_at=done,
-                        window=window,
-                        write_pause_ms=120,
-                        history=history,
-                    )
-                )
+            )
+        async with store.transaction() as tx:
+            await tx.insert_apps(apps)
+            await tx.insert_addons(addons)
+            await tx.insert_maintenances(maints)
 
 
 async def seed_due(store: AnyStore, n: int) -> None:
     """2% due a minute ago and 2% starting within 24 hours, on distinct add-ons."""
     now = datetime.now(UTC)
     k = max(1, n // 50)
+    due: list[Maintenance] = []
+    for j in range(2 * k):
+        i = (j * 25) % n
+        at = now - timedelta(minutes=1) if j < k else now + timedelta(hours=1 + j % 20)
+        h = (HistoryEntry(now - timedelta(days=2), Status.PENDING, "", "Required"),)
+        due.append(maint(f"m-due-{i:06d}", i, Status.PENDING, now, scheduled_for=at, history=h))
     async with store.transaction() as tx:
-        for j in range(2 * k):
-            i = (j * 25) % n
-            at = now - timedelta(minutes=1) if j < k else now + timedelta(hours=1 + j % 20)
-            h = (HistoryEntry(now - timedelta(days=2), Status.PENDING, "", "Required"),)
-            await tx.insert_maintenance(
-                maint(f"m-due-{i:06d}", i, Status.PENDING, now, scheduled_for=at, history=h)
-            )
+        await tx.insert_maintenances(due)
 
 
 class Target:
@@ -345,7 +365,10 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else -1.0
 
 
-async def api_load(port: int, n: int, seconds: float, phase: Phase) -> None:
+async def api_load(
+    port: int, n: int, seconds: float, phase: Phase, until: asyncio.Event | None = None
+) -> None:
+    """GetMaintenanceInfo at concurrency 20 for `seconds`, or until `until` is set."""
     lat: list[float] = []
     errors = 0
     end = time.monotonic() + seconds
@@ -356,7 +379,7 @@ async def api_load(port: int, n: int, seconds: float, phase: Phase) -> None:
         async def worker(seed: int) -> None:
             nonlocal errors
             rng = random.Random(seed)
-            while time.monotonic() < end:
+            while time.monotonic() < end and not (until is not None and until.is_set()):
                 i = rng.randrange(n)
                 req = maintenance_pb2.GetMaintenanceInfoRequest(
                     app=f"app-{i // PER_APP:05d}", addon=addon_name(i)
@@ -374,6 +397,32 @@ async def api_load(port: int, n: int, seconds: float, phase: Phase) -> None:
     phase.api_max_ms = max(lat) * 1000
     phase.api_calls = len(lat)
     phase.api_errors = errors
+
+
+async def fleet_require(port: int, n: int, result: Result) -> None:
+    """RequireMaintenance for the whole fleet from a client with gRPC's default options (as a script
+    would), timed, with the API load running until it answers."""
+    done = asyncio.Event()
+
+    async def call() -> None:
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                stub = fleet_pb2_grpc.FleetServiceStub(ch)
+                t = time.monotonic()
+                resp = await stub.RequireMaintenance(
+                    fleet_pb2.RequireMaintenanceRequest(
+                        all=True, reason=resources_pb2.MAINTENANCE_REASON_SECURITY_PATCH
+                    ),
+                    timeout=3600,
+                )
+                result.require_s = time.monotonic() - t
+                result.require_reply_bytes = resp.ByteSize()
+                result.require_filed = resp.filed_count
+                result.require_batches = resp.batches
+        finally:
+            done.set()
+
+    await asyncio.gather(call(), api_load(port, n, 3600, result.require, until=done))
 
 
 async def create_p50(port: int, size: int) -> float:
@@ -394,7 +443,9 @@ async def create_p50(port: int, size: int) -> float:
     return statistics.median(lat) * 1000
 
 
-async def run_size(size: int, base: str | None, workdir: Path, rng: random.Random, say: object) -> Result:
+async def run_size(
+    size: int, base: str | None, workdir: Path, rng: random.Random, say: object, require: bool = False
+) -> Result:
     log = say  # progress on stderr
     target = Target(base, size, workdir)
     await target.create()
@@ -408,7 +459,7 @@ async def run_size(size: int, base: str | None, workdir: Path, rng: random.Rando
             result.seed_s = time.monotonic() - t
         finally:
             await store.close()
-        log(f"{size}: seeded through the store in {result.seed_s:.1f} s")  # type: ignore[operator]
+        log(f"{size}: seeded through the store in bulk (the rows the API writes) in {result.seed_s:.1f} s")  # type: ignore[operator]
 
         sched = Scheduler(target.db, workdir, [])
         try:
@@ -424,7 +475,7 @@ async def run_size(size: int, base: str | None, workdir: Path, rng: random.Rando
             result.create_p50_ms = await create_p50(sched.port, size)
         finally:
             sched.stop()
-        log(f"{size}: nothing due measured")  # type: ignore[operator]
+        log(f"{size}: nothing due measured: {json.dumps(asdict(result))}")  # type: ignore[operator]
 
         store = store_for(target.db if base else Path(target.db))
         await store.open()
@@ -440,8 +491,16 @@ async def run_size(size: int, base: str | None, workdir: Path, rng: random.Rando
             pass_means(before, sched.passes(), result.due)
         finally:
             sched.stop()
+        log(f"{size}: 2% due measured: {json.dumps(asdict(result.due))}")  # type: ignore[operator]
+        if require:
+            sched = Scheduler(target.db, workdir, [])
+            try:
+                await sched.first_answer(addon_name(0), "app-00000")
+                await fleet_require(sched.port, size, result)
+            finally:
+                sched.stop()
+            log(f"{size}: fleet-wide RequireMaintenance measured: {json.dumps(asdict(result))}")  # type: ignore[operator]
         result.db_mb = await target.size_mb()
-        log(f"{size}: 2% due measured")  # type: ignore[operator]
     finally:
         await target.drop()
     return result
@@ -471,10 +530,33 @@ def table(results: list[Result], load: tuple[tuple[float, ...], tuple[float, ...
         ),
         (
             "API calls / errors",
-            lambda r: f"{r.idle.api_calls + r.due.api_calls} / {r.idle.api_errors + r.due.api_errors}",
+            lambda r: (
+                f"{r.idle.api_calls + r.due.api_calls + r.require.api_calls} / "
+                f"{r.idle.api_errors + r.due.api_errors + r.require.api_errors}"
+            ),
             "",
         ),
         ("CreateAddon p50 (ms)", lambda r: fmt_ms(r.create_p50_ms), ""),
+        (
+            "RequireMaintenance(all): s / filed / batches / reply bytes",
+            lambda r: (
+                "-"
+                if r.require_s < 0
+                else f"{r.require_s:.1f} / {r.require_filed} / {r.require_batches} / {r.require_reply_bytes}"
+            ),
+            "reply < 4 MB",
+        ),
+        (
+            "GetMaintenanceInfo p50/p99/max during it (ms)",
+            lambda r: (
+                "-"
+                if r.require_s < 0
+                else " / ".join(
+                    fmt_ms(x) for x in (r.require.api_p50_ms, r.require.api_p99_ms, r.require.api_max_ms)
+                )
+            ),
+            "p99 < 100, max < 1000",
+        ),
         ("startup to first answer (s)", lambda r: f"{r.first_answer_s:.2f}", "< 3"),
         ("idle CPU over 10 s (% of a core)", lambda r: f"{r.idle_cpu_pct:.1f}", "< 10"),
         ("RSS (MB)", lambda r: f"{r.rss_mb:.0f}", ""),
@@ -488,10 +570,24 @@ def table(results: list[Result], load: tuple[tuple[float, ...], tuple[float, ...
     lines.append("")
     before, after = (" ".join(f"{x:.2f}" for x in la) for la in load)
     lines.append(
-        "seeded through the store (not the API); real scheduler process, gRPC on loopback; "
+        "seeded through the store in bulk (the rows CreateAddon and a completed maintenance write; "
+        "not the API); real scheduler process, gRPC on loopback; "
         f"load average {before} before, {after} after, {cores} cores"
     )
     return "\n".join(lines)
+
+
+def compile_bytecode() -> str:
+    """Writes __pycache__ for the project and its virtualenv (git-ignored), once per run (the interpreter's
+    own library already has its bytecode)."""
+    import compileall
+    import site
+
+    root = Path(__file__).resolve().parent.parent
+    dirs = [root / d for d in ("server", "kvmaint", "agent")] + [Path(p) for p in site.getsitepackages()]
+    for d in dirs:
+        compileall.compile_dir(d, quiet=2, workers=1)
+    return ", ".join(str(d) for d in dirs)
 
 
 async def main() -> None:
@@ -504,6 +600,11 @@ async def main() -> None:
     )
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--require",
+        action="store_true",
+        help="then time RequireMaintenance for the whole fleet (files ~96%%)",
+    )
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -514,8 +615,12 @@ async def main() -> None:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    # An installed kvmaint has its bytecode compiled (pip does it); here PYTHONDONTWRITEBYTECODE may be set,
+    # and then every scheduler start would compile ~550 modules from source before its first answer.
+    compiled = compile_bytecode()
+    say(f"bytecode compiled beforehand for {compiled} (as an installed package has it)")
     load_before = os.getloadavg()
-    results = [await run_size(n, args.db, workdir, rng, say) for n in sizes]
+    results = [await run_size(n, args.db, workdir, rng, say, args.require) for n in sizes]
     load_after = os.getloadavg()
     if args.json:
         print(

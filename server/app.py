@@ -35,11 +35,11 @@ from kvmaint.v1 import (
 )
 from server.agents.hub import SCHEDULER_VERSION, AgentHub, AgentSession
 from server.agents.placement import AgentPlacement
+from server.agents.roles_batch import RolesBatch, hosts_roles
 from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.notices import MaintenanceNotices
 from server.driver.planner import Planner
-from server.driver.roles import host_roles
 from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.notify.outbox import Outbox
 from server.notify.sender import NotifyConfig, Sender
@@ -228,7 +228,8 @@ async def _serve(
     )
     hub.advertised.update(known_agents)
     placement = AgentPlacement(hub, config.driver.command_timeout)
-    hub.roles_source = lambda host: host_roles(store, host, lambda key: _endpoint(hub, key))
+    # Hellos arriving together share one read of their roles (agents/roles_batch.py: a reconnect storm).
+    hub.roles_source = RolesBatch(lambda hosts: hosts_roles(store, hosts, lambda key: _endpoint(hub, key)))
     runner = MaintenanceRunner(ctx, hub, config.driver)
     fleet = FleetService(ctx, placement)
     maint = MaintenanceService(ctx, runner, placement)
@@ -398,9 +399,10 @@ class AgentRegistry:
         if batch:
             now = self.clock.now()
             try:
-                async with self.store.transaction() as tx:
-                    for s in batch.values():
-                        await tx.upsert_agent(s.host_id, s.advertise_host, s.agent_version, now)
+                async with self.store.transaction() as tx:  # one statement: a storm's 10,000 rows
+                    await tx.upsert_agents(
+                        [(s.host_id, s.advertise_host, s.agent_version, now) for s in batch.values()]
+                    )
             except BaseException:
                 for host, session in batch.items():  # newer hellos win; the rest is retried
                     self._dirty.setdefault(host, session)

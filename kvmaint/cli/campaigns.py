@@ -82,9 +82,15 @@ def campaigns_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def campaigns_info(ctx: Context, args: argparse.Namespace) -> int:
-    resp = ctx.conn.call(ctx.conn.campaigns.GetCampaign, cpb.GetCampaignRequest(id=args.id))
+    request = cpb.GetCampaignRequest(id=args.id)
+    resp = ctx.conn.call(ctx.conn.campaigns.GetCampaign, request)
+    members = list(resp.members)
+    while resp.next_page_token:  # more than 10,000 members
+        request.page_token = resp.next_page_token
+        resp = ctx.conn.call(ctx.conn.campaigns.GetCampaign, request)
+        members += resp.members
     view = cfmt.campaign_view(resp.campaign)
-    view["members"] = [cfmt.member_view(m, resp.campaign.canary > 0) for m in resp.members]
+    view["members"] = [cfmt.member_view(m, resp.campaign.canary > 0) for m in members]
     ctx.out.emit(view, lambda: cfmt.info_text(view))
     return 0
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 from datetime import UTC, datetime
+from typing import cast
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kvmaint.channel import to_rpc_error, with_tls_hint
 from kvmaint.cli import format as fmt
 from kvmaint.cli.context import Context
 from kvmaint.cli.values import UsageError, parse_enum, parse_host_port, parse_time
@@ -199,17 +203,80 @@ def maintenances_require(ctx: Context, args: argparse.Namespace) -> int:
     else:
         request.all = True
         target = "every add-on"
-    resp = ctx.conn.call(ctx.conn.fleet.RequireMaintenance, request)
+    fleet_wide = not args.addons or len(args.addons) > FOLLOW_ABOVE
+    if fleet_wide:
+        request.request_id = f"cli-{uuid.uuid4()}"
+        resp = _follow_filing(ctx, request)
+    else:
+        resp = ctx.conn.call(ctx.conn.fleet.RequireMaintenance, request)
     views = [fmt.maintenance_view(m) for m in resp.maintenances]
     pending = list(resp.already_pending)
     ctx.out.done(f"Requiring maintenance for {target}")
+    counts = {
+        "filing": resp.filing,
+        "filed": resp.filed_count,
+        "already_pending_count": resp.already_pending_count,
+        "skipped": {s.reason: s.count for s in resp.skipped},
+        "batches": resp.batches,
+        "lists_omitted": resp.lists_omitted,
+    }
     if ctx.out.json_mode:
-        ctx.out.json({"maintenances": views, "already_pending": pending})
+        ctx.out.json({"maintenances": views, "already_pending": pending, **counts})
         return 0
     if views:
         ctx.out.line(fmt.render_table(views, fmt.REQUIRED_COLUMNS))
     if pending:
         ctx.out.note(f"Already pending, kept as they are: {', '.join(pending)}.")
-    if not views and not pending:
+    if not resp.filed_count and not resp.already_pending_count and not resp.skipped:
         ctx.out.note("No add-on matched.")
+        return 0
+    if fleet_wide or resp.lists_omitted or resp.skipped:  # a few named add-ons: the table says it all
+        ctx.out.note(_counts_sentence(resp))
     return 0
+
+
+# A request for more add-ons than this (or for a plan, or all) is followed with progress.
+FOLLOW_ABOVE = 500
+FLEET_TIMEOUT = 3600.0
+PROGRESS_EVERY = 2.0
+
+
+def _counts_sentence(resp: fleet_pb2.RequireMaintenanceResponse) -> str:
+    text = f"Filed {resp.filed_count}, already pending {resp.already_pending_count}"
+    for s in resp.skipped:
+        examples = f" (e.g. {', '.join(s.examples[:3])})" if s.examples else ""
+        text += f", skipped {s.count} ({s.reason}){examples}"
+    text += f"; {resp.batches} batch{'es' if resp.batches != 1 else ''}, filing {resp.filing}."
+    if resp.lists_omitted:
+        text += f" Too many to list here: kvmaint data:maintenances --filing {resp.filing}"
+    return text
+
+
+def _follow_filing(
+    ctx: Context, request: fleet_pb2.RequireMaintenanceRequest
+) -> fleet_pb2.RequireMaintenanceResponse:
+    """Sends a fleet-wide request with a long deadline and prints how far it has got (GetFiling by its
+    request_id) on stderr until it answers. Sent again after a failure it files only what is missing."""
+    future = ctx.conn.fleet.RequireMaintenance.future(request, timeout=FLEET_TIMEOUT)
+    last = ""
+    try:
+        while True:
+            try:
+                return cast(fleet_pb2.RequireMaintenanceResponse, future.result(timeout=PROGRESS_EVERY))
+            except grpc.FutureTimeoutError:
+                pass
+            try:
+                p = ctx.conn.fleet.GetFiling(fleet_pb2.GetFilingRequest(filing=request.request_id), timeout=5)
+            except grpc.RpcError:
+                continue  # not started yet, or another replica serves it: no progress to show
+            of = f" of {p.targeted}" if p.targeted >= 0 else ""
+            seen = p.filed_count + p.already_pending_count + sum(s.count for s in p.skipped)
+            line = (
+                f"... {seen}{of} add-ons: filed {p.filed_count}, already pending "
+                f"{p.already_pending_count} ({p.batches} batches)"
+            )
+            if line != last:
+                ctx.out.note(line)
+                last = line
+    except grpc.RpcError as err:
+        raise with_tls_hint(to_rpc_error(err, ctx.conn.options.address), ctx.conn.options) from None

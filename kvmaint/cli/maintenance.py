@@ -38,14 +38,20 @@ def redis_info(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def maintenances_list(ctx: Context, args: argparse.Namespace) -> int:
+    filing = getattr(args, "filing", None) or ""
+    if not args.app and not filing:
+        raise UsageError("Missing required flag -a/--app APP (or --filing ID).", "--app")
     items = ctx.conn.paginate(
         ctx.conn.maintenance.ListMaintenances,
-        maintenance_pb2.ListMaintenancesRequest(app=args.app, page_size=1000),
+        maintenance_pb2.ListMaintenancesRequest(app=args.app or "", page_size=1000, filing=filing),
         "maintenances",
     )
     views = [fmt.maintenance_view(m) for m in items]
     if not views and not ctx.out.json_mode:
-        ctx.out.note(f"No maintenances on ⬢ {args.app}.")
+        ctx.out.note(f"No maintenances filed by {filing}." if filing else f"No maintenances on ⬢ {args.app}.")
+        return 0
+    if filing and ctx.out.json_mode:
+        ctx.out.json(views)
         return 0
     if ctx.out.json_mode:
         addons = {a.name: fmt.addon_view(a) for a in ctx.conn.paginate(

@@ -157,7 +157,9 @@ def build_parser() -> Parser:
     _app(p, False)
 
     p = command("data:maintenances", maintenance.maintenances_list, "list an app's maintenances")
-    _app(p, True)
+    _app(p, False)
+    p.add_argument("--filing", metavar="ID",
+                   help="what one maintenances:require filed, across apps (operators; -a narrows it)")
     p = command("data:maintenances:info", maintenance.maintenance_info, "show an add-on's maintenance")
     _addon(p)
     p = command("data:maintenances:window", maintenance.window_show, "show an add-on's maintenance window")

@@ -202,18 +202,24 @@ class ListCampaignsResponse(_message.Message):
     def __init__(self, campaigns: _Optional[_Iterable[_Union[Campaign, _Mapping]]] = ...) -> None: ...
 
 class GetCampaignRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "page_size", "page_token")
     ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class GetCampaignResponse(_message.Message):
-    __slots__ = ("campaign", "members")
+    __slots__ = ("campaign", "members", "next_page_token")
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     campaign: Campaign
     members: _containers.RepeatedCompositeFieldContainer[CampaignMember]
-    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., members: _Optional[_Iterable[_Union[CampaignMember, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., members: _Optional[_Iterable[_Union[CampaignMember, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ResumeCampaignRequest(_message.Message):
     __slots__ = ("id",)

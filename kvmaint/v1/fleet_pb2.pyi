@@ -151,7 +151,7 @@ class AddonNames(_message.Message):
     def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RequireMaintenanceRequest(_message.Message):
-    __slots__ = ("addons", "plan", "all", "reason", "method", "required_by", "build", "allow_downgrade")
+    __slots__ = ("addons", "plan", "all", "reason", "method", "required_by", "build", "allow_downgrade", "request_id")
     ADDONS_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     ALL_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +160,7 @@ class RequireMaintenanceRequest(_message.Message):
     REQUIRED_BY_FIELD_NUMBER: _ClassVar[int]
     BUILD_FIELD_NUMBER: _ClassVar[int]
     ALLOW_DOWNGRADE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     addons: AddonNames
     plan: str
     all: bool
@@ -168,15 +169,66 @@ class RequireMaintenanceRequest(_message.Message):
     required_by: _timestamp_pb2.Timestamp
     build: str
     allow_downgrade: bool
-    def __init__(self, addons: _Optional[_Union[AddonNames, _Mapping]] = ..., plan: _Optional[str] = ..., all: _Optional[bool] = ..., reason: _Optional[_Union[_resources_pb2.MaintenanceReason, str]] = ..., method: _Optional[_Union[_resources_pb2.MaintenanceMethod, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., build: _Optional[str] = ..., allow_downgrade: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, addons: _Optional[_Union[AddonNames, _Mapping]] = ..., plan: _Optional[str] = ..., all: _Optional[bool] = ..., reason: _Optional[_Union[_resources_pb2.MaintenanceReason, str]] = ..., method: _Optional[_Union[_resources_pb2.MaintenanceMethod, str]] = ..., required_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., build: _Optional[str] = ..., allow_downgrade: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SkippedAddons(_message.Message):
+    __slots__ = ("reason", "count", "examples")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    count: int
+    examples: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, reason: _Optional[str] = ..., count: _Optional[int] = ..., examples: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RequireMaintenanceResponse(_message.Message):
-    __slots__ = ("maintenances", "already_pending")
+    __slots__ = ("maintenances", "already_pending", "filing", "filed_count", "already_pending_count", "skipped", "lists_omitted", "maintenances_page_token", "batches")
     MAINTENANCES_FIELD_NUMBER: _ClassVar[int]
     ALREADY_PENDING_FIELD_NUMBER: _ClassVar[int]
+    FILING_FIELD_NUMBER: _ClassVar[int]
+    FILED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PENDING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    LISTS_OMITTED_FIELD_NUMBER: _ClassVar[int]
+    MAINTENANCES_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     maintenances: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Maintenance]
     already_pending: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ..., already_pending: _Optional[_Iterable[str]] = ...) -> None: ...
+    filing: str
+    filed_count: int
+    already_pending_count: int
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedAddons]
+    lists_omitted: bool
+    maintenances_page_token: str
+    batches: int
+    def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ..., already_pending: _Optional[_Iterable[str]] = ..., filing: _Optional[str] = ..., filed_count: _Optional[int] = ..., already_pending_count: _Optional[int] = ..., skipped: _Optional[_Iterable[_Union[SkippedAddons, _Mapping]]] = ..., lists_omitted: _Optional[bool] = ..., maintenances_page_token: _Optional[str] = ..., batches: _Optional[int] = ...) -> None: ...
+
+class GetFilingRequest(_message.Message):
+    __slots__ = ("filing",)
+    FILING_FIELD_NUMBER: _ClassVar[int]
+    filing: str
+    def __init__(self, filing: _Optional[str] = ...) -> None: ...
+
+class GetFilingResponse(_message.Message):
+    __slots__ = ("filing", "targeted", "filed_count", "already_pending_count", "skipped", "batches", "done", "error")
+    FILING_FIELD_NUMBER: _ClassVar[int]
+    TARGETED_FIELD_NUMBER: _ClassVar[int]
+    FILED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PENDING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    filing: str
+    targeted: int
+    filed_count: int
+    already_pending_count: int
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedAddons]
+    batches: int
+    done: bool
+    error: str
+    def __init__(self, filing: _Optional[str] = ..., targeted: _Optional[int] = ..., filed_count: _Optional[int] = ..., already_pending_count: _Optional[int] = ..., skipped: _Optional[_Iterable[_Union[SkippedAddons, _Mapping]]] = ..., batches: _Optional[int] = ..., done: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
 
 class AgentServer(_message.Message):
     __slots__ = ("port", "role", "reachable", "lag_bytes", "managed", "build", "version", "supervision", "restarts", "supervision_detail")

@@ -80,6 +80,11 @@ class FleetServiceStub:
                 request_serializer=kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceRequest.SerializeToString,
                 response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceResponse.FromString,
                 _registered_method=True)
+        self.GetFiling = channel.unary_unary(
+                '/kvmaint.v1.FleetService/GetFiling',
+                request_serializer=kvmaint_dot_v1_dot_fleet__pb2.GetFilingRequest.SerializeToString,
+                response_deserializer=kvmaint_dot_v1_dot_fleet__pb2.GetFilingResponse.FromString,
+                _registered_method=True)
         self.ListAgents = channel.unary_unary(
                 '/kvmaint.v1.FleetService/ListAgents',
                 request_serializer=kvmaint_dot_v1_dot_fleet__pb2.ListAgentsRequest.SerializeToString,
@@ -172,6 +177,14 @@ class FleetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFiling(self, request, context):
+        """How far a RequireMaintenance has got, by its request_id: its progress while it runs (on the scheduler
+        serving it; the last 100 are kept in memory), its counts once done.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAgents(self, request, context):
         """The agents the scheduler knows, connected or not, with the servers they last reported.
         """
@@ -259,6 +272,11 @@ def add_FleetServiceServicer_to_server(servicer, server):
                     servicer.RequireMaintenance,
                     request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceRequest.FromString,
                     response_serializer=kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceResponse.SerializeToString,
+            ),
+            'GetFiling': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFiling,
+                    request_deserializer=kvmaint_dot_v1_dot_fleet__pb2.GetFilingRequest.FromString,
+                    response_serializer=kvmaint_dot_v1_dot_fleet__pb2.GetFilingResponse.SerializeToString,
             ),
             'ListAgents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAgents,
@@ -535,6 +553,33 @@ class FleetService:
             '/kvmaint.v1.FleetService/RequireMaintenance',
             kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceRequest.SerializeToString,
             kvmaint_dot_v1_dot_fleet__pb2.RequireMaintenanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFiling(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvmaint.v1.FleetService/GetFiling',
+            kvmaint_dot_v1_dot_fleet__pb2.GetFilingRequest.SerializeToString,
+            kvmaint_dot_v1_dot_fleet__pb2.GetFilingResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -229,14 +229,16 @@ class ListMaintenanceHistoryResponse(_message.Message):
     def __init__(self, maintenances: _Optional[_Iterable[_Union[_resources_pb2.Maintenance, _Mapping]]] = ...) -> None: ...
 
 class ListMaintenancesRequest(_message.Message):
-    __slots__ = ("app", "page_size", "page_token")
+    __slots__ = ("app", "page_size", "page_token", "filing")
     APP_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FILING_FIELD_NUMBER: _ClassVar[int]
     app: str
     page_size: int
     page_token: str
-    def __init__(self, app: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    filing: str
+    def __init__(self, app: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., filing: _Optional[str] = ...) -> None: ...
 
 class ListMaintenancesResponse(_message.Message):
     __slots__ = ("maintenances", "next_page_token")

@@ -30,6 +30,7 @@ from kvmaint.errors import (
 )
 from kvmaint.obs import logs, tracing
 from kvmaint.v1 import agent_pb2, agent_pb2_grpc
+from server.agents.connlog import ConnectionLog
 from server.auth import current_principal
 from server.domain.builds import HostBuild, Running
 from server.metrics import SchedulerMetrics
@@ -115,6 +116,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
         # The same commands by host, so a (re)connecting agent costs O(its own pending commands).
         self._pending_by_host: dict[str, dict[str, _Pending]] = {}
         self._on_hello = on_hello
+        self.connlog = ConnectionLog(log, clock)  # bounded in a reconnect storm (agents/connlog.py)
         # host id -> advertise host, kept after disconnects (config vars name servers by it).
         self.advertised: dict[str, str] = {}
         # Set by the app: what each host's servers are in the record, sent to its agent's keeper.
@@ -216,12 +218,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             previous.send(None)  # the newer stream wins
         self.sessions[session.host_id] = session
         self.advertised[session.host_id] = session.advertise_host
-        log.info(
-            "agent %s connected (%s, %d servers)",
-            session.host_id,
-            session.advertise_host,
-            len(session.servers),
-        )
+        self.connlog.connected(session.host_id, session.advertise_host, len(session.servers))
         if self._on_hello is not None:
             self._on_hello(session)
 
@@ -252,7 +249,7 @@ class AgentHub(agent_pb2_grpc.AgentServiceServicer):
             reader.cancel()
             if self.sessions.get(session.host_id) is session:
                 del self.sessions[session.host_id]
-                log.info("agent %s disconnected", session.host_id)
+                self.connlog.disconnected(session.host_id)
 
     async def _read(self, session: AgentSession, requests: AsyncIterator[agent_pb2.ConnectRequest]) -> None:
         try:

@@ -42,6 +42,7 @@ FORWARDED: dict[str, str] = {
     _FLEET + "ListAddons": "each server's endpoint, build and version come from its agent's reports",
     _FLEET + "DeleteApp": "pushes the changed roles to the agents of the destroyed add-ons' hosts",
     _FLEET + "RequireMaintenance": "--build is checked against the builds and versions the agents report",
+    _FLEET + "GetFiling": "a fleet-wide request's progress is kept by the leader that runs it (in memory)",
     _MAINT + "GetAddonInfo": "the add-on's status is assessed from its agents' reports",
     _MAINT + "RunMaintenance": "refuses an unavailable add-on (agents' reports), kicks the leader's runner",
     _MAINT + "WaitMaintenance": "the standby's live lag and note are the leader's runner's, not stored",

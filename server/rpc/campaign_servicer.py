@@ -12,9 +12,12 @@ from server.domain import campaigns as dc
 from server.domain.campaigns import MemberState, Spec
 from server.rpc import convert
 from server.rpc.servicers import Ctx, _text
+from server.service import paging
 from server.service.campaigns import CampaignService, CampaignView, Selection
 
 MAX_APPS = 1000
+# Members in one GetCampaign reply: ~100 B each, so about 1 MB, well below gRPC's 4 MB default.
+MEMBERS_PAGE = 10_000
 
 
 def _spec(r: cpb.CreateCampaignRequest) -> Spec:
@@ -94,8 +97,19 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
     async def GetCampaign(self, request: cpb.GetCampaignRequest, context: Ctx) -> cpb.GetCampaignResponse:
         require_operator("see campaigns")
         v = await self.service.get(_text(request.id, "id"))
+        if request.page_size < 0 or request.page_size > MEMBERS_PAGE:
+            raise InvalidArgument.field("page_size", f"page_size must be between 0 and {MEMBERS_PAGE}.")
+        size = request.page_size or MEMBERS_PAGE
+        after = paging.decode(f"campaign-members/{v.campaign.id}", _text(request.page_token, "page_token"))
+        start = int(after) if after.isdigit() else 0
+        page = v.members[start : start + size]
+        more = start + size < len(v.members)
         return cpb.GetCampaignResponse(
-            campaign=_campaign(v), members=[convert.campaign_member(m) for m in v.members]
+            campaign=_campaign(v),
+            members=[convert.campaign_member(m) for m in page],
+            next_page_token=paging.encode(f"campaign-members/{v.campaign.id}", str(start + size))
+            if more
+            else "",
         )
 
     async def ResumeCampaign(

@@ -15,6 +15,7 @@ from server.agents.placement import supervision_name
 from server.auth import require_operator, scope_app
 from server.domain.models import EventType, Role, ServerRef
 from server.rpc import convert
+from server.service import filing, paging
 from server.service.core import Context, addon_resource
 from server.service.fleet import FleetService
 from server.service.freezes import FreezeService
@@ -217,7 +218,7 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
     ) -> fleet_pb2.RequireMaintenanceResponse:
         require_operator("require maintenance")
         target = request.WhichOneof("target")
-        created, already = await self.fleet.require_maintenance(
+        done = await self.fleet.require_maintenance(
             addons=[_text(n, "addons") for n in request.addons.names] if target == "addons" else None,
             plan=_text(request.plan, "plan") if target == "plan" else None,
             all_addons=target == "all" and request.all,
@@ -228,10 +229,55 @@ class FleetServicer(fleet_pb2_grpc.FleetServiceServicer):
             else None,
             build=_text(request.build, "build"),
             allow_downgrade=request.allow_downgrade,
+            request_id=_text(request.request_id, "request_id"),
         )
+        omitted = done.lists_omitted
         return fleet_pb2.RequireMaintenanceResponse(
-            maintenances=[convert.maintenance(m) for m in created], already_pending=already
+            maintenances=[] if omitted else [convert.maintenance(m) for m in done.filed],
+            already_pending=[] if omitted else done.already,
+            filing=done.id,
+            filed_count=done.filed_count,
+            already_pending_count=done.already_count,
+            skipped=_skipped(done),
+            lists_omitted=omitted,
+            maintenances_page_token=done.page_token(),
+            batches=done.batches,
         )
+
+    async def GetFiling(
+        self, request: fleet_pb2.GetFilingRequest, context: Ctx
+    ) -> fleet_pb2.GetFilingResponse:
+        require_operator("follow a fleet-wide request")
+        filing_id = _text(request.filing, "filing")
+        if not filing_id:
+            raise InvalidArgument.field(
+                "filing", "filing is required (the request_id of a RequireMaintenance)."
+            )
+        f = self.fleet.filings.get(filing_id)
+        if f is None:
+            raise NotFound(
+                f"This scheduler has no filing {filing_id[:100]} in memory: it ran on another replica, "
+                "before a restart, or more than 100 filings ago; ListMaintenances(filing=...) lists what "
+                "it filed.",
+                resource=Resource("Filing", filing_id[:100]),
+            )
+        return fleet_pb2.GetFilingResponse(
+            filing=f.id,
+            targeted=f.total,
+            filed_count=f.filed_count,
+            already_pending_count=f.already_count,
+            skipped=_skipped(f),
+            batches=f.batches,
+            done=f.done,
+            error=f.error,
+        )
+
+
+def _skipped(f: filing.Filing) -> list[fleet_pb2.SkippedAddons]:
+    return [
+        fleet_pb2.SkippedAddons(reason=r, count=n, examples=f.skipped.get(r, []))
+        for r, n in sorted(f.skipped_counts.items())
+    ]
 
 
 class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
@@ -357,9 +403,16 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
     async def ListMaintenances(
         self, request: mpb.ListMaintenancesRequest, context: Ctx
     ) -> mpb.ListMaintenancesResponse:
-        items, token = await self.service.list(
-            scope_app(_text(request.app, "app")), request.page_size, _text(request.page_token, "page_token")
-        )
+        token_in = _text(request.page_token, "page_token")
+        filing_id = _text(request.filing, "filing")
+        if filing_id or paging.kind_of(token_in) == filing.FILED:
+            # What one RequireMaintenance filed: across apps, so an operator's (app narrows it).
+            require_operator("list what a fleet-wide request filed")
+            items, token = await self.fleet.filed(filing_id, request.app, request.page_size, token_in)
+        else:
+            items, token = await self.service.list(
+                scope_app(_text(request.app, "app")), request.page_size, token_in
+            )
         return mpb.ListMaintenancesResponse(
             maintenances=[convert.maintenance(m) for m in items], next_page_token=token
         )

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Protocol
 
 from kvmaint.clock import iso
-from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, NotFound, Resource
+from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, Resource
 from kvmaint.redact import redact_url
 from server.domain import builds, credentials, lifecycle, names
 from server.domain.builds import HostBuild, Running
 from server.domain.credentials import AddonCredentials
+from server.domain.freezes import Freeze
 from server.domain.health import Observation
 from server.domain.models import (
     Addon,
@@ -29,7 +30,7 @@ from server.domain.models import (
 from server.domain.planning import DEFAULT_REQUIRED_BY, Slot, avoid_freezes, initial_slot
 from server.domain.plans import parse_plan
 from server.domain.windows import random_default_window
-from server.service import paging
+from server.service import filing, paging
 from server.service.core import Context, Write, get_app
 
 
@@ -112,6 +113,7 @@ class FleetService:
     def __init__(self, ctx: Context, placement: Placement | None = None) -> None:
         self.ctx = ctx
         self.placement: Placement = placement or NoPlacement()
+        self.filings = filing.Filings()
 
     async def create_app(self, name: str, owner_email: str) -> App:
         names.check_app_name(name, "name")
@@ -336,7 +338,9 @@ class FleetService:
         required_by: datetime | None,
         build: str = "",
         allow_downgrade: bool = False,
-    ) -> tuple[list[Maintenance], list[str]]:
+        request_id: str = "",
+    ) -> filing.Filing:
+        """Files in batches of `filing.BATCH` add-ons, a transaction each (service/filing.py says why)."""
         now = self.ctx.clock.now()
         deadline = required_by or now + DEFAULT_REQUIRED_BY
         if deadline <= now:
@@ -345,41 +349,61 @@ class FleetService:
             )
         if deadline.year > now.year + 5:
             raise InvalidArgument.field("required_by", f"required_by {iso(deadline)} is too far away.")
+        filing.check_request_id(request_id)
         plan_name = parse_plan(plan).name if plan else None
         if addons is None and plan_name is None and not all_addons:
             raise InvalidArgument.field("target", "Name add-ons, a plan, or all add-ons.")
         version = builds.target_version(build, self.placement.host_builds()) if build else ""
-        created: list[Maintenance] = []
-        already: list[str] = []
-        async with self.ctx.write() as w:
-            if addons is not None:
-                if not addons:
-                    raise InvalidArgument.field("addons", "Name at least one add-on.")
-                targets = []
-                for name in addons:
-                    found = await w.tx.get_addon(name)
-                    if found is None:
-                        raise NotFound(
-                            f"Couldn't find add-on {name[:80]}.",
-                            reason=ErrorReason.ADDON_NOT_FOUND,
-                            resource=Resource("Addon", name[:80]),
-                        )
-                    targets.append(found)
-            else:
-                targets = await w.tx.list_addons_by_plan(plan_name)
-            if build:
-                running = {s.key: r for a in targets for s in a.servers if (r := self.placement.running(s))}
-                for addon in targets:
+        named = await filing.check_named(self.ctx, addons) if addons is not None else None
+        total = len(named) if named is not None else -1
+        if build:
+            # Refused before anything is filed when one add-on would be downgraded, as it always was.
+            def check(page: list[Addon]) -> None:
+                running = {s.key: r for a in page for s in a.servers if (r := self.placement.running(s))}
+                for addon in page:
                     keys = [s.key for s in addon.servers]
                     builds.check_downgrade(addon.name, keys, running, build, version, allow_downgrade)
-            for addon in targets:
-                if await w.tx.active_maintenance(addon.name):
-                    already.append(addon.name)
-                    continue
-                target = Target(build, version, allow_downgrade)
-                m = await file_maintenance(self.ctx, w, addon, reason, method, deadline, target)
-                created.append(m)
-        return created, already
+
+            if named is not None:
+                check(named)
+            else:
+                total = 0
+                async for page in filing.pages(self.ctx, plan_name):
+                    check(page)
+                    total += len(page)
+        if total < 0:
+            async with self.ctx.store.transaction() as tx:
+                total = await tx.count_addons(plan_name)
+        target = Target(build, version, allow_downgrade)
+        record = self.filings.start(request_id or self.ctx.new_id())
+        record.total = total
+
+        def new(addon: Addon, freezes: list[Freeze]) -> Maintenance:
+            return new_maintenance(self.ctx, addon, reason, method, deadline, freezes, target)
+
+        async def announce(w: Write, m: Maintenance) -> None:
+            await announce_maintenance(self.ctx, w, m, target)
+
+        try:
+            return await filing.run(self.ctx, record, new, announce, names=addons, plan=plan_name)
+        except Exception as e:
+            record.error = str(e)[:500]
+            raise
+
+    async def filed(self, filing_id: str, app: str, size: int, token: str) -> tuple[list[Maintenance], str]:
+        """A page of what one RequireMaintenance filed: by its filing id, or the token its reply gave."""
+        limit = paging.page_size(size)
+        if token:
+            filing_id, _, after = paging.decode(filing.FILED, token).partition("|")
+        else:
+            after = ""
+        async with self.ctx.store.transaction() as tx:
+            if app:
+                await get_app(tx, app)
+            items = await tx.filed_maintenances(filing_id, app, after, limit + 1)
+        more = len(items) > limit
+        items = items[:limit]
+        return items, paging.encode(filing.FILED, f"{filing_id}|{items[-1].id}") if more else ""
 
 
 @dataclass(frozen=True)
@@ -404,15 +428,33 @@ async def file_maintenance(
 ) -> Maintenance:
     """A new pending maintenance, scheduled into the add-on's next window before the deadline (or into
     `slot`, which a campaign planned); `why` says who filed it."""
+    quiet = slot is not None or reason is Reason.EMERGENCY
+    freezes = [] if quiet else await w.tx.list_freezes(addon.app, ctx.clock.now())
+    m = new_maintenance(ctx, addon, reason, method, required_by, freezes, target, slot, why)
+    await w.tx.insert_maintenance(m)
+    await announce_maintenance(ctx, w, m, target, why)
+    return m
+
+
+def new_maintenance(
+    ctx: Context,
+    addon: Addon,
+    reason: Reason,
+    method: Method,
+    required_by: datetime,
+    freezes: list[Freeze],
+    target: Target = Target(),
+    slot: Slot | None = None,
+    why: str = "",
+) -> Maintenance:
+    """The maintenance `file_maintenance` files, not yet written; `freezes` those of its app and fleet."""
     now = ctx.clock.now()
-    onto = f", onto build {target.build} {target.version}" if target.build else ""
-    onto += f"; {why}" if why else ""
+    onto = _onto(target, why)
     if slot is not None:
         pass
     elif reason is Reason.EMERGENCY:
         slot = Slot(now, "an emergency starts now, whatever the window or freezes")
     else:
-        freezes = await w.tx.list_freezes(addon.app, now)
         slot = avoid_freezes(
             initial_slot(addon.window, now, required_by),
             addon.window,
@@ -421,7 +463,7 @@ async def file_maintenance(
             addon.app,
             strict=False,
         )
-    m = Maintenance(
+    return Maintenance(
         id=ctx.new_id(),
         addon=addon.name,
         app=addon.app,
@@ -440,28 +482,38 @@ async def file_maintenance(
             HistoryEntry(now, Status.PENDING, "", f"Scheduled for {iso(slot.at)}: {slot.explanation}"),
         ),
     )
-    await w.tx.insert_maintenance(m)
+
+
+def _onto(target: Target, why: str) -> str:
+    onto = f", onto build {target.build} {target.version}" if target.build else ""
+    return onto + (f"; {why}" if why else "")
+
+
+async def announce_maintenance(ctx: Context, w: Write, m: Maintenance, target: Target, why: str = "") -> None:
+    """The events of a filed maintenance (required, then scheduled), in the transaction that filed it."""
+    onto = _onto(target, why)
+    assert m.scheduled_for is not None
+    explanation = m.history[-1].message.removeprefix(f"Scheduled for {iso(m.scheduled_for)}: ")
     await w.emit(
         EventType.MAINTENANCE_REQUIRED,
         ctx,
-        addon.app,
-        addon.name,
+        m.app,
+        m.addon,
         m.id,
-        f"Maintenance required by {iso(required_by)} ({reason.value}{onto})",
-        reason=reason.value,
-        required_by=iso(required_by),
+        f"Maintenance required by {iso(m.required_by)} ({m.reason.value}{onto})",
+        reason=m.reason.value,
+        required_by=iso(m.required_by),
         target_build=target.build,
         target_version=target.version,
     )
     await w.emit(
         EventType.MAINTENANCE_SCHEDULED,
         ctx,
-        addon.app,
-        addon.name,
+        m.app,
+        m.addon,
         m.id,
-        f"Maintenance scheduled for {iso(slot.at)}: {slot.explanation}",
-        scheduled_for=iso(slot.at),
-        required_by=iso(required_by),
-        window=addon.window.describe() if addon.window else "",
+        f"Maintenance scheduled for {iso(m.scheduled_for)}: {explanation}",
+        scheduled_for=iso(m.scheduled_for),
+        required_by=iso(m.required_by),
+        window=m.window.describe() if m.window else "",
     )
-    return m

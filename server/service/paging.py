@@ -32,3 +32,12 @@ def decode(kind: str, token: str) -> str:
         return str(data["a"])
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
         raise InvalidArgument.field("page_token", "The page_token is not one this list returned.") from None
+
+
+def kind_of(token: str) -> str:
+    """Which list a token is from ("" when it is none): one RPC may page more than one list."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(data["k"]) if isinstance(data, dict) else ""
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
+        return ""

@@ -43,6 +43,7 @@ from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 from server.replica.models import SCHEDULER_LEASE, LeaderInfo, SchedulerInfo
 from server.storage.pgnotify import EVENTS_CHANNEL
+from server.storage.postgres_bulk import PostgresBulk
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +320,12 @@ MIGRATIONS: list[str] = [
         version TEXT NOT NULL
     );
     """,
+    # 13: the fleet-wide request (RequireMaintenance for all or a plan) that filed a maintenance, so
+    # its reply can stay small and page through what it filed instead of carrying every maintenance.
+    """
+    ALTER TABLE maintenances ADD COLUMN filing TEXT NOT NULL DEFAULT '';
+    CREATE INDEX maintenances_filing ON maintenances(filing, id) WHERE filing != ''
+    """,
 ]
 
 # Recomputes an add-on's `maintained_at` from its completed maintenances (few per add-on: indexed).
@@ -447,7 +454,7 @@ _UPDATE_MAINT = (
 )
 
 
-class PostgresTx:
+class PostgresTx(PostgresBulk):
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._db = conn
         # The highest sequence this transaction appended; notified to every replica on commit.

@@ -36,6 +36,7 @@ from server.domain.models import (
 from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 from server.replica.models import SCHEDULER_LEASE, LeaderInfo, SchedulerInfo
+from server.storage.sqlite_bulk import SqliteBulk
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +306,12 @@ MIGRATIONS: list[str] = [
         version TEXT NOT NULL
     )
     """,
+    # 13: the fleet-wide request (RequireMaintenance for all or a plan) that filed a maintenance, so
+    # its reply can stay small and page through what it filed instead of carrying every maintenance.
+    """
+    ALTER TABLE maintenances ADD COLUMN filing TEXT NOT NULL DEFAULT '';
+    CREATE INDEX maintenances_filing ON maintenances(filing, id) WHERE filing != ''
+    """,
 ]
 
 
@@ -452,7 +459,7 @@ def _maint_params(m: Maintenance) -> tuple[Any, ...]:
     )
 
 
-class SqliteTx:
+class SqliteTx(SqliteBulk):
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 

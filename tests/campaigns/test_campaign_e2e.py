@@ -115,6 +115,17 @@ async def test_a_campaign_moves_12_addons_on_3_hosts_to_valkey_in_waves(three_ho
         await eventually(lambda: len(writer.log) > 200, timeout=10)
         created = (await stub.CreateCampaign(request(canary=1, waves="25%,100%"))).campaign
         assert created.status == cpb.CAMPAIGN_STATUS_RUNNING
+        # Members page (a campaign of 100,000 would be ~10 MB in one reply); all of them by default.
+        whole = await campaign(stub, created.id)
+        pages, token = [], ""
+        while True:
+            got = await stub.GetCampaign(cpb.GetCampaignRequest(id=created.id, page_size=5, page_token=token))
+            pages.append([m.addon for m in got.members])
+            token = got.next_page_token
+            if not token:
+                break
+        assert [len(p) for p in pages] == [5, 5, 2] and not whole.next_page_token
+        assert [a for p in pages for a in p] == [m.addon for m in whole.members]
 
         async def canary_done() -> bool:
             got = await campaign(stub, created.id)

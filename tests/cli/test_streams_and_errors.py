@@ -113,12 +113,19 @@ def test_require_targets_and_already_pending(cli: Cli) -> None:
     filed = cli.ok("maintenances:require", "--reason", "security_patch", "--method", "restart", "--addon", a,
                    "--json").json()
     assert filed["already_pending"] == []
+    assert (filed["filed"], filed["already_pending_count"], filed["skipped"], filed["lists_omitted"]) == (1, 0, {}, False)
     assert [(m["addon"], m["reason"], m["method"], m["status"]) for m in filed["maintenances"]] == [
         (a, "security_patch", "restart", "pending")]
 
     again = cli.ok("maintenances:require", "--reason", "emergency", "--plan", "premium-0")
-    assert again.err.splitlines() == ["Requiring maintenance for every premium-0 add-on... done",
-                                      f"Already pending, kept as they are: {a}."]
+    [done, kept, counts] = again.err.splitlines()
+    assert (done, kept) == ("Requiring maintenance for every premium-0 add-on... done",
+                            f"Already pending, kept as they are: {a}.")
+    assert counts.startswith("Filed 1, already pending 1; 1 batch, filing cli-")
+    filing = counts.rsplit(" ", 1)[1].rstrip(".")
+    listed = cli.ok("data:maintenances", "--filing", filing, "--json").json()
+    assert [(m["addon"], m["reason"]) for m in listed] == [(b, "emergency")]
+    assert cli("data:maintenances").code == 1  # neither an app nor a filing
     assert again.lines[0].split()[:3] == ["ADDON", "APP", "ID"]
     assert [line.split()[0] for line in again.lines[1:]] == [b]
 

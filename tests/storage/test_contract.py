@@ -596,6 +596,7 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
         await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=done))
     db = location(store)
     await store.close()
+    undo_migration_12(db)
     undo_migration_11(db)
     for sql in (
         "DROP TABLE addon_servers",
@@ -625,8 +626,19 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
 
 
 def undo_migration_12(db: Path | str) -> None:
-    """Takes a database back to schema 11: no replica tables."""
+    """Takes a database back to schema 11: no replica tables (and migration 13 undone first)."""
+    undo_migration_13(db)
     for sql in ("DROP TABLE leases", "DROP TABLE schedulers", "DELETE FROM schema_migrations WHERE version >= 12"):
+        db_rows(db, sql)
+
+
+def undo_migration_13(db: Path | str) -> None:
+    """Takes a database back to schema 12: migration 13 (the filing of fleet-wide requests) undone."""
+    for sql in (
+        "DROP INDEX maintenances_filing",
+        "ALTER TABLE maintenances DROP COLUMN filing",
+        "DELETE FROM schema_migrations WHERE version >= 13",
+    ):
         db_rows(db, sql)
 
 
@@ -696,6 +708,7 @@ async def test_migration_11_sets_the_reminders_of_an_existing_fleet(store: AnySt
         await tx.mark_reminded("m-2", at + timedelta(hours=1))
     db = location(store)
     await store.close()
+    undo_migration_12(db)
     undo_migration_11(db)
     again = store_for(db)
     await again.open()
