@@ -26,7 +26,7 @@ async def hosts_roles(store: Store, hosts: list[str], endpoint: Endpoint) -> dic
     async with store.read() as tx:  # read-only, beside the writer (as host_roles)
         addons = await tx.addons_on_hosts(sorted(wanted))
         busy = {m.addon for m in await tx.in_progress_maintenances()}
-        latest = await tx.latest_maintenance_of([a.name for a in addons])
+        latest = await tx.latest_of([a.name for a in addons])
     busy |= {name for name, m in latest.items() if stale_record(m)}
     out = {host: agent_pb2.ServerRoles() for host in hosts}
     for addon in sorted(addons, key=lambda a: a.name):

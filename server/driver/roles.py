@@ -37,7 +37,7 @@ async def host_roles(store: Store, host: str, endpoint: Endpoint) -> agent_pb2.S
     Sent on each hello and on each change, so it reads only that host's add-ons (addon_servers is
     indexed by host) and their latest maintenances, in one read-only transaction, not the fleet."""
     async with store.read() as tx:
-        addons = await tx.host_addons(host)
+        addons = await tx.addons_on_hosts([host])
         busy = {m.addon for m in await tx.in_progress_maintenances()}
         latest = await tx.latest_of([a.name for a in addons])
     busy |= {name for name, m in latest.items() if stale_record(m)}

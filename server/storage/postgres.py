@@ -760,15 +760,6 @@ class PostgresTx(PostgresBulk):
             _ts(now),
         )
 
-    async def host_addons(self, host: str) -> list[Addon]:
-        """The add-ons with a server on `host`, through the addon_servers index (not the fleet)."""
-        rows = await self._all(
-            "SELECT * FROM addons WHERE name IN (SELECT addon FROM addon_servers WHERE host = $1) "
-            "ORDER BY name",
-            host,
-        )
-        return [_addon(r) for r in rows]
-
     async def latest_of(self, addons: list[str]) -> dict[str, Maintenance]:
         """Each of `addons`' most recent maintenance (as `latest_maintenances(a, 1)`), without history."""
         if not addons:

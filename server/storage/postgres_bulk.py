@@ -141,16 +141,5 @@ class PostgresBulk:
         )
         return [_addon(r) for r in rows]
 
-    async def latest_maintenance_of(self, addons: list[str]) -> dict[str, Maintenance]:
-        """Each add-on's latest maintenance (as `latest_maintenances(addon, 1)`), for those that have one."""
-        from server.storage.postgres import _MAINT_COLS
-
-        rows = await self._db.fetch(
-            f"SELECT DISTINCT ON (addon) {_MAINT_COLS} FROM maintenances WHERE addon = ANY($1::text[]) "
-            "ORDER BY addon, created_at DESC, id DESC",
-            addons,
-        )
-        return {m.addon: m for m in await self._tx()._load(list(rows))}
-
     def _tx(self) -> PostgresTx:
         return self  # type: ignore[return-value]

@@ -155,21 +155,6 @@ class SqliteBulk:
             out.update({r["name"]: _addon(r) for r in rows})
         return [out[n] for n in sorted(out)]
 
-    async def latest_maintenance_of(self, addons: list[str]) -> dict[str, Maintenance]:
-        """Each add-on's latest maintenance (as `latest_maintenances(addon, 1)`), for those that have one."""
-        out: dict[str, Maintenance] = {}
-        for k in range(0, len(addons), CHUNK):
-            chunk = addons[k : k + CHUNK]
-            rows = await _rows(
-                self._db,
-                f"SELECT {_cols()} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY addon "
-                "ORDER BY created_at DESC, id DESC) AS rn FROM maintenances "
-                f"WHERE addon IN ({_marks(len(chunk))})) WHERE rn = 1",
-                chunk,
-            )
-            out.update({m.addon: m for m in await self._tx()._load(rows)})
-        return out
-
     def _tx(self) -> SqliteTx:
         return self  # type: ignore[return-value]
 

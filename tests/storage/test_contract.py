@@ -427,7 +427,7 @@ async def test_the_periodic_passes_read_maintenances_without_their_histories(sto
         assert [m.history for m in await tx.list_maintenances("example-app", "", 10)] == [step, step]
 
 
-async def test_host_addons_and_latest_of(store: AnyStore) -> None:
+async def test_addons_on_a_host_and_latest_of(store: AnyStore) -> None:
     await seed(store)  # redis-a on db-1 and db-2
     async with store.transaction() as tx:
         await tx.insert_addon(replace(addon("redis-b"), servers=(ServerRef("db-2", 7003, Role.PRIMARY),)))
@@ -438,9 +438,9 @@ async def test_host_addons_and_latest_of(store: AnyStore) -> None:
         await tx.insert_maintenance(maint("b-1", "redis-b", status=Status.COMPLETED, created_at=T0))
         await tx.insert_maintenance(maint("b-2", "redis-b", status=Status.PENDING, created_at=T0))  # same time
     async with store.read() as tx:
-        assert [a.name for a in await tx.host_addons("db-2")] == ["redis-a", "redis-b"]
-        assert [a.name for a in await tx.host_addons("db-1")] == ["redis-a"]
-        assert await tx.host_addons("db-9") == []
+        assert [a.name for a in await tx.addons_on_hosts(["db-2"])] == ["redis-a", "redis-b"]
+        assert [a.name for a in await tx.addons_on_hosts(["db-1"])] == ["redis-a"]
+        assert await tx.addons_on_hosts(["db-9"]) == []
         latest = await tx.latest_of(["redis-a", "redis-b", "redis-c", "missing"])
         assert {k: m.id for k, m in latest.items()} == {"redis-a": "a-2", "redis-b": "b-2"}  # id breaks ties
         assert latest["redis-a"].history == ()
@@ -449,8 +449,8 @@ async def test_host_addons_and_latest_of(store: AnyStore) -> None:
     async with store.transaction() as tx:  # moved servers move with the index
         await tx.update_addon(replace(addon("redis-b"), servers=(ServerRef("db-3", 7005, Role.PRIMARY),)))
     async with store.read() as tx:
-        assert [a.name for a in await tx.host_addons("db-3")] == ["redis-b", "redis-c"]
-        assert [a.name for a in await tx.host_addons("db-2")] == ["redis-a"]
+        assert [a.name for a in await tx.addons_on_hosts(["db-3"])] == ["redis-b", "redis-c"]
+        assert [a.name for a in await tx.addons_on_hosts(["db-2"])] == ["redis-a"]
 
 
 async def test_active_latest_and_in_progress_maintenances(store: AnyStore) -> None:
@@ -596,8 +596,7 @@ async def test_migration_10_indexes_an_existing_fleet(store: AnyStore) -> None:
         await tx.insert_maintenance(maint("a1", status=Status.COMPLETED, completed_at=done))
     db = location(store)
     await store.close()
-    undo_migration_12(db)
-    undo_migration_11(db)
+    undo_migration_11(db)  # and every later one first
     for sql in (
         "DROP TABLE addon_servers",
         "DROP INDEX addons_maintained",
@@ -708,8 +707,7 @@ async def test_migration_11_sets_the_reminders_of_an_existing_fleet(store: AnySt
         await tx.mark_reminded("m-2", at + timedelta(hours=1))
     db = location(store)
     await store.close()
-    undo_migration_12(db)
-    undo_migration_11(db)
+    undo_migration_11(db)  # and every later one first
     again = store_for(db)
     await again.open()
     try:

@@ -127,7 +127,7 @@ async def test_addons_page_named_active_and_filed(store: AnyStore) -> None:
         assert await tx.filed_maintenances("", "", "", 10) == []  # unmarked ones are no filing's
 
 
-async def test_addons_on_hosts_and_latest_maintenance_of(store: AnyStore) -> None:
+async def test_addons_on_hosts_and_latest_of(store: AnyStore) -> None:
     apps, addons, _ = fleet()  # redis-i on db-i (primary) and db-(i+1) (standby)
     async with store.transaction() as tx:
         await tx.insert_apps(apps)
@@ -144,10 +144,8 @@ async def test_addons_on_hosts_and_latest_maintenance_of(store: AnyStore) -> Non
         assert [a.name for a in await tx.addons_on_hosts(["db-2"])] == ["redis-1", "redis-2"]
         assert [a.name for a in await tx.addons_on_hosts(["db-0", "db-6", "db-9"])] == ["redis-0", "redis-5"]
         assert await tx.addons_on_hosts([]) == []
-        latest = await tx.latest_maintenance_of(["redis-1", "redis-2", "redis-3"])
+        latest = await tx.latest_of(["redis-1", "redis-2", "redis-3"])
         assert {k: m.id for k, m in latest.items()} == {"redis-1": "b", "redis-2": "d"}
-        assert latest["redis-1"] == (await tx.latest_maintenances("redis-1", 1))[0]
-        assert latest["redis-2"] == (await tx.latest_maintenances("redis-2", 1))[0]
 
 
 async def test_upsert_agents_writes_what_upsert_agent_writes(store: AnyStore) -> None:
