@@ -237,6 +237,10 @@ class _Method:
     def __call__(self, request: Any, **kwargs: Any) -> Any:
         return getattr(self.conn._stubs[self.service], self.name)(request, **kwargs)
 
+    def __getattr__(self, attr: str) -> Any:
+        """`future`, `with_call`: the current channel's stub method's own."""
+        return getattr(getattr(self.conn._stubs[self.service], self.name), attr)
+
 
 class _Service:
     def __init__(self, conn: Connection, service: str) -> None:
