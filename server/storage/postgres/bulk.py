@@ -12,7 +12,7 @@ import asyncpg
 from server.domain.models import Addon, App, Maintenance, Status
 
 if TYPE_CHECKING:
-    from server.storage.postgres import PostgresTx
+    from server.storage.postgres.store import PostgresTx
 
 ACTIVE = "('pending', 'preparing', 'ready', 'running')"
 # `_MAINTAINED` for many add-ons in one statement: the completed maintenances of the batch aggregated once
@@ -31,7 +31,7 @@ class PostgresBulk:
     _db: asyncpg.Connection
 
     async def insert_apps(self, apps: list[App]) -> None:
-        from server.storage.postgres import _ts
+        from server.storage.postgres.rows import _ts
 
         await self._db.executemany(
             "INSERT INTO apps (name, owner_email, maintenance_mode, created_at) VALUES ($1, $2, $3, $4)",
@@ -40,7 +40,7 @@ class PostgresBulk:
 
     async def insert_addons(self, addons: list[Addon]) -> None:
         """The rows of `insert_addon` for each (the add-on, its `maintained_at`, its servers' index)."""
-        from server.storage.postgres import PostgresTx
+        from server.storage.postgres.store import PostgresTx
 
         await self._db.executemany(
             "INSERT INTO addons (name, app, plan, kind, description, attachments, created_at, servers, "
@@ -56,7 +56,7 @@ class PostgresBulk:
 
     async def insert_maintenances(self, ms: list[Maintenance], filing: str = "") -> None:
         """The rows of `insert_maintenance` for each, marked with the fleet-wide request that filed them."""
-        from server.storage.postgres import _MAINT_COLS, _MAINT_NAMES, _maint_params, _ts
+        from server.storage.postgres.rows import _MAINT_COLS, _MAINT_NAMES, _maint_params, _ts
 
         marks = ", ".join(f"${i}" for i in range(1, len(_MAINT_NAMES) + 2))
         await self._db.executemany(
@@ -74,7 +74,7 @@ class PostgresBulk:
 
     async def upsert_agents(self, agents: list[tuple[str, str, str, datetime]]) -> None:
         """`upsert_agent` for each (host id, advertise host, version, seen), in one statement per batch."""
-        from server.storage.postgres import _ts
+        from server.storage.postgres.rows import _ts
 
         await self._db.executemany(
             "INSERT INTO agents (host_id, advertise_host, agent_version, last_seen) VALUES ($1, $2, $3, $4) "
@@ -91,7 +91,7 @@ class PostgresBulk:
 
     async def addons_page(self, plan: str | None, after: str, limit: int) -> list[Addon]:
         """The next `limit` add-ons by name after `after`, of one plan or all."""
-        from server.storage.postgres import _addon
+        from server.storage.postgres.rows import _addon
 
         rows = await self._db.fetch(
             "SELECT * FROM addons WHERE name > $1 AND ($2 = '' OR plan = $2) ORDER BY name LIMIT $3",
@@ -103,7 +103,7 @@ class PostgresBulk:
 
     async def addons_named(self, names: list[str]) -> list[Addon]:
         """Those of `names` that exist (any order)."""
-        from server.storage.postgres import _addon
+        from server.storage.postgres.rows import _addon
 
         rows = await self._db.fetch("SELECT * FROM addons WHERE name = ANY($1::text[])", names)
         return [_addon(r) for r in rows]
@@ -118,7 +118,7 @@ class PostgresBulk:
 
     async def filed_maintenances(self, filing: str, app: str, after: str, limit: int) -> list[Maintenance]:
         """What one fleet-wide request filed (of `app`, or all when empty), by id after `after`."""
-        from server.storage.postgres import _MAINT_COLS
+        from server.storage.postgres.rows import _MAINT_COLS
 
         rows = await self._db.fetch(
             f"SELECT {_MAINT_COLS} FROM maintenances WHERE filing = $1 AND filing != '' AND id > $2 "
@@ -132,7 +132,7 @@ class PostgresBulk:
 
     async def addons_on_hosts(self, hosts: list[str]) -> list[Addon]:
         """The add-ons with a server on one of `hosts` (through addon_servers), by name."""
-        from server.storage.postgres import _addon
+        from server.storage.postgres.rows import _addon
 
         rows = await self._db.fetch(
             "SELECT * FROM addons WHERE name IN (SELECT addon FROM addon_servers "

@@ -12,7 +12,7 @@ import aiosqlite
 from server.domain.models import Addon, App, Maintenance, Status
 
 if TYPE_CHECKING:
-    from server.storage.sqlite import SqliteTx
+    from server.storage.sqlite.store import SqliteTx
 
 ACTIVE = "('pending', 'preparing', 'ready', 'running')"
 # `_MAINTAINED` with its index named: without statistics (no ANALYZE) SQLite's planner picks
@@ -36,7 +36,7 @@ class SqliteBulk:
     _db: aiosqlite.Connection
 
     async def insert_apps(self, apps: list[App]) -> None:
-        from server.storage.sqlite import _ts
+        from server.storage.sqlite.rows import _ts
 
         await self._db.executemany(
             "INSERT INTO apps (name, owner_email, maintenance_mode, created_at) VALUES (?, ?, ?, ?)",
@@ -45,7 +45,7 @@ class SqliteBulk:
 
     async def insert_addons(self, addons: list[Addon]) -> None:
         """The rows of `insert_addon` for each (the add-on, its `maintained_at`, its servers' index)."""
-        from server.storage.sqlite import SqliteTx
+        from server.storage.sqlite.store import SqliteTx
 
         await self._db.executemany(
             "INSERT INTO addons (name, app, plan, kind, description, attachments, created_at, servers, "
@@ -61,7 +61,7 @@ class SqliteBulk:
 
     async def insert_maintenances(self, ms: list[Maintenance], filing: str = "") -> None:
         """The rows of `insert_maintenance` for each, marked with the fleet-wide request that filed them."""
-        from server.storage.sqlite import _MAINT_COLS, _maint_params, _ts
+        from server.storage.sqlite.rows import _MAINT_COLS, _maint_params, _ts
 
         n = len(_MAINT_COLS.split(",")) + 1
         await self._db.executemany(
@@ -77,7 +77,7 @@ class SqliteBulk:
 
     async def upsert_agents(self, agents: list[tuple[str, str, str, datetime]]) -> None:
         """`upsert_agent` for each (host id, advertise host, version, seen), in one statement per batch."""
-        from server.storage.sqlite import _ts
+        from server.storage.sqlite.rows import _ts
 
         await self._db.executemany(
             "INSERT INTO agents (host_id, advertise_host, agent_version, last_seen) VALUES (?, ?, ?, ?) "
@@ -95,7 +95,7 @@ class SqliteBulk:
 
     async def addons_page(self, plan: str | None, after: str, limit: int) -> list[Addon]:
         """The next `limit` add-ons by name after `after`, of one plan or all."""
-        from server.storage.sqlite import _addon
+        from server.storage.sqlite.rows import _addon
 
         rows = await _rows(
             self._db,
@@ -106,7 +106,7 @@ class SqliteBulk:
 
     async def addons_named(self, names: list[str]) -> list[Addon]:
         """Those of `names` that exist (any order)."""
-        from server.storage.sqlite import _addon
+        from server.storage.sqlite.rows import _addon
 
         out: list[Addon] = []
         for k in range(0, len(names), CHUNK):
@@ -141,7 +141,7 @@ class SqliteBulk:
 
     async def addons_on_hosts(self, hosts: list[str]) -> list[Addon]:
         """The add-ons with a server on one of `hosts` (through addon_servers), by name."""
-        from server.storage.sqlite import _addon
+        from server.storage.sqlite.rows import _addon
 
         out: dict[str, Addon] = {}
         for k in range(0, len(hosts), CHUNK):
@@ -160,7 +160,7 @@ class SqliteBulk:
 
 
 def _cols() -> str:
-    from server.storage.sqlite import _MAINT_COLS
+    from server.storage.sqlite.rows import _MAINT_COLS
 
     return _MAINT_COLS
 

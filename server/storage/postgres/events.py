@@ -1,0 +1,57 @@
+"""The event log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from server.domain.models import (
+    Event,
+    EventType,
+)
+from server.storage.postgres.base import TxBase
+from server.storage.postgres.rows import _ts
+
+
+class EventsTx(TxBase):
+    # events
+    async def append_event(self, event: Event) -> int:
+        seq: int = await self._db.fetchval(
+            "WITH next AS (UPDATE event_sequence SET last = last + 1 RETURNING last) "
+            "INSERT INTO events (sequence, type, time, app, addon, maintenance_id, message, attributes) "
+            "SELECT last, $1, $2, $3, $4, $5, $6, $7::jsonb FROM next RETURNING sequence",
+            event.type.value,
+            _ts(event.time),
+            event.app,
+            event.addon,
+            event.maintenance_id,
+            event.message,
+            json.dumps(event.attributes, sort_keys=True),
+        )
+        self.last_event = max(self.last_event, seq)
+        return seq
+
+    async def events_after(self, sequence: int, app: str, addon: str, limit: int) -> list[Event]:
+        sql = "SELECT * FROM events WHERE sequence > $1"
+        params: list[Any] = [sequence]
+        if app:
+            params.append(app)
+            sql += f" AND app = ${len(params)}"
+        if addon:
+            params.append(addon)
+            sql += f" AND addon = ${len(params)}"
+        params.append(limit)
+        sql += f" ORDER BY sequence LIMIT ${len(params)}"
+        return [
+            Event(
+                sequence=r["sequence"],
+                type=EventType(r["type"]),
+                time=r["time"],
+                app=r["app"],
+                addon=r["addon"],
+                maintenance_id=r["maintenance_id"],
+                message=r["message"],
+                attributes=json.loads(r["attributes"]),
+            )
+            for r in await self._all(sql, *params)
+        ]

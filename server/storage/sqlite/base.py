@@ -1,0 +1,82 @@
+"""What every part of a transaction shares: the connection and the query helpers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiosqlite
+
+from server.domain.driverstate import DriverState
+from server.domain.models import (
+    HistoryEntry,
+    Maintenance,
+    Method,
+    Reason,
+    Status,
+)
+from server.storage.sqlite.rows import _dt, _req, _window
+
+
+class TxBase:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def _one(self, sql: str, *params: Any) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, params) as cur:
+            row: aiosqlite.Row | None = await cur.fetchone()
+            return row
+
+    async def _all(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    # maintenances
+    async def _load(self, rows: list[aiosqlite.Row], history: bool = True) -> list[Maintenance]:
+        """Maintenances with their histories (unless `history` is False: the periodic passes never print
+        them), read in one query per 500 of them (not one each)."""
+        hist: dict[str, list[HistoryEntry]] = {r["id"]: [] for r in rows}
+        ids = list(hist) if history else []
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            for h in await self._all(
+                "SELECT maintenance_id, time, status, step, message FROM maintenance_history "
+                f"WHERE maintenance_id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                *chunk,
+            ):
+                hist[h["maintenance_id"]].append(
+                    HistoryEntry(_req(h["time"]), Status(h["status"]), h["step"], h["message"])
+                )
+        out = []
+        for r in rows:
+            out.append(
+                Maintenance(
+                    id=r["id"],
+                    addon=r["addon"],
+                    app=r["app"],
+                    reason=Reason(r["reason"]),
+                    method=Method(r["method"]),
+                    status=Status(r["status"]),
+                    required_by=_req(r["required_by"]),
+                    created_at=_req(r["created_at"]),
+                    scheduled_for=_dt(r["scheduled_for"]),
+                    previously_scheduled_for=_dt(r["previously_scheduled_for"]),
+                    started_at=_dt(r["started_at"]),
+                    completed_at=_dt(r["completed_at"]),
+                    window=_window(r["window_day"], r["window_minute"]),
+                    current_step=r["current_step"],
+                    failure_reason=r["failure_reason"],
+                    write_pause_ms=r["write_pause_ms"],
+                    state=DriverState.from_json(json.loads(r["state"])),
+                    attempts=r["attempts"],
+                    last_failure_reason=r["last_failure_reason"],
+                    needs_operator=bool(r["needs_operator"]),
+                    target_build=r["target_build"],
+                    target_version=r["target_version"],
+                    allow_downgrade=bool(r["allow_downgrade"]),
+                    redirect_ms=r["redirect_ms"],
+                    not_before=_dt(r["not_before"]),
+                    history=tuple(hist[r["id"]]),
+                )
+            )
+        return out

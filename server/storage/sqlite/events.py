@@ -1,0 +1,61 @@
+"""The event log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from server.domain.models import (
+    Event,
+    EventType,
+)
+from server.storage.sqlite.base import TxBase
+from server.storage.sqlite.rows import _req, _ts
+
+
+class EventsTx(TxBase):
+    # events
+    async def append_event(self, event: Event) -> int:
+        cur = await self._db.execute(
+            "INSERT INTO events (type, time, app, addon, maintenance_id, message, attributes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.type.value,
+                _ts(event.time),
+                event.app,
+                event.addon,
+                event.maintenance_id,
+                event.message,
+                json.dumps(event.attributes, sort_keys=True),
+            ),
+        )
+        seq = cur.lastrowid
+        await cur.close()
+        assert seq is not None
+        return seq
+
+    async def events_after(self, sequence: int, app: str, addon: str, limit: int) -> list[Event]:
+        sql = "SELECT * FROM events WHERE sequence > ?"
+        params: list[Any] = [sequence]
+        if app:
+            sql += " AND app = ?"
+            params.append(app)
+        if addon:
+            sql += " AND addon = ?"
+            params.append(addon)
+        sql += " ORDER BY sequence LIMIT ?"
+        params.append(limit)
+        rows = await self._all(sql, *params)
+        return [
+            Event(
+                sequence=r["sequence"],
+                type=EventType(r["type"]),
+                time=_req(r["time"]),
+                app=r["app"],
+                addon=r["addon"],
+                maintenance_id=r["maintenance_id"],
+                message=r["message"],
+                attributes=json.loads(r["attributes"]),
+            )
+            for r in rows
+        ]

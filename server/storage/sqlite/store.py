@@ -1,0 +1,203 @@
+"""The store: connections, migrations applied at open, transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from kvmaint.errors import FailedPrecondition
+from server.storage.sqlite.bulk import SqliteBulk
+from server.storage.sqlite.campaigns import CampaignsTx
+from server.storage.sqlite.events import EventsTx
+from server.storage.sqlite.fleet import FleetTx
+from server.storage.sqlite.maintenances import MaintenancesTx
+from server.storage.sqlite.notify import NotifyTx
+from server.storage.sqlite.replicas import ReplicasTx
+from server.storage.sqlite.rows import _execute, log
+from server.storage.sqlite.schema import MIGRATIONS
+
+
+class SqliteTx(FleetTx, MaintenancesTx, NotifyTx, CampaignsTx, EventsTx, ReplicasTx, SqliteBulk):
+    """One transaction: every concern of the Tx protocol (server/storage/base.py)."""
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements: split at semicolons, except those inside a trigger's body."""
+    out, buf = [], ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip(" \n;"):
+        out.append(buf.strip())
+    return out
+
+
+async def _settle(db: aiosqlite.Connection, sql: str) -> None:
+    """Runs `sql` to its end even if the caller is cancelled meanwhile, then re-raises the cancellation."""
+    task = asyncio.ensure_future(_execute(db, sql))
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:
+            break
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s failed while its caller was cancelled: %s", sql, task.exception())
+        raise asyncio.CancelledError
+    task.result()
+
+
+# Read-only connections beside the writer's (WAL lets them read while it writes); a read waits only for
+# a free one of these, never for the write lock.
+READERS = 3
+
+
+class SqliteStore:
+    """One writing connection, whose transactions are serialised by a lock (which SQLite would do for
+    writers anyway), and `READERS` read-only ones for `read()`. An in-memory database has only the
+    writer (another connection would open another database), so there `read()` takes the lock too."""
+
+    def __init__(self, path: str | Path, readers: int = READERS) -> None:
+        self.path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._reader_count = readers
+        self._readers: list[aiosqlite.Connection] = []
+        self._idle: asyncio.Queue[aiosqlite.Connection] | None = None
+
+    async def open(self) -> None:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        self._db = db
+        try:
+            await self._migrate()
+            await self._open_readers()
+        except BaseException:
+            await self.close()  # its thread would keep a refused start from exiting
+            raise
+
+    async def _open_readers(self) -> None:
+        if str(self.path) == ":memory:" or self._reader_count < 1:
+            return
+        idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for _ in range(self._reader_count):
+            r = await aiosqlite.connect(self.path, isolation_level=None)
+            self._readers.append(r)
+            r.row_factory = aiosqlite.Row
+            await r.execute("PRAGMA query_only=ON")  # a write through read() fails instead of locking
+            await r.execute("PRAGMA busy_timeout=5000")
+            idle.put_nowait(r)
+        self._idle = idle
+
+    async def _migrate(self) -> None:
+        db = self._conn
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+        current = await self.schema_version()
+        if current > len(MIGRATIONS):
+            # A downgrade: this code does not know the newer tables and columns, so it must not write.
+            raise FailedPrecondition(
+                f"the state database {self.path} has schema version {current}, written by a newer "
+                f"kvmaint (this one knows up to {len(MIGRATIONS)}): run that version, or restore the "
+                "backup taken before the upgrade (kvmaint-scheduler restore)."
+            )
+        for version, script in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(script):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            log.info("database migrated to schema version %d", version)
+
+    async def schema_version(self) -> int:
+        async with self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def close(self) -> None:
+        self._idle = None
+        readers, self._readers = self._readers, []
+        for r in readers:
+            await r.close()
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteTx]:
+        """One transaction, committed when the body returns and rolled back otherwise.
+
+        Cancellation-safe: aiosqlite runs each statement in its own thread, where a cancelled await does
+        not stop it, so BEGIN, COMMIT and ROLLBACK are awaited to their end (`_settle`) and the lock is
+        released only once the connection is outside any transaction. A cancellation that arrived
+        meanwhile is raised afterwards.
+        """
+        async with self._lock:
+            db = self._conn
+            try:
+                await _settle(db, "BEGIN IMMEDIATE")
+                yield SqliteTx(db)
+                await _settle(db, "COMMIT")
+            finally:
+                if db.in_transaction:
+                    await _settle(db, "ROLLBACK")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqliteTx]:
+        """A read-only transaction on a reader connection: one snapshot (a deferred `BEGIN` takes it at
+        its first read), never the write lock, so it does not wait behind a writer and a writer does
+        not wait behind it. It sees every transaction committed before it began. Writing through it
+        fails (`PRAGMA query_only`)."""
+        idle = self._idle
+        if idle is None:
+            async with self.transaction() as tx:
+                yield tx
+            return
+        db = await idle.get()
+        try:
+            await _settle(db, "BEGIN")
+            yield SqliteTx(db)
+        finally:
+            try:
+                if db.in_transaction:
+                    await _settle(db, "ROLLBACK")  # nothing to keep: it wrote nothing
+            finally:
+                if self._idle is idle:
+                    idle.put_nowait(db)
+
+    def lease_transaction(self) -> AbstractAsyncContextManager[SqliteTx]:
+        """The lease rows' transaction: on one process per file, just a transaction."""
+        return self.transaction()
+
+    async def last_sequence(self) -> int:
+        async with self.read() as tx:
+            row = await tx._one("SELECT COALESCE(MAX(sequence), 0) FROM events")
+        return int(row[0]) if row else 0
