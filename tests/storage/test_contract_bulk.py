@@ -1,4 +1,4 @@
-"""The storage contract of fleet-wide work (storage/*_bulk.py), on SQLite and PostgreSQL alike: bulk writes
+"""The storage contract of fleet-wide work (storage/*/bulk.py), on SQLite and PostgreSQL alike: bulk writes
 leave exactly the rows of their one-at-a-time counterparts, and the paged reads return what they say."""
 
 from __future__ import annotations

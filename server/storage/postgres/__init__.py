@@ -1,6 +1,6 @@
 """PostgreSQL storage through asyncpg's pool: versioned migrations, one transaction per change.
 
-The same contract as `server/storage/sqlite.py` (tests/storage/test_contract.py runs both): every
+The same contract as `server/storage/sqlite/` (tests/storage/test_contract.py runs both): every
 `transaction()` first takes one transaction-scoped advisory lock, so read-write transactions are
 serialised as SQLite's `BEGIN IMMEDIATE` serialises them (the services' read-check-write steps rely on
 it), across processes too. Event sequence numbers come from a one-row counter updated under that
