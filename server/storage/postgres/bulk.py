@@ -1,6 +1,6 @@
 """PostgreSQL's bulk writes and paged reads for fleet-wide work: many rows per call (asyncpg's
 executemany pipelines them: one round trip per batch, not per row), so a 100k-add-on fleet is written or
-filed in seconds. Each writes exactly the rows of its one-at-a-time counterpart in the other `postgres/` modules."""
+filed in seconds. Each writes exactly the rows of its one-at-a-time counterpart in this package."""
 
 from __future__ import annotations
 
