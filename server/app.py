@@ -35,11 +35,12 @@ from kvmaint.v1 import (
 )
 from server.agents.hub import SCHEDULER_VERSION, AgentHub, AgentSession
 from server.agents.placement import AgentPlacement
-from server.agents.roles_batch import RolesBatch, hosts_roles
+from server.agents.roles_batch import RolesBatch
 from server.auth import TokenTable
 from server.domain.planner import Limits
 from server.driver.notices import MaintenanceNotices
 from server.driver.planner import Planner
+from server.driver.roles import hosts_roles
 from server.driver.runner import DriverConfig, MaintenanceRunner
 from server.notify.outbox import Outbox
 from server.notify.sender import NotifyConfig, Sender

@@ -3,7 +3,7 @@
 Each hello is answered with its host's roles (server/driver/roles.py `host_roles`), one transaction per
 hello: in a storm of 10,000 agents, 10,000 transactions queued one behind another on the store before the
 last agent heard back. `RolesBatch` serves the lookups that arrive while one is running with the next
-single read for all of them, and `hosts_roles` is that read: the add-ons on those hosts through the
+single read for all of them, and `roles.hosts_roles` is that read: the add-ons on those hosts through the
 addon_servers index, the in-progress maintenances once, and each add-on's latest maintenance in one query.
 A lookup is always answered by a read that began after it was asked, as before, so it is never older.
 """
@@ -14,31 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from kvmaint.v1 import agent_pb2
-from server.driver.roles import Endpoint, desired_role, stale_record
-from server.storage import Store
 
 MAX_HOSTS = 2000  # one read answers at most this many hosts
-
-
-async def hosts_roles(store: Store, hosts: list[str], endpoint: Endpoint) -> dict[str, agent_pb2.ServerRoles]:
-    """`host_roles` for each of `hosts`, in one read-only transaction."""
-    wanted = set(hosts)
-    async with store.read() as tx:  # read-only, beside the writer (as host_roles)
-        addons = await tx.addons_on_hosts(sorted(wanted))
-        busy = {m.addon for m in await tx.in_progress_maintenances()}
-        latest = await tx.latest_of([a.name for a in addons])
-    busy |= {name for name, m in latest.items() if stale_record(m)}
-    out = {host: agent_pb2.ServerRoles() for host in hosts}
-    for addon in sorted(addons, key=lambda a: a.name):
-        for server in addon.servers:
-            if server.host in wanted:
-                out[server.host].servers.add(
-                    port=server.port,
-                    role=desired_role(addon, server.key, endpoint),
-                    addon=addon.name,
-                    hold=addon.name in busy,
-                )
-    return out
 
 
 Fetch = Callable[[list[str]], Awaitable[dict[str, agent_pb2.ServerRoles]]]

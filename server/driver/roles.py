@@ -36,16 +36,23 @@ async def host_roles(store: Store, host: str, endpoint: Endpoint) -> agent_pb2.S
 
     Sent on each hello and on each change, so it reads only that host's add-ons (addon_servers is
     indexed by host) and their latest maintenances, in one read-only transaction, not the fleet."""
+    return (await hosts_roles(store, [host], endpoint))[host]
+
+
+async def hosts_roles(store: Store, hosts: list[str], endpoint: Endpoint) -> dict[str, agent_pb2.ServerRoles]:
+    """`host_roles` for each of `hosts`, in one read-only transaction (a reconnect storm's hellos share
+    one: server/agents/roles_batch.py)."""
+    wanted = set(hosts)
     async with store.read() as tx:
-        addons = await tx.addons_on_hosts([host])
+        addons = await tx.addons_on_hosts(sorted(wanted))
         busy = {m.addon for m in await tx.in_progress_maintenances()}
         latest = await tx.latest_of([a.name for a in addons])
     busy |= {name for name, m in latest.items() if stale_record(m)}
-    out = agent_pb2.ServerRoles()
-    for addon in addons:
+    out = {host: agent_pb2.ServerRoles() for host in hosts}
+    for addon in sorted(addons, key=lambda a: a.name):
         for server in addon.servers:
-            if server.host == host:
-                out.servers.add(
+            if server.host in wanted:
+                out[server.host].servers.add(
                     port=server.port,
                     role=desired_role(addon, server.key, endpoint),
                     addon=addon.name,

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kvmaint.clock import FakeClock
-from server.agents.roles_batch import RolesBatch, hosts_roles
+from server.agents.roles_batch import RolesBatch
 from server.domain.driverstate import DriverState
 from server.domain.models import Maintenance, Method, Reason, Role, ServerRef, Status
-from server.driver.roles import host_roles
+from server.driver.roles import host_roles, hosts_roles
 from server.service.bus import EventBus
 from server.service.core import Context
 from server.service.fleet import FleetService
