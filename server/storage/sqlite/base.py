@@ -23,13 +23,12 @@ class TxBase:
         self._db = db
 
     async def _one(self, sql: str, *params: Any) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, params) as cur:
-            row: aiosqlite.Row | None = await cur.fetchone()
-            return row
+        """The first row of a query that returns at most one (every caller's does)."""
+        rows = await _rows(self._db, sql, params)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return await _rows(self._db, sql, params)
 
     # maintenances
     async def _load(self, rows: list[aiosqlite.Row], history: bool = True) -> list[Maintenance]:
@@ -80,3 +79,11 @@ class TxBase:
                 )
             )
         return out
+
+
+async def _rows(db: aiosqlite.Connection, sql: str, params: Any) -> list[aiosqlite.Row]:
+    """Runs a query to its last row in aiosqlite's thread, in one call. Never `execute` then `fetch`: a
+    caller cancelled between the two leaves a statement stepped but unfinished, and on SQLite such a
+    statement keeps its connection's snapshot, even across ROLLBACK and BEGIN, so the next read on
+    that connection would miss commits made since (seen under a storm of cancelled streams)."""
+    return list(await db.execute_fetchall(sql, params))

@@ -5,11 +5,12 @@ round trip per row. Each writes exactly the rows of its one-at-a-time counterpar
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiosqlite
 
 from server.domain.models import Addon, App, Maintenance, Status
+from server.storage.sqlite.base import _rows
 
 if TYPE_CHECKING:
     from server.storage.sqlite.store import SqliteTx
@@ -163,8 +164,3 @@ def _cols() -> str:
     from server.storage.sqlite.rows import _MAINT_COLS
 
     return _MAINT_COLS
-
-
-async def _rows(db: aiosqlite.Connection, sql: str, params: Any) -> list[aiosqlite.Row]:
-    async with db.execute(sql, params) as cur:
-        return list(await cur.fetchall())

@@ -7,7 +7,7 @@ from typing import Any
 
 from server.domain.campaigns import Campaign, CampaignStatus, Candidate, Member, MemberState
 from server.domain.windows import Window
-from server.storage.sqlite.base import TxBase
+from server.storage.sqlite.base import TxBase, _rows
 from server.storage.sqlite.rows import (
     _CAMPAIGN_COLS,
     _CAMPAIGN_N,
@@ -117,8 +117,7 @@ class CampaignsTx(TxBase):
         elif apps is not None:
             sql += f" WHERE app IN ({', '.join('?' * len(apps))})"
             params.extend(apps)
-        async with self._db.execute(sql + " ORDER BY name", params) as cur:
-            rows = await cur.fetchall()
+        rows = await _rows(self._db, sql + " ORDER BY name", params)
         windows: dict[tuple[int, int], Window] = {}
 
         def window(day: int | None, minute: int | None) -> Window | None:
