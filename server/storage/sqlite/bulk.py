@@ -7,10 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import aiosqlite
-
 from server.domain.models import Addon, App, Maintenance, Status
-from server.storage.sqlite.base import _rows
+from server.storage.sqlite.base import Conn, _rows
 
 if TYPE_CHECKING:
     from server.storage.sqlite.store import SqliteTx
@@ -34,7 +32,7 @@ def _marks(n: int) -> str:
 class SqliteBulk:
     """Mixed into `SqliteTx` (which provides `_db`, `_all` and `_load`)."""
 
-    _db: aiosqlite.Connection
+    _db: Conn
 
     async def insert_apps(self, apps: list[App]) -> None:
         from server.storage.sqlite.rows import _ts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
@@ -21,6 +21,9 @@ from server.domain.models import (
 from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 
+if TYPE_CHECKING:
+    from server.storage.sqlite.base import Conn
+
 log = logging.getLogger(__name__)
 
 
@@ -30,7 +33,7 @@ def _remind_ts(dt: datetime) -> str:
     return u.strftime("%Y-%m-%dT%H:%M:%S.") + f"{u.microsecond // 1000:03d}"
 
 
-async def _index_servers(db: aiosqlite.Connection, addon: Addon) -> None:
+async def _index_servers(db: Conn, addon: Addon) -> None:
     await db.execute("DELETE FROM addon_servers WHERE addon = ?", (addon.name,))
     await db.executemany(
         "INSERT INTO addon_servers (host, port, addon) VALUES (?, ?, ?)",

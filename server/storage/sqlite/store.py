@@ -11,6 +11,7 @@ from pathlib import Path
 import aiosqlite
 
 from kvmaint.errors import FailedPrecondition
+from server.storage.sqlite.base import InlineReader
 from server.storage.sqlite.bulk import SqliteBulk
 from server.storage.sqlite.campaigns import CampaignsTx
 from server.storage.sqlite.events import EventsTx
@@ -73,8 +74,8 @@ class SqliteStore:
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._reader_count = readers
-        self._readers: list[aiosqlite.Connection] = []
-        self._idle: asyncio.Queue[aiosqlite.Connection] | None = None
+        self._readers: list[sqlite3.Connection] = []
+        self._idle: asyncio.Queue[sqlite3.Connection] | None = None
 
     async def open(self) -> None:
         if str(self.path) != ":memory:":
@@ -96,13 +97,15 @@ class SqliteStore:
     async def _open_readers(self) -> None:
         if str(self.path) == ":memory:" or self._reader_count < 1:
             return
-        idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        idle: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
         for _ in range(self._reader_count):
-            r = await aiosqlite.connect(self.path, isolation_level=None)
+            # Plain sqlite3, used from the event loop's thread (`InlineReader`).
+            r = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._readers.append(r)
-            r.row_factory = aiosqlite.Row
-            await r.execute("PRAGMA query_only=ON")  # a write through read() fails instead of locking
-            await r.execute("PRAGMA busy_timeout=5000")
+            r.row_factory = sqlite3.Row
+            r.execute("PRAGMA query_only=ON")  # a write through read() fails instead of locking
+            # A WAL reader waits only while a crashed writer's WAL index is rebuilt; never long.
+            r.execute("PRAGMA busy_timeout=1000")
             idle.put_nowait(r)
         self._idle = idle
 
@@ -146,7 +149,7 @@ class SqliteStore:
         self._idle = None
         readers, self._readers = self._readers, []
         for r in readers:
-            await r.close()
+            r.close()
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -174,8 +177,8 @@ class SqliteStore:
     async def read(self) -> AsyncIterator[SqliteTx]:
         """A read-only transaction on a reader connection: one snapshot (a deferred `BEGIN` takes it at
         its first read), never the write lock, so it does not wait behind a writer and a writer does
-        not wait behind it. It sees every transaction committed before it began. Writing through it
-        fails (`PRAGMA query_only`)."""
+        not wait behind it. It sees every transaction committed before it began. Its queries run in the
+        event loop (`InlineReader`). Writing through it fails (`PRAGMA query_only`)."""
         idle = self._idle
         if idle is None:
             async with self.transaction() as tx:
@@ -183,12 +186,12 @@ class SqliteStore:
             return
         db = await idle.get()
         try:
-            await _settle(db, "BEGIN")
-            yield SqliteTx(db)
+            db.execute("BEGIN")
+            yield SqliteTx(InlineReader(db))
         finally:
             try:
                 if db.in_transaction:
-                    await _settle(db, "ROLLBACK")  # nothing to keep: it wrote nothing
+                    db.execute("ROLLBACK")  # nothing to keep: it wrote nothing
             finally:
                 if self._idle is idle:
                     idle.put_nowait(db)
