@@ -4,7 +4,7 @@
 # scheduler, one RPC, the CLI, kvmaint.client on a real redis-server) and the tests of the parts that
 # lean hardest on those libraries (notifications: aiohttp, aiosmtplib; the agent's Redis facade: redis).
 # The Sentinel endpoint: hiredis. Shell completion: shtab. The storage contract on both stores:
-# aiosqlite, asyncpg.
+# sqlite3 (the standard library), asyncpg.
 # A declared floor is a tested floor. CI runs it; run it yourself after changing a floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -44,6 +44,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
     exit 1
   fi
   rm -f "$fresh"
-  .venv/bin/python -c 'import kvmaint, grpc, redis, aiosqlite' # fail loudly if the install did not work
+  .venv/bin/python -c 'import kvmaint, grpc, redis, sqlite3' # fail loudly if the install did not work
   touch "$stamp"
 fi

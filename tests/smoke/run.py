@@ -32,7 +32,6 @@ DISTRIBUTIONS = (
     "protobuf",
     "googleapis-common-protos",
     "redis",
-    "aiosqlite",
     "aiosmtplib",
     "aiohttp",
     "rich",

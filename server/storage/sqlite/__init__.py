@@ -1,4 +1,5 @@
-"""SQLite storage through aiosqlite: WAL, versioned migrations, one transaction per change.
+"""SQLite storage: WAL, versioned migrations, one transaction per change. The standard library's
+sqlite3, its statements run in the event loop and only COMMIT (an fsync) in a thread (base.Inline).
 
 One module per concern: schema.py (migrations), rows.py (row mapping), base.py, fleet.py,
 maintenances.py, notify.py, campaigns.py, events.py, replicas.py (the parts of a transaction), store.py

@@ -7,8 +7,6 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-import aiosqlite
-
 from server.domain.driverstate import DriverState
 from server.domain.models import (
     HistoryEntry,
@@ -29,21 +27,21 @@ class Cursor(Protocol):
 
 
 class Conn(Protocol):
-    """What a transaction needs of its connection: aiosqlite's (the writer, whose statements run in its
-    thread) or an `InlineReader` (a reader's, run in the event loop)."""
+    """What a transaction needs of its connection (`Inline`)."""
 
     async def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
     async def executemany(self, sql: str, parameters: Any, /) -> Cursor: ...
     async def execute_fetchall(self, sql: str, parameters: Any = ..., /) -> Iterable[sqlite3.Row]: ...
 
 
-class InlineReader:
-    """A read-only connection whose queries run in the event loop's thread, not in a thread of their
-    own as aiosqlite's do. An indexed read on a local WAL file takes tens of microseconds, and handing it
-    to a thread and back costs about ten times that in CPU (futures, wake-ups, the GIL), which bounded
-    the API at 100k add-ons (~1 ms of the ~2.5 ms a GetMaintenanceInfo cost). A reader never waits for a
-    lock (WAL), so running inline costs the loop only the query itself; and a query cannot be cut short
-    by a cancellation, so no statement is ever left stepped. Writes fail (`PRAGMA query_only`)."""
+class Inline:
+    """A connection whose statements run in the event loop's thread, not in a thread of their own (as
+    aiosqlite's did). An indexed statement on a local WAL file takes tens of microseconds, and handing it
+    to a thread and back cost about ten times that in CPU (futures, wake-ups, the GIL): at 100k add-ons,
+    1 ms of the 2.5 ms a GetMaintenanceInfo cost. A reader never waits for a lock (WAL), a writer holds
+    it already (SqliteStore.transaction), and nothing but COMMIT touches the disk, so running inline costs
+    the loop only the statement itself; and a statement cannot be cut short by a cancellation, so none
+    is ever left stepped."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -76,16 +74,16 @@ class TxBase:
     def __init__(self, db: Conn) -> None:
         self._db = db
 
-    async def _one(self, sql: str, *params: Any) -> aiosqlite.Row | None:
+    async def _one(self, sql: str, *params: Any) -> sqlite3.Row | None:
         """The first row of a query that returns at most one (every caller's does)."""
         rows = await _rows(self._db, sql, params)
         return rows[0] if rows else None
 
-    async def _all(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
+    async def _all(self, sql: str, *params: Any) -> list[sqlite3.Row]:
         return await _rows(self._db, sql, params)
 
     # maintenances
-    async def _load(self, rows: list[aiosqlite.Row], history: bool = True) -> list[Maintenance]:
+    async def _load(self, rows: list[sqlite3.Row], history: bool = True) -> list[Maintenance]:
         """Maintenances with their histories (unless `history` is False: the periodic passes never print
         them), read in one query per 500 of them (not one each)."""
         hist: dict[str, list[HistoryEntry]] = {r["id"]: [] for r in rows}
@@ -135,9 +133,10 @@ class TxBase:
         return out
 
 
-async def _rows(db: Conn, sql: str, params: Any) -> list[aiosqlite.Row]:
-    """Runs a query to its last row in aiosqlite's thread, in one call. Never `execute` then `fetch`: a
-    caller cancelled between the two leaves a statement stepped but unfinished, and on SQLite such a
-    statement keeps its connection's snapshot, even across ROLLBACK and BEGIN, so the next read on
-    that connection would miss commits made since (seen under a storm of cancelled streams)."""
+async def _rows(db: Conn, sql: str, params: Any) -> list[sqlite3.Row]:
+    """Runs a query to its last row, in one call. Never `execute` then `fetch` across an await: a caller
+    cancelled between the two leaves a statement stepped but unfinished, and on SQLite such a statement
+    keeps its connection's snapshot, even across ROLLBACK and BEGIN, so the next read on that connection
+    would miss commits made since (seen under a storm of cancelled streams, when statements ran in
+    aiosqlite's threads)."""
     return list(await db.execute_fetchall(sql, params))

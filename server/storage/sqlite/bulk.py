@@ -1,5 +1,5 @@
 """SQLite's bulk writes and paged reads for fleet-wide work: many rows per statement (executemany runs in
-aiosqlite's thread without a hop per row), so a 100k-add-on fleet is written or filed in seconds, not one
+one call without a statement per row), so a 100k-add-on fleet is written or filed in seconds, not one
 round trip per row. Each writes exactly the rows of its one-at-a-time counterpart in this package."""
 
 from __future__ import annotations

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-import aiosqlite
 
 from kvmaint.clock import utc
 from server.domain.campaigns import Campaign, CampaignStatus, Spec
@@ -68,7 +67,7 @@ def _servers(text: str) -> tuple[ServerRef, ...]:
     return tuple(ServerRef(s["host"], int(s["port"]), Role(s["role"])) for s in json.loads(text))
 
 
-def _app(row: aiosqlite.Row) -> App:
+def _app(row: sqlite3.Row) -> App:
     return App(row["name"], row["owner_email"], bool(row["maintenance_mode"]), _req(row["created_at"]))
 
 
@@ -78,7 +77,7 @@ def _req(text: str) -> datetime:
     return dt
 
 
-def _addon(row: aiosqlite.Row) -> Addon:
+def _addon(row: sqlite3.Row) -> Addon:
     return Addon(
         name=row["name"],
         app=row["app"],
@@ -93,11 +92,11 @@ def _addon(row: aiosqlite.Row) -> Addon:
     )
 
 
-def _webhook(row: aiosqlite.Row) -> Webhook:
+def _webhook(row: sqlite3.Row) -> Webhook:
     return Webhook(row["id"], row["app"], row["url"], row["secret"], _req(row["created_at"]))
 
 
-def _outbox(row: aiosqlite.Row) -> OutboxItem:
+def _outbox(row: sqlite3.Row) -> OutboxItem:
     return OutboxItem(
         kind=Channel(row["kind"]),
         dedupe_key=row["dedupe_key"],
@@ -192,7 +191,7 @@ def _campaign_params(c: Campaign) -> tuple[Any, ...]:
     )
 
 
-def _campaign(r: aiosqlite.Row) -> Campaign:
+def _campaign(r: sqlite3.Row) -> Campaign:
     spec = Spec(
         build=r["build"],
         reason=r["reason"],
@@ -219,7 +218,3 @@ def _campaign(r: aiosqlite.Row) -> Campaign:
         resumed_at=_dt(r["resumed_at"]),
         ended_at=_dt(r["ended_at"]),
     )
-
-
-async def _execute(db: aiosqlite.Connection, sql: str) -> None:
-    await db.execute(sql)
