@@ -28,7 +28,6 @@ from server.metrics import SchedulerMetrics
 log = logging.getLogger(__name__)
 
 
-
 def _ns(m: Maintenance, ended: bool) -> int | None:
     at = m.completed_at if ended else m.started_at
     return int(at.timestamp() * 1e9) if at else None

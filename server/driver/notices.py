@@ -119,11 +119,12 @@ class MaintenanceNotices:
         """From the current end of the stream: notices are about what happens from now on."""
         self.position = await self.store.last_sequence()
 
-    async def ahead(self, now: datetime) -> int:
-        """Sends `starting` for each pending maintenance due within the lead time; returns how many."""
+    async def ahead(self, now: datetime, soon: list[Maintenance] | None = None) -> int:
+        """Sends `starting` for each pending maintenance due within the lead time; returns how many.
+        `soon` is `due_maintenances(now + lead)` when the caller has read it already (the planner)."""
         sent = 0
         async with self.store.read() as tx:
-            due = await tx.due_maintenances(now + self.lead)
+            due = soon if soon is not None else await tx.due_maintenances(now + self.lead)
             fresh = [m for m in due if self._started.get(m.id) != m.scheduled_for]
             targets = [(m, await tx.get_addon(m.addon)) for m in fresh]
         for m, addon in targets:

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from server.domain import lifecycle
 from server.domain.models import Addon, HistoryEntry, Maintenance, Method, Reason, Status
-from server.domain.planner import Due, Limits, Move, Start, Wait, decide
+from server.domain.planner import Decision, Due, Limits, Move, Start, Wait, decide
 from server.domain.routine import maintained_before, routine_required_by
 from server.driver.notices import MaintenanceNotices
 from server.service.campaigns import advance_all
 from server.service.core import Context, Write
 from server.service.fleet import NoPlacement, Placement, file_maintenance
 from server.service.maintenance import Runner, health, reschedule, start_maintenance
+from server.storage import Tx
 
 log = logging.getLogger(__name__)
 
@@ -50,44 +52,34 @@ class Planner:
         await self.file_routine()
         await advance_all(self.ctx)
         now = self.ctx.clock.now()
+        # Nothing due is the common case: a read beside the writer (the index on (status,
+        # scheduled_for) makes it O(due)); the write lock is taken only when there is work. The same
+        # read, a lead time further, gives the notices their `starting` candidates.
+        lead = self.notices.lead if self.notices is not None else timedelta(0)
+        async with self.ctx.store.read() as tx:
+            soon = await tx.due_maintenances(now + lead)
         if self.notices is not None:
             # Ahead of the start (about a minute, at this tick's granularity), outside the write below.
-            await self.notices.ahead(now)
-        # Nothing due is the common case: a read beside the writer (the index on (status,
-        # scheduled_for) makes it O(due)); the write lock is taken only when there is work.
+            await self.notices.ahead(now, soon)
+        due_now = [m for m in soon if m.scheduled_for is not None and m.scheduled_for <= now]
+        if not due_now:
+            return []
+        # Decided on that snapshot first: while a wave waits (the fleet or its hosts at their limits)
+        # nothing changes from tick to tick, and the write lock, with its re-read, is taken only when
+        # a decision would write.
         async with self.ctx.store.read() as tx:
-            if not await tx.due_maintenances(now):
-                return []
+            decisions, _ = await self._decide(tx, now, due_now)
+        by_id = {m.id: m for m in due_now}
+        if not any(not isinstance(d, Wait) or by_id[d.id].state.queued != d.why for d in decisions):
+            return []
         started: list[str] = []
         async with self.ctx.write() as w:
             due_rows = await w.tx.due_maintenances(now)  # again, under the lock: the decision's input
             if not due_rows:
                 return []
-            running = await w.tx.in_progress_maintenances()
-            hosts: dict[str, tuple[str, ...]] = {}
-            addons: dict[str, Addon] = {}
-            for name in {m.addon for m in (*due_rows, *running)}:
-                addon = await w.tx.get_addon(name)
-                hosts[name] = tuple(sorted({s.host for s in addon.servers})) if addon else ()
-                if addon is not None:
-                    addons[name] = addon
-            freezes = await w.tx.list_freezes(None, now)
-            due = [
-                Due(
-                    m.id,
-                    m.addon,
-                    m.app,
-                    m.reason,
-                    m.required_by,
-                    m.scheduled_for or now,
-                    m.window,
-                    hosts.get(m.addon, ()),
-                )
-                for m in due_rows
-            ]
+            decisions, addons = await self._decide(w.tx, now, due_rows)
             by_id = {m.id: m for m in due_rows}
-            running_hosts = [hosts.get(m.addon, ()) for m in running]
-            for decision in decide(now, due, running_hosts, freezes, self.limits):
+            for decision in decisions:
                 m = by_id[decision.id]
                 if isinstance(decision, Start):
                     addon = addons.get(m.addon)
@@ -108,6 +100,33 @@ class Planner:
         for mid in started:
             self.runner.kick(mid)
         return started
+
+    async def _decide(
+        self, tx: Tx, now: datetime, due_rows: list[Maintenance]
+    ) -> tuple[list[Decision], dict[str, Addon]]:
+        """The pure planner's decisions on what `tx` sees, and the add-ons involved."""
+        running = await tx.in_progress_maintenances()
+        addons = {a.name: a for a in await tx.addons_named(sorted({m.addon for m in (*due_rows, *running)}))}
+
+        def hosts(addon: str) -> tuple[str, ...]:
+            a = addons.get(addon)
+            return tuple(sorted({s.host for s in a.servers})) if a else ()
+
+        freezes = await tx.list_freezes(None, now)
+        due = [
+            Due(
+                m.id,
+                m.addon,
+                m.app,
+                m.reason,
+                m.required_by,
+                m.scheduled_for or now,
+                m.window,
+                hosts(m.addon),
+            )
+            for m in due_rows
+        ]
+        return decide(now, due, [hosts(m.addon) for m in running], freezes, self.limits), addons
 
     async def _defer_unavailable(self, w: Write, m: Maintenance, addon: Addon) -> bool:
         """Moves a due maintenance of an unavailable add-on to its next window; True when it did."""

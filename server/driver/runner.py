@@ -533,9 +533,7 @@ class MaintenanceRunner:
         )
 
     async def _step_catch_up(self, m: Maintenance, addon: Addon) -> StepResult:
-        return StepResult(
-            await self._wait_caught_up(m, m.state.target, m.state.old_primary, "catch_up")
-        )
+        return StepResult(await self._wait_caught_up(m, m.state.target, m.state.old_primary, "catch_up"))
 
     async def _step_maintain_standby(self, m: Maintenance, addon: Addon) -> StepResult:
         target = m.state.target
