@@ -632,13 +632,50 @@ def undo_migration_12(db: Path | str) -> None:
 
 
 def undo_migration_13(db: Path | str) -> None:
-    """Takes a database back to schema 12: migration 13 (the filing of fleet-wide requests) undone."""
+    """Takes a database back to schema 12: migration 13 (the filing of fleet-wide requests) undone
+    (and migration 14 first)."""
+    undo_migration_14(db)
     for sql in (
         "DROP INDEX maintenances_filing",
         "ALTER TABLE maintenances DROP COLUMN filing",
         "DELETE FROM schema_migrations WHERE version >= 13",
     ):
         db_rows(db, sql)
+
+
+def undo_migration_14(db: Path | str) -> None:
+    """Takes a database back to schema 13: no followers' cursors."""
+    for sql in ("DROP TABLE cursors", "DELETE FROM schema_migrations WHERE version >= 14"):
+        db_rows(db, sql)
+
+
+async def test_a_cursor_is_kept_and_never_moves_back(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.get_cursor("notices") is None
+        await tx.set_cursor("notices", 7)
+        await tx.set_cursor("other", 2)
+    async with store.read() as tx:
+        assert await tx.get_cursor("notices") == 7
+    async with store.transaction() as tx:
+        await tx.set_cursor("notices", 5)  # a late writer (an old leader) cannot move it back
+        assert await tx.get_cursor("notices") == 7
+        await tx.set_cursor("notices", 9)
+    async with store.read() as tx:
+        assert (await tx.get_cursor("notices"), await tx.get_cursor("other")) == (9, 2)
+
+
+async def test_migration_14_adds_cursors_to_an_existing_database(store: AnyStore) -> None:
+    db = location(store)
+    await store.close()
+    undo_migration_14(db)
+    again = store_for(db)
+    await again.open()
+    try:
+        assert await again.schema_version() == len(sqlite.MIGRATIONS)
+        async with again.transaction() as tx:
+            assert await tx.get_cursor("notices") is None
+    finally:
+        await again.close()
 
 
 def undo_migration_11(db: Path | str) -> None:

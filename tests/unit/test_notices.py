@@ -62,6 +62,7 @@ class Hub:
     """Records what would go to the agents."""
 
     calls: list[tuple[str, str, agent_pb2.PublishNoticeCommand]] = field(default_factory=list)
+    advertised: dict[str, str] = field(default_factory=dict)
 
     def acting(self) -> bool:
         return True

@@ -55,3 +55,16 @@ class EventsTx(TxBase):
             )
             for r in await self._all(sql, *params)
         ]
+
+    # cursors: a follower's durable position in the event stream (migration 14)
+    async def get_cursor(self, name: str) -> int | None:
+        row = await self._one("SELECT position FROM cursors WHERE name = $1", name)
+        return None if row is None else int(row["position"])
+
+    async def set_cursor(self, name: str, position: int) -> None:
+        await self._exec(
+            "INSERT INTO cursors (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET "
+            "position = GREATEST(cursors.position, excluded.position)",
+            name,
+            position,
+        )

@@ -274,4 +274,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE maintenances ADD COLUMN filing TEXT NOT NULL DEFAULT '';
     CREATE INDEX maintenances_filing ON maintenances(filing, id) WHERE filing != ''
     """,
+    # 14: durable positions in the event stream of the leader's followers (the maintenance notices), so
+    # a new leader resumes where the last one had sent up to instead of at the end of the stream.
+    """
+    CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        position BIGINT NOT NULL
+    )
+    """,
 ]

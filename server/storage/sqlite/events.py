@@ -59,3 +59,15 @@ class EventsTx(TxBase):
             )
             for r in rows
         ]
+
+    # cursors: a follower's durable position in the event stream (migration 14)
+    async def get_cursor(self, name: str) -> int | None:
+        row = await self._one("SELECT position FROM cursors WHERE name = ?", name)
+        return None if row is None else int(row["position"])
+
+    async def set_cursor(self, name: str, position: int) -> None:
+        await self._db.execute(
+            "INSERT INTO cursors (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "position = MAX(cursors.position, excluded.position)",
+            (name, position),
+        )
