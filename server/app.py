@@ -325,7 +325,7 @@ async def _serve(
         scheduler.metrics_server = MetricsServer(ctx.obs.metrics.registry, lambda: _refresh_metrics(ctx))
         await scheduler.metrics_server.start(config.metrics_listen)
     if config.http_listen:
-        scheduler.web = StatusSite(ctx, hub, config.tokens)
+        scheduler.web = StatusSite(ctx, hub, config.tokens, forwarder)
         await scheduler.web.start(config.http_listen)
     if replicas:
         assert isinstance(store, PostgresStore)

@@ -13,23 +13,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+import re
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC
 from pathlib import Path
 
+import grpc
 import pytest
 import redis.asyncio
 
+from kvmaint.channel import rich_error
 from kvmaint.clock import iso
+from kvmaint.errors import ErrorReason
 from kvmaint.notices import CHANNEL
+from kvmaint.v1 import fleet_pb2 as fpb
 from kvmaint.v1 import maintenance_pb2 as mpb
 from kvmaint.v1 import resources_pb2 as rpb
-from tests.faults.test_replicas import Replicas
+from tests.faults.test_replicas import LEASE, Replicas, started_replicas
 from tests.faults.test_replicas import replicas as replicas  # the three-replica fixture
 from tests.integration.test_failover import APP, Api, connect
 from tests.support.agentproc import AgentProcess
 from tests.support.eventually import eventually
+from tests.support.freeze import freeze, resume
+from tests.support.scheduler import SchedulerProcess
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -126,3 +135,130 @@ async def test_a_notice_of_an_event_written_during_a_takeover_is_sent_once_by_th
             print(f"\n{holder} (term {term}) killed; {new_holder} (term {new_term}) sent {types[1:]}")
         finally:
             await sub.stop()
+
+
+def page(scheduler: SchedulerProcess, path: str) -> str:
+    """GET a page of a replica's status page (no tokens configured: everyone is an operator)."""
+    found = re.search(r"status page on (http://127\.0\.0\.1:\d+/)", scheduler.log_text())
+    assert found, scheduler.log_text()[-2000:]
+    with urllib.request.urlopen(found.group(1) + path, timeout=30) as resp:
+        return str(resp.read().decode())
+
+
+def table(html: str, id: str) -> str:
+    found = re.search(rf'<table id="{id}">.*?</table>', html, re.S)
+    assert found, html[-2000:]
+    return found.group(0)
+
+
+@pytest.fixture
+def web_replicas(tmp_path: Path) -> Iterator[Replicas]:
+    """The three replicas, each with its status page."""
+    with started_replicas(tmp_path, ("--http-listen", "127.0.0.1:0")) as reps:
+        yield reps
+
+
+async def test_the_status_page_of_a_replica_that_does_not_lead_shows_the_leaders_agents(
+    tmp_path: Path, web_replicas: Replicas, agents: Callable[..., AgentProcess]
+) -> None:
+    reps = web_replicas
+    async with fleet_on_replicas(tmp_path, reps, agents) as (holder, _term, stable, _api, addon):
+        here, there = reps.procs[stable], reps.procs[holder]
+
+        # The agents page: both agents connected, their servers, as on the leader's own page.
+        async def same_agents() -> bool:
+            mine = table(await asyncio.to_thread(page, here, "agents"), "agents")
+            leaders = table(await asyncio.to_thread(page, there, "agents"), "agents")
+            return mine == leaders
+
+        await eventually(same_agents, timeout=15, message="the agents page as the leader's")
+        agents_html = await asyncio.to_thread(page, here, "agents")
+        for host in ("db-1", "db-2"):
+            row = re.search(rf'<tr data-host="{host}">.*?</tr>', agents_html, re.S)
+            assert row is not None and "connected</span>" in row.group(0), agents_html[-3000:]
+            assert "disconnected" not in row.group(0), row.group(0)
+        # An add-on's servers: each one up, with its build, as the leader's agents report them.
+        addon_html = await asyncio.to_thread(page, here, f"addons/{addon.name}")
+        for server in addon.servers:
+            row = re.search(rf"<tr><td>{re.escape(server.endpoint)} \(.*?</tr>", addon_html, re.S)
+            assert row is not None, addon_html[-3000:]
+            assert "<td>up</td>" in row.group(0) and server.version in row.group(0), row.group(0)
+
+
+async def test_a_wait_through_a_non_leader_outlives_the_leader_and_ends_with_the_outcome(
+    tmp_path: Path,
+    replicas: Replicas,
+    agents: Callable[..., AgentProcess],
+) -> None:
+    async with fleet_on_replicas(tmp_path, replicas, agents) as (holder, term, _stable, api, addon):
+        await api.require(addon.name)
+        await api.run(addon.name)
+        seen: list[mpb.WaitMaintenanceResponse] = []
+
+        async def wait() -> None:
+            request = mpb.WaitMaintenanceRequest(app=APP, addon=addon.name)
+            async for resp in api.maint.WaitMaintenance(request, timeout=120):
+                seen.append(resp)
+
+        waiting = asyncio.create_task(wait())
+        try:
+            await api.wait_step("maintain_standby")
+            await eventually(lambda: bool(seen), timeout=10, message="the wait under way")
+            assert not waiting.done()
+            replicas.procs[holder].kill()  # the leader the wait is relayed to dies under it
+            _, new_term = await replicas.leader(other_than=holder)
+            assert new_term > term
+            await asyncio.wait_for(waiting, 90)  # raises what the stream ended with
+        finally:
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+        last = seen[-1].maintenance
+        assert last.status == rpb.MAINTENANCE_STATUS_COMPLETED, seen[-3:]
+        assert {r.maintenance.id for r in seen} == {last.id}
+        assert (await api.info(addon.name)).status == "completed"
+        print(f"\nwait through a non-leader: {len(seen)} answers across {holder}'s death, ended completed")
+
+
+async def test_a_relayed_call_to_a_frozen_leader_ends_within_the_lease(
+    tmp_path: Path,
+    replicas: Replicas,
+    agents: Callable[..., AgentProcess],
+) -> None:
+    async with fleet_on_replicas(tmp_path, replicas, agents) as (holder, term, _stable, api, _addon):
+        proc = replicas.procs[holder].proc
+        assert proc is not None
+        freeze(proc.pid)  # SIGSTOP: its connections stay open, nothing answers, its lease runs out
+        frozen = time.monotonic()
+        try:
+            # A read is relayed again to the next leader once the frozen one's lease lapsed.
+            listed = await api.fleet.ListAgents(fpb.ListAgentsRequest(), timeout=60)
+            read_took = time.monotonic() - frozen
+            assert {a.host_id for a in listed.agents} >= {"db-1", "db-2"}
+            new_holder, new_term = await replicas.leader(other_than=holder)
+            assert new_term > term
+            # A write is not (it may have committed there): UNAVAILABLE, saying which leader and why.
+            # The new leader frozen in turn, the write goes through the one replica left.
+            last = next(n for n in replicas.procs if n not in (holder, new_holder))
+            frozen_too = replicas.procs[new_holder].proc
+            assert frozen_too is not None
+            freeze(frozen_too.pid)
+            frozen = time.monotonic()
+            async with connect(replicas.procs[last].address) as third:
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    request = fpb.CreateAddonRequest(app=APP, plan="premium-0", attachments=["CACHE_URL"])
+                    await third.fleet.CreateAddon(request, timeout=60)
+            write_took = time.monotonic() - frozen
+            err = rich_error(
+                caught.value.code(), caught.value.details() or "", caught.value.trailing_metadata()
+            )
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value
+            assert err.reason in (ErrorReason.LEADER_UNREACHABLE, ErrorReason.NO_LEADER), err
+            assert new_holder in str(err), err
+        finally:
+            for p in replicas.procs.values():
+                if p.proc is not None:
+                    resume(p.proc.pid)
+        print(f"\nrelayed to a frozen leader: read answered after {read_took:.1f}s, write refused after "
+              f"{write_took:.1f}s (lease {LEASE}s): {err}")  # fmt: skip
+        # Bounded by the lease (plus a renewal interval, the watch and the takeover), not the deadline.
+        assert read_took < LEASE + 3 and write_took < LEASE + 3, (read_took, write_took)
