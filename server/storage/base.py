@@ -10,6 +10,7 @@ from server.domain.campaigns import Campaign, CampaignStatus, Candidate, Member,
 from server.domain.credentials import AddonCredentials
 from server.domain.freezes import Freeze
 from server.domain.models import Addon, App, Event, HistoryEntry, Maintenance
+from server.domain.requests import StoredRequest
 from server.notify.models import OutboxItem, Webhook
 from server.replica.models import SCHEDULER_LEASE, LeaderInfo, SchedulerInfo
 
@@ -128,6 +129,13 @@ class Tx(Protocol):
     # A follower's durable position in the event stream (migration 14): `set_cursor` never moves it back.
     async def get_cursor(self, name: str) -> int | None: ...
     async def set_cursor(self, name: str, position: int) -> None: ...
+    # Writes retried under one request id (migration 15, server/domain/requests.py): the mark is written
+    # in the write's own transaction (`record_request`, an upsert that keeps a non-empty key), the answer
+    # right after.
+    async def record_request(self, id: str, method: str, key: str, at: datetime) -> None: ...
+    async def get_request(self, id: str) -> StoredRequest | None: ...
+    async def answer_request(self, id: str, response: bytes) -> None: ...
+    async def prune_requests(self, before: datetime) -> int: ...
 
 
 class Store(Protocol):

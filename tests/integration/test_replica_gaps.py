@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -37,8 +39,8 @@ from tests.faults.test_replicas import replicas as replicas  # the three-replica
 from tests.integration.test_failover import APP, Api, connect
 from tests.support.agentproc import AgentProcess
 from tests.support.eventually import eventually
-from tests.support.freeze import freeze, resume
-from tests.support.scheduler import SchedulerProcess
+from tests.support.freeze import freeze, resume, step_until
+from tests.support.scheduler import ROOT, SchedulerProcess
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -262,3 +264,61 @@ async def test_a_relayed_call_to_a_frozen_leader_ends_within_the_lease(
               f"{write_took:.1f}s (lease {LEASE}s): {err}")  # fmt: skip
         # Bounded by the lease (plus a renewal interval, the watch and the takeover), not the deadline.
         assert read_took < LEASE + 3 and write_took < LEASE + 3, (read_took, write_took)
+
+
+async def test_a_write_the_cli_resends_after_the_replica_died_past_its_commit_is_answered_once(
+    tmp_path: Path, replicas: Replicas
+) -> None:
+    holder, _ = await replicas.leader()
+    first, second = (n for n in replicas.procs if n != holder)  # CreateApp is served where it arrives
+    dying, taking = replicas.procs[first], replicas.procs[second]
+    assert dying.proc is not None
+    name = "resent-app"
+
+    def committed() -> bool:
+        return bool(replicas.poll.rows("SELECT 1 FROM apps WHERE name = $1", name))
+
+    # The first address commits the write and is SIGKILLed before it can answer; the CLI resends it.
+    freeze(dying.proc.pid)
+    cli = start_cli("--scheduler", f"{dying.address},{taking.address}", "apps:create", name,
+                    "--owner-email", "o@example.com", "--json")  # fmt: skip
+    try:
+        await asyncio.to_thread(step_until, dying.proc.pid, committed, 60)
+        dying.kill()
+        out, err = await asyncio.to_thread(cli.communicate, timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, err
+    assert json.loads(out)["name"] == name, out
+    # It was a resend (the second replica knew the request id), and the app exists once.
+    resent = re.search(
+        r"request \w+ \(CreateApp\) (committed unanswered: replaying|answered again)", taking.log_text()
+    )
+    assert resent is not None, taking.log_text()[-3000:]
+    print(f"\nthe CLI resent CreateApp to {second} after {first} died past its commit: {resent.group(1)}")
+    count = await asyncio.to_thread(
+        replicas.poll.rows, "SELECT COUNT(*) AS n FROM apps WHERE name = $1", name
+    )
+    assert count[0]["n"] == 1
+
+    # A retry of an answered write: the same answer, byte for byte, from any replica, and nothing redone.
+    metadata = (("kvmaint-request-id", "test-request-1"),)
+    request = fpb.CreateAppRequest(name="answered-app", owner_email="o@example.com")
+    async with connect(taking.address) as api, connect(replicas.procs[holder].address) as other:
+        answered = await api.fleet.CreateApp(request, metadata=metadata)
+        again = await other.fleet.CreateApp(request, metadata=metadata)
+        assert again.SerializeToString() == answered.SerializeToString()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:  # the same write under a new id is refused
+            await other.fleet.CreateApp(request, metadata=(("kvmaint-request-id", "test-request-2"),))
+        assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        with pytest.raises(grpc.aio.AioRpcError) as caught:  # an id reused for another call
+            await other.fleet.DeleteApp(fpb.DeleteAppRequest(name="answered-app"), metadata=metadata)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kvmaint.cli", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip

@@ -282,4 +282,16 @@ MIGRATIONS: list[str] = [
         position BIGINT NOT NULL
     )
     """,
+    # 15: writes retried under one request id (the CLI resends a write to the next replica after a
+    # transport failure): marked in the write's own transaction, answered again from `response`.
+    """
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        method TEXT NOT NULL,
+        result_key TEXT NOT NULL DEFAULT '',
+        response BYTEA,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX requests_created ON requests(created_at)
+    """,
 ]
