@@ -7,6 +7,7 @@ import `grpc` to handle errors and a failure to connect reads as a sentence nami
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +39,9 @@ DEFAULT_TIMEOUT = 60.0
 
 # Phrases gRPC core uses when the transport, not the server, failed. A server-sent UNAVAILABLE
 # (an agent down) carries its own sentence instead.
+# The metadata key of a call's request id: the same on every address a call is resent to.
+REQUEST_ID = "kvmaint-request-id"
+
 _TRANSPORT_PHRASES = (
     "failed to connect to all addresses",
     "errors resolving",
@@ -312,16 +316,22 @@ class Connection:
         return is_transport_failure(code, details) and len(self.addresses) > 1
 
     def call(self, method: Callable[..., Response], request: Any) -> Response:
-        """A unary call with the default deadline; on an unreachable address, the next one."""
+        """A unary call with the default deadline; on an unreachable address, the next one.
+
+        Every call carries a request id (`kvmaint-request-id`), the same on each address it is sent to:
+        a write the unreachable replica had committed before it died is answered by the next one as it
+        was answered there (the server records writes with their answers, server/rpc/requests.py),
+        not refused as ALREADY_EXISTS nor carried out twice."""
+        metadata = ((REQUEST_ID, uuid.uuid4().hex),)
         for _ in range(len(self.addresses) - 1):
             try:
-                return method(request, timeout=self.options.timeout)
+                return method(request, timeout=self.options.timeout, metadata=metadata)
             except grpc.RpcError as err:
                 if not self._unreachable(err):
                     raise self._error(err) from None
                 self.next_address()
         try:
-            return method(request, timeout=self.options.timeout)
+            return method(request, timeout=self.options.timeout, metadata=metadata)
         except grpc.RpcError as err:
             raise self._error(err) from None
 

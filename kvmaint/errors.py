@@ -75,6 +75,9 @@ class ErrorReason(StrEnum):
     # the leader's address when known); an agent refused a command of an older leader term.
     NOT_LEADER = "NOT_LEADER"
     STALE_TERM = "STALE_TERM"
+    # A retried write (its request id) was committed by a replica that stopped before answering, and is
+    # not one that may run again (server/rpc/requests.py).
+    REQUEST_UNANSWERED = "REQUEST_UNANSWERED"
     # Seen by clients only: the transport failed before any server answered.
     SCHEDULER_UNREACHABLE = "SCHEDULER_UNREACHABLE"
 

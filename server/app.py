@@ -52,6 +52,7 @@ from server.replica.work import LeaderWork
 from server.rpc.campaign_servicer import CampaignServicer
 from server.rpc.interceptors import ServiceInterceptor
 from server.rpc.metering import MeteringInterceptor
+from server.rpc.requests import RequestInterceptor
 from server.rpc.servicers import EventServicer, FleetServicer, MaintenanceServicer
 from server.sentinel.feed import SentinelFeed
 from server.sentinel.server import SentinelServer
@@ -252,7 +253,8 @@ async def _serve(
         interceptors=[
             MeteringInterceptor(ctx.obs.metrics),
             ServiceInterceptor(config.tokens),
-            ForwardInterceptor(forwarder),  # innermost: after the token check
+            ForwardInterceptor(forwarder),  # after the token check
+            RequestInterceptor(store, ctx.clock),  # innermost: a relayed write is recorded by the leader
         ],
         options=SERVER_OPTIONS,
     )
@@ -325,7 +327,7 @@ async def _serve(
         scheduler.metrics_server = MetricsServer(ctx.obs.metrics.registry, lambda: _refresh_metrics(ctx))
         await scheduler.metrics_server.start(config.metrics_listen)
     if config.http_listen:
-        scheduler.web = StatusSite(ctx, hub, config.tokens)
+        scheduler.web = StatusSite(ctx, hub, config.tokens, forwarder)
         await scheduler.web.start(config.http_listen)
     if replicas:
         assert isinstance(store, PostgresStore)

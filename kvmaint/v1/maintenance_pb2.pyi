@@ -193,12 +193,16 @@ class RunMaintenanceResponse(_message.Message):
     def __init__(self, maintenance: _Optional[_Union[_resources_pb2.Maintenance, _Mapping]] = ...) -> None: ...
 
 class WaitMaintenanceRequest(_message.Message):
-    __slots__ = ("app", "addon")
+    __slots__ = ("app", "addon", "maintenance_id", "attempts_before")
     APP_FIELD_NUMBER: _ClassVar[int]
     ADDON_FIELD_NUMBER: _ClassVar[int]
+    MAINTENANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_BEFORE_FIELD_NUMBER: _ClassVar[int]
     app: str
     addon: str
-    def __init__(self, app: _Optional[str] = ..., addon: _Optional[str] = ...) -> None: ...
+    maintenance_id: str
+    attempts_before: int
+    def __init__(self, app: _Optional[str] = ..., addon: _Optional[str] = ..., maintenance_id: _Optional[str] = ..., attempts_before: _Optional[int] = ...) -> None: ...
 
 class WaitMaintenanceResponse(_message.Message):
     __slots__ = ("maintenance", "standby_lag_bytes", "elapsed_seconds", "message")

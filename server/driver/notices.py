@@ -10,8 +10,20 @@ The agents PUBLISH them (kvmaint/notices.py has the JSON); this module decides:
 - `failing_over` and `failed_over` travel inside the failover command (`failover_notices`): only the
   agent doing the switch knows the moment before the pause and the moment after the promotion.
 
-Every notice is best effort: a host that is not connected gets none (no stale notice is queued), and a
-notice that fails is logged, never a reason to fail a maintenance.
+Every notice is best effort: a host the hub has never heard of gets none, one that is not connected gets
+it only if its agent (re)connects within the command timeout (after a takeover agents reconnect to the
+new leader a moment after it starts; no notice older than that is queued), and a notice that fails is
+logged, never a reason to fail a maintenance.
+
+Across leaders (replicas, and restarts): the position in the event stream up to which notices were sent
+is kept in the database (`cursors`, name `maintenance-notices`), written after the sends of each batch
+have ended, under the lease check of the runner's writes. A new leader resumes from it, so an event
+written in a takeover's window (the old leader's last steps, a window update through another replica
+while no replica led) still gets its notices. A batch resent after a leader died between sending and
+recording is sent under the same command ids (`notice/MID/SEQ.I`), which agents keep results by: the
+agent answers from its journal and publishes nothing twice. `starting` is keyed by the maintenance and
+its scheduled time (`notice/MID/starting/TIME`) the same way, so a new leader's first planner tick does
+not repeat the one the previous leader sent.
 """
 
 from __future__ import annotations
@@ -34,6 +46,11 @@ log = logging.getLogger(__name__)
 STARTING_LEAD_SECONDS = 60.0
 COMMAND_TIMEOUT = 10.0
 BATCH = 500
+# The durable position's row in `cursors`.
+CURSOR = "maintenance-notices"
+# Events without notices move the stored position only once this far behind (a write per batch of
+# config var changes would be wasted; re-reading them after a takeover sends nothing).
+LAG_BEFORE_STORING = 1000
 
 
 def from_event(event: Event) -> list[Notice]:
@@ -111,13 +128,20 @@ class MaintenanceNotices:
         self.lead = timedelta(seconds=lead_seconds)
         self.poll_seconds = poll_seconds
         self.position = 0
+        self.stored = 0  # the position as last written to the database
         # maintenance id -> the scheduled_for its `starting` notice was sent for.
         self._started: dict[str, datetime | None] = {}
         self._sending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """From the current end of the stream: notices are about what happens from now on."""
-        self.position = await self.store.last_sequence()
+        """From where the previous leader had sent up to (the database's cursor); on a database that has
+        none yet, from the current end of the stream: notices are about what happens from now on."""
+        async with self.store.read() as tx:
+            stored = await tx.get_cursor(CURSOR)
+        if stored is None:
+            stored = await self.store.last_sequence()
+            await self._store_position(stored)
+        self.position = self.stored = stored
 
     async def ahead(self, now: datetime, soon: list[Maintenance] | None = None) -> int:
         """Sends `starting` for each pending maintenance due within the lead time; returns how many.
@@ -135,19 +159,21 @@ class MaintenanceNotices:
                 sent += 1
         return sent
 
-    def send(self, host: str, port: int, notice: Notice, tag: str) -> None:
-        """Publishes in the background; the caller never waits for an agent."""
+    def send(self, host: str, port: int, notice: Notice, tag: str) -> asyncio.Task[None] | None:
+        """Publishes in the background; the caller never waits for an agent. Returns the sending task
+        (None: not sent)."""
         if not self.hub.acting():
-            return  # a replica that no longer leads sends nothing (its follower is being cancelled)
-        if not self.hub.is_connected(host):
-            log.info("notice %s of %s not sent: agent %s is not connected", notice.type, notice.addon, host)
-            return
+            return None  # a replica that no longer leads sends nothing (its follower is being cancelled)
+        if not self.hub.is_connected(host) and host not in self.hub.advertised:
+            log.info("notice %s of %s not sent: agent %s is not known", notice.type, notice.addon, host)
+            return None
         # Not under the maintenance's id: a notice is no step's work (nor in its trace), and agents keep
         # results by command id, so each notice has its own.
         command_id = f"notice/{notice.maintenance_id}/{tag}"
         task = asyncio.create_task(self._send(host, port, notice, command_id))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+        return task
 
     async def _send(self, host: str, port: int, notice: Notice, command_id: str) -> None:
         command = agent_pb2.PublishNoticeCommand(port=port, notice=to_proto(notice))
@@ -166,7 +192,7 @@ class MaintenanceNotices:
             addons = {e.addon: await tx.get_addon(e.addon) for e in batch if from_event(e)}
         if not batch:
             return False
-        self.position = batch[-1].sequence
+        sending: list[asyncio.Task[None]] = []
         for event in batch:
             addon = addons.get(event.addon)
             primary = addon.primary if addon is not None else None
@@ -174,8 +200,30 @@ class MaintenanceNotices:
                 if notice.type is NoticeType.COMPLETED or notice.type is NoticeType.FAILED:
                     self._started.pop(notice.maintenance_id, None)
                 if primary is not None:
-                    self.send(primary.host, primary.port, notice, f"{event.sequence}.{i}")
+                    task = self.send(primary.host, primary.port, notice, f"{event.sequence}.{i}")
+                    if task is not None:
+                        sending.append(task)
+        self.position = batch[-1].sequence
+        if sending or addons or self.position - self.stored >= LAG_BEFORE_STORING:
+            # Recorded once these notices were delivered or given up on (each send is bounded by the
+            # command timeout): a leader that dies before this leaves them to the next, which resends
+            # them under the same command ids.
+            await asyncio.gather(*sending, return_exceptions=True)
+            if self.hub.acting():
+                await self._store_position(self.position)
         return True
+
+    async def _store_position(self, position: int) -> None:
+        """Writes the durable position, only while the lease is still this replica's at its term (as the
+        runner's writes): a woken old leader moves nothing."""
+        fence = getattr(self.hub, "leadership", None)
+        async with self.store.transaction() as tx:
+            if fence is not None:
+                leader = await tx.get_leader()
+                if leader is None or leader.holder != fence.replica_id or leader.term != fence.term:
+                    return
+            await tx.set_cursor(CURSOR, position)
+        self.stored = max(self.stored, position)
 
     async def run(self) -> None:
         await follow(self.bus, self.step, lambda: self.position, self.poll_seconds, "maintenance notices")

@@ -47,6 +47,8 @@ from server.service.core import Context
 log = logging.getLogger(__name__)
 
 USER_AGENT = "kvmaint-webhooks/1"
+# How long the answers of writes sent with a request id are kept for retries.
+REQUESTS_KEPT = timedelta(days=1)
 
 
 @dataclass
@@ -185,6 +187,8 @@ class Sender:
             self._last_prune = self.ctx.clock.monotonic()
             async with self.ctx.store.transaction() as tx:
                 pruned = await tx.prune_outbox(self.ctx.clock.now() - self.config.keep_sent)
+                # Retried writes' records (server/rpc/requests.py): a client retries within seconds.
+                await tx.prune_requests(self.ctx.clock.now() - REQUESTS_KEPT)
             if pruned:
                 log.info("pruned %d delivered or dropped notifications", pruned)
         return done

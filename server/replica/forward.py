@@ -11,10 +11,19 @@ database here, and streams that follow events are woken by LISTEN/NOTIFY (server
 
 A relayed call that finds no leader, or cannot reach the one the lease names, is UNAVAILABLE with a
 sentence that says which (`NO_LEADER`, `LEADER_UNREACHABLE`), so a client may try again in a moment.
+
+A relayed call is waited on only while the leader it went to keeps its lease: a leader that stopped
+renewing (frozen, partitioned from the database, dead without a FIN) is noticed when its lease expires
+or another replica takes it, and the call ends then instead of at the caller's deadline. A read (`READS`)
+is relayed again to the next leader; a write answers `LEADER_UNREACHABLE` (it may have committed: the
+client's retry carries its request id, server/rpc/requests.py); a relayed `WaitMaintenance` re-attaches
+to the next leader (after a lapse or a broken stream) and goes on waiting for the same maintenance
+within the first wait's bounds, so it ends with the maintenance's real outcome.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -25,6 +34,7 @@ import grpc
 from kvmaint.channel import is_transport_failure, transport_reason
 from kvmaint.clock import Clock, iso
 from kvmaint.errors import ErrorReason, Unavailable
+from kvmaint.v1 import maintenance_pb2 as mpb
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,31 @@ FORWARDED: dict[str, str] = {
     _MAINT + "WaitMaintenance": "the standby's live lag and note are the leader's runner's, not stored",
     _CAMPAIGN + "CreateCampaign": "the target build is checked against the builds the agents report",
 }
+
+# Relayed RPCs that only read: when the leader a call went to lapses under it, it is relayed again to the
+# next leader (a write is not: it may have committed there).
+READS = frozenset(
+    {_FLEET + "ListAgents", _FLEET + "ListAddons", _FLEET + "GetFiling", _MAINT + "GetAddonInfo"}
+)
+
+
+def resume_wait(request: bytes, first: bytes | None) -> bytes:
+    """A relayed WaitMaintenance to send again to the next leader: bound to the maintenance and the
+    attempts the first answer named, so the resumed wait ends as the first would have."""
+    req = mpb.WaitMaintenanceRequest.FromString(request)
+    if first is not None and not req.maintenance_id:
+        m = mpb.WaitMaintenanceResponse.FromString(first).maintenance
+        req.maintenance_id, req.attempts_before = m.id, m.attempts
+    return req.SerializeToString()
+
+
+# Relayed streams that resume on the next leader, and how their request is resumed from the first answer.
+RESUMABLE: dict[str, Callable[[bytes, bytes | None], bytes]] = {_MAINT + "WaitMaintenance": resume_wait}
+
+
+class _Lapsed(Exception):
+    """The leader a relayed call went to stopped renewing its lease (or another replica took it)."""
+
 
 # Headers that belong to one HTTP/2 hop, never relayed.
 _HOP_HEADERS = frozenset({"user-agent", "content-type", "te", "grpc-accept-encoding", "grpc-encoding"})
@@ -145,6 +180,9 @@ class Forwarder:
         self.clock = clock
         self.credentials = credentials
         self.replica = replica
+        # How often a relayed call in flight checks that its leader still holds the lease (the lease
+        # row is read at most once a renewal interval: Leadership.leader()).
+        self.watch_seconds = 0.2
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def channel(self, address: str) -> grpc.aio.Channel:
@@ -166,7 +204,11 @@ class Forwarder:
 
     async def target(self, context: grpc.aio.ServicerContext) -> LeaderInfo:
         """The leader to relay to, or Unavailable saying why there is none."""
-        if any(k == FORWARDED_BY for k, _ in context.invocation_metadata() or ()):
+        forwarded = any(k == FORWARDED_BY for k, _ in context.invocation_metadata() or ())
+        return await self.target_for(forwarded, context.time_remaining())
+
+    async def target_for(self, forwarded: bool, remaining: float | None) -> LeaderInfo:
+        if forwarded:
             raise Unavailable(
                 "no leader: another replica relayed this call here as to the leader, but this replica "
                 "no longer leads (the leadership is moving); try again in a few seconds.",
@@ -174,7 +216,6 @@ class Forwarder:
             )
         # A takeover (or this replica's own renewal after a stall) takes about a lease time: the call
         # waits that long for a leader, within its own deadline, rather than failing in the gap.
-        remaining = context.time_remaining()
         settle = self.settle_seconds if remaining is None else min(self.settle_seconds, remaining - 0.5)
         deadline = self.clock.monotonic() + max(0.0, settle)
         while True:
@@ -186,6 +227,27 @@ class Forwarder:
             if self.clock.monotonic() >= deadline:
                 raise problem
             await self.clock.sleep(SETTLE_POLL_SECONDS)
+
+    async def lapse(self, info: LeaderInfo) -> None:
+        """Returns once the leader `info` names has stopped holding its lease: it expired unrenewed, or
+        another replica holds it now (never while that leader keeps renewing)."""
+        while True:
+            await self.clock.sleep(self.watch_seconds)
+            latest = await self.leadership.leader()
+            if (
+                latest is None
+                or latest.expires_at <= self.clock.now()
+                or (latest.holder, latest.term) != (info.holder, info.term)
+            ):
+                return
+
+    def lapsed(self, info: LeaderInfo) -> Unavailable:
+        return Unavailable(
+            f"the leader {info.holder} (term {info.term}) at {info.address} stopped answering and did not "
+            f"renew its lease (it ran until {iso(info.expires_at)}), so this call was not waited on any "
+            "longer; another replica takes over within a lease time. Try again in a few seconds.",
+            reason=ErrorReason.LEADER_UNREACHABLE,
+        )
 
     def _problem(self, info: LeaderInfo | None) -> Unavailable | None:
         now = self.clock.now()
@@ -215,34 +277,127 @@ class Forwarder:
         # The leader's own answer (its token check, validation, FailedPrecondition...): as it gave it.
         await context.abort(err.code(), err.details() or "", _relayed_trailers(err))
 
+    async def _unary_once(
+        self, info: LeaderInfo, method: str, request: bytes, md: Any, timeout: float | None
+    ) -> bytes:
+        """One relay to `info`'s leader, given up (`_Lapsed`) once that leader lost its lease."""
+        call = self.channel(info.address).unary_unary(method)(request, metadata=md, timeout=timeout)
+
+        async def answer() -> bytes:
+            got: bytes = await call
+            return got
+
+        answering = asyncio.ensure_future(answer())
+        watching = asyncio.ensure_future(self.lapse(info))
+        try:
+            await asyncio.wait({answering, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if answering.done():
+                return answering.result()  # or the leader's AioRpcError
+            raise _Lapsed()
+        finally:
+            watching.cancel()
+            if not answering.done():
+                call.cancel()
+                answering.cancel()
+            await asyncio.gather(answering, watching, return_exceptions=True)
+
+    async def call(
+        self, method: str, request: bytes, metadata: Any, timeout: float | None, forwarded: bool = False
+    ) -> bytes:
+        """Relays one unary call to the leader and returns its answer's bytes. Raises Unavailable when
+        there is no leader to relay to or it cannot be reached (or lapsed under a write), and the
+        leader's own error (grpc.aio.AioRpcError) as it gave it."""
+        md = relayed_metadata(metadata, self.replica)
+        until = None if timeout is None else self.clock.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if until is None else max(0.0, until - self.clock.monotonic())
+
+        while True:
+            info = await self.target_for(forwarded, left())
+            try:
+                return await self._unary_once(info, method, request, md, left())
+            except grpc.aio.AioRpcError as err:
+                if is_transport_failure(err.code(), err.details() or ""):
+                    raise self.unreachable(info, err) from None
+                raise
+            except _Lapsed:
+                if method not in READS:
+                    raise self.lapsed(info) from None
+                log.info("leader %s (term %d) lapsed under %s: relay again", info.holder, info.term, method)
+
     def unary(self, method: str) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
         async def relay(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            info = await self.target(context)
-            call = self.channel(info.address).unary_unary(method)
-            md = relayed_metadata(context.invocation_metadata(), self.replica)
+            forwarded = any(k == FORWARDED_BY for k, _ in context.invocation_metadata() or ())
             try:
-                response: bytes = await call(request, metadata=md, timeout=context.time_remaining())
+                return await self.call(
+                    method, request, context.invocation_metadata(), context.time_remaining(), forwarded
+                )
             except grpc.aio.AioRpcError as err:
-                await self.relay_error(info, err, context)
-                raise  # not reached: relay_error raises or aborts
-            return response
+                # The leader's own answer (its token check, validation, FailedPrecondition...): as it gave it.
+                await context.abort(err.code(), err.details() or "", _relayed_trailers(err))
+                raise  # not reached: abort raises
 
         return relay
 
+    async def _stream_once(
+        self, info: LeaderInfo, method: str, request: bytes, md: Any, timeout: float | None
+    ) -> AsyncIterator[bytes]:
+        call = self.channel(info.address).unary_stream(method)(request, metadata=md, timeout=timeout)
+        watching = asyncio.ensure_future(self.lapse(info))
+        try:
+            while True:
+                reading = asyncio.ensure_future(call.read())
+                await asyncio.wait({reading, watching}, return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():
+                    reading.cancel()
+                    await asyncio.gather(reading, return_exceptions=True)
+                    raise _Lapsed()
+                item = reading.result()  # or the leader's AioRpcError
+                if item is grpc.aio.EOF:
+                    return
+                yield item
+        finally:
+            watching.cancel()
+            call.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+
     def stream(self, method: str) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
+        resume = RESUMABLE.get(method)
+
         async def relay(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
-            info = await self.target(context)
             md = relayed_metadata(context.invocation_metadata(), self.replica)
-            call = self.channel(info.address).unary_stream(method)(
-                request, metadata=md, timeout=context.time_remaining()
-            )
-            try:
-                async for item in call:
-                    yield item
-            except grpc.aio.AioRpcError as err:
-                await self.relay_error(info, err, context)
-            finally:
-                call.cancel()
+            first: bytes | None = None
+            failed: LeaderInfo | None = None  # the leader the last attempt lost
+            lost: Unavailable | None = None  # and how
+            give_up = 0.0
+            while True:
+                info = await self.target(context)
+                if failed is not None and (info.holder, info.term) == (failed.holder, failed.term):
+                    # The lost leader's lease still runs: wait for it to lapse and another to take over.
+                    if self.clock.monotonic() >= give_up:
+                        raise lost or self.lapsed(failed)
+                    await self.clock.sleep(SETTLE_POLL_SECONDS)
+                    continue
+                try:
+                    async for item in self._stream_once(info, method, request, md, context.time_remaining()):
+                        if first is None:
+                            first = item
+                        yield item
+                    return
+                except grpc.aio.AioRpcError as err:
+                    if resume is None or not is_transport_failure(err.code(), err.details() or ""):
+                        await self.relay_error(info, err, context)
+                        return
+                    lost = self.unreachable(info, err)
+                except _Lapsed:
+                    if resume is None:
+                        raise self.lapsed(info) from None
+                    lost = self.lapsed(info)
+                # Re-attach on the next leader, for the same maintenance and bounds.
+                log.info("relayed %s lost the leader %s (term %d): resuming", method, info.holder, info.term)
+                request = resume(request, first)
+                failed, give_up = info, self.clock.monotonic() + 2 * self.settle_seconds
 
         return relay
 

@@ -375,6 +375,16 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
                 resource=addon_resource(addon),
             )
         attempts = m.attempts
+        if request.maintenance_id:
+            # A resumed wait (server/replica/forward.py): the same maintenance, the first wait's bounds.
+            resumed = await self.service.get(request.maintenance_id)
+            if resumed is None or resumed.addon != addon.name:
+                raise FailedPrecondition(
+                    f"Maintenance {request.maintenance_id} is not one of {addon.name}'s.",
+                    reason=ErrorReason.MAINTENANCE_NOT_REQUIRED,
+                    resource=addon_resource(addon),
+                )
+            m, attempts = resumed, request.attempts_before
         while True:
             seen = ctx.bus.last_sequence
             current = await self.service.get(m.id)

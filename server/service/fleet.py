@@ -9,7 +9,7 @@ from typing import Protocol
 from kvmaint.clock import iso
 from kvmaint.errors import AlreadyExists, ErrorReason, FailedPrecondition, InvalidArgument, Resource
 from kvmaint.redact import redact_url
-from server.domain import builds, credentials, lifecycle, names
+from server.domain import builds, credentials, lifecycle, names, requests
 from server.domain.builds import HostBuild, Running
 from server.domain.credentials import AddonCredentials
 from server.domain.freezes import Freeze
@@ -120,7 +120,10 @@ class FleetService:
         names.check_email(owner_email)
         app = App(name, owner_email, False, self.ctx.clock.now())
         async with self.ctx.write() as w:
-            if await w.tx.get_app(name):
+            existing = await w.tx.get_app(name)
+            if existing is not None and requests.replaying() and existing.owner_email == owner_email:
+                return existing  # this request's own committed attempt made it (domain/requests.py)
+            if existing is not None:
                 raise AlreadyExists(
                     f"The app name {name} is already taken.",
                     reason=ErrorReason.APP_ALREADY_EXISTS,
@@ -146,6 +149,8 @@ class FleetService:
     async def delete_app(self, name: str) -> None:
         hosts: set[str] = set()
         async with self.ctx.write() as w:
+            if requests.replaying() and await w.tx.get_app(name) is None:
+                return  # this request's own committed attempt destroyed it (domain/requests.py)
             await get_app(w.tx, name)
             for addon in await w.tx.list_addons(name, "", 100000):
                 hosts |= {s.host for s in addon.servers}
@@ -194,6 +199,13 @@ class FleetService:
         primary: ServerRef | None,
         standby: ServerRef | None,
     ) -> Addon:
+        replay = requests.replaying()
+        if replay is not None and replay.replay_key:
+            # This request's own committed attempt created it: that add-on, not a second one.
+            async with self.ctx.store.read() as tx:
+                made = await tx.get_addon(replay.replay_key)
+            if made is not None and made.app == app_name:
+                return made
         plan = parse_plan(plan_text)
         if name:
             names.check_addon_name(name)
@@ -287,6 +299,7 @@ class FleetService:
                     resource=Resource("Addon", name),
                 )
             await w.tx.insert_addon(addon)
+            requests.note(name)  # a retry of this request answers with this add-on
             if creds is not None:
                 await w.tx.set_credentials(name, creds)
             await w.emit(

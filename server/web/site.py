@@ -3,6 +3,13 @@
 With tokens configured, a browser logs in once with a form: the token is kept in an HttpOnly,
 SameSite=Strict cookie and checked on every request like a gRPC call's bearer token (scripts may send
 `Authorization: Bearer` instead). An app token sees only its own app; the agents page is for operators.
+
+What agents report (which are connected, each server's role, build and state) lives in the leader's hub
+only (agents hold their streams with the leader). On a replica that does not lead, the agents page and
+an add-on's servers are relayed to the leader as the gRPC API relays them (server/replica/forward.py):
+`ListAgents` (operators), or `GetAddonInfo` for an app token (its add-on's servers' builds and the
+add-on's status, as an app token may read them), with the page's own token, so the leader checks it
+again. Without a leader to ask, the page says so instead of showing an empty panel.
 """
 
 from __future__ import annotations
@@ -13,15 +20,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
+import grpc
 from aiohttp import web
 
 from kvmaint.errors import KvmaintError
 from kvmaint.obs.metrics_http import Listener
 from kvmaint.v1 import agent_pb2
+from kvmaint.v1 import fleet_pb2 as fpb
+from kvmaint.v1 import maintenance_pb2 as mpb
 from server.agents.hub import AgentHub
 from server.auth import Principal, TokenTable
-from server.domain.models import Maintenance, Role
+from server.domain.models import Addon, Maintenance, Role
+from server.replica.forward import Forwarder
 from server.service.core import Context
 from server.web import calendar, pages
 
@@ -33,6 +45,10 @@ MAX_ROWS = 200
 PAGE = 500
 # How often the running page is refreshed when no event arrives (elapsed time, standby lag).
 LIVE_SECONDS = 1.0
+# How long a page waits for the leader's answer on a replica that does not lead.
+RELAY_SECONDS = 10.0
+_FLEET = "/kvmaint.v1.FleetService/"
+_MAINT = "/kvmaint.v1.MaintenanceService/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = "kvmaint.principal"  # a plain key: web.RequestKey needs aiohttp 3.12, the floor is 3.9
@@ -47,11 +63,39 @@ def _who(p: Principal, tokens: TokenTable) -> str:
 class StatusSite(Listener):
     what = "status page"
 
-    def __init__(self, ctx: Context, hub: AgentHub, tokens: TokenTable) -> None:
+    def __init__(
+        self, ctx: Context, hub: AgentHub, tokens: TokenTable, forwarder: Forwarder | None = None
+    ) -> None:
         super().__init__()
         self.ctx = ctx
         self.hub = hub
         self.tokens = tokens
+        self.forwarder = forwarder  # None: alone (SQLite), always the leader
+
+    # --- what the leader's agents report -------------------------------------------------------
+    def _relaying(self) -> Forwarder | None:
+        """The forwarder when this replica does not lead (the agents' reports are the leader's)."""
+        f = self.forwarder
+        return f if f is not None and not f.leadership.is_leader else None
+
+    @staticmethod
+    def _token_metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
+        header = request.headers.get("Authorization")
+        if header is None and COOKIE in request.cookies:
+            header = f"Bearer {request.cookies[COOKIE]}"
+        return (("authorization", header),) if header else ()
+
+    async def _ask_leader(self, request: web.Request, method: str, message: Any) -> bytes:
+        f = self._relaying()
+        assert f is not None
+        return await f.call(method, message.SerializeToString(), self._token_metadata(request), RELAY_SECONDS)
+
+    def _unanswered(self, title: str, err: Exception, who: str) -> web.Response:
+        text = err.details() if isinstance(err, grpc.aio.AioRpcError) else str(err)
+        return self._html(
+            pages.message(title, f"This replica does not lead and the leader did not answer: {text}", who),
+            503,
+        )
 
     # --- auth ---------------------------------------------------------------------------------
     def _principal(self, request: web.Request) -> Principal | None:
@@ -205,17 +249,10 @@ class StatusSite(Listener):
                 )
             history = await tx.latest_maintenances(name, 20)
             active = await tx.active_maintenance(name)
-        servers = []
-        for s in addon.servers:
-            status = self.hub.server_status(s.host, s.port)
-            build = _build_of(status) if status is not None else ""
-            state = "unknown (agent not connected)"
-            if status is not None:
-                state = "up" if status.reachable else f"down: {status.error}"
-            role = {Role.PRIMARY: "primary", Role.STANDBY: "standby", Role.HIDDEN_STANDBY: "hidden standby"}[
-                s.role
-            ]
-            servers.append((f"{self.hub.endpoint_host(s.host)}:{s.port} ({s.host})", role, build, state))
+        try:
+            servers = await self._servers(request, p, addon)
+        except (KvmaintError, grpc.aio.AioRpcError) as err:
+            return self._unanswered(addon.name, err, who)
         ended = [m for m in history if m.status.ended]
         return self._html(pages.addon_page(addon, servers, ended, _active(active), who))
 
@@ -224,6 +261,12 @@ class StatusSite(Listener):
         who = _who(p, self.tokens)
         if not p.is_operator:
             return self._html(pages.message("Agents", "Only an operator token may see the agents.", who), 403)
+        if self._relaying() is not None:
+            try:
+                got = await self._ask_leader(request, _FLEET + "ListAgents", fpb.ListAgentsRequest())
+            except (KvmaintError, grpc.aio.AioRpcError) as err:
+                return self._unanswered("Agents", err, who)
+            return self._html(pages.agents(_relayed_agent_rows(fpb.ListAgentsResponse.FromString(got)), who))
         rows = [
             (
                 host,
@@ -235,6 +278,56 @@ class StatusSite(Listener):
             for host, address, version, connected, servers in self.hub.describe()
         ]
         return self._html(pages.agents(rows, who))
+
+    async def _servers(
+        self, request: web.Request, p: Principal, addon: Addon
+    ) -> list[tuple[str, str, str, str]]:
+        """(endpoint, role, build, state) of each of the add-on's servers, as the leader's agents report."""
+        if self._relaying() is None:
+            statuses = {(s.host, s.port): self.hub.server_status(s.host, s.port) for s in addon.servers}
+            rows = []
+            for s in addon.servers:
+                status = statuses[(s.host, s.port)]
+                build = _build_of(status) if status is not None else ""
+                state = "unknown (agent not connected)"
+                if status is not None:
+                    state = "up" if status.reachable else f"down: {status.error}"
+                rows.append(
+                    (f"{self.hub.endpoint_host(s.host)}:{s.port} ({s.host})", _role(s.role), build, state)
+                )
+            return rows
+        if p.is_operator:
+            got = fpb.ListAgentsResponse.FromString(
+                await self._ask_leader(request, _FLEET + "ListAgents", fpb.ListAgentsRequest())
+            )
+            agents = {a.host_id: a for a in got.agents}
+            rows = []
+            for s in addon.servers:
+                agent = agents.get(s.host)
+                server = next((x for x in agent.servers if x.port == s.port), None) if agent else None
+                build = _relayed_build(server.build, server.version) if server is not None else ""
+                state = "unknown (agent not connected)"
+                if agent is not None and agent.connected and server is not None:
+                    state = "up" if server.reachable else "down"
+                host = agent.advertise_host if agent is not None else self.hub.endpoint_host(s.host)
+                rows.append((f"{host}:{s.port} ({s.host})", _role(s.role), build, state))
+            return rows
+        # An app token may not list agents: its add-on's servers as GetAddonInfo gives them.
+        info = mpb.GetAddonInfoResponse.FromString(
+            await self._ask_leader(
+                request, _MAINT + "GetAddonInfo", mpb.GetAddonInfoRequest(app=addon.app, addon=addon.name)
+            )
+        )
+        endpoints = {(x.address.host, x.address.port): x for x in info.addon.servers}
+        rows = []
+        for s in addon.servers:
+            x = endpoints.get((s.host, s.port))
+            endpoint = (
+                x.endpoint if x is not None and x.endpoint else f"{self.hub.endpoint_host(s.host)}:{s.port}"
+            )
+            build = _relayed_build(x.build, x.version) if x is not None else ""
+            rows.append((f"{endpoint} ({s.host})", _role(s.role), build, f"add-on {info.status}"))
+        return rows
 
     # --- lifecycle ----------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -258,6 +351,33 @@ def _build_of(s: agent_pb2.RedisServerStatus) -> str:
     """The agent's build name and the version INFO reports, e.g. "valkey-8.1.8 (8.1.8)"."""
     version = s.version or s.redis_version
     return f"{s.build} ({version})" if s.build else version
+
+
+def _role(role: Role) -> str:
+    return {Role.PRIMARY: "primary", Role.STANDBY: "standby", Role.HIDDEN_STANDBY: "hidden standby"}[role]
+
+
+def _relayed_build(build: str, version: str) -> str:
+    return f"{build} ({version})" if build else version
+
+
+def _relayed_agent_rows(
+    resp: fpb.ListAgentsResponse,
+) -> list[tuple[str, str, str, bool, list[tuple[int, str, str, bool]]]]:
+    """The agents page's rows from the leader's ListAgents, as `hub.describe()` gives them there."""
+    return [
+        (
+            a.host_id,
+            a.advertise_host,
+            a.agent_version,
+            a.connected,
+            [
+                (s.port, _ROLES.get(s.role, s.role), _relayed_build(s.build, s.version), s.reachable)
+                for s in a.servers
+            ],
+        )
+        for a in resp.agents
+    ]
 
 
 def _active(m: Maintenance | None) -> Maintenance | None:

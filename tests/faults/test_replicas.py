@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,12 +99,20 @@ class Replicas:
 
 @pytest.fixture
 def replicas(tmp_path: Path) -> Iterator[Replicas]:
+    with started_replicas(tmp_path) as reps:
+        yield reps
+
+
+@contextmanager
+def started_replicas(tmp_path: Path, extra: tuple[str, ...] = ()) -> Iterator[Replicas]:
+    """Three replicas r0, r1, r2 on a database of their own (`extra`: more scheduler flags)."""
     with temporary_database() as url:
         procs = {}
         for i in range(3):
             work = tmp_path / f"r{i}"
             work.mkdir()
-            procs[f"r{i}"] = SchedulerProcess(db=url, workdir=work, extra_args=[*ARGS, "--replica-id", f"r{i}"])
+            args = [*ARGS, *extra, "--replica-id", f"r{i}"]
+            procs[f"r{i}"] = SchedulerProcess(db=url, workdir=work, extra_args=args)
         poll = PgPoll(url)
         try:
             for p in procs.values():

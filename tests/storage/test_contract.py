@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kvmaint.errors import FailedPrecondition
+from server.domain import requests
 from server.domain.credentials import AddonCredentials
 from server.domain.driverstate import DriverState
 from server.domain.freezes import Freeze
@@ -632,13 +633,117 @@ def undo_migration_12(db: Path | str) -> None:
 
 
 def undo_migration_13(db: Path | str) -> None:
-    """Takes a database back to schema 12: migration 13 (the filing of fleet-wide requests) undone."""
+    """Takes a database back to schema 12: migration 13 (the filing of fleet-wide requests) undone
+    (and migration 14 first)."""
+    undo_migration_14(db)
     for sql in (
         "DROP INDEX maintenances_filing",
         "ALTER TABLE maintenances DROP COLUMN filing",
         "DELETE FROM schema_migrations WHERE version >= 13",
     ):
         db_rows(db, sql)
+
+
+def undo_migration_14(db: Path | str) -> None:
+    """Takes a database back to schema 13: no followers' cursors (and migration 15 undone first)."""
+    undo_migration_15(db)
+    for sql in ("DROP TABLE cursors", "DELETE FROM schema_migrations WHERE version >= 14"):
+        db_rows(db, sql)
+
+
+def undo_migration_15(db: Path | str) -> None:
+    """Takes a database back to schema 14: no records of retried writes."""
+    for sql in ("DROP TABLE requests", "DELETE FROM schema_migrations WHERE version >= 15"):
+        db_rows(db, sql)
+
+
+async def test_a_retried_write_is_recorded_with_its_answer(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.get_request("r1") is None
+        await tx.record_request("r1", "/m/CreateAddon", "", T0)
+        await tx.record_request("r1", "/m/CreateAddon", "redis-a", T0)  # the write that created it
+        await tx.record_request("r1", "/m/CreateAddon", "", T0)  # a later commit keeps the key
+        await tx.record_request("r0", "/m/CreateApp", "", T0 - timedelta(days=2))
+    async with store.read() as tx:
+        got = await tx.get_request("r1")
+    assert got is not None and (got.method, got.key, got.response, got.created_at) == (
+        "/m/CreateAddon", "redis-a", None, T0,
+    )  # fmt: skip
+    async with store.transaction() as tx:
+        await tx.answer_request("r1", b"\x00answer\xff")
+    async with store.read() as tx:
+        answered = await tx.get_request("r1")
+        assert answered is not None and answered.response == b"\x00answer\xff"
+    async with store.transaction() as tx:
+        assert await tx.prune_requests(T0 - timedelta(days=1)) == 1
+        assert await tx.get_request("r0") is None and await tx.get_request("r1") is not None
+
+
+async def test_a_retried_writes_mark_commits_with_the_write_and_only_then(store: AnyStore) -> None:
+    mark = requests.Mark("r2", "/m/CreateApp", T0)
+    token = requests.current.set(mark)
+    try:
+        with pytest.raises(RuntimeError):
+            async with store.transaction() as tx:
+                await tx.insert_app(app("rolled-back"))
+                raise RuntimeError("the write fails")
+        assert not mark.recorded
+        async with store.read() as tx:
+            assert await tx.get_request("r2") is None
+        async with store.transaction() as tx:
+            await tx.insert_app(app("made"))
+        assert mark.recorded
+        mark.open = False  # the handler returned: what runs on under its context records nothing
+        async with store.transaction() as tx:
+            await tx.insert_app(app("later"))
+    finally:
+        requests.current.reset(token)
+    async with store.read() as tx:
+        got = await tx.get_request("r2")
+        assert got is not None and got.method == "/m/CreateApp" and got.response is None
+
+
+async def test_migration_15_adds_requests_to_an_existing_database(store: AnyStore) -> None:
+    db = location(store)
+    await store.close()
+    undo_migration_15(db)
+    again = store_for(db)
+    await again.open()
+    try:
+        assert await again.schema_version() == len(sqlite.MIGRATIONS)
+        async with again.transaction() as tx:
+            assert await tx.get_request("r1") is None
+    finally:
+        await again.close()
+
+
+async def test_a_cursor_is_kept_and_never_moves_back(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.get_cursor("notices") is None
+        await tx.set_cursor("notices", 7)
+        await tx.set_cursor("other", 2)
+    async with store.read() as tx:
+        assert await tx.get_cursor("notices") == 7
+    async with store.transaction() as tx:
+        await tx.set_cursor("notices", 5)  # a late writer (an old leader) cannot move it back
+        assert await tx.get_cursor("notices") == 7
+        await tx.set_cursor("notices", 9)
+    async with store.read() as tx:
+        assert (await tx.get_cursor("notices"), await tx.get_cursor("other")) == (9, 2)
+
+
+async def test_migration_14_adds_cursors_to_an_existing_database(store: AnyStore) -> None:
+    db = location(store)
+    await store.close()
+    undo_migration_14(db)
+    again = store_for(db)
+    await again.open()
+    try:
+        assert await again.schema_version() == len(sqlite.MIGRATIONS)
+        async with again.transaction() as tx:
+            assert await tx.get_cursor("notices") is None
+    finally:
+        await again.close()
 
 
 def undo_migration_11(db: Path | str) -> None:

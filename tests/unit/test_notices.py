@@ -62,6 +62,7 @@ class Hub:
     """Records what would go to the agents."""
 
     calls: list[tuple[str, str, agent_pb2.PublishNoticeCommand]] = field(default_factory=list)
+    advertised: dict[str, str] = field(default_factory=dict)
 
     def acting(self) -> bool:
         return True
@@ -112,4 +113,44 @@ async def test_starting_goes_out_once_a_minute_ahead(tmp_path: Path) -> None:
         assert await notices.ahead(clock.now()) == 1
     finally:
         await notices.close()
+        await store.close()
+
+
+async def test_the_next_follower_resumes_from_the_stored_position(tmp_path: Path) -> None:
+    """A takeover in one process: the first follower sent up to a point and stopped; an event written
+    after that (in the takeover's window) is sent by the next follower, and what was sent is not."""
+    store = SqliteStore(tmp_path / "state.db")
+    await store.open()
+    ctx = Context(store, FakeClock(NOW), EventBus(), random.Random(1))
+    fleet, maint = FleetService(ctx), MaintenanceService(ctx)
+    await fleet.create_app("example-app", "o@example.com")
+    await fleet.create_addon(
+        "example-app", "premium-0", "redis-a", ["REDIS_URL"],
+        ServerRef("db-1", 7001, Role.PRIMARY), ServerRef("db-2", 7002, Role.STANDBY),
+    )  # fmt: skip
+    hub = Hub()
+    first = MaintenanceNotices(store, ctx.bus, hub)  # type: ignore[arg-type]
+    second = MaintenanceNotices(store, ctx.bus, hub)  # type: ignore[arg-type]
+    try:
+        await first.start()  # a database without a position: from its end
+        await fleet.require_maintenance(
+            addons=["redis-a"], plan=None, all_addons=False, reason=Reason.SECURITY_PATCH,
+            method=Method.FAILOVER, required_by=NOW + timedelta(days=20),
+        )  # fmt: skip
+        while await first.step():
+            pass
+        await eventually(lambda: hub.calls, message="the first follower's notice")
+        assert [c.notice.type for _, _, c in hub.calls] == ["scheduled"]
+        await maint.update_window("example-app", "redis-a", "Sunday", "03:00")  # nobody follows now
+        await second.start()
+        while await second.step():
+            pass
+        await eventually(lambda: len(hub.calls) >= 2, timeout=3, message="the takeover window's notice")
+        sent = [(cid, c.notice.type) for _, cid, c in hub.calls]
+        assert [t for _, t in sent] == ["scheduled", "scheduled"], sent
+        assert len({cid for cid, _ in sent}) == 2
+        assert "previously_scheduled_for" in hub.calls[1][2].notice.fields
+    finally:
+        await first.close()
+        await second.close()
         await store.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
+from kvmaint.clock import utc
 from server.domain.models import (
     Event,
     EventType,
 )
+from server.domain.requests import StoredRequest
 from server.storage.postgres.base import TxBase
 from server.storage.postgres.rows import _ts
 
@@ -55,3 +58,41 @@ class EventsTx(TxBase):
             )
             for r in await self._all(sql, *params)
         ]
+
+    # cursors: a follower's durable position in the event stream (migration 14)
+    async def get_cursor(self, name: str) -> int | None:
+        row = await self._one("SELECT position FROM cursors WHERE name = $1", name)
+        return None if row is None else int(row["position"])
+
+    async def set_cursor(self, name: str, position: int) -> None:
+        await self._exec(
+            "INSERT INTO cursors (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET "
+            "position = GREATEST(cursors.position, excluded.position)",
+            name,
+            position,
+        )
+
+    # requests: writes retried under one request id (migration 15)
+    async def record_request(self, id: str, method: str, key: str, at: datetime) -> None:
+        await self._exec(
+            "INSERT INTO requests (id, method, result_key, created_at) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (id) DO UPDATE SET result_key = CASE WHEN excluded.result_key != '' "
+            "THEN excluded.result_key ELSE requests.result_key END",
+            id,
+            method,
+            key,
+            _ts(at),
+        )
+
+    async def get_request(self, id: str) -> StoredRequest | None:
+        r = await self._one("SELECT * FROM requests WHERE id = $1", id)
+        if r is None:
+            return None
+        response = bytes(r["response"]) if r["response"] is not None else None
+        return StoredRequest(r["id"], r["method"], r["result_key"], response, utc(r["created_at"]))
+
+    async def answer_request(self, id: str, response: bytes) -> None:
+        await self._exec("UPDATE requests SET response = $2 WHERE id = $1", id, response)
+
+    async def prune_requests(self, before: datetime) -> int:
+        return await self._exec("DELETE FROM requests WHERE created_at < $1", _ts(before))

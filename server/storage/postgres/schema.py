@@ -274,4 +274,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE maintenances ADD COLUMN filing TEXT NOT NULL DEFAULT '';
     CREATE INDEX maintenances_filing ON maintenances(filing, id) WHERE filing != ''
     """,
+    # 14: durable positions in the event stream of the leader's followers (the maintenance notices), so
+    # a new leader resumes where the last one had sent up to instead of at the end of the stream.
+    """
+    CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        position BIGINT NOT NULL
+    )
+    """,
+    # 15: writes retried under one request id (the CLI resends a write to the next replica after a
+    # transport failure): marked in the write's own transaction, answered again from `response`.
+    """
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        method TEXT NOT NULL,
+        result_key TEXT NOT NULL DEFAULT '',
+        response BYTEA,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX requests_created ON requests(created_at)
+    """,
 ]

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from kvmaint.errors import FailedPrecondition
+from server.domain import requests
 from server.storage.pgnotify import EVENTS_CHANNEL
 from server.storage.postgres.bulk import PostgresBulk
 from server.storage.postgres.campaigns import CampaignsTx
@@ -172,11 +173,16 @@ class PostgresStore:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
             ptx = PostgresTx(conn)
             yield ptx
+            mark = requests.recording()
+            if mark is not None:  # a retried write's mark commits with the write (domain/requests.py)
+                await ptx.record_request(mark.id, mark.method, mark.key, mark.at)
             if ptx.last_event:
                 # Queued with the transaction, delivered to every listener once it commits
                 # (server/storage/pgnotify.py): other replicas' buses learn of these events at once.
                 await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, str(ptx.last_event))
             await _settle(tx.commit())
+            if mark is not None:
+                mark.recorded = True
         except BaseException:
             if conn.is_in_transaction():
                 with contextlib.suppress(Exception):  # the pool's reset rolls back or closes it instead

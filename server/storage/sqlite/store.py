@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kvmaint.errors import FailedPrecondition
+from server.domain import requests
 from server.storage.sqlite.base import Inline
 from server.storage.sqlite.bulk import SqliteBulk
 from server.storage.sqlite.campaigns import CampaignsTx
@@ -202,8 +203,14 @@ class SqliteStore:
             try:
                 if not _begin_now(db):
                     await _settle(asyncio.get_running_loop().run_in_executor(self._fsync, _begin_waiting, db))
-                yield SqliteTx(Inline(db))
+                tx = SqliteTx(Inline(db))
+                yield tx
+                mark = requests.recording()
+                if mark is not None:  # a retried write's mark commits with the write (domain/requests.py)
+                    await tx.record_request(mark.id, mark.method, mark.key, mark.at)
                 await _settle(asyncio.get_running_loop().run_in_executor(self._fsync, db.execute, "COMMIT"))
+                if mark is not None:
+                    mark.recorded = True
             finally:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
