@@ -114,6 +114,8 @@ class StreamClient:
         self.connected = asyncio.Event()
         self.sessions = 0
         self.attempts = 0
+        # True while waiting to reconnect (its sleep is on the clock): tests step the backoff by it.
+        self.backing_off = False
         self.scheduler_version = ""
 
     # --- Sink for the command runner (never blocks) ------------------------------------------------
@@ -186,7 +188,11 @@ class StreamClient:
                 delay = full_jitter(attempt, cap=self.backoff_cap, rand=self.rand)
                 attempt += 1
             log.info("reconnecting to the scheduler at %s in %.2fs (attempt %d)", self.target, delay, attempt)
-            await _sleep_or_stop(self.clock, delay, stop)
+            self.backing_off = True
+            try:
+                await _sleep_or_stop(self.clock, delay, stop)
+            finally:
+                self.backing_off = False
 
     def _next_target(self) -> str:
         """The replica after the current one in the list (a hinted leader not in it: the first)."""

@@ -253,12 +253,16 @@ async def test_reconnect_sleeps_on_the_injected_clock(tmp_path):
     task = asyncio.create_task(agent.run(stop))
     try:
         await eventually(lambda: scheduler.attempts == 1)
+        in_backoff = lambda: agent.stream.backing_off and clock.sleepers > 0  # noqa: E731
         for expected in (2, 3, 4):
-            await eventually(lambda: clock.sleepers > 0)  # the agent is in its backoff sleep
+            # In its backoff sleep (not the hello's timeout, also on the clock, which a loaded machine
+            # can leave pending after the attempt registered): no attempt until the clock moves.
+            await eventually(in_backoff)
+            assert scheduler.attempts == expected - 1
             await clock.advance(10.0)
             await eventually(lambda expected=expected: scheduler.attempts == expected)
         scheduler.reject_connections = False
-        await eventually(lambda: clock.sleepers > 0)
+        await eventually(in_backoff)
         await clock.advance(10.0)
         await scheduler.wait_connected("db-9")
     finally:
