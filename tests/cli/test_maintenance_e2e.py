@@ -39,7 +39,9 @@ def test_run_wait_follows_the_failover_to_the_end(fleet_cli: tuple[Cli, dict[str
     assert first.code == 0, first.err
     progress = first.err.splitlines()
     assert progress[0] == f"Starting maintenance for {name}... done"
-    assert any(" step catch_up " in line and "standby lag" in line for line in progress)
+    # The standby's lag as the agents measure it, on a live line (catch-up on these small data sets can
+    # end before its first measurement reaches the stream, so any step's line may carry it).
+    assert any(" step " in line and "standby lag" in line for line in progress), progress
     assert any(" step failover " in line for line in progress)
     assert "completed" in progress[-1]
     info = block(first.out)
