@@ -150,8 +150,9 @@ class MaintenanceNotices:
         async with self.store.read() as tx:
             due = soon if soon is not None else await tx.due_maintenances(now + self.lead)
             fresh = [m for m in due if self._started.get(m.id) != m.scheduled_for]
-            targets = [(m, await tx.get_addon(m.addon)) for m in fresh]
-        for m, addon in targets:
+            addons = {a.name: a for a in await tx.addons_named(sorted({m.addon for m in fresh}))}
+        for m in fresh:
+            addon = addons.get(m.addon)
             self._started[m.id] = m.scheduled_for
             if addon is not None and addon.primary is not None:
                 key = iso(m.scheduled_for).replace(":", "")
@@ -189,7 +190,8 @@ class MaintenanceNotices:
         """Reads one batch of events and sends their notices; False when there was none."""
         async with self.store.read() as tx:
             batch = await tx.events_after(self.position, "", "", BATCH)
-            addons = {e.addon: await tx.get_addon(e.addon) for e in batch if from_event(e)}
+            named = await tx.addons_named(sorted({e.addon for e in batch if from_event(e)}))
+            addons = {a.name: a for a in named}
         if not batch:
             return False
         sending: list[asyncio.Task[None]] = []

@@ -159,3 +159,46 @@ async def test_upsert_agents_writes_what_upsert_agent_writes(store: AnyStore) ->
         assert await tx.list_agents() == {"db-1": "10.0.0.9", "db-2": "10.0.0.2"}
     rows = db_rows(location(store), "SELECT host_id, agent_version FROM agents ORDER BY host_id")
     assert [(r["host_id"], r["agent_version"]) for r in rows] == [("db-1", "0.2"), ("db-2", "0.2")]
+
+
+async def test_bulk_updates_leave_the_rows_of_one_at_a_time_updates(store: AnyStore, tmp_path: Path) -> None:
+    apps, addons, maints = fleet()
+    later = T0 + timedelta(days=40)
+    changed = [
+        replace(m, status=Status.COMPLETED, completed_at=later) if i == 0 else replace(m, scheduled_for=later)
+        for i, m in enumerate(maints)
+    ]
+    entries = [(m.id, HistoryEntry(later, m.status, "", f"Queued: {m.id}")) for m in changed]
+
+    async def written(s: AnyStore, bulk: bool) -> dict[str, list[dict[str, object]]]:
+        async with s.transaction() as tx:
+            await tx.insert_apps(apps)
+            await tx.insert_addons(addons)
+            await tx.insert_maintenances(maints)
+        async with s.transaction() as tx:
+            if bulk:
+                await tx.update_maintenances(changed)
+                await tx.add_histories(entries)
+            else:
+                for m in changed:
+                    await tx.update_maintenance(m)
+                for mid, h in entries:
+                    await tx.add_history(mid, h)
+        return {k: db_rows(location(s), sql) for k, sql in TABLES.items()}
+
+    one_by_one = await written(store, bulk=False)
+    kind = "sqlite" if isinstance(location(store), Path) else "postgres"
+    (tmp_path / "bulk").mkdir()
+    with backend_db(kind, tmp_path / "bulk") as db:
+        other = store_for(db)
+        await other.open()
+        try:
+            bulk = await written(other, bulk=True)
+        finally:
+            await other.close()
+    for k in TABLES:
+        assert bulk[k] == one_by_one[k], k
+    # The completed one moved its add-on's maintained_at; the history gained one entry per maintenance.
+    by_name = {r["name"]: r["maintained_at"] for r in bulk["addons"]}
+    assert by_name["redis-0"] != by_name["redis-2"]
+    assert len(bulk["history"]) == 2 * len(maints) + len(maints)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from server.domain.models import Addon, App, Maintenance, Status
+from server.domain.models import Addon, App, HistoryEntry, Maintenance, Status
 
 if TYPE_CHECKING:
     from server.storage.postgres.store import PostgresTx
@@ -71,6 +71,25 @@ class PostgresBulk:
         done = [m.addon for m in ms if m.status is Status.COMPLETED]
         if done:
             await self._db.execute(MAINTAINED, done)
+
+    async def update_maintenances(self, ms: list[Maintenance]) -> None:
+        """`update_maintenance` for each, pipelined (a planner pass that queues a wave)."""
+        from server.storage.postgres.rows import _UPDATE_MAINT, _maint_params
+
+        await self._db.executemany(_UPDATE_MAINT, [_maint_params(m) for m in ms])
+        done = [m.addon for m in ms if m.status is Status.COMPLETED]
+        if done:
+            await self._db.execute(MAINTAINED, done)
+
+    async def add_histories(self, entries: list[tuple[str, HistoryEntry]]) -> None:
+        """`add_history` for each (maintenance id, entry), in order."""
+        from server.storage.postgres.rows import _ts
+
+        await self._db.executemany(
+            "INSERT INTO maintenance_history (maintenance_id, time, status, step, message) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            [(mid, _ts(h.time), h.status.value, h.step, h.message) for mid, h in entries],
+        )
 
     async def upsert_agents(self, agents: list[tuple[str, str, str, datetime]]) -> None:
         """`upsert_agent` for each (host id, advertise host, version, seen), in one statement per batch."""

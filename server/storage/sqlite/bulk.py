@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from server.domain.models import Addon, App, Maintenance, Status
+from server.domain.models import Addon, App, HistoryEntry, Maintenance, Status
 from server.storage.sqlite.base import Conn, _rows
 
 if TYPE_CHECKING:
@@ -73,6 +73,28 @@ class SqliteBulk:
             [(m.id, _ts(h.time), h.status.value, h.step, h.message) for m in ms for h in m.history],
         )
         await self._db.executemany(MAINTAINED, [(m.addon,) for m in ms if m.status is Status.COMPLETED])
+
+    async def update_maintenances(self, ms: list[Maintenance]) -> None:
+        """`update_maintenance` for each, in one executemany (a planner pass that queues a wave)."""
+        from server.storage.sqlite.rows import _MAINT_COLS, _maint_params
+
+        cols = [c.strip() for c in _MAINT_COLS.split(",")][1:]
+        sets = ", ".join(f"{c} = ?" for c in cols)
+        params = [_maint_params(m) for m in ms]
+        await self._db.executemany(
+            f"UPDATE maintenances SET {sets} WHERE id = ?", [(*p[1:], p[0]) for p in params]
+        )
+        await self._db.executemany(MAINTAINED, [(m.addon,) for m in ms if m.status is Status.COMPLETED])
+
+    async def add_histories(self, entries: list[tuple[str, HistoryEntry]]) -> None:
+        """`add_history` for each (maintenance id, entry), in order."""
+        from server.storage.sqlite.rows import _ts
+
+        await self._db.executemany(
+            "INSERT INTO maintenance_history (maintenance_id, time, status, step, message) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(mid, _ts(h.time), h.status.value, h.step, h.message) for mid, h in entries],
+        )
 
     async def upsert_agents(self, agents: list[tuple[str, str, str, datetime]]) -> None:
         """`upsert_agent` for each (host id, advertise host, version, seen), in one statement per batch."""
