@@ -97,8 +97,8 @@ class Planner:
                     queued.append(replace(m, state=replace(m.state, queued=decision.why)))
             if queued:
                 await w.tx.update_maintenances(queued)
-                why = [HistoryEntry(now, Status.PENDING, "", f"Queued: {m.state.queued}") for m in queued]
-                await w.tx.add_histories([(m.id, h) for m, h in zip(queued, why, strict=True)])
+                entries = [HistoryEntry(now, Status.PENDING, "", f"Queued: {m.state.queued}") for m in queued]
+                await w.tx.add_histories([(m.id, h) for m, h in zip(queued, entries, strict=True)])
         for mid in started:
             self.runner.kick(mid)
         return started

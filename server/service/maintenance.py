@@ -97,10 +97,7 @@ class MaintenanceService:
         """The active maintenance, else the most recent one."""
         async with self.ctx.store.read() as tx:
             addon = await resolve_addon(tx, app, ref)
-            m = await tx.active_maintenance(addon.name)
-            if m is None:
-                latest = await tx.latest_maintenances(addon.name, 1)
-                m = latest[0] if latest else None
+            m = await tx.current_maintenance(addon.name)
         return addon, m
 
     async def get_window(self, app: str, ref: str) -> tuple[Addon, WindowState]:

@@ -471,6 +471,15 @@ async def test_active_latest_and_in_progress_maintenances(store: AnyStore) -> No
         assert [m.id for m in await tx.latest_maintenances("redis-a", 10)] == ["m-run", "m-old"]
         assert [m.id for m in await tx.latest_maintenances("redis-a", 1)] == ["m-run"]
         assert [m.id for m in await tx.in_progress_maintenances()] == ["m-b", "m-run"]  # by started_at
+    async with store.transaction() as tx:  # a completed one newer than the active one
+        await tx.insert_maintenance(maint("m-b2", "redis-b", status=Status.COMPLETED,
+                                          created_at=T0 + timedelta(hours=5), completed_at=T0 + timedelta(hours=6)))
+    async with store.read() as tx:
+        current = {a: await tx.current_maintenance(a) for a in ("redis-a", "redis-b", "redis-c", "redis-z")}
+        assert {a: m.id if m else None for a, m in current.items()} == {
+            "redis-a": "m-run", "redis-b": "m-b", "redis-c": "m-c", "redis-z": None}
+        assert current["redis-b"] is not None and current["redis-b"] == await tx.active_maintenance("redis-b")
+        assert [m.id for m in await tx.latest_maintenances("redis-b", 1)] == ["m-b2"]
 
 
 async def test_list_maintenances_pages_newest_first_by_created_at_then_id(store: AnyStore) -> None:

@@ -62,6 +62,14 @@ class MaintenancesTx(TxBase):
         )
         return found[0] if found else None
 
+    async def current_maintenance(self, addon: str) -> Maintenance | None:
+        found = await self._maints(
+            "WHERE addon = $1 ORDER BY status IN ('pending', 'preparing', 'ready', 'running') DESC, "
+            "created_at DESC, id DESC LIMIT 1",
+            addon,
+        )
+        return found[0] if found else None
+
     async def latest_maintenances(self, addon: str, limit: int) -> list[Maintenance]:
         return await self._maints("WHERE addon = $1 ORDER BY created_at DESC, id DESC LIMIT $2", addon, limit)
 

@@ -52,6 +52,15 @@ class MaintenancesTx(TxBase):
         found = await self._load(rows)
         return found[0] if found else None
 
+    async def current_maintenance(self, addon: str) -> Maintenance | None:
+        rows = await self._all(
+            f"SELECT {_MAINT_COLS} FROM maintenances WHERE addon = ? ORDER BY status IN "
+            "('pending', 'preparing', 'ready', 'running') DESC, created_at DESC, id DESC LIMIT 1",
+            addon,
+        )
+        found = await self._load(rows)
+        return found[0] if found else None
+
     async def latest_maintenances(self, addon: str, limit: int) -> list[Maintenance]:
         rows = await self._all(
             f"SELECT {_MAINT_COLS} FROM maintenances WHERE addon = ? "
