@@ -28,7 +28,7 @@ class Outbox:
         # or not yet: the pass takes those the bus says committed.
         self.schedule_changes: list[int] = []
 
-    async def __call__(self, tx: Tx, event: Event) -> None:
+    async def __call__(self, tx: Tx, event: Event, subject: Maintenance | None = None) -> None:
         if event.type in SCHEDULE_EVENTS:
             # Bounded where no pass takes them (a process that sends nothing): the oldest go, and
             # 0 stands for "some, long committed".
@@ -43,7 +43,9 @@ class Outbox:
         if event.type not in policy.NOTIFYING:
             return
         try:
-            m = await tx.get_maintenance(event.maintenance_id) if event.maintenance_id else None
+            m = subject if subject is not None and subject.id == event.maintenance_id else None
+            if m is None and event.maintenance_id:
+                m = await tx.get_maintenance(event.maintenance_id)
             if m is not None and m.scheduled_for is not None and policy.covers_reminder(event, m):
                 await tx.mark_reminded(m.id, m.scheduled_for)
             app = await tx.get_app(event.app)
@@ -108,6 +110,7 @@ async def _remind_chunk(
     # Again, under the lock: the decision's input. A pending maintenance is its add-on's latest, so one
     # query reads the chunk again (by id only when the add-on has a newer one).
     latest = await w.tx.latest_of(sorted({m.addon for m in chunk}))
+    dropped: list[str] = []  # written together at the end (a burst's late ones are thousands)
     for seen in chunk:
         m = latest.get(seen.addon)
         if m is None or m.id != seen.id:
@@ -115,26 +118,26 @@ async def _remind_chunk(
         if m is None:
             continue
         if m.status is not Status.PENDING or m.scheduled_for is None or m.scheduled_for <= now:
-            await w.tx.drop_reminder(m.id)
+            dropped.append(m.id)
             continue
         if not policy.reminder_due(m, now):
             continue  # remind_at is kept to the millisecond: due in under one
         if not await w.tx.mark_reminded(m.id, m.scheduled_for):
-            await w.tx.drop_reminder(m.id)  # given already
+            dropped.append(m.id)  # given already
             continue
         hours = max(1, round((m.scheduled_for - now).total_seconds() / 3600))
-        await w.emit(
+        await w.emit_for(
+            m,
             EventType.MAINTENANCE_REMINDER,
             ctx,
-            m.app,
-            m.addon,
-            m.id,
             f"Maintenance starts in about {hours} hours, at {iso(m.scheduled_for)}",
             scheduled_for=iso(m.scheduled_for),
             required_by=iso(m.required_by),
             window=m.window.describe() if m.window else "",
         )
         out.append(m.id)
+    if dropped:
+        await w.tx.drop_reminders(dropped)
 
 
 # How long one transaction of the reminder pass holds the write lock, at most about; and how many

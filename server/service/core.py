@@ -12,7 +12,7 @@ from typing import Protocol
 
 from kvmaint.clock import Clock
 from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
-from server.domain.models import Addon, App, Event, EventType
+from server.domain.models import Addon, App, Event, EventType, Maintenance
 from server.observe import Observability
 from server.service.bus import EventBus
 from server.storage import Store, Tx
@@ -36,10 +36,21 @@ class Write:
         **attributes: str,
     ) -> int:
         event = Event(0, type, ctx.clock.now(), app, addon, maintenance_id, message, dict(attributes))
+        return await self._append(ctx, event, None)
+
+    async def emit_for(
+        self, m: Maintenance, type: EventType, ctx: Context, message: str = "", **attributes: str
+    ) -> int:
+        """`emit` about `m` as this transaction has it: the notification hook does not read it again (a
+        reminder burst is thousands of events)."""
+        event = Event(0, type, ctx.clock.now(), m.app, m.addon, m.id, message, dict(attributes))
+        return await self._append(ctx, event, m)
+
+    async def _append(self, ctx: Context, event: Event, subject: Maintenance | None) -> int:
         seq = await self.tx.append_event(event)
         self.sequences.append(seq)
         if ctx.notify is not None:
-            await ctx.notify(self.tx, replace(event, sequence=seq))
+            await ctx.notify(self.tx, replace(event, sequence=seq), subject)
         return seq
 
 
@@ -47,7 +58,7 @@ class Notifier(Protocol):
     """Called for every event inside the transaction that writes it, so what it enqueues (the
     notification outbox) commits or rolls back with the event itself."""
 
-    async def __call__(self, tx: Tx, event: Event) -> None: ...
+    async def __call__(self, tx: Tx, event: Event, subject: Maintenance | None = None) -> None: ...
 
 
 @dataclass

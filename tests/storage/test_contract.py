@@ -807,7 +807,11 @@ async def test_the_next_reminder_follows_every_write_of_a_pending_maintenance(st
         await tx.update_maintenance(replace(m, status=Status.RUNNING, scheduled_for=at + timedelta(days=7)))
         assert await tx.next_reminder() is None  # not pending: no reminder
         await tx.insert_maintenance(maint("m-2", "redis-b", scheduled_for=at))
-        await tx.drop_reminder("m-2")
+        await tx.insert_maintenance(maint("m-3", "redis-c", scheduled_for=at + timedelta(hours=1)))
+        await tx.insert_maintenance(maint("m-4", "redis-d", scheduled_for=at + timedelta(hours=2)))
+        await tx.drop_reminders(["m-2", "m-4"])
+        assert [x.id for x in await tx.reminders_due(at + timedelta(days=6))] == ["m-3"]
+        await tx.drop_reminders(["m-3"])
         assert await tx.next_reminder() is None
 
 

@@ -128,9 +128,11 @@ class NotifyTx(TxBase):
         )
         return at
 
-    async def drop_reminder(self, maintenance_id: str) -> None:
-        """No reminder for this schedule any more (it is too late for one); a new schedule sets another."""
-        await self._exec("UPDATE maintenances SET remind_at = NULL WHERE id = $1", maintenance_id)
+    async def drop_reminders(self, maintenance_ids: list[str]) -> None:
+        """No reminder for these schedules any more (it is too late for one); a new schedule sets another."""
+        await self._exec(
+            "UPDATE maintenances SET remind_at = NULL WHERE id = ANY($1::text[])", maintenance_ids
+        )
 
     async def mark_reminded(self, maintenance_id: str, scheduled_for: datetime) -> bool:
         """False when the reminder for this (maintenance, scheduled_for) was already given."""

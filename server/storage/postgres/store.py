@@ -68,6 +68,13 @@ def redacted(dsn: str) -> str:
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pools' reset on release: nothing beyond asyncpg's own (which rolls back a transaction left
+    open). Its default also runs `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, a round
+    trip per transaction (one in six of an API read's), for session state nothing here creates: the locks
+    are transaction-scoped, LISTEN has a connection of its own (pgnotify.py), settings are set at connect."""
+
+
 class PostgresStore:
     """A pool of connections to one database. Transactions are serialised by an advisory lock (see the
     module docstring). Several schedulers may share it: a lease elects the one that acts (server/replica/)."""
@@ -94,7 +101,11 @@ class PostgresStore:
 
     async def open(self) -> None:
         pool = await asyncpg.create_pool(
-            self.dsn, min_size=self._min, max_size=self._max, server_settings=self._settings()
+            self.dsn,
+            min_size=self._min,
+            max_size=self._max,
+            server_settings=self._settings(),
+            reset=_keep_session,
         )
         self._pool = pool
         try:
@@ -102,7 +113,11 @@ class PostgresStore:
             # A pool of its own: writers queued on the advisory lock hold their connections, and a read
             # must not wait for one of those.
             self._reads = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self._reader_count, server_settings=SESSION_SETTINGS
+                self.dsn,
+                min_size=1,
+                max_size=self._reader_count,
+                server_settings=SESSION_SETTINGS,
+                reset=_keep_session,
             )
         except BaseException:
             await self.close()

@@ -132,9 +132,11 @@ class NotifyTx(TxBase):
         row = await self._one("SELECT MIN(remind_at) FROM maintenances WHERE remind_at IS NOT NULL")
         return datetime.fromisoformat(row[0]).replace(tzinfo=UTC) if row and row[0] else None
 
-    async def drop_reminder(self, maintenance_id: str) -> None:
-        """No reminder for this schedule any more (it is too late for one); a new schedule sets another."""
-        await self._db.execute("UPDATE maintenances SET remind_at = NULL WHERE id = ?", (maintenance_id,))
+    async def drop_reminders(self, maintenance_ids: list[str]) -> None:
+        """No reminder for these schedules any more (it is too late for one); a new schedule sets another."""
+        await self._db.executemany(
+            "UPDATE maintenances SET remind_at = NULL WHERE id = ?", [(i,) for i in maintenance_ids]
+        )
 
     async def mark_reminded(self, maintenance_id: str, scheduled_for: datetime) -> bool:
         """False when the reminder for this (maintenance, scheduled_for) was already given."""
