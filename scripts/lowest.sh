@@ -13,9 +13,9 @@ uv=.venv/bin/uv
 PYTHON=${PYTHON:-python3}
 rm -rf .venv-lowest
 "$uv" venv -q --python "$PYTHON" .venv-lowest
-"$uv" pip install -q --python .venv-lowest/bin/python --resolution lowest-direct -e .
+"$uv" pip install -q --python .venv-lowest/bin/python --compile-bytecode --resolution lowest-direct -e .
 # The test tools at their locked versions (they are not what the floors are about).
-"$uv" pip install -q --python .venv-lowest/bin/python -c requirements.lock \
+"$uv" pip install -q --python .venv-lowest/bin/python --compile-bytecode -c requirements.lock \
   pytest pytest-asyncio pytest-timeout pytest-xdist aiosmtpd hypothesis standardwebhooks
 .venv-lowest/bin/python -m tests.smoke.run
 exec .venv-lowest/bin/python -m pytest -q -p no:cacheprovider -n "${KVMAINT_TEST_WORKERS:-3}" tests/notify tests/agent/test_redisnode.py tests/sentinel \

@@ -34,7 +34,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
   # Everything comes from requirements.lock (pinned, with hashes); uv itself is pinned there too.
   uv_req=$(awk '/^uv==/{p=1} p{print} p&&!/\\$/{exit}' requirements.lock)
   .venv/bin/python -m pip install -q --require-hashes -r /dev/stdin <<<"$uv_req" 2>&1 | grep -v -i '^warning' >&2 || true
-  .venv/bin/uv pip install -q --python .venv/bin/python --require-hashes -r requirements.lock
+  .venv/bin/uv pip install -q --python .venv/bin/python --compile-bytecode --require-hashes -r requirements.lock
   .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
   fresh=$(mktemp)
   KVMAINT_LOCK_OUT=$fresh scripts/lock.sh
@@ -47,3 +47,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
   .venv/bin/python -c 'import kvmaint, grpc, redis, sqlite3' # fail loudly if the install did not work
   touch "$stamp"
 fi
+# Bytecode for the project's own packages (the dependencies' is compiled at install, above). Where
+# PYTHONDONTWRITEBYTECODE is set (CI, this machine) nothing caches it otherwise, and every process the
+# tests start (schedulers, agents, each `kvmaint` command) compiled ~550 modules from source: 3.1 s of
+# CPU per start instead of 0.8 s. Cheap when current (it compares timestamps).
+.venv/bin/python -m compileall -q -j 0 server kvmaint agent tests bench >/dev/null
