@@ -139,7 +139,12 @@ def restart_as_primary(r: Rig, url: str) -> None:
         if server.url != url:
             continue
         conf = r.agent_of(server).data_dir / "servers" / str(server.port) / "redis.conf"
-        conf.write_text(conf_with_role(conf.read_text(), DesiredRole.primary()))
+        # Atomically, as the agent writes it: its keeper may be restarting the same server and reads the
+        # file meanwhile; a truncate-then-write let it read an empty config and write back one without a
+        # `port` (every later start then tried 6379; seen in CI).
+        tmp = conf.with_name(conf.name + ".operator")
+        tmp.write_text(conf_with_role(conf.read_text(), DesiredRole.primary()))
+        tmp.replace(conf)
         subprocess.Popen(
             [REDIS_SERVER, str(conf)],
             stdin=subprocess.DEVNULL,
