@@ -9,9 +9,10 @@ import time
 from datetime import datetime, timedelta
 
 from kvmaint.clock import iso
-from server.domain.models import Event, EventType, Maintenance, Status
+from server.domain.models import App, Event, EventType, Maintenance, Status
 from server.notify import policy
-from server.service.core import Context, Write
+from server.notify.models import Webhook
+from server.service.core import Context, Subject, Write
 from server.storage import Tx
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class Outbox:
         # or not yet: the pass takes those the bus says committed.
         self.schedule_changes: list[int] = []
 
-    async def __call__(self, tx: Tx, event: Event, subject: Maintenance | None = None) -> None:
+    async def __call__(self, tx: Tx, event: Event, subject: Subject | None = None) -> None:
         if event.type in SCHEDULE_EVENTS:
             # Bounded where no pass takes them (a process that sends nothing): the oldest go, and
             # 0 stands for "some, long committed".
@@ -43,17 +44,23 @@ class Outbox:
         if event.type not in policy.NOTIFYING:
             return
         try:
-            m = subject if subject is not None and subject.id == event.maintenance_id else None
+            about = subject.maintenance.id if subject is not None else None
+            known = subject if about is not None and about == event.maintenance_id else None
+            m = known.maintenance if known is not None else None
             if m is None and event.maintenance_id:
                 m = await tx.get_maintenance(event.maintenance_id)
             if m is not None and m.scheduled_for is not None and policy.covers_reminder(event, m):
                 await tx.mark_reminded(m.id, m.scheduled_for)
-            app = await tx.get_app(event.app)
-            addon = await tx.get_addon(event.addon) if event.addon else None
+            app = known.app if known is not None and known.app is not None else await tx.get_app(event.app)
+            addon = known.addon if known is not None and known.addon is not None else None
+            if addon is None and event.addon:
+                addon = await tx.get_addon(event.addon)
             notice = policy.notice(event, app, addon, m)
             if notice is None:
                 return
-            hooks = await tx.list_webhooks(event.app)
+            hooks = known.webhooks if known is not None and known.webhooks is not None else None
+            if hooks is None:
+                hooks = await tx.list_webhooks(event.app)
             for item in policy.deliveries(notice, app, hooks, self.email, event.time):
                 await tx.enqueue(item)
         except Exception:
@@ -110,6 +117,10 @@ async def _remind_chunk(
     # Again, under the lock: the decision's input. A pending maintenance is its add-on's latest, so one
     # query reads the chunk again (by id only when the add-on has a newer one).
     latest = await w.tx.latest_of(sorted({m.addon for m in chunk}))
+    # What each reminder's notifications need, read once for the chunk (a burst is thousands, and each
+    # read is a round trip on PostgreSQL): the add-ons in one query, each app and its webhooks once.
+    addons = {a.name: a for a in await w.tx.addons_named(sorted({m.addon for m in chunk}))}
+    apps: dict[str, tuple[App | None, list[Webhook]]] = {}
     dropped: list[str] = []  # written together at the end (a burst's late ones are thousands)
     for seen in chunk:
         m = latest.get(seen.addon)
@@ -126,8 +137,11 @@ async def _remind_chunk(
             dropped.append(m.id)  # given already
             continue
         hours = max(1, round((m.scheduled_for - now).total_seconds() / 3600))
+        if m.app not in apps:
+            apps[m.app] = (await w.tx.get_app(m.app), await w.tx.list_webhooks(m.app))
+        app, hooks = apps[m.app]
         await w.emit_for(
-            m,
+            Subject(m, app, addons.get(m.addon), hooks),
             EventType.MAINTENANCE_REMINDER,
             ctx,
             f"Maintenance starts in about {hours} hours, at {iso(m.scheduled_for)}",

@@ -13,6 +13,7 @@ from typing import Protocol
 from kvmaint.clock import Clock
 from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
 from server.domain.models import Addon, App, Event, EventType, Maintenance
+from server.notify.models import Webhook
 from server.observe import Observability
 from server.service.bus import EventBus
 from server.storage import Store, Tx
@@ -39,14 +40,15 @@ class Write:
         return await self._append(ctx, event, None)
 
     async def emit_for(
-        self, m: Maintenance, type: EventType, ctx: Context, message: str = "", **attributes: str
+        self, subject: Subject, type: EventType, ctx: Context, message: str = "", **attributes: str
     ) -> int:
-        """`emit` about `m` as this transaction has it: the notification hook does not read it again (a
-        reminder burst is thousands of events)."""
+        """`emit` about `subject.maintenance`, with what this transaction has read already: the
+        notification hook does not read it again (a reminder burst is thousands of events)."""
+        m = subject.maintenance
         event = Event(0, type, ctx.clock.now(), m.app, m.addon, m.id, message, dict(attributes))
-        return await self._append(ctx, event, m)
+        return await self._append(ctx, event, subject)
 
-    async def _append(self, ctx: Context, event: Event, subject: Maintenance | None) -> int:
+    async def _append(self, ctx: Context, event: Event, subject: Subject | None) -> int:
         seq = await self.tx.append_event(event)
         self.sequences.append(seq)
         if ctx.notify is not None:
@@ -58,7 +60,18 @@ class Notifier(Protocol):
     """Called for every event inside the transaction that writes it, so what it enqueues (the
     notification outbox) commits or rolls back with the event itself."""
 
-    async def __call__(self, tx: Tx, event: Event, subject: Maintenance | None = None) -> None: ...
+    async def __call__(self, tx: Tx, event: Event, subject: Subject | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an event is about, as the emitting transaction has it (read in that transaction, and not
+    written since), so the notification hook need not read it again. A field left unset is read."""
+
+    maintenance: Maintenance
+    app: App | None = None
+    addon: Addon | None = None
+    webhooks: list[Webhook] | None = None
 
 
 @dataclass

@@ -124,3 +124,34 @@ async def test_the_event_stream_says_what_the_emails_say(world: World) -> None:
         assert stream[type].maintenance_id == mid
         for key in ("scheduled_for", "required_by", "window"):
             assert f"{key}:" in rows[type.value] and attrs[key] in rows[type.value], (type, key)
+
+
+async def test_a_reminder_burst_notifies_as_each_event_alone_would(world: World) -> None:
+    """The reminder pass reads a chunk's add-ons, apps and webhooks once (`Subject`); what it enqueues is
+    what the hook, reading everything itself, makes of each reminder event."""
+    from server.notify import policy
+
+    hooked, plain = await world.addon(), await world.addon(app="other-app")
+    hook, _ = await world.webhooks.create("example-app", "https://hooks.example.com/k", "")
+    await world.fleet.create_app("quiet-app", "")  # no owner email: webhooks only, and it has none
+    quiet = await world.addon(app="quiet-app")
+    mids = await world.require(hooked, plain, quiet, days=30)
+    world.clock.set(datetime(2026, 1, 8, 19, 0, tzinfo=UTC))  # 23 hours before Friday 18:00
+    assert sorted(await remind(world.ctx)) == sorted(mids)
+
+    got = [r for r in await world.outbox() if ":maintenance_reminder:" in r.dedupe_key]
+    expected = []
+    async with world.store.read() as tx:
+        for e in await tx.events_after(0, "", "", 10_000):
+            if e.type is not EventType.MAINTENANCE_REMINDER:
+                continue
+            app, addon = await tx.get_app(e.app), await tx.get_addon(e.addon)
+            notice = policy.notice(e, app, addon, await tx.get_maintenance(e.maintenance_id))
+            assert notice is not None
+            expected += policy.deliveries(notice, app, await tx.list_webhooks(e.app), True, e.time)
+    shape = [(r.kind, r.dedupe_key, r.recipient, r.subject, r.body) for r in got]
+    assert shape == [(r.kind, r.dedupe_key, r.recipient, r.subject, r.body) for r in expected]
+    # The hooked app: its owner's email and its webhook; the other: the email; the quiet app: nothing.
+    assert sorted(r.kind for r in got) == [Channel.EMAIL, Channel.EMAIL, Channel.WEBHOOK]
+    assert {r.recipient for r in got if r.kind is Channel.WEBHOOK} == {hook.url}
+    assert len({m for m in mids for r in got if m in r.dedupe_key}) == 2
