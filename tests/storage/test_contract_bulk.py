@@ -3,14 +3,18 @@ leave exactly the rows of their one-at-a-time counterparts, and the paged reads 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from server.domain.models import Addon, App, HistoryEntry, Maintenance, Role, ServerRef, Status
 from server.storage.select import AnyStore, store_for
 from tests.storage.test_contract import T0, addon, app, maint
 from tests.support.stores import backend_db, db_rows, location
+
+T = TypeVar("T")
 
 TABLES = {
     "apps": "SELECT * FROM apps ORDER BY name",
@@ -19,6 +23,19 @@ TABLES = {
     "maintenances": "SELECT * FROM maintenances ORDER BY id",
     "history": "SELECT maintenance_id, time, status, step, message FROM maintenance_history ORDER BY id",
 }
+
+
+async def on_another_store(store: AnyStore, tmp_path: Path, fn: Callable[[AnyStore], Awaitable[T]]) -> T:
+    """`fn` on a fresh, open store of the same backend as `store` (for bulk against one-at-a-time)."""
+    kind = "sqlite" if isinstance(location(store), Path) else "postgres"
+    (tmp_path / "bulk").mkdir()
+    with backend_db(kind, tmp_path / "bulk") as db:
+        other = store_for(db)
+        await other.open()
+        try:
+            return await fn(other)
+        finally:
+            await other.close()
 
 
 def fleet() -> tuple[list[App], list[Addon], list[Maintenance]]:
@@ -61,20 +78,16 @@ async def test_bulk_inserts_leave_the_rows_of_one_at_a_time_inserts(store: AnySt
         for m in maints:
             await tx.insert_maintenance(m)
     one_by_one = {k: db_rows(location(store), sql) for k, sql in TABLES.items()}
-    kind = "sqlite" if isinstance(location(store), Path) else "postgres"
-    (tmp_path / "bulk").mkdir()
-    with backend_db(kind, tmp_path / "bulk") as db:
-        other = store_for(db)
-        await other.open()
-        try:
-            async with other.transaction() as tx:
-                await tx.insert_apps(apps)
-                await tx.insert_addons(addons[:3])
-                await tx.insert_addons(addons[3:])
-                await tx.insert_maintenances(maints)
-            bulk = {k: db_rows(db, sql) for k, sql in TABLES.items()}
-        finally:
-            await other.close()
+
+    async def bulk_inserts(other: AnyStore) -> dict[str, list[dict[str, object]]]:
+        async with other.transaction() as tx:
+            await tx.insert_apps(apps)
+            await tx.insert_addons(addons[:3])
+            await tx.insert_addons(addons[3:])
+            await tx.insert_maintenances(maints)
+        return {k: db_rows(location(other), sql) for k, sql in TABLES.items()}
+
+    bulk = await on_another_store(store, tmp_path, bulk_inserts)
     for k in TABLES:
         assert bulk[k] == one_by_one[k], k
     # maintained_at as insert_addon/insert_maintenance leave it: the latest completed, else the creation.
@@ -187,15 +200,7 @@ async def test_bulk_updates_leave_the_rows_of_one_at_a_time_updates(store: AnySt
         return {k: db_rows(location(s), sql) for k, sql in TABLES.items()}
 
     one_by_one = await written(store, bulk=False)
-    kind = "sqlite" if isinstance(location(store), Path) else "postgres"
-    (tmp_path / "bulk").mkdir()
-    with backend_db(kind, tmp_path / "bulk") as db:
-        other = store_for(db)
-        await other.open()
-        try:
-            bulk = await written(other, bulk=True)
-        finally:
-            await other.close()
+    bulk = await on_another_store(store, tmp_path, lambda other: written(other, bulk=True))
     for k in TABLES:
         assert bulk[k] == one_by_one[k], k
     # The completed one moved its add-on's maintained_at; the history gained one entry per maintenance.
