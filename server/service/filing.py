@@ -12,16 +12,16 @@ scheduler how far the filing with its request id has got (`Filings`, the `GetFil
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
 from server.domain.freezes import Freeze
-from server.domain.models import Addon, Maintenance
-from server.service import paging
-from server.service.core import Context, Write
+from server.domain.models import Addon, App, Maintenance
+from server.notify.models import Webhook
+from server.service import pacing, paging
+from server.service.core import Context, Subject, Write
 
 BATCH = 500
 # A reply lists the filed maintenances and the already pending names only up to this many each (about
@@ -116,7 +116,8 @@ class Filings:
 
 Batch = Callable[[Write], Awaitable[tuple[list[Addon], list[str]]]]
 NewMaintenance = Callable[[Addon, list[Freeze]], Maintenance]
-Announce = Callable[[Write, Maintenance], Awaitable[None]]
+# The events of one filed maintenance, told what the batch read already (its add-on, app and webhooks).
+Announce = Callable[[Write, Subject], Awaitable[None]]
 
 
 async def check_named(ctx: Context, names: list[str]) -> list[Addon]:
@@ -182,8 +183,9 @@ async def run(
 ) -> Filing:
     """Files a maintenance for every targeted add-on without an active one, a transaction per batch: at
     most BATCH add-ons, and committed early once it has held the lock for BATCH_SECONDS (filing one costs
-    its events and their notifications, ~1-2 ms on a busy 2-core machine), so a writer queued behind a
-    batch waits about that long at most. What a batch did not reach starts the next one."""
+    its events and their notifications, ~0.5 ms on a busy 2-core machine), so a writer queued behind a
+    batch waits about that long at most, and after each batch a rest as long (`pacing`): the API keeps
+    half the loop however long the filing. What a batch did not reach starts the next one."""
     try:
         await _run(ctx, filing, new, announce, names, plan)
     finally:
@@ -227,8 +229,8 @@ def _next_size(reached: int) -> int:
     return min(BATCH, max(SUB, 2 * reached))
 
 
-SUB = 50  # add-ons filed between two looks at the batch's time
-BATCH_SECONDS = 0.1
+SUB = 25  # add-ons filed between two looks at the batch's time
+BATCH_SECONDS = pacing.STEP_SECONDS
 PUBLISH_SECONDS = 1.0
 
 
@@ -251,17 +253,24 @@ async def _batch(
         addons, gone = await read(w)
         active = await w.tx.active_addons([a.name for a in addons]) if addons else set()
         freezes = await w.tx.list_freezes(None, now)
+        # What the events' notifications need, read once a batch (an app has ~100 add-ons).
+        apps: dict[str, tuple[App | None, list[Webhook]]] = {}
+        for name in sorted({a.app for a in addons if a.name not in active}):
+            apps[name] = (await w.tx.get_app(name), await w.tx.list_webhooks(name))
         fresh: list[Maintenance] = []
         reached = 0
         while reached < len(addons):
             part = addons[reached : reached + SUB]
             filed = [
-                new(a, [f for f in freezes if f.app in ("", a.app)]) for a in part if a.name not in active
+                (a, new(a, [f for f in freezes if f.app in ("", a.app)]))
+                for a in part
+                if a.name not in active
             ]
-            await w.tx.insert_maintenances(filed, filing.id)
-            for m in filed:
-                await announce(w, m)
-            fresh += filed
+            await w.tx.insert_maintenances([m for _, m in filed], filing.id)
+            for a, m in filed:
+                app, hooks = apps[a.app]
+                await announce(w, Subject(m, app, a, hooks))
+            fresh += [m for _, m in filed]
             reached += len(part)
             if ctx.clock.monotonic() - started >= BATCH_SECONDS:
                 break
@@ -280,5 +289,5 @@ async def _batch(
             filing.add_filed(by_addon[addon.name])
         else:
             filing.add_already(addon.name)
-    await asyncio.sleep(0)  # the requests queued behind this batch run before the next one
+    await pacing.rest(ctx.clock, started)  # the requests queued behind this batch run before the next one
     return addons[:reached], gone

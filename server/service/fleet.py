@@ -31,7 +31,7 @@ from server.domain.planning import DEFAULT_REQUIRED_BY, Slot, avoid_freezes, ini
 from server.domain.plans import parse_plan
 from server.domain.windows import random_default_window
 from server.service import filing, paging
-from server.service.core import Context, Write, get_app
+from server.service.core import Context, Subject, Write, get_app
 
 
 class Placement(Protocol):
@@ -394,8 +394,8 @@ class FleetService:
         def new(addon: Addon, freezes: list[Freeze]) -> Maintenance:
             return new_maintenance(self.ctx, addon, reason, method, deadline, freezes, target)
 
-        async def announce(w: Write, m: Maintenance) -> None:
-            await announce_maintenance(self.ctx, w, m, target)
+        async def announce(w: Write, subject: Subject) -> None:
+            await announce_maintenance(self.ctx, w, subject.maintenance, target, subject=subject)
 
         try:
             return await filing.run(self.ctx, record, new, announce, names=addons, plan=plan_name)
@@ -502,29 +502,29 @@ def _onto(target: Target, why: str) -> str:
     return onto + (f"; {why}" if why else "")
 
 
-async def announce_maintenance(ctx: Context, w: Write, m: Maintenance, target: Target, why: str = "") -> None:
-    """The events of a filed maintenance (required, then scheduled), in the transaction that filed it."""
+async def announce_maintenance(
+    ctx: Context, w: Write, m: Maintenance, target: Target, why: str = "", subject: Subject | None = None
+) -> None:
+    """The events of a filed maintenance (required, then scheduled), in the transaction that filed it;
+    `subject`: `m` with what the caller read of it already."""
     onto = _onto(target, why)
     assert m.scheduled_for is not None
     explanation = m.history[-1].message.removeprefix(f"Scheduled for {iso(m.scheduled_for)}: ")
-    await w.emit(
+    about = subject or Subject(m)  # m as just inserted: the hook need not read it again
+    await w.emit_for(
+        about,
         EventType.MAINTENANCE_REQUIRED,
         ctx,
-        m.app,
-        m.addon,
-        m.id,
         f"Maintenance required by {iso(m.required_by)} ({m.reason.value}{onto})",
         reason=m.reason.value,
         required_by=iso(m.required_by),
         target_build=target.build,
         target_version=target.version,
     )
-    await w.emit(
+    await w.emit_for(
+        about,
         EventType.MAINTENANCE_SCHEDULED,
         ctx,
-        m.app,
-        m.addon,
-        m.id,
         f"Maintenance scheduled for {iso(m.scheduled_for)}: {explanation}",
         scheduled_for=iso(m.scheduled_for),
         required_by=iso(m.required_by),

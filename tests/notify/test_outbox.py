@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from server.domain.models import EventType
-from server.notify.models import Channel
+from server.notify import policy
+from server.notify.models import Channel, OutboxItem
 from server.notify.outbox import remind
 from tests.notify.conftest import OWNER, World, make_world
 
@@ -33,7 +34,9 @@ async def test_scheduling_enqueues_an_email_and_each_webhook_with_the_event(worl
     assert await events(world, EventType.MAINTENANCE_SCHEDULED) == [mid]
 
 
-async def test_a_rolled_back_write_leaves_no_notification_and_a_repeated_event_adds_none(world: World) -> None:
+async def test_a_rolled_back_write_leaves_no_notification_and_a_repeated_event_adds_none(
+    world: World,
+) -> None:
     addon = await world.addon()
     [mid] = await world.require(addon)
     before = await world.outbox()
@@ -119,7 +122,11 @@ async def test_the_event_stream_says_what_the_emails_say(world: World) -> None:
     async with world.store.transaction() as tx:
         stream = {e.type: e for e in await tx.events_after(0, "example-app", addon, 1000)}
     rows = {r.dedupe_key.split(":")[2]: r.body for r in await world.outbox()}
-    for type in (EventType.MAINTENANCE_SCHEDULED, EventType.MAINTENANCE_RESCHEDULED, EventType.MAINTENANCE_REMINDER):
+    for type in (
+        EventType.MAINTENANCE_SCHEDULED,
+        EventType.MAINTENANCE_RESCHEDULED,
+        EventType.MAINTENANCE_REMINDER,
+    ):
         attrs = stream[type].attributes
         assert stream[type].maintenance_id == mid
         for key in ("scheduled_for", "required_by", "window"):
@@ -129,8 +136,6 @@ async def test_the_event_stream_says_what_the_emails_say(world: World) -> None:
 async def test_a_reminder_burst_notifies_as_each_event_alone_would(world: World) -> None:
     """The reminder pass reads a chunk's add-ons, apps and webhooks once (`Subject`); what it enqueues is
     what the hook, reading everything itself, makes of each reminder event."""
-    from server.notify import policy
-
     hooked, plain = await world.addon(), await world.addon(app="other-app")
     hook, _ = await world.webhooks.create("example-app", "https://hooks.example.com/k", "")
     await world.fleet.create_app("quiet-app", "")  # no owner email: webhooks only, and it has none
@@ -140,18 +145,74 @@ async def test_a_reminder_burst_notifies_as_each_event_alone_would(world: World)
     assert sorted(await remind(world.ctx)) == sorted(mids)
 
     got = [r for r in await world.outbox() if ":maintenance_reminder:" in r.dedupe_key]
-    expected = []
-    async with world.store.read() as tx:
-        for e in await tx.events_after(0, "", "", 10_000):
-            if e.type is not EventType.MAINTENANCE_REMINDER:
-                continue
-            app, addon = await tx.get_app(e.app), await tx.get_addon(e.addon)
-            notice = policy.notice(e, app, addon, await tx.get_maintenance(e.maintenance_id))
-            assert notice is not None
-            expected += policy.deliveries(notice, app, await tx.list_webhooks(e.app), True, e.time)
+    expected = await each_alone(world, {EventType.MAINTENANCE_REMINDER})
     shape = [(r.kind, r.dedupe_key, r.recipient, r.subject, r.body) for r in got]
     assert shape == [(r.kind, r.dedupe_key, r.recipient, r.subject, r.body) for r in expected]
     # The hooked app: its owner's email and its webhook; the other: the email; the quiet app: nothing.
     assert sorted(r.kind for r in got) == [Channel.EMAIL, Channel.EMAIL, Channel.WEBHOOK]
     assert {r.recipient for r in got if r.kind is Channel.WEBHOOK} == {hook.url}
     assert len({m for m in mids for r in got if m in r.dedupe_key}) == 2
+
+
+async def each_alone(world: World, types: set[EventType]) -> list[OutboxItem]:
+    """What the hook, reading the app, add-on, maintenance and webhooks itself, makes of each event of
+    `types` in the log, in order."""
+    out: list[OutboxItem] = []
+    async with world.store.read() as tx:
+        for e in await tx.events_after(0, "", "", 10_000):
+            if e.type not in types:
+                continue
+            app, addon = await tx.get_app(e.app), await tx.get_addon(e.addon)
+            notice = policy.notice(e, app, addon, await tx.get_maintenance(e.maintenance_id))
+            if notice is not None:
+                out += policy.deliveries(notice, app, await tx.list_webhooks(e.app), True, e.time)
+    return out
+
+
+async def test_a_filing_notifies_as_each_event_alone_would(world: World) -> None:
+    """A filing's batch reads its apps and webhooks once and hands them, with each add-on, to the hook
+    (`Subject`); what it enqueues is what the hook makes of each event reading everything itself."""
+    hooked, plain = await world.addon(), await world.addon(app="other-app")
+    await world.webhooks.create("example-app", "https://hooks.example.com/k", "")
+    await world.fleet.create_app("quiet-app", "")
+    quiet = await world.addon(app="quiet-app")
+    soon = await world.addon(app="third-app")
+    mids = await world.require(hooked, plain, quiet, days=30)
+    world.clock.set(datetime(2026, 1, 8, 19, 0, tzinfo=UTC))  # a day before the window: covers the reminder
+    mids += await world.require(soon, days=3)
+
+    filed = {EventType.MAINTENANCE_REQUIRED, EventType.MAINTENANCE_SCHEDULED}
+    got = [r for r in await world.outbox() if any(f":{t.value}" in r.dedupe_key for t in filed)]
+    expected = await each_alone(world, filed)
+    shape = [(r.kind, r.dedupe_key, r.recipient, r.subject, r.body) for r in got]
+    assert shape == [(r.kind, r.dedupe_key, r.recipient, r.subject, r.body) for r in expected]
+    assert {r.kind for r in got} == {Channel.EMAIL, Channel.WEBHOOK} and len(mids) == 4
+
+
+async def test_a_reminder_burst_commits_in_steps_and_rests_between(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each transaction of the pass holds the loop about a step; between two, a rest as long."""
+    from server.notify import outbox
+
+    addons = [await world.addon(app=f"app-{i}") for i in range(4)]
+    mids = await world.require(*addons, days=30)
+    world.clock.set(datetime(2026, 1, 8, 19, 0, tzinfo=UTC))  # 23 hours before Friday 18:00
+    looks = [0.0]
+    rests: list[float] = []
+
+    def monotonic() -> float:
+        looks[0] += 0.03  # each look 30 ms on: a step's time is up after one reminder
+        return looks[0]
+
+    async def rest(clock: object, began: float) -> None:  # the step's length; pacing's tests do the rest
+        rests.append(monotonic() - began)
+
+    monkeypatch.setattr(outbox, "REMIND_CHUNK", 1)
+    monkeypatch.setattr(world.clock, "monotonic", monotonic)
+    monkeypatch.setattr(outbox.pacing, "rest", rest)
+    published: list[int] = []
+    monkeypatch.setattr(world.ctx.bus, "publish", published.append)
+    assert sorted(await remind(world.ctx)) == sorted(mids)
+    assert len(published) == 4  # a commit per reminder
+    assert len(rests) == 3 and min(rests) >= 0.03  # none after the last

@@ -57,11 +57,20 @@ class FailingStore(SqliteStore):
 
 
 class TickingClock(FakeClock):
-    """Each look at the monotonic clock takes 30 ms: a batch's time is up after a few looks."""
+    """Each look at the monotonic clock takes 30 ms: a batch's time is up after a look or two. Sleeps
+    are recorded and return at once."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.advance_mono = 0.0
+        self.rests: list[float] = []
 
     def monotonic(self) -> float:
-        self.advance_mono = getattr(self, "advance_mono", 0.0) + 0.03
+        self.advance_mono += 0.03
         return self.advance_mono
+
+    async def sleep(self, seconds: float) -> None:
+        self.rests.append(seconds)
 
 
 async def fleet(store: SqliteStore) -> None:
@@ -136,10 +145,13 @@ async def test_a_batch_commits_early_once_its_time_is_up(tmp_path: Path) -> None
     await store.open()
     try:
         await fleet(store)
-        service = FleetService(Context(store, TickingClock(NOW), EventBus(), random.Random(1)))
+        clock = TickingClock(NOW)
+        service = FleetService(Context(store, clock, EventBus(), random.Random(1)))
         done = await require(service)
-        # 30 ms per look, one at the start and one after each part of SUB (50) add-ons: the fourth part's
-        # look is 120 ms on, past the 100 ms of a batch, so each batch files 200.
-        assert done.filed_count == N and done.batches == -(-N // (4 * filing.SUB))
+        # 30 ms per look, one at the start and one after each part of SUB add-ons: the first part's look
+        # is already past the 25 ms of a batch, so each batch files one part.
+        assert done.filed_count == N and done.batches == -(-N // filing.SUB)
+        # Each batch then rests as long as it ran (two looks at least): the API's half of the loop.
+        assert len(clock.rests) >= done.batches and min(clock.rests) >= 0.06 - 1e-9
     finally:
         await store.close()

@@ -29,6 +29,16 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def active_addons_sql(n: int) -> str:
+    """Which of n add-ons have an active maintenance. The index named: from about 60 names SQLite's
+    planner (no statistics) took maintenances_status and read every active maintenance of the fleet per
+    chunk, so a fleet-wide filing slowed as it filed (100k: 1,155 s, 35% of it in this query)."""
+    return (
+        "SELECT DISTINCT addon FROM maintenances INDEXED BY maintenances_addon "
+        f"WHERE addon IN ({_marks(n)}) AND status IN {ACTIVE}"
+    )
+
+
 class SqliteBulk:
     """Mixed into `SqliteTx` (which provides `_db`, `_all` and `_load`)."""
 
@@ -143,8 +153,7 @@ class SqliteBulk:
             chunk = names[k : k + CHUNK]
             rows = await _rows(
                 self._db,
-                f"SELECT DISTINCT addon FROM maintenances WHERE addon IN ({_marks(len(chunk))}) "
-                f"AND status IN {ACTIVE}",
+                active_addons_sql(len(chunk)),
                 chunk,
             )
             out |= {r["addon"] for r in rows}

@@ -1,0 +1,25 @@
+"""SQLite has no statistics here (no ANALYZE): the queries whose plan decides whether a fleet-wide pass
+grows with the fleet name their index, and this checks the planner follows it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from server.storage.sqlite.bulk import CHUNK, active_addons_sql
+from server.storage.sqlite.store import SqliteStore
+
+
+@pytest.mark.parametrize("names", [1, 60, CHUNK])
+async def test_active_addons_probes_the_addon_index_whatever_the_chunk(tmp_path: Path, names: int) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    await store.open()
+    await store.close()
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN " + active_addons_sql(names), [f"redis-{i}" for i in range(names)]
+        ).fetchall()
+    details = " | ".join(row[3] for row in plan)
+    assert "USING INDEX maintenances_addon (addon=?)" in details and "maintenances_status" not in details

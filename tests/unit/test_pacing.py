@@ -1,0 +1,36 @@
+"""Background steps rest in proportion to how long they held the loop, on the injected clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvmaint.clock import FakeClock
+from server.service import pacing
+
+
+class Recording(FakeClock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mono = 0.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+@pytest.mark.parametrize("share,rest", [(0.5, 0.04), (1 / 3, 0.08), (0.8, 0.01)])
+async def test_a_step_rests_so_it_keeps_its_share(share: float, rest: float) -> None:
+    clock = Recording()
+    began = clock.monotonic()
+    clock.mono += 0.04  # the step held the loop 40 ms
+    await pacing.rest(clock, began, share)
+    assert clock.slept == [pytest.approx(rest)]
+
+
+async def test_a_step_that_took_no_time_only_yields() -> None:
+    clock = Recording()
+    await pacing.rest(clock, clock.monotonic())
+    assert clock.slept == [0.0]
