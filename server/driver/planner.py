@@ -68,7 +68,7 @@ class Planner:
         # nothing changes from tick to tick, and the write lock, with its re-read, is taken only when
         # a decision would write.
         async with self.ctx.store.read() as tx:
-            decisions, _ = await self._decide(tx, now, due_now)
+            decisions, _ = await self._decide(tx, now, due_now, whole=False)
         by_id = {m.id: m for m in due_now}
         if not any(not isinstance(d, Wait) or by_id[d.id].state.queued != d.why for d in decisions):
             return []
@@ -104,15 +104,21 @@ class Planner:
         return started
 
     async def _decide(
-        self, tx: Tx, now: datetime, due_rows: list[Maintenance]
+        self, tx: Tx, now: datetime, due_rows: list[Maintenance], whole: bool = True
     ) -> tuple[list[Decision], dict[str, Addon]]:
-        """The pure planner's decisions on what `tx` sees, and the add-ons involved."""
+        """The pure planner's decisions on what `tx` sees, and the add-ons involved (`whole`: read whole,
+        as starting one needs; else only their hosts, which is all the decisions need, and none returned)."""
         running = await tx.in_progress_maintenances()
-        addons = {a.name: a for a in await tx.addons_named(sorted({m.addon for m in (*due_rows, *running)}))}
+        names = sorted({m.addon for m in (*due_rows, *running)})
+        addons = {a.name: a for a in await tx.addons_named(names)} if whole else {}
+        by_name = (
+            {a.name: tuple(sorted({s.host for s in a.servers})) for a in addons.values()}
+            if whole
+            else await tx.hosts_of(names)
+        )
 
         def hosts(addon: str) -> tuple[str, ...]:
-            a = addons.get(addon)
-            return tuple(sorted({s.host for s in a.servers})) if a else ()
+            return by_name.get(addon, ())
 
         freezes = await tx.list_freezes(None, now)
         due = [

@@ -131,6 +131,13 @@ async def test_addons_page_named_active_and_filed(store: AnyStore) -> None:
             "redis-4",
         }
         assert await tx.active_addons([]) == set()
+        # The hosts of each existing add-on, distinct and sorted, as its servers name them.
+        names = ["redis-5", "nope", "redis-1", "redis-2"]
+        assert await tx.hosts_of(names) == {
+            a.name: tuple(sorted({s.host for s in a.servers})) for a in await tx.addons_named(names)
+        }
+        assert (await tx.hosts_of(["redis-1"]))["redis-1"] == ("db-1", "db-2")
+        assert await tx.hosts_of([]) == {}
         assert [m.id for m in await tx.filed_maintenances("f-2", "", "", 10)] == ["c-2", "p-0"]
         assert [m.id for m in await tx.filed_maintenances("f-2", "", "c-2", 10)] == ["p-0"]
         assert [m.id for m in await tx.filed_maintenances("f-2", "app-2", "", 10)] == []

@@ -127,6 +127,14 @@ class PostgresBulk:
         rows = await self._db.fetch("SELECT * FROM addons WHERE name = ANY($1::text[])", names)
         return [_addon(r) for r in rows]
 
+    async def hosts_of(self, names: list[str]) -> dict[str, tuple[str, ...]]:
+        found: dict[str, set[str]] = {}
+        for r in await self._db.fetch(
+            "SELECT addon, host FROM addon_servers WHERE addon = ANY($1::text[])", names
+        ):
+            found.setdefault(r["addon"], set()).add(r["host"])
+        return {name: tuple(sorted(hosts)) for name, hosts in found.items()}
+
     async def active_addons(self, names: list[str]) -> set[str]:
         """Those of `names` with a maintenance pending or in progress."""
         rows = await self._db.fetch(

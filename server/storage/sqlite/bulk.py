@@ -146,6 +146,19 @@ class SqliteBulk:
             out += [_addon(r) for r in rows]
         return out
 
+    async def hosts_of(self, names: list[str]) -> dict[str, tuple[str, ...]]:
+        found: dict[str, set[str]] = {}
+        for k in range(0, len(names), CHUNK):
+            chunk = names[k : k + CHUNK]
+            for r in await _rows(
+                self._db,
+                "SELECT addon, host FROM addon_servers INDEXED BY addon_servers_addon "
+                f"WHERE addon IN ({_marks(len(chunk))})",
+                chunk,
+            ):
+                found.setdefault(r["addon"], set()).add(r["host"])
+        return {name: tuple(sorted(hosts)) for name, hosts in found.items()}
+
     async def active_addons(self, names: list[str]) -> set[str]:
         """Those of `names` with a maintenance pending or in progress."""
         out: set[str] = set()
