@@ -266,11 +266,12 @@ async def _batch(
                 for a in part
                 if a.name not in active
             ]
-            await w.tx.insert_maintenances([m for _, m in filed], filing.id)
+            ms = [m for _, m in filed]
+            await w.tx.insert_maintenances(ms, filing.id)
             for a, m in filed:
                 app, hooks = apps[a.app]
                 await announce(w, Subject(m, app, a, hooks))
-            fresh += [m for _, m in filed]
+            fresh += ms
             reached += len(part)
             if ctx.clock.monotonic() - started >= BATCH_SECONDS:
                 break
