@@ -27,6 +27,8 @@ class Due:
     scheduled_for: datetime
     window: Window | None
     hosts: tuple[str, ...]
+    # Why it was held back at the last tick (`DriverState.queued`), so the same reason is not written again.
+    queued: str = ""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from kvmaint.notices import Notice, NoticeType
 from kvmaint.v1 import agent_pb2
 from server.agents.hub import AgentHub
 from server.domain.models import Event, EventType, Maintenance, Status
+from server.domain.planner import Due
 from server.service.bus import EventBus, follow
 from server.storage import Store
 
@@ -86,8 +87,8 @@ def from_event(event: Event) -> list[Notice]:
     return []
 
 
-def starting(m: Maintenance, now: datetime) -> Notice:
-    at = max(m.scheduled_for or now, now)
+def starting(m: Due, now: datetime) -> Notice:
+    at = max(m.scheduled_for, now)
     return Notice(
         NoticeType.STARTING,
         m.id,
@@ -143,12 +144,12 @@ class MaintenanceNotices:
             await self._store_position(stored)
         self.position = self.stored = stored
 
-    async def ahead(self, now: datetime, soon: list[Maintenance] | None = None) -> int:
+    async def ahead(self, now: datetime, soon: list[Due] | None = None) -> int:
         """Sends `starting` for each pending maintenance due within the lead time; returns how many.
-        `soon` is `due_maintenances(now + lead)` when the caller has read it already (the planner)."""
+        `soon` is `due_for_planning(now + lead)` when the caller has read it already (the planner)."""
         sent = 0
         async with self.store.read() as tx:
-            due = soon if soon is not None else await tx.due_maintenances(now + self.lead)
+            due = soon if soon is not None else await tx.due_for_planning(now + self.lead)
             fresh = [m for m in due if self._started.get(m.id) != m.scheduled_for]
             addons = {a.name: a for a in await tx.addons_named(sorted({m.addon for m in fresh}))}
         for m in fresh:

@@ -12,6 +12,7 @@ addon_unavailable`), without counting as a failed attempt: the failover needs a 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -56,32 +57,41 @@ class Planner:
         # scheduled_for) makes it O(due)); the write lock is taken only when there is work. The same
         # read, a lead time further, gives the notices their `starting` candidates.
         lead = self.notices.lead if self.notices is not None else timedelta(0)
+        # Only the decision's columns (`due_for_planning`): whole maintenances are read for the few a
+        # decision writes. The loop is yielded between the steps of a tick: each is one synchronous
+        # piece on SQLite, and the API's requests run between them.
         async with self.ctx.store.read() as tx:
-            soon = await tx.due_maintenances(now + lead)
+            soon = await tx.due_for_planning(now + lead)
+        await asyncio.sleep(0)
         if self.notices is not None:
             # Ahead of the start (about a minute, at this tick's granularity), outside the write below.
             await self.notices.ahead(now, soon)
-        due_now = [m for m in soon if m.scheduled_for is not None and m.scheduled_for <= now]
+        due_now = [d for d in soon if d.scheduled_for <= now]
         if not due_now:
             return []
         # Decided on that snapshot first: while a wave waits (the fleet or its hosts at their limits)
         # nothing changes from tick to tick, and the write lock, with its re-read, is taken only when
         # a decision would write.
         async with self.ctx.store.read() as tx:
-            decisions, _ = await self._decide(tx, now, due_now, whole=False)
-        by_id = {m.id: m for m in due_now}
-        if not any(not isinstance(d, Wait) or by_id[d.id].state.queued != d.why for d in decisions):
+            decisions = await self._decide(tx, now, due_now)
+        if not _writes(decisions, due_now):
             return []
+        await asyncio.sleep(0)
         started: list[str] = []
         async with self.ctx.write() as w:
-            due_rows = await w.tx.due_maintenances(now)  # again, under the lock: the decision's input
-            if not due_rows:
+            due = await w.tx.due_for_planning(now)  # again, under the lock: the decision's input
+            if not due:
                 return []
-            decisions, addons = await self._decide(w.tx, now, due_rows)
-            by_id = {m.id: m for m in due_rows}
+            decisions = await self._decide(w.tx, now, due)
+            acting = _writes(decisions, due)
+            by_id = {m.id: m for m in await w.tx.maintenances_by_id([d.id for d in acting])}
+            starting = sorted({by_id[d.id].addon for d in acting if isinstance(d, Start) and d.id in by_id})
+            addons = {a.name: a for a in await w.tx.addons_named(starting)}
             queued: list[Maintenance] = []  # written together: a wave waiting is 2,000 rows at 100k
-            for decision in decisions:
-                m = by_id[decision.id]
+            for decision in acting:
+                m = by_id.get(decision.id)
+                if m is None:  # cannot be: read under the same lock
+                    continue
                 if isinstance(decision, Start):
                     addon = addons.get(m.addon)
                     if addon is not None and await self._defer_unavailable(w, m, addon):
@@ -93,7 +103,7 @@ class Planner:
                     started.append(m.id)
                 elif isinstance(decision, Move):
                     await self._move(w, m.id, decision)
-                elif isinstance(decision, Wait) and m.state.queued != decision.why:
+                elif isinstance(decision, Wait):
                     queued.append(replace(m, state=replace(m.state, queued=decision.why)))
             if queued:
                 await w.tx.update_maintenances(queued)
@@ -103,38 +113,12 @@ class Planner:
             self.runner.kick(mid)
         return started
 
-    async def _decide(
-        self, tx: Tx, now: datetime, due_rows: list[Maintenance], whole: bool = True
-    ) -> tuple[list[Decision], dict[str, Addon]]:
-        """The pure planner's decisions on what `tx` sees, and the add-ons involved (`whole`: read whole,
-        as starting one needs; else only their hosts, which is all the decisions need, and none returned)."""
+    async def _decide(self, tx: Tx, now: datetime, due: list[Due]) -> list[Decision]:
+        """The pure planner's decisions on what `tx` sees."""
         running = await tx.in_progress_maintenances()
-        names = sorted({m.addon for m in (*due_rows, *running)})
-        addons = {a.name: a for a in await tx.addons_named(names)} if whole else {}
-        by_name = (
-            {a.name: tuple(sorted({s.host for s in a.servers})) for a in addons.values()}
-            if whole
-            else await tx.hosts_of(names)
-        )
-
-        def hosts(addon: str) -> tuple[str, ...]:
-            return by_name.get(addon, ())
-
+        hosts = await tx.hosts_of(sorted({m.addon for m in running}))
         freezes = await tx.list_freezes(None, now)
-        due = [
-            Due(
-                m.id,
-                m.addon,
-                m.app,
-                m.reason,
-                m.required_by,
-                m.scheduled_for or now,
-                m.window,
-                hosts(m.addon),
-            )
-            for m in due_rows
-        ]
-        return decide(now, due, [hosts(m.addon) for m in running], freezes, self.limits), addons
+        return decide(now, due, [hosts.get(m.addon, ()) for m in running], freezes, self.limits)
 
     async def _defer_unavailable(self, w: Write, m: Maintenance, addon: Addon) -> bool:
         """Moves a due maintenance of an unavailable add-on to its next window; True when it did."""
@@ -180,3 +164,9 @@ class Planner:
             except Exception:
                 log.exception("planner tick failed")
             await self.ctx.clock.sleep(self.interval)
+
+
+def _writes(decisions: list[Decision], due: list[Due]) -> list[Decision]:
+    """The decisions that change something: all but a Wait for the reason already recorded."""
+    queued = {d.id: d.queued for d in due}
+    return [d for d in decisions if not isinstance(d, Wait) or queued.get(d.id) != d.why]

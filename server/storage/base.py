@@ -10,6 +10,7 @@ from server.domain.campaigns import Campaign, CampaignStatus, Candidate, Member,
 from server.domain.credentials import AddonCredentials
 from server.domain.freezes import Freeze
 from server.domain.models import Addon, App, Event, HistoryEntry, Maintenance
+from server.domain.planner import Due
 from server.domain.requests import StoredRequest
 from server.notify.models import OutboxItem, Webhook
 from server.replica.models import SCHEDULER_LEASE, LeaderInfo, SchedulerInfo
@@ -50,6 +51,15 @@ class Tx(Protocol):
     # These three are the periodic passes' reads: without histories (`history` is empty).
     async def in_progress_maintenances(self) -> list[Maintenance]: ...
     async def due_maintenances(self, now: datetime) -> list[Maintenance]: ...
+    async def due_for_planning(self, until: datetime) -> list[Due]:
+        """What `due_maintenances(until)` returns, as the planner's input only (with each add-on's hosts):
+        at 100k add-ons with 2% due, whole maintenances cost the planner 190 ms a tick; these, a tenth."""
+        ...
+
+    async def maintenances_by_id(self, ids: list[str]) -> list[Maintenance]:
+        """Those of `ids` that exist, without histories, in no particular order."""
+        ...
+
 
     async def list_freezes(self, app: str | None, ending_after: datetime) -> list[Freeze]: ...
     async def insert_freeze(self, f: Freeze) -> None: ...

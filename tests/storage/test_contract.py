@@ -29,6 +29,7 @@ from server.domain.models import (
     ServerRef,
     Status,
 )
+from server.domain.planner import Due
 from server.domain.windows import Window
 from server.notify.models import Channel, OutboxItem, Webhook
 from server.storage import postgres, sqlite
@@ -500,6 +501,41 @@ async def test_list_maintenances_pages_newest_first_by_created_at_then_id(store:
         last = page[-1]
         after = f"{last.created_at.isoformat(timespec='microseconds')}|{last.id}"  # as the service encodes it
     assert seen == ["m-5", "m-4", "m-3", "m-2", "m-1"]
+
+
+async def test_due_for_planning_is_due_maintenances_as_the_planners_input(store: AnyStore) -> None:
+    await seed(store)
+    shared = replace(addon("redis-b"), servers=(ServerRef("db-3", 7001, Role.PRIMARY),
+                                                ServerRef("db-3", 7002, Role.STANDBY),
+                                                ServerRef("db-1", 7003, Role.STANDBY)))
+    async with store.transaction() as tx:
+        await tx.insert_addon(shared)
+        await tx.insert_maintenance(maint("due-a", scheduled_for=T0 - timedelta(hours=1), window=Window(4, 60),
+                                          required_by=T0 + timedelta(days=2),
+                                          state=DriverState(queued="waits: db-1 at its limit")))
+        await tx.insert_maintenance(maint("due-b", "redis-b", scheduled_for=T0, reason=Reason.EMERGENCY,
+                                          required_by=T0 + timedelta(days=1)))
+        await tx.insert_maintenance(maint("due-gone", "redis-x", scheduled_for=T0 - timedelta(minutes=1),
+                                          required_by=T0 + timedelta(days=3)))
+        await tx.insert_maintenance(maint("later", "redis-c", scheduled_for=T0 + timedelta(hours=1)))
+        await tx.insert_maintenance(maint("parked", "redis-d", scheduled_for=T0, needs_operator=True))
+    async with store.read() as tx:
+        whole = await tx.due_maintenances(T0)
+        hosts = {"redis-a": ("db-1", "db-2"), "redis-b": ("db-1", "db-3"), "redis-x": ()}
+        assert await tx.due_for_planning(T0) == [
+            Due(m.id, m.addon, m.app, m.reason, m.required_by, m.scheduled_for or T0, m.window, hosts[m.addon],
+                m.state.queued)
+            for m in whole
+        ]
+        assert [m.id for m in whole] == ["due-b", "due-a", "due-gone"]
+        assert [d.queued for d in await tx.due_for_planning(T0)] == ["", "waits: db-1 at its limit", ""]
+        assert [d.id for d in await tx.due_for_planning(T0 + timedelta(hours=1))][-1] == "later"
+        found = await tx.maintenances_by_id(["later", "due-a", "nope"])
+        assert sorted(found, key=lambda m: m.id) == [
+            replace(m, history=()) for m in [await tx.get_maintenance("due-a"), await tx.get_maintenance("later")]
+            if m is not None
+        ]
+        assert await tx.maintenances_by_id([]) == []
 
 
 async def test_due_pending_and_starting_between(store: AnyStore) -> None:

@@ -10,8 +10,10 @@ from server.domain.freezes import Freeze
 from server.domain.models import (
     HistoryEntry,
     Maintenance,
+    Reason,
     Status,
 )
+from server.domain.planner import Due
 from server.storage.postgres.base import TxBase
 from server.storage.postgres.rows import (
     _INSERT_MAINT,
@@ -20,6 +22,15 @@ from server.storage.postgres.rows import (
     _UPDATE_MAINT,
     _maint_params,
     _ts,
+    _window,
+)
+
+# Pending, due by the parameter, not waiting for an operator nor in a campaign that does not run.
+_DUE = (
+    "WHERE status = 'pending' AND scheduled_for <= $1 AND NOT needs_operator AND NOT EXISTS (SELECT 1 FROM "
+    "campaign_members AS cm JOIN campaigns AS c ON c.id = cm.campaign_id WHERE cm.maintenance_id = "
+    "maintenances.id AND cm.maintenance_id != '' AND c.status != 'running') "
+    "ORDER BY required_by, scheduled_for"
 )
 
 
@@ -91,14 +102,32 @@ class MaintenancesTx(TxBase):
         return await self._bare("WHERE status IN ('preparing', 'ready', 'running') ORDER BY started_at")
 
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
-        return await self._bare(
-            "WHERE status = 'pending' AND scheduled_for <= $1 AND NOT needs_operator "
-            "AND NOT EXISTS (SELECT 1 FROM campaign_members AS cm JOIN campaigns AS c "
-            "ON c.id = cm.campaign_id WHERE cm.maintenance_id = maintenances.id "
-            "AND cm.maintenance_id != '' AND c.status != 'running') "
-            "ORDER BY required_by, scheduled_for",
-            _ts(now),
+        return await self._bare(_DUE, _ts(now))
+
+    async def due_for_planning(self, until: datetime) -> list[Due]:
+        rows = await self._all(
+            "SELECT id, addon, app, reason, required_by, scheduled_for, window_day, window_minute, "
+            "COALESCE(state->>'queued', '') AS queued, ARRAY(SELECT DISTINCT host FROM addon_servers "
+            f"WHERE addon = maintenances.addon ORDER BY host) AS hosts FROM maintenances {_DUE}",
+            _ts(until),
         )
+        return [
+            Due(
+                r["id"],
+                r["addon"],
+                r["app"],
+                Reason(r["reason"]),
+                r["required_by"],
+                r["scheduled_for"],
+                _window(r["window_day"], r["window_minute"]),
+                tuple(r["hosts"]),
+                r["queued"],
+            )
+            for r in rows
+        ]
+
+    async def maintenances_by_id(self, ids: list[str]) -> list[Maintenance]:
+        return await self._bare("WHERE id = ANY($1::text[])", ids) if ids else []
 
     async def latest_of(self, addons: list[str]) -> dict[str, Maintenance]:
         """Each of `addons`' most recent maintenance (as `latest_maintenances(a, 1)`), without history."""

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from server.domain.freezes import Freeze
 from server.domain.models import (
     HistoryEntry,
     Maintenance,
+    Reason,
     Status,
 )
+from server.domain.planner import Due
 from server.storage.sqlite.base import TxBase
-from server.storage.sqlite.rows import _MAINT_COLS, _MAINTAINED, _maint_params, _req, _ts
+from server.storage.sqlite.rows import _MAINT_COLS, _MAINTAINED, _maint_params, _req, _ts, _window
+
+# Pending, due by the parameter, not waiting for an operator nor in a campaign that does not run.
+_DUE = (
+    "WHERE status = 'pending' AND scheduled_for <= ? AND needs_operator = 0 AND NOT EXISTS (SELECT 1 FROM "
+    "campaign_members AS cm JOIN campaigns AS c ON c.id = cm.campaign_id WHERE cm.maintenance_id = "
+    "maintenances.id AND cm.maintenance_id != '' AND c.status != 'running') "
+    "ORDER BY required_by, scheduled_for"
+)
 
 
 class MaintenancesTx(TxBase):
@@ -100,14 +111,41 @@ class MaintenancesTx(TxBase):
         return await self._load(rows, history=False)
 
     async def due_maintenances(self, now: datetime) -> list[Maintenance]:
-        rows = await self._all(
-            f"SELECT {_MAINT_COLS} FROM maintenances WHERE status = 'pending' AND scheduled_for <= ? "
-            "AND needs_operator = 0 AND NOT EXISTS (SELECT 1 FROM campaign_members AS cm "
-            "JOIN campaigns AS c ON c.id = cm.campaign_id WHERE cm.maintenance_id = maintenances.id "
-            "AND cm.maintenance_id != '' AND c.status != 'running') ORDER BY required_by, scheduled_for",
-            _ts(now),
-        )
+        rows = await self._all(f"SELECT {_MAINT_COLS} FROM maintenances {_DUE}", _ts(now))
         return await self._load(rows, history=False)
+
+    async def due_for_planning(self, until: datetime) -> list[Due]:
+        rows = await self._all(
+            "SELECT id, addon, app, reason, required_by, scheduled_for, window_day, window_minute, "
+            "COALESCE(json_extract(state, '$.queued'), '') AS queued, (SELECT json_group_array(DISTINCT "
+            "host) FROM addon_servers INDEXED BY addon_servers_addon WHERE addon = maintenances.addon) "
+            f"AS hosts FROM maintenances {_DUE}",
+            _ts(until),
+        )
+        return [
+            Due(
+                r["id"],
+                r["addon"],
+                r["app"],
+                Reason(r["reason"]),
+                _req(r["required_by"]),
+                _req(r["scheduled_for"]),
+                _window(r["window_day"], r["window_minute"]),
+                tuple(sorted(json.loads(r["hosts"]))),
+                r["queued"],
+            )
+            for r in rows
+        ]
+
+    async def maintenances_by_id(self, ids: list[str]) -> list[Maintenance]:
+        out: list[Maintenance] = []
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            rows = await self._all(
+                f"SELECT {_MAINT_COLS} FROM maintenances WHERE id IN ({', '.join('?' * len(chunk))})", *chunk
+            )
+            out += await self._load(rows, history=False)
+        return out
 
     async def latest_of(self, addons: list[str]) -> dict[str, Maintenance]:
         """Each of `addons`' most recent maintenance (as `latest_maintenances(a, 1)`), without history."""
