@@ -23,6 +23,11 @@ class Clock(Protocol):
         """Seconds on a clock that never jumps: deadlines and durations, never dates."""
         ...
 
+    def busy(self) -> float:
+        """Seconds of CPU this thread has used: how long a step held the event loop, without the time
+        it awaited I/O (a PostgreSQL round trip leaves the loop to others)."""
+        ...
+
     async def sleep(self, seconds: float) -> None: ...
 
     async def wait_for(self, aw: Awaitable[T], timeout: float) -> T:
@@ -56,6 +61,9 @@ class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def busy(self) -> float:
+        return time.thread_time()
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
@@ -77,6 +85,9 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self._mono
+
+    def busy(self) -> float:
+        return self.monotonic()  # a fake step is all loop time
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

@@ -103,15 +103,15 @@ async def remind(ctx: Context) -> list[str]:
     # Each reminder stands alone (mark_reminded gives it once), so a crash between them loses none.
     pending = list(due)
     while pending:
-        began = ctx.clock.monotonic()
+        step = pacing.begin(ctx.clock)
         async with ctx.write() as w:
             while True:  # one chunk at least, however long taking the lock took
                 chunk, pending = pending[:REMIND_CHUNK], pending[REMIND_CHUNK:]
                 await _remind_chunk(ctx, w, chunk, now, reminded)
-                if not pending or ctx.clock.monotonic() - began >= REMIND_HOLD_SECONDS:
+                if not pending or ctx.clock.monotonic() - step.wall >= REMIND_HOLD_SECONDS:
                     break
         if pending:
-            await pacing.rest(ctx.clock, began)
+            await pacing.rest(ctx.clock, step)
     return reminded
 
 
@@ -161,7 +161,7 @@ async def _remind_chunk(
 # How long one transaction of the reminder pass holds the write lock, at most about; and how many
 # reminders it reads again at a time.
 REMIND_HOLD_SECONDS = pacing.STEP_SECONDS
-REMIND_CHUNK = 25
+REMIND_CHUNK = 10
 
 
 class ReminderPass:

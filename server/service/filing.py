@@ -184,8 +184,8 @@ async def run(
     """Files a maintenance for every targeted add-on without an active one, a transaction per batch: at
     most BATCH add-ons, and committed early once it has held the lock for BATCH_SECONDS (filing one costs
     its events and their notifications, ~0.5 ms on a busy 2-core machine), so a writer queued behind a
-    batch waits about that long at most, and after each batch a rest as long (`pacing`): the API keeps
-    half the loop however long the filing. What a batch did not reach starts the next one."""
+    batch waits about that long at most, and after each batch a rest (`pacing`): the API keeps two
+    thirds of the loop however long the filing. What a batch did not reach starts the next one."""
     try:
         await _run(ctx, filing, new, announce, names, plan)
     finally:
@@ -229,7 +229,7 @@ def _next_size(reached: int) -> int:
     return min(BATCH, max(SUB, 2 * reached))
 
 
-SUB = 25  # add-ons filed between two looks at the batch's time
+SUB = 10  # add-ons filed between two looks at the batch's time
 BATCH_SECONDS = pacing.STEP_SECONDS
 PUBLISH_SECONDS = 1.0
 
@@ -247,7 +247,7 @@ async def _batch(
     """One transaction: the add-ons it went through (all those read, or those it reached in order before
     its time was up), and the names it found gone (skipped)."""
     now = ctx.clock.now()
-    started = ctx.clock.monotonic()
+    step = pacing.begin(ctx.clock)
     async with ctx.store.transaction() as tx:
         w = Write(tx)
         addons, gone = await read(w)
@@ -273,7 +273,7 @@ async def _batch(
                 await announce(w, Subject(m, app, a, hooks))
             fresh += ms
             reached += len(part)
-            if ctx.clock.monotonic() - started >= BATCH_SECONDS:
+            if ctx.clock.monotonic() - step.wall >= BATCH_SECONDS:
                 break
     # Told to the bus at most once a PUBLISH_SECONDS (and at the end): each publish wakes every listener
     # (event streams, the notification sender's pass), which a commit every 100 ms would keep busy.
@@ -290,5 +290,5 @@ async def _batch(
             filing.add_filed(by_addon[addon.name])
         else:
             filing.add_already(addon.name)
-    await pacing.rest(ctx.clock, started)  # the requests queued behind this batch run before the next one
+    await pacing.rest(ctx.clock, step)  # the requests queued behind this batch run before the next one
     return addons[:reached], gone

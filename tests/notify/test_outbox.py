@@ -12,6 +12,7 @@ from server.domain.models import EventType
 from server.notify import policy
 from server.notify.models import Channel, OutboxItem
 from server.notify.outbox import remind
+from server.service import pacing
 from tests.notify.conftest import OWNER, World, make_world
 
 
@@ -205,8 +206,8 @@ async def test_a_reminder_burst_commits_in_steps_and_rests_between(
         looks[0] += 0.03  # each look 30 ms on: a step's time is up after one reminder
         return looks[0]
 
-    async def rest(clock: object, began: float) -> None:  # the step's length; pacing's tests do the rest
-        rests.append(monotonic() - began)
+    async def rest(clock: object, began: pacing.Step) -> None:  # the step's length; pacing's tests do the rest
+        rests.append(monotonic() - began.wall)
 
     monkeypatch.setattr(outbox, "REMIND_CHUNK", 1)
     monkeypatch.setattr(world.clock, "monotonic", monotonic)

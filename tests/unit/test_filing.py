@@ -149,9 +149,9 @@ async def test_a_batch_commits_early_once_its_time_is_up(tmp_path: Path) -> None
         service = FleetService(Context(store, clock, EventBus(), random.Random(1)))
         done = await require(service)
         # 30 ms per look, one at the start and one after each part of SUB add-ons: the first part's look
-        # is already past the 25 ms of a batch, so each batch files one part.
+        # is already past the 10 ms of a batch, so each batch files one part.
         assert done.filed_count == N and done.batches == -(-N // filing.SUB)
-        # Each batch then rests as long as it ran (two looks at least): the API's half of the loop.
-        assert len(clock.rests) >= done.batches and min(clock.rests) >= 0.06 - 1e-9
+        # Each batch then rests twice as long as it ran (two looks at least): the API's two thirds.
+        assert len(clock.rests) >= done.batches and min(clock.rests) >= 0.12 - 1e-9
     finally:
         await store.close()

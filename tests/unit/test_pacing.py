@@ -24,13 +24,28 @@ class Recording(FakeClock):
 @pytest.mark.parametrize("share,rest", [(0.5, 0.04), (1 / 3, 0.08), (0.8, 0.01)])
 async def test_a_step_rests_so_it_keeps_its_share(share: float, rest: float) -> None:
     clock = Recording()
-    began = clock.monotonic()
+    began = pacing.begin(clock)
     clock.mono += 0.04  # the step held the loop 40 ms
     await pacing.rest(clock, began, share)
     assert clock.slept == [pytest.approx(rest)]
 
 
+async def test_a_step_rests_for_the_loop_time_it_used_not_the_time_it_awaited() -> None:
+    class Awaiting(Recording):
+        cpu = 0.0
+
+        def busy(self) -> float:
+            return self.cpu
+
+    clock = Awaiting()
+    began = pacing.begin(clock)
+    clock.mono += 0.1  # 100 ms went by, most of it awaiting PostgreSQL
+    clock.cpu += 0.01  # of which the step ran 10 ms on the loop
+    await pacing.rest(clock, began, 1 / 3)
+    assert clock.slept == [pytest.approx(0.02)]
+
+
 async def test_a_step_that_took_no_time_only_yields() -> None:
     clock = Recording()
-    await pacing.rest(clock, clock.monotonic())
+    await pacing.rest(clock, pacing.begin(clock))
     assert clock.slept == [0.0]
