@@ -41,9 +41,12 @@ async def _index_servers(db: Conn, addon: Addon) -> None:
 
 
 # Recomputes an add-on's `maintained_at` from its completed maintenances (few per add-on: indexed).
+# Through the add-on's maintenances (INDEXED BY): left to itself, SQLite's planner walked every completed
+# maintenance by status instead (100,000 rows at 100k add-ons: 50 ms a CreateAddon, all in the loop).
 _MAINTAINED = (
     "UPDATE addons SET maintained_at = COALESCE((SELECT MAX(m.completed_at) FROM maintenances AS m "
-    "WHERE m.addon = addons.name AND m.status = 'completed'), created_at) WHERE name = ?"
+    "INDEXED BY maintenances_addon WHERE m.addon = addons.name AND m.status = 'completed'), created_at) "
+    "WHERE name = ?"
 )
 
 
