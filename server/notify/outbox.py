@@ -8,9 +8,9 @@ import logging
 from datetime import datetime, timedelta
 
 from kvmaint.clock import iso
-from server.domain.models import App, Event, EventType, Maintenance, Status
+from server.domain.models import App, Event, EventType, Status
 from server.notify import policy
-from server.notify.models import Webhook
+from server.notify.models import ReminderDue, Webhook
 from server.service import pacing
 from server.service.core import Context, Subject, Write
 from server.storage import Tx
@@ -116,7 +116,7 @@ async def remind(ctx: Context) -> list[str]:
 
 
 async def _remind_chunk(
-    ctx: Context, w: Write, chunk: list[Maintenance], now: datetime, out: list[str]
+    ctx: Context, w: Write, chunk: list[ReminderDue], now: datetime, out: list[str]
 ) -> None:
     # Again, under the lock: the decision's input. A pending maintenance is its add-on's latest, so one
     # query reads the chunk again (by id only when the add-on has a newer one).

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from kvmaint.clock import utc
 from server.domain.freezes import Freeze
 from server.domain.models import (
@@ -14,6 +16,7 @@ from server.domain.models import (
     Status,
 )
 from server.domain.planner import Due
+from server.storage import steps
 from server.storage.postgres.base import TxBase
 from server.storage.postgres.rows import (
     _INSERT_MAINT,
@@ -111,20 +114,7 @@ class MaintenancesTx(TxBase):
             f"WHERE addon = maintenances.addon ORDER BY host) AS hosts FROM maintenances {_DUE}",
             _ts(until),
         )
-        return [
-            Due(
-                r["id"],
-                r["addon"],
-                r["app"],
-                Reason(r["reason"]),
-                r["required_by"],
-                r["scheduled_for"],
-                _window(r["window_day"], r["window_minute"]),
-                tuple(r["hosts"]),
-                r["queued"],
-            )
-            for r in rows
-        ]
+        return await steps.convert(rows, _due)
 
     async def maintenances_by_id(self, ids: list[str]) -> list[Maintenance]:
         return await self._bare("WHERE id = ANY($1::text[])", ids) if ids else []
@@ -190,3 +180,17 @@ class MaintenancesTx(TxBase):
         """How many maintenances are in each status (for metrics)."""
         rows = await self._all("SELECT status, COUNT(*) AS n FROM maintenances GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
+
+
+def _due(r: asyncpg.Record) -> Due:
+    return Due(
+        r["id"],
+        r["addon"],
+        r["app"],
+        Reason(r["reason"]),
+        r["required_by"],
+        r["scheduled_for"],
+        _window(r["window_day"], r["window_minute"]),
+        tuple(r["hosts"]),
+        r["queued"],
+    )

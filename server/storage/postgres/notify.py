@@ -7,7 +7,7 @@ from datetime import datetime
 from server.domain.models import (
     Maintenance,
 )
-from server.notify.models import OutboxItem, Webhook
+from server.notify.models import OutboxItem, ReminderDue, Webhook
 from server.storage.postgres.base import TxBase
 from server.storage.postgres.rows import _outbox, _ts, _webhook
 
@@ -114,12 +114,15 @@ class NotifyTx(TxBase):
             _ts(until),
         )
 
-    async def reminders_due(self, now: datetime) -> list[Maintenance]:
-        """Maintenances whose reminder fell due by `now` and was not given (nor dropped), without
-        history: through the remind_at index, so as many as are due, not the fleet."""
-        return await self._bare(
-            "WHERE remind_at IS NOT NULL AND remind_at <= $1 ORDER BY remind_at", _ts(now)
+    async def reminders_due(self, now: datetime) -> list[ReminderDue]:
+        """Maintenances whose reminder fell due by `now` and was not given (nor dropped): through the
+        remind_at index, so as many as are due, not the fleet."""
+        rows = await self._all(
+            "SELECT id, addon FROM maintenances WHERE remind_at IS NOT NULL AND remind_at <= $1 "
+            "ORDER BY remind_at",
+            _ts(now),
         )
+        return [ReminderDue(r["id"], r["addon"]) for r in rows]
 
     async def next_reminder(self) -> datetime | None:
         """When the earliest reminder not yet given falls due (one index probe)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 
 from server.domain.freezes import Freeze
@@ -13,6 +14,7 @@ from server.domain.models import (
     Status,
 )
 from server.domain.planner import Due
+from server.storage import steps
 from server.storage.sqlite.base import TxBase
 from server.storage.sqlite.rows import _MAINT_COLS, _MAINTAINED, _maint_params, _req, _ts, _window
 
@@ -122,20 +124,7 @@ class MaintenancesTx(TxBase):
             f"AS hosts FROM maintenances {_DUE}",
             _ts(until),
         )
-        return [
-            Due(
-                r["id"],
-                r["addon"],
-                r["app"],
-                Reason(r["reason"]),
-                _req(r["required_by"]),
-                _req(r["scheduled_for"]),
-                _window(r["window_day"], r["window_minute"]),
-                tuple(sorted(json.loads(r["hosts"]))),
-                r["queued"],
-            )
-            for r in rows
-        ]
+        return await steps.convert(rows, _due)
 
     async def maintenances_by_id(self, ids: list[str]) -> list[Maintenance]:
         out: list[Maintenance] = []
@@ -219,3 +208,17 @@ class MaintenancesTx(TxBase):
         """How many maintenances are in each status (for metrics)."""
         rows = await self._all("SELECT status, COUNT(*) AS n FROM maintenances GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
+
+
+def _due(r: sqlite3.Row) -> Due:
+    return Due(
+        r["id"],
+        r["addon"],
+        r["app"],
+        Reason(r["reason"]),
+        _req(r["required_by"]),
+        _req(r["scheduled_for"]),
+        _window(r["window_day"], r["window_minute"]),
+        tuple(sorted(json.loads(r["hosts"]))),
+        r["queued"],
+    )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from server.domain.models import (
     Maintenance,
 )
-from server.notify.models import OutboxItem, Webhook
+from server.notify.models import OutboxItem, ReminderDue, Webhook
 from server.storage.sqlite.base import TxBase
 from server.storage.sqlite.rows import _MAINT_COLS, _outbox, _remind_ts, _ts, _webhook
 
@@ -117,15 +117,15 @@ class NotifyTx(TxBase):
         )
         return await self._load(rows, history=False)
 
-    async def reminders_due(self, now: datetime) -> list[Maintenance]:
-        """Maintenances whose reminder fell due by `now` and was not given (nor dropped), without
-        history: through the remind_at index, so as many as are due, not the fleet."""
+    async def reminders_due(self, now: datetime) -> list[ReminderDue]:
+        """Maintenances whose reminder fell due by `now` and was not given (nor dropped): through the
+        remind_at index, so as many as are due, not the fleet."""
         rows = await self._all(
-            f"SELECT {_MAINT_COLS} FROM maintenances WHERE remind_at IS NOT NULL AND remind_at <= ? "
+            "SELECT id, addon FROM maintenances WHERE remind_at IS NOT NULL AND remind_at <= ? "
             "ORDER BY remind_at",
             _remind_ts(now),
         )
-        return await self._load(rows, history=False)
+        return [ReminderDue(r["id"], r["addon"]) for r in rows]
 
     async def next_reminder(self) -> datetime | None:
         """When the earliest reminder not yet given falls due (one index probe)."""
