@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -15,7 +16,26 @@ from server.domain.models import (
     Reason,
     Status,
 )
-from server.storage.sqlite.rows import _dt, _req, _window
+from server.storage.sqlite.rows import _dt, _req, _window, log
+
+
+async def _settle(job: asyncio.Future[Any]) -> Any:
+    """Awaits a statement running in a thread to its end even if the caller is cancelled meanwhile (the
+    thread cannot be stopped, and the connection must not be reused before it is done), then re-raises
+    the cancellation."""
+    cancelled = False
+    while not job.done():
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:
+            break
+    if cancelled:
+        if not job.cancelled() and job.exception() is not None:
+            log.warning("a statement failed while its caller was cancelled: %s", job.exception())
+        raise asyncio.CancelledError
+    return job.result()
 
 
 class Cursor(Protocol):
@@ -32,6 +52,7 @@ class Conn(Protocol):
     async def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
     async def executemany(self, sql: str, parameters: Any, /) -> Cursor: ...
     async def execute_fetchall(self, sql: str, parameters: Any = ..., /) -> Iterable[sqlite3.Row]: ...
+    async def execute_fetchall_apart(self, sql: str, parameters: Any = ..., /) -> list[sqlite3.Row]: ...
 
 
 class Inline:
@@ -57,6 +78,15 @@ class Inline:
 
     async def execute_fetchall(self, sql: str, parameters: Any = (), /) -> list[sqlite3.Row]:
         return self.conn.execute(sql, parameters).fetchall()
+
+    async def execute_fetchall_apart(self, sql: str, parameters: Any = (), /) -> list[sqlite3.Row]:
+        """As `execute_fetchall`, in a thread: for the few periodic queries that take tens of ms (the
+        planner's due rows at 100k add-ons), which SQLite runs without the GIL while the loop serves
+        others. Awaited to its end even if the caller is cancelled (`_settle`)."""
+        loop = asyncio.get_running_loop()
+        return list(
+            await _settle(loop.run_in_executor(None, lambda: self.conn.execute(sql, parameters).fetchall()))
+        )
 
 
 class _Done:

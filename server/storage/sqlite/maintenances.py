@@ -117,12 +117,13 @@ class MaintenancesTx(TxBase):
         return await self._load(rows, history=False)
 
     async def due_for_planning(self, until: datetime) -> list[Due]:
-        rows = await self._all(
+        # In a thread: 2,000 due rows with their hosts are ~30 ms of SQLite's own work every tick.
+        rows = await self._db.execute_fetchall_apart(
             "SELECT id, addon, app, reason, required_by, scheduled_for, window_day, window_minute, "
             "COALESCE(json_extract(state, '$.queued'), '') AS queued, (SELECT json_group_array(DISTINCT "
             "host) FROM addon_servers INDEXED BY addon_servers_addon WHERE addon = maintenances.addon) "
             f"AS hosts FROM maintenances {_DUE}",
-            _ts(until),
+            (_ts(until),),
         )
         return await steps.convert(rows, _due)
 

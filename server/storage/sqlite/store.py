@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from kvmaint.errors import FailedPrecondition
 from server.domain import requests
-from server.storage.sqlite.base import Inline
+from server.storage.sqlite.base import Inline, _settle
 from server.storage.sqlite.bulk import SqliteBulk
 from server.storage.sqlite.campaigns import CampaignsTx
 from server.storage.sqlite.events import EventsTx
@@ -40,25 +39,6 @@ def _statements(script: str) -> list[str]:
     if buf.strip(" \n;"):
         out.append(buf.strip())
     return out
-
-
-async def _settle(job: asyncio.Future[Any]) -> Any:
-    """Awaits a statement running in a thread to its end even if the caller is cancelled meanwhile (the
-    thread cannot be stopped, and the connection must not be reused before it is done), then re-raises
-    the cancellation."""
-    cancelled = False
-    while not job.done():
-        try:
-            await asyncio.shield(job)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:
-            break
-    if cancelled:
-        if not job.cancelled() and job.exception() is not None:
-            log.warning("a statement failed while its caller was cancelled: %s", job.exception())
-        raise asyncio.CancelledError
-    return job.result()
 
 
 # How long a BEGIN IMMEDIATE waits for another process's write lock before "database is locked".
