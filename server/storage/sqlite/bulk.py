@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from server.domain.models import Addon, App, HistoryEntry, Maintenance, Status
+from server.storage import steps
 from server.storage.sqlite.base import Conn, _rows
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class SqliteBulk:
         for k in range(0, len(names), CHUNK):
             chunk = names[k : k + CHUNK]
             rows = await _rows(self._db, f"SELECT * FROM addons WHERE name IN ({_marks(len(chunk))})", chunk)
-            out += [_addon(r) for r in rows]
+            out += await steps.convert(rows, _addon)  # 2,000 of them (a wave's notices) were 100 ms
         return out
 
     async def hosts_of(self, names: list[str]) -> dict[str, tuple[str, ...]]:
