@@ -182,10 +182,11 @@ async def run(
     plan: str | None,
 ) -> Filing:
     """Files a maintenance for every targeted add-on without an active one, a transaction per batch: at
-    most BATCH add-ons, and committed early once it has held the lock for BATCH_SECONDS (filing one costs
-    its events and their notifications, ~0.5 ms on a busy 2-core machine), so a writer queued behind a
-    batch waits about that long at most, and after each batch a rest (`pacing`): the API keeps two
-    thirds of the loop however long the filing. What a batch did not reach starts the next one."""
+    most BATCH add-ons, and committed early once it has held the loop 10 ms or the lock 100 ms
+    (`pacing.over`; filing one costs its events and their notifications, ~0.5 ms on a busy 2-core
+    machine), so a writer queued behind a batch waits about that long at most, and after each batch a
+    rest (`pacing`): the API keeps two thirds of the loop however long the filing. What a batch did not
+    reach starts the next one."""
     try:
         await _run(ctx, filing, new, announce, names, plan)
     finally:
@@ -230,7 +231,6 @@ def _next_size(reached: int) -> int:
 
 
 SUB = 10  # add-ons filed between two looks at the batch's time
-BATCH_SECONDS = pacing.STEP_SECONDS
 PUBLISH_SECONDS = 1.0
 
 
@@ -273,7 +273,7 @@ async def _batch(
                 await announce(w, Subject(m, app, a, hooks))
             fresh += ms
             reached += len(part)
-            if ctx.clock.monotonic() - step.wall >= BATCH_SECONDS:
+            if pacing.over(ctx.clock, step):
                 break
     # Told to the bus at most once a PUBLISH_SECONDS (and at the end): each publish wakes every listener
     # (event streams, the notification sender's pass), which a commit every 100 ms would keep busy.

@@ -49,3 +49,22 @@ async def test_a_step_that_took_no_time_only_yields() -> None:
     clock = Recording()
     await pacing.rest(clock, pacing.begin(clock))
     assert clock.slept == [0.0]
+
+
+async def test_a_step_is_over_after_its_loop_time_or_its_longest_hold() -> None:
+    class Awaiting(Recording):
+        cpu = 0.0
+
+        def busy(self) -> float:
+            return self.cpu
+
+    clock = Awaiting()
+    step = pacing.begin(clock)
+    clock.mono += 0.05  # awaiting PostgreSQL: 50 ms of wall time, little of the loop's
+    clock.cpu += 0.002
+    assert not pacing.over(clock, step)
+    clock.cpu += pacing.STEP_SECONDS
+    assert pacing.over(clock, step)  # it has used its share of the loop
+    step = pacing.begin(clock)
+    clock.mono += pacing.HOLD_SECONDS
+    assert pacing.over(clock, step)  # it has held its transaction long enough
