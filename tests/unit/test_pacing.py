@@ -21,6 +21,15 @@ class Recording(FakeClock):
         self.slept.append(seconds)
 
 
+class Awaiting(Recording):
+    """A step's loop time (`busy`) moved apart from its wall time."""
+
+    cpu = 0.0
+
+    def busy(self) -> float:
+        return self.cpu
+
+
 @pytest.mark.parametrize("share,rest", [(0.5, 0.04), (1 / 3, 0.08), (0.8, 0.01)])
 async def test_a_step_rests_so_it_keeps_its_share(share: float, rest: float) -> None:
     clock = Recording()
@@ -31,12 +40,6 @@ async def test_a_step_rests_so_it_keeps_its_share(share: float, rest: float) -> 
 
 
 async def test_a_step_rests_for_the_loop_time_it_used_not_the_time_it_awaited() -> None:
-    class Awaiting(Recording):
-        cpu = 0.0
-
-        def busy(self) -> float:
-            return self.cpu
-
     clock = Awaiting()
     began = pacing.begin(clock)
     clock.mono += 0.1  # 100 ms went by, most of it awaiting PostgreSQL
@@ -52,12 +55,6 @@ async def test_a_step_that_took_no_time_only_yields() -> None:
 
 
 async def test_a_step_is_over_after_its_loop_time_or_its_longest_hold() -> None:
-    class Awaiting(Recording):
-        cpu = 0.0
-
-        def busy(self) -> float:
-            return self.cpu
-
     clock = Awaiting()
     step = pacing.begin(clock)
     clock.mono += 0.05  # awaiting PostgreSQL: 50 ms of wall time, little of the loop's

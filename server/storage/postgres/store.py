@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 
@@ -22,6 +21,7 @@ from server.storage.postgres.notify import NotifyTx
 from server.storage.postgres.replicas import ReplicasTx
 from server.storage.postgres.rows import log
 from server.storage.postgres.schema import MIGRATE_LOCK, MIGRATIONS
+from server.storage.settle import settle
 
 
 class PostgresTx(FleetTx, MaintenancesTx, NotifyTx, CampaignsTx, EventsTx, ReplicasTx, PostgresBulk):
@@ -38,25 +38,6 @@ READERS = 4
 
 # Names kvmaint's sessions in pg_stat_activity.
 SESSION_SETTINGS = {"application_name": "kvmaint-scheduler"}
-
-
-async def _settle(step: Awaitable[Any]) -> None:
-    """Runs `step` to its end even if the caller is cancelled meanwhile, then re-raises the cancellation
-    (the asyncpg counterpart of `storage/sqlite._settle`)."""
-    task = asyncio.ensure_future(step)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:
-            break
-    if cancelled:
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("a transaction's end failed while its caller was cancelled: %s", task.exception())
-        raise asyncio.CancelledError
-    task.result()
 
 
 def redacted(dsn: str) -> str:
@@ -175,9 +156,9 @@ class PostgresStore:
         """One transaction, committed when the body returns and rolled back otherwise.
 
         Cancellation-safe as SQLite's: COMMIT, ROLLBACK and the connection's return to the pool are
-        awaited to their end even when the caller is cancelled (`_settle`), so when this block is left
-        the connection is back in the pool outside any transaction (or closed by the pool, when a
-        statement cancelled on the server left it in doubt). A cancellation that arrived meanwhile is
+        awaited to their end even when the caller is cancelled (`storage/settle.py`), so when this block
+        is left the connection is back in the pool outside any transaction (or closed by the pool, when
+        a statement cancelled on the server left it in doubt). A cancellation that arrived meanwhile is
         raised afterwards.
         """
         pool = self._p
@@ -195,16 +176,16 @@ class PostgresStore:
                 # Queued with the transaction, delivered to every listener once it commits
                 # (server/storage/pgnotify.py): other replicas' buses learn of these events at once.
                 await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, str(ptx.last_event))
-            await _settle(tx.commit())
+            await settle(tx.commit())
             if mark is not None:
                 mark.recorded = True
         except BaseException:
             if conn.is_in_transaction():
                 with contextlib.suppress(Exception):  # the pool's reset rolls back or closes it instead
-                    await _settle(tx.rollback())
+                    await settle(tx.rollback())
             raise
         finally:
-            await _settle(pool.release(conn))
+            await settle(pool.release(conn))
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[PostgresTx]:
@@ -219,14 +200,14 @@ class PostgresStore:
         try:
             await tx.start()
             yield PostgresTx(conn)
-            await _settle(tx.commit())
+            await settle(tx.commit())
         except BaseException:
             if conn.is_in_transaction():
                 with contextlib.suppress(Exception):
-                    await _settle(tx.rollback())
+                    await settle(tx.rollback())
             raise
         finally:
-            await _settle(pool.release(conn))
+            await settle(pool.release(conn))
 
     @asynccontextmanager
     async def lease_transaction(self) -> AsyncIterator[PostgresTx]:

@@ -16,26 +16,8 @@ from server.domain.models import (
     Reason,
     Status,
 )
-from server.storage.sqlite.rows import _dt, _req, _window, log
-
-
-async def _settle(job: asyncio.Future[Any]) -> Any:
-    """Awaits a statement running in a thread to its end even if the caller is cancelled meanwhile (the
-    thread cannot be stopped, and the connection must not be reused before it is done), then re-raises
-    the cancellation."""
-    cancelled = False
-    while not job.done():
-        try:
-            await asyncio.shield(job)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:
-            break
-    if cancelled:
-        if not job.cancelled() and job.exception() is not None:
-            log.warning("a statement failed while its caller was cancelled: %s", job.exception())
-        raise asyncio.CancelledError
-    return job.result()
+from server.storage.settle import settle
+from server.storage.sqlite.rows import _dt, _req, _window
 
 
 class Cursor(Protocol):
@@ -82,10 +64,10 @@ class Inline:
     async def execute_fetchall_apart(self, sql: str, parameters: Any = (), /) -> list[sqlite3.Row]:
         """As `execute_fetchall`, in a thread: for the few periodic queries that take tens of ms (the
         planner's due rows at 100k add-ons), which SQLite runs without the GIL while the loop serves
-        others. Awaited to its end even if the caller is cancelled (`_settle`)."""
+        others. Awaited to its end even if the caller is cancelled (`storage/settle.py`)."""
         loop = asyncio.get_running_loop()
         return list(
-            await _settle(loop.run_in_executor(None, lambda: self.conn.execute(sql, parameters).fetchall()))
+            await settle(loop.run_in_executor(None, lambda: self.conn.execute(sql, parameters).fetchall()))
         )
 
 

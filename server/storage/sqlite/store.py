@@ -11,7 +11,8 @@ from pathlib import Path
 
 from kvmaint.errors import FailedPrecondition
 from server.domain import requests
-from server.storage.sqlite.base import Inline, _settle
+from server.storage.settle import settle
+from server.storage.sqlite.base import Inline
 from server.storage.sqlite.bulk import SqliteBulk
 from server.storage.sqlite.campaigns import CampaignsTx
 from server.storage.sqlite.events import EventsTx
@@ -173,7 +174,7 @@ class SqliteStore:
         Its statements run in the event loop (`Inline`): they touch only the page cache and the WAL, in
         microseconds, where handing each to a thread cost ten times that. Only COMMIT, which fsyncs
         (`synchronous=FULL`), runs in a thread; it is awaited to its end even if the caller is cancelled
-        meanwhile (`_settle`), and the lock is released only once the connection is outside any
+        meanwhile (`storage/settle.py`), and the lock is released only once the connection is outside any
         transaction. BEGIN IMMEDIATE is tried inline without waiting (this process's lock orders its own
         writers); only when another process holds the file's write lock (a tool, a test's second
         store) does it wait for it, in the thread.
@@ -182,13 +183,13 @@ class SqliteStore:
             db = self._conn
             try:
                 if not _begin_now(db):
-                    await _settle(asyncio.get_running_loop().run_in_executor(self._fsync, _begin_waiting, db))
+                    await settle(asyncio.get_running_loop().run_in_executor(self._fsync, _begin_waiting, db))
                 tx = SqliteTx(Inline(db))
                 yield tx
                 mark = requests.recording()
                 if mark is not None:  # a retried write's mark commits with the write (domain/requests.py)
                     await tx.record_request(mark.id, mark.method, mark.key, mark.at)
-                await _settle(asyncio.get_running_loop().run_in_executor(self._fsync, db.execute, "COMMIT"))
+                await settle(asyncio.get_running_loop().run_in_executor(self._fsync, db.execute, "COMMIT"))
                 if mark is not None:
                     mark.recorded = True
             finally:
