@@ -287,6 +287,8 @@ async def test_graceful_stop_lets_a_running_failover_finish(redis_factory, agent
         await eventually(lambda: any("paused" in m for m in fake_scheduler.progress_for("f9")))
         await running.stop()
         assert running.task.done()
+        # Sent before the agent exited; the fake scheduler's reader may take it a moment later.
+        await eventually(lambda: fake_scheduler.results_for("f9"))
         result = fake_scheduler.results_for("f9")
         assert result and not result[0].ok and "stays primary" in result[0].error
         assert (await old.client().info("replication"))["role"] == "master"
