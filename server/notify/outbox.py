@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from kvmaint.clock import iso
 from server.domain.models import App, Event, EventType, Status
 from server.notify import policy
-from server.notify.models import ReminderDue, Webhook
+from server.notify.models import OutboxItem, ReminderDue, Webhook
 from server.service import pacing
 from server.service.core import Context, Subject, Write
 from server.storage import Tx
@@ -30,6 +30,18 @@ class Outbox:
         self.schedule_changes: list[int] = []
 
     async def __call__(self, tx: Tx, event: Event, subject: Subject | None = None) -> None:
+        await self.all(tx, [(event, subject)])
+
+    async def all(self, tx: Tx, events: list[tuple[Event, Subject | None]]) -> None:
+        """The hook for events written together (`Write.emit_all`), in order: their notifications are
+        enqueued in one statement (a fleet-wide filing's batch, one round trip, not one per row)."""
+        items: list[OutboxItem] = []
+        for event, subject in events:
+            items += await self._items(tx, event, subject)
+        if items:
+            await tx.enqueue_all(items)
+
+    async def _items(self, tx: Tx, event: Event, subject: Subject | None) -> list[OutboxItem]:
         if event.type in SCHEDULE_EVENTS:
             # Bounded where no pass takes them (a process that sends nothing): the oldest go, and
             # 0 stands for "some, long committed".
@@ -38,11 +50,9 @@ class Outbox:
             self.schedule_changes.append(event.sequence)
         if event.type in policy.OPERATOR_NOTIFYING:
             item = policy.operator_email(event, self.operator_email) if self.email else None
-            if item is not None:
-                await tx.enqueue(item)
-            return
+            return [item] if item is not None else []
         if event.type not in policy.NOTIFYING:
-            return
+            return []
         try:
             about = subject.maintenance.id if subject is not None else None
             known = subject if about is not None and about == event.maintenance_id else None
@@ -57,16 +67,16 @@ class Outbox:
                 addon = await tx.get_addon(event.addon)
             notice = policy.notice(event, app, addon, m)
             if notice is None:
-                return
+                return []
             hooks = known.webhooks if known is not None and known.webhooks is not None else None
             if hooks is None:
                 hooks = await tx.list_webhooks(event.app)
-            for item in policy.deliveries(notice, app, hooks, self.email, event.time):
-                await tx.enqueue(item)
+            return list(policy.deliveries(notice, app, hooks, self.email, event.time))
         except Exception:
             # A notification must never undo the maintenance step that caused it: log, and let the
             # step's transaction commit without it.
             log.exception("could not enqueue the notifications of event %d (%s)", event.sequence, event.type)
+            return []
 
 
 # Events written with a maintenance's schedule (or its pending state) changing: a reminder may have

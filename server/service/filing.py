@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
 from server.domain.freezes import Freeze
-from server.domain.models import Addon, App, Maintenance
+from server.domain.models import Addon, App, Event, Maintenance
 from server.notify.models import Webhook
 from server.service import pacing, paging
 from server.service.core import Context, Subject, Write
@@ -117,7 +117,7 @@ class Filings:
 Batch = Callable[[Write], Awaitable[tuple[list[Addon], list[str]]]]
 NewMaintenance = Callable[[Addon, list[Freeze]], Maintenance]
 # The events of one filed maintenance, told what the batch read already (its add-on, app and webhooks).
-Announce = Callable[[Write, Subject], Awaitable[None]]
+Announce = Callable[[Subject], list[tuple[Event, Subject | None]]]  # the events of one filed
 
 
 async def check_named(ctx: Context, names: list[str]) -> list[Addon]:
@@ -268,9 +268,11 @@ async def _batch(
             ]
             ms = [m for _, m in filed]
             await w.tx.insert_maintenances(ms, filing.id)
+            events: list[tuple[Event, Subject | None]] = []
             for a, m in filed:
                 app, hooks = apps[a.app]
-                await announce(w, Subject(m, app, a, hooks))
+                events += announce(Subject(m, app, a, hooks))
+            await w.emit_all(ctx, events)  # in a statement or two, not two per maintenance
             fresh += ms
             reached += len(part)
             if pacing.over(ctx.clock, step):

@@ -17,6 +17,7 @@ from server.domain.health import Observation
 from server.domain.models import (
     Addon,
     App,
+    Event,
     EventType,
     HistoryEntry,
     Maintenance,
@@ -31,7 +32,7 @@ from server.domain.planning import DEFAULT_REQUIRED_BY, Slot, avoid_freezes, ini
 from server.domain.plans import parse_plan
 from server.domain.windows import random_default_window
 from server.service import filing, paging
-from server.service.core import Context, Subject, Write, get_app
+from server.service.core import Context, Subject, Write, event_for, get_app
 
 
 class Placement(Protocol):
@@ -394,8 +395,8 @@ class FleetService:
         def new(addon: Addon, freezes: list[Freeze]) -> Maintenance:
             return new_maintenance(self.ctx, addon, reason, method, deadline, freezes, target)
 
-        async def announce(w: Write, subject: Subject) -> None:
-            await announce_maintenance(self.ctx, w, subject.maintenance, target, subject=subject)
+        def announce(subject: Subject) -> list[tuple[Event, Subject | None]]:
+            return maintenance_events(self.ctx, subject, target)
 
         try:
             return await filing.run(self.ctx, record, new, announce, names=addons, plan=plan_name)
@@ -507,26 +508,36 @@ async def announce_maintenance(
 ) -> None:
     """The events of a filed maintenance (required, then scheduled), in the transaction that filed it;
     `subject`: `m` with what the caller read of it already."""
+    await w.emit_all(ctx, maintenance_events(ctx, subject or Subject(m), target, why))
+
+
+def maintenance_events(
+    ctx: Context, about: Subject, target: Target, why: str = ""
+) -> list[tuple[Event, Subject | None]]:
+    """What `announce_maintenance` writes about `about.maintenance` (as just inserted: the notification
+    hook need not read it again), for a caller that writes many at once."""
+    m = about.maintenance
     onto = _onto(target, why)
     assert m.scheduled_for is not None
     explanation = m.history[-1].message.removeprefix(f"Scheduled for {iso(m.scheduled_for)}: ")
-    about = subject or Subject(m)  # m as just inserted: the hook need not read it again
-    await w.emit_for(
-        about,
-        EventType.MAINTENANCE_REQUIRED,
-        ctx,
-        f"Maintenance required by {iso(m.required_by)} ({m.reason.value}{onto})",
-        reason=m.reason.value,
-        required_by=iso(m.required_by),
-        target_build=target.build,
-        target_version=target.version,
-    )
-    await w.emit_for(
-        about,
-        EventType.MAINTENANCE_SCHEDULED,
-        ctx,
-        f"Maintenance scheduled for {iso(m.scheduled_for)}: {explanation}",
-        scheduled_for=iso(m.scheduled_for),
-        required_by=iso(m.required_by),
-        window=m.window.describe() if m.window else "",
-    )
+    return [
+        event_for(
+            ctx,
+            about,
+            EventType.MAINTENANCE_REQUIRED,
+            f"Maintenance required by {iso(m.required_by)} ({m.reason.value}{onto})",
+            reason=m.reason.value,
+            required_by=iso(m.required_by),
+            target_build=target.build,
+            target_version=target.version,
+        ),
+        event_for(
+            ctx,
+            about,
+            EventType.MAINTENANCE_SCHEDULED,
+            f"Maintenance scheduled for {iso(m.scheduled_for)}: {explanation}",
+            scheduled_for=iso(m.scheduled_for),
+            required_by=iso(m.required_by),
+            window=m.window.describe() if m.window else "",
+        ),
+    ]

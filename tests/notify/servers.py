@@ -107,7 +107,12 @@ class HookSink:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-request (a SIGKILL in a test): a real receiver never sees
+                    # a truncated POST as a delivery, so neither does the sink.
+                    return
                 with sink._lock:
                     sink.posts.append(Post(self.path, dict(self.headers.items()), body))
                     status = sink.answers.popleft() if sink.answers else 200

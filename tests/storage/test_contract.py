@@ -538,6 +538,41 @@ async def test_due_for_planning_is_due_maintenances_as_the_planners_input(store:
         assert await tx.maintenances_by_id([]) == []
 
 
+async def test_note_queued_records_a_new_reason_once_on_pending_maintenances_only(store: AnyStore) -> None:
+    await seed(store)
+    kept = DriverState(done=("prepare",), old_primary="db-1:7000", queued="old", unknown=(("extra", "x"),))
+    async with store.transaction() as tx:
+        await tx.insert_maintenance(maint("m-a", state=kept, scheduled_for=T0,
+                                          history=(HistoryEntry(T0, Status.PENDING, "", "filed"),)))
+        await tx.insert_maintenance(maint("m-b", "redis-b", state=DriverState(queued="same")))
+        await tx.insert_maintenance(maint("m-c", "redis-c", scheduled_for=T0 + timedelta(minutes=1)))
+        await tx.insert_maintenance(maint("m-run", "redis-d", status=Status.RUNNING))
+    later = T0 + timedelta(minutes=5)
+    async with store.transaction() as tx:
+        assert await tx.note_queued([], later) == []
+        got = await tx.note_queued(
+            [("m-c", "waits: db-3 at its limit"), ("m-b", "same"), ("m-run", "frozen"), ("m-a", "frozen"),
+             ("nope", "frozen")],
+            later,
+        )
+        assert got == ["m-a", "m-c"]
+    async with store.read() as tx:
+        a, b, c, run = [await tx.get_maintenance(i) for i in ("m-a", "m-b", "m-c", "m-run")]
+    assert a is not None and b is not None and c is not None and run is not None
+    assert a.state == replace(kept, queued="frozen")  # the rest of the driver's state untouched
+    assert a.history == (HistoryEntry(T0, Status.PENDING, "", "filed"),
+                         HistoryEntry(later, Status.PENDING, "", "Queued: frozen"))
+    assert c.state.queued == "waits: db-3 at its limit"
+    assert c.history[-1] == HistoryEntry(later, Status.PENDING, "", "Queued: waits: db-3 at its limit")
+    assert (b.state.queued, b.history) == ("same", ())
+    assert (run.state.queued, run.history) == ("", ())
+    async with store.transaction() as tx:  # the same reasons again: nothing to write
+        assert await tx.note_queued([("m-a", "frozen"), ("m-c", "waits: db-3 at its limit")], later) == []
+    async with store.read() as tx:
+        due = await tx.due_for_planning(T0 + timedelta(minutes=1))  # what the planner's next tick reads
+    assert [(d.id, d.queued) for d in due] == [("m-a", "frozen"), ("m-c", "waits: db-3 at its limit")]
+
+
 async def test_due_pending_and_starting_between(store: AnyStore) -> None:
     await seed(store)
     async with store.transaction() as tx:
@@ -1008,6 +1043,32 @@ async def test_event_sequence_is_gapless_across_rollbacks_and_filters_by_app_and
         assert [e.sequence for e in await tx.events_after(0, "example-app", "redis-b", 100)] == [2]
 
 
+async def test_append_events_writes_them_in_order_after_single_appends(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.append_events([]) == []
+        assert await tx.append_event(event("one")) == 1
+        assert await tx.append_events([event("two"), event("three", addon_name="redis-b")]) == [2, 3]
+    with pytest.raises(ValueError):
+        async with store.transaction() as tx:
+            await tx.append_events([event("rolled back"), event("rolled back too")])
+            raise ValueError
+    async with store.transaction() as tx:
+        assert await tx.append_events([event("four", app_name="other-app")]) == [4]
+        assert await tx.append_event(event("five")) == 5
+    assert await store.last_sequence() == 5
+    async with store.transaction() as tx:
+        got = await tx.events_after(0, "", "", 100)
+    assert [(e.sequence, e.message, e.app, e.addon) for e in got] == [
+        (1, "one", "example-app", "redis-a"),
+        (2, "two", "example-app", "redis-a"),
+        (3, "three", "example-app", "redis-b"),
+        (4, "four", "other-app", "redis-a"),
+        (5, "five", "example-app", "redis-a"),
+    ]
+    assert got[2] == Event(3, EventType.MAINTENANCE_REQUIRED, T0, "example-app", "redis-b", "m-1", "three",
+                           {"k": "v", "a": "ü"})
+
+
 async def test_concurrent_writers_get_distinct_sequences_committed_in_order(store: AnyStore) -> None:
     async def write(i: int) -> int:
         async with store.transaction() as tx:
@@ -1050,6 +1111,23 @@ async def test_enqueue_is_idempotent_by_dedupe_key(store: AnyStore) -> None:
     first = rows[0]
     assert first.id > 0 and first.attempts == 0 and first.sent_at is None and first.dropped_at is None
     assert first == replace(item("k1"), id=first.id)
+
+
+async def test_enqueue_all_is_enqueue_for_each_in_order(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.enqueue_all([]) == 0
+        assert await tx.enqueue(item("k1")) is True
+        # k1 is there already, and k3 is named twice: each key is written once, in the order given.
+        assert await tx.enqueue_all([item("k3"), item("k1", subject="again"), item("k2"), item("k3")]) == 2
+    with pytest.raises(ValueError):
+        async with store.transaction() as tx:
+            assert await tx.enqueue_all([item("k4")]) == 1
+            raise ValueError
+    async with store.transaction() as tx:
+        rows = await tx.list_outbox(0, 10)
+    assert [(r.dedupe_key, r.subject) for r in rows] == [("k1", "subject k1"), ("k3", "subject k3"), ("k2", "subject k2")]
+    assert rows[0].id < rows[1].id < rows[2].id
+    assert rows[1] == replace(item("k3"), id=rows[1].id)
 
 
 async def test_due_outbox_keeps_each_destination_in_order(store: AnyStore) -> None:

@@ -91,6 +91,26 @@ class PostgresBulk:
             [(mid, _ts(h.time), h.status.value, h.step, h.message) for mid, h in entries],
         )
 
+    async def note_queued(self, reasons: list[tuple[str, str]], at: datetime) -> list[str]:
+        from server.storage.postgres.rows import _ts
+
+        if not reasons:
+            return []
+        rows = await self._db.fetch(
+            "WITH w AS (SELECT * FROM unnest($1::text[], $2::text[]) AS w(id, why)), "
+            "up AS (UPDATE maintenances AS m SET state = jsonb_set(m.state, '{queued}', to_jsonb(w.why)) "
+            "FROM w WHERE m.id = w.id AND m.status = $4 AND COALESCE(m.state->>'queued', '') <> w.why "
+            "RETURNING m.id, w.why), "
+            "ins AS (INSERT INTO maintenance_history (maintenance_id, time, status, step, message) "
+            "SELECT id, $3, $4, '', 'Queued: ' || why FROM up ORDER BY id RETURNING maintenance_id) "
+            "SELECT maintenance_id FROM ins ORDER BY maintenance_id",
+            [i for i, _ in reasons],
+            [w for _, w in reasons],
+            _ts(at),
+            Status.PENDING.value,
+        )
+        return [r["maintenance_id"] for r in rows]
+
     async def upsert_agents(self, agents: list[tuple[str, str, str, datetime]]) -> None:
         """`upsert_agent` for each (host id, advertise host, version, seen), in one statement per batch."""
         from server.storage.postgres.rows import _ts

@@ -34,6 +34,32 @@ class EventsTx(TxBase):
         self.last_event = max(self.last_event, seq)
         return seq
 
+    async def append_events(self, events: list[Event]) -> list[int]:
+        """`append_event` for each, in order, in one statement: a fleet-wide filing writes two a
+        maintenance, and one round trip each was most of its time under load."""
+        if not events:
+            return []
+        last: int = await self._db.fetchval(
+            "WITH next AS (UPDATE event_sequence SET last = last + $1 RETURNING last), "
+            "ins AS (INSERT INTO events "
+            "(sequence, type, time, app, addon, maintenance_id, message, attributes) "
+            "SELECT next.last - $1 + e.ord, e.type, e.time, e.app, e.addon, e.mid, e.message, "
+            "e.attrs::jsonb FROM next, unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], "
+            "$6::text[], $7::text[], $8::text[]) "
+            "WITH ORDINALITY AS e(type, time, app, addon, mid, message, attrs, ord)) "
+            "SELECT last FROM next",
+            len(events),
+            [e.type.value for e in events],
+            [_ts(e.time) for e in events],
+            [e.app for e in events],
+            [e.addon for e in events],
+            [e.maintenance_id for e in events],
+            [e.message for e in events],
+            [json.dumps(e.attributes, sort_keys=True) for e in events],
+        )
+        self.last_event = max(self.last_event, last)
+        return list(range(last - len(events) + 1, last + 1))
+
     async def events_after(self, sequence: int, app: str, addon: str, limit: int) -> list[Event]:
         sql = "SELECT * FROM events WHERE sequence > $1"
         params: list[Any] = [sequence]

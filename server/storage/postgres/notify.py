@@ -61,6 +61,29 @@ class NotifyTx(TxBase):
         )
         return inserted == 1
 
+    async def enqueue_all(self, items: list[OutboxItem]) -> int:
+        """`enqueue` for each, in order, in one statement; how many were new."""
+        if not items:
+            return 0
+        return await self._exec(
+            "INSERT INTO outbox (kind, dedupe_key, app, recipient, webhook_id, subject, body, attempts, "
+            "next_attempt_at, created_at) "
+            "SELECT kind, key, app, recipient, hook, subject, body, 0, at, created FROM unnest($1::text[], "
+            "$2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], "
+            "$9::timestamptz[]) "
+            "WITH ORDINALITY AS i(kind, key, app, recipient, hook, subject, body, at, created, ord) "
+            "ORDER BY ord ON CONFLICT (dedupe_key) DO NOTHING",
+            [i.kind.value for i in items],
+            [i.dedupe_key for i in items],
+            [i.app for i in items],
+            [i.recipient for i in items],
+            [i.webhook_id for i in items],
+            [i.subject for i in items],
+            [i.body for i in items],
+            [_ts(i.next_attempt_at) for i in items],
+            [_ts(i.created_at) for i in items],
+        )
+
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Rows due now, oldest first, except those behind an earlier undelivered row to the same
         destination that is not due yet: each recipient (or webhook) gets its notices in order."""

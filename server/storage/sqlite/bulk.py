@@ -4,6 +4,7 @@ round trip per row. Each writes exactly the rows of its one-at-a-time counterpar
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,28 @@ class SqliteBulk:
             "VALUES (?, ?, ?, ?, ?)",
             [(mid, _ts(h.time), h.status.value, h.step, h.message) for mid, h in entries],
         )
+
+    async def note_queued(self, reasons: list[tuple[str, str]], at: datetime) -> list[str]:
+        from server.storage.sqlite.rows import _ts
+
+        if not reasons:
+            return []
+        rows = await self._db.execute_fetchall(
+            "WITH w(id, why) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+            "FROM json_each(?)) "
+            "UPDATE maintenances SET state = json_set(state, '$.queued', w.why) FROM w "
+            "WHERE maintenances.id = w.id AND maintenances.status = ? "
+            "AND COALESCE(json_extract(maintenances.state, '$.queued'), '') <> w.why "
+            "RETURNING id, json_extract(state, '$.queued')",  # (the FROM table cannot be returned)
+            (json.dumps(reasons), Status.PENDING.value),
+        )
+        done = sorted((r[0], r[1]) for r in rows)
+        await self._db.executemany(
+            "INSERT INTO maintenance_history (maintenance_id, time, status, step, message) "
+            "VALUES (?, ?, ?, '', ?)",
+            [(mid, _ts(at), Status.PENDING.value, f"Queued: {why}") for mid, why in done],
+        )
+        return [mid for mid, _ in done]
 
     async def upsert_agents(self, agents: list[tuple[str, str, str, datetime]]) -> None:
         """`upsert_agent` for each (host id, advertise host, version, seen), in one statement per batch."""

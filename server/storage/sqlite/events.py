@@ -36,6 +36,10 @@ class EventsTx(TxBase):
         assert seq is not None
         return seq
 
+    async def append_events(self, events: list[Event]) -> list[int]:
+        """`append_event` for each, in order (one writer: the rowids follow each other)."""
+        return [await self.append_event(e) for e in events]
+
     async def events_after(self, sequence: int, app: str, addon: str, limit: int) -> list[Event]:
         sql = "SELECT * FROM events WHERE sequence > ?"
         params: list[Any] = [sequence]

@@ -61,6 +61,10 @@ class NotifyTx(TxBase):
         await cur.close()
         return inserted
 
+    async def enqueue_all(self, items: list[OutboxItem]) -> int:
+        """`enqueue` for each, in order; how many were new."""
+        return sum([await self.enqueue(i) for i in items])
+
     async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Rows due now, oldest first, except those behind an earlier undelivered row to the same
         destination that is not due yet: each recipient (or webhook) gets its notices in order."""
