@@ -117,10 +117,13 @@ class Planner:
         writing each as a whole maintenance held the loop 400 ms in one transaction, or took 3 s in 40 on
         PostgreSQL under load). It is a note, not a decision, so it need not commit with the starts; the
         statement writes only those still pending for another reason."""
+        async def note(chunk: list[Wait]) -> None:
+            async with self.ctx.write() as w:
+                await w.tx.note_queued([(d.id, d.why) for d in chunk], now)
+
         for k in range(0, len(waits), QUEUE_CHUNK):
             step = pacing.begin(self.ctx.clock)
-            async with self.ctx.write() as w:
-                await w.tx.note_queued([(d.id, d.why) for d in waits[k : k + QUEUE_CHUNK]], now)
+            await pacing.run(self.ctx.clock, step, note(waits[k : k + QUEUE_CHUNK]))
             if k + QUEUE_CHUNK < len(waits):
                 await pacing.rest(self.ctx.clock, step)
 

@@ -112,14 +112,19 @@ async def remind(ctx: Context) -> list[str]:
     # load, every other write waiting; one 0.8 s transaction on SQLite left an API call waiting 459 ms).
     # Each reminder stands alone (mark_reminded gives it once), so a crash between them loses none.
     pending = list(due)
-    while pending:
-        step = pacing.begin(ctx.clock)
+
+    async def step_of(step: pacing.Step) -> None:
+        nonlocal pending
         async with ctx.write() as w:
             while True:  # one chunk at least, however long taking the lock took
                 chunk, pending = pending[:REMIND_CHUNK], pending[REMIND_CHUNK:]
                 await _remind_chunk(ctx, w, chunk, now, reminded)
                 if not pending or pacing.over(ctx.clock, step):
                     break
+
+    while pending:
+        step = pacing.begin(ctx.clock)
+        await pacing.run(ctx.clock, step, step_of(step))
         if pending:
             await pacing.rest(ctx.clock, step)
     return reminded

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from kvmaint.errors import ErrorReason, InvalidArgument, NotFound, Resource
 from server.domain.freezes import Freeze
@@ -248,6 +249,49 @@ async def _batch(
     its time was up), and the names it found gone (skipped)."""
     now = ctx.clock.now()
     step = pacing.begin(ctx.clock)
+    # Metered (`pacing.run`): the step's own loop time, not what the API ran while it awaited a round trip.
+    done = await pacing.run(ctx.clock, step, _file(ctx, filing, new, announce, read, now, step))
+    w, addons, gone, fresh, reached = done.write, done.addons, done.gone, done.fresh, done.reached
+    # Told to the bus at most once a PUBLISH_SECONDS (and at the end): each publish wakes every listener
+    # (event streams, the notification sender's pass), which a commit every 100 ms would keep busy.
+    filing.unpublished = max([filing.unpublished, *w.sequences])
+    if filing.unpublished and ctx.clock.monotonic() - filing.published_at >= PUBLISH_SECONDS:
+        publish(ctx, filing)
+    # Counted once committed: a failed batch leaves the counts of what is in the database.
+    filing.batches += 1 if addons or gone else 0  # the last read of a plan may find nothing more
+    for name in gone:
+        filing.skip(ADDON_DELETED, name)
+    by_addon = {m.addon: m for m in fresh}
+    for addon in addons[:reached]:
+        if addon.name in by_addon:
+            filing.add_filed(by_addon[addon.name])
+        else:
+            filing.add_already(addon.name)
+    await pacing.rest(ctx.clock, step)  # the requests queued behind this batch run before the next one
+    return addons[:reached], gone
+
+
+@dataclass(frozen=True)
+class _Filed:
+    """What one batch's transaction did."""
+
+    write: Write
+    addons: list[Addon]  # read
+    gone: list[str]  # named but deleted
+    fresh: list[Maintenance]  # filed
+    reached: int  # how many of `addons` it went through before its time was up
+
+
+async def _file(
+    ctx: Context,
+    filing: Filing,
+    new: NewMaintenance,
+    announce: Announce,
+    read: Batch,
+    now: datetime,
+    step: pacing.Step,
+) -> _Filed:
+    """The batch's transaction (committed when this returns)."""
     async with ctx.store.transaction() as tx:
         w = Write(tx)
         addons, gone = await read(w)
@@ -277,20 +321,4 @@ async def _batch(
             reached += len(part)
             if pacing.over(ctx.clock, step):
                 break
-    # Told to the bus at most once a PUBLISH_SECONDS (and at the end): each publish wakes every listener
-    # (event streams, the notification sender's pass), which a commit every 100 ms would keep busy.
-    filing.unpublished = max([filing.unpublished, *w.sequences])
-    if filing.unpublished and ctx.clock.monotonic() - filing.published_at >= PUBLISH_SECONDS:
-        publish(ctx, filing)
-    # Counted once committed: a failed batch leaves the counts of what is in the database.
-    filing.batches += 1 if addons or gone else 0  # the last read of a plan may find nothing more
-    for name in gone:
-        filing.skip(ADDON_DELETED, name)
-    by_addon = {m.addon: m for m in fresh}
-    for addon in addons[:reached]:
-        if addon.name in by_addon:
-            filing.add_filed(by_addon[addon.name])
-        else:
-            filing.add_already(addon.name)
-    await pacing.rest(ctx.clock, step)  # the requests queued behind this batch run before the next one
-    return addons[:reached], gone
+    return _Filed(w, addons, gone, fresh, reached)

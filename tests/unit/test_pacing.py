@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from kvmaint.clock import FakeClock
@@ -65,3 +67,55 @@ async def test_a_step_is_over_after_its_loop_time_or_its_longest_hold() -> None:
     step = pacing.begin(clock)
     clock.mono += pacing.HOLD_SECONDS
     assert pacing.over(clock, step)  # it has held its transaction long enough
+
+
+async def test_a_metered_step_counts_its_own_stretches_not_what_ran_while_it_awaited() -> None:
+    clock = Awaiting()
+    gate = asyncio.Event()
+
+    async def work() -> int:
+        clock.cpu += 0.004  # its own code, before a round trip
+        await gate.wait()
+        clock.cpu += 0.003  # and after it
+        return 7
+
+    async def others() -> None:
+        clock.cpu += 0.05  # the API, run by the loop while the step awaits
+        gate.set()
+
+    step = pacing.begin(clock)
+    clock.cpu += 0.001  # between `begin` and `run`: the step's own as well
+    got, _ = await asyncio.gather(pacing.run(clock, step, work()), others())
+    assert got == 7
+    assert step.used(clock) == pytest.approx(0.008)
+    assert not pacing.over(clock, step)  # 58 ms of the thread's time went by, 8 of them the step's
+    await pacing.rest(clock, step, 1 / 3)
+    assert clock.slept == [pytest.approx(0.016)]
+
+
+async def test_a_metered_step_passes_errors_and_cancellations_through_to_its_work() -> None:
+    clock = Awaiting()
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        await pacing.run(clock, pacing.begin(clock), fails())
+
+    cleaned: list[str] = []
+
+    async def waits() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            clock.cpu += 0.002
+            cleaned.append("finally")
+
+    step = pacing.begin(clock)
+    task = asyncio.create_task(pacing.run(clock, step, waits()))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == ["finally"] and step.used(clock) == pytest.approx(0.002)
