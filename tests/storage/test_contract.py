@@ -394,9 +394,9 @@ async def test_maintenance_round_trip_with_every_field_and_history(store: AnySto
     assert unset == [], f"give these new fields a non-default value here, so both stores must keep them: {unset}"
     async with store.transaction() as tx:
         await tx.insert_maintenance(full)
-        await tx.add_history("m-1", HistoryEntry(T0 + timedelta(seconds=5), Status.RUNNING, "promote", "go"))
+        await tx.add_history("m-1", HistoryEntry(T0 + timedelta(seconds=5, milliseconds=123), Status.RUNNING, "promote", "go"))
     expected = replace(
-        full, history=(*full.history, HistoryEntry(T0 + timedelta(seconds=5), Status.RUNNING, "promote", "go"))
+        full, history=(*full.history, HistoryEntry(T0 + timedelta(seconds=5, milliseconds=123), Status.RUNNING, "promote", "go"))
     )
     async with store.transaction() as tx:
         assert await tx.get_maintenance("m-1") == expected

@@ -17,7 +17,7 @@ from server.domain.models import (
 )
 from server.domain.planner import Due
 from server.storage import steps
-from server.storage.postgres.base import TxBase
+from server.storage.postgres.base import WITH_HISTORY, TxBase
 from server.storage.postgres.rows import (
     _INSERT_MAINT,
     _MAINT_COLS,
@@ -39,7 +39,9 @@ _DUE = (
 
 class MaintenancesTx(TxBase):
     async def _maints(self, where: str, *params: Any) -> list[Maintenance]:
-        return await self._load(await self._all(f"SELECT {_MAINT_COLS} FROM maintenances {where}", *params))
+        return await self._load(
+            await self._all(f"SELECT {_MAINT_COLS}, {WITH_HISTORY} FROM maintenances {where}", *params)
+        )
 
     async def get_maintenance(self, id: str) -> Maintenance | None:
         found = await self._maints("WHERE id = $1", id)
