@@ -117,6 +117,7 @@ class Planner:
         writing each as a whole maintenance held the loop 400 ms in one transaction, or took 3 s in 40 on
         PostgreSQL under load). It is a note, not a decision, so it need not commit with the starts; the
         statement writes only those still pending for another reason."""
+
         async def note(chunk: list[Wait]) -> None:
             async with self.ctx.write() as w:
                 await w.tx.note_queued([(d.id, d.why) for d in chunk], now)

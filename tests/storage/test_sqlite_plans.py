@@ -23,3 +23,13 @@ async def test_active_addons_probes_the_addon_index_whatever_the_chunk(tmp_path:
         ).fetchall()
     details = " | ".join(row[3] for row in plan)
     assert "USING INDEX maintenances_addon (addon=?)" in details and "maintenances_status" not in details
+
+
+async def test_an_sqlite_older_than_the_floor_is_refused_at_open_naming_both_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(RuntimeError, match=r"needs SQLite 3\.35\.0 or later .* has 3\.34\.1"):
+        await SqliteStore(tmp_path / "state.db").open()
+    assert not (tmp_path / "state.db").exists()  # refused before anything was written

@@ -23,6 +23,8 @@ from server.storage.sqlite.replicas import ReplicasTx
 from server.storage.sqlite.rows import log
 from server.storage.sqlite.schema import MIGRATIONS
 
+MIN_SQLITE = (3, 35, 0)  # UPDATE ... FROM (3.33) with RETURNING (3.35): `note_queued`
+
 
 class SqliteTx(FleetTx, MaintenancesTx, NotifyTx, CampaignsTx, EventsTx, ReplicasTx, SqliteBulk):
     """One transaction: every concern of the Tx protocol (server/storage/base.py)."""
@@ -87,6 +89,11 @@ class SqliteStore:
         self._idle: asyncio.Queue[sqlite3.Connection] | None = None
 
     async def open(self) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise RuntimeError(
+                f"kvmaint needs SQLite {'.'.join(map(str, MIN_SQLITE))} or later (UPDATE ... FROM with "
+                f"RETURNING); this Python's sqlite3 module has {sqlite3.sqlite_version}"
+            )
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
