@@ -3,12 +3,13 @@ grows with the fleet name their index, and this checks the planner follows it.""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from server.storage.sqlite.bulk import CHUNK, active_addons_sql
+from server.storage.sqlite.bulk import CHUNK, NOTE_QUEUED_SQL, active_addons_sql
 from server.storage.sqlite.store import SqliteStore
 
 
@@ -23,6 +24,20 @@ async def test_active_addons_probes_the_addon_index_whatever_the_chunk(tmp_path:
         ).fetchall()
     details = " | ".join(row[3] for row in plan)
     assert "USING INDEX maintenances_addon (addon=?)" in details and "maintenances_status" not in details
+
+
+async def test_note_queued_walks_its_list_and_finds_each_maintenance_by_key(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    await store.open()
+    await store.close()
+    reasons = json.dumps([[f"m-{i}", "held back"] for i in range(CHUNK)])
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        plan = db.execute("EXPLAIN QUERY PLAN " + NOTE_QUEUED_SQL, (reasons, "pending")).fetchall()
+    details = [row[3] for row in plan]
+    # json_each is the outer loop, maintenances the inner one probed by its primary key (its index is
+    # sqlite_autoindex_maintenances_1); never a scan of the pending ones with the list inside.
+    assert details[0].startswith("SCAN json_each") and "maintenances_status" not in " | ".join(details)
+    assert any("SEARCH maintenances USING INDEX sqlite_autoindex_maintenances_1 (id=?)" in d for d in details)
 
 
 async def test_an_sqlite_older_than_the_floor_is_refused_at_open_naming_both_versions(
