@@ -1181,6 +1181,17 @@ async def test_reminders_are_given_once_per_maintenance_and_time(store: AnyStore
         assert await tx.mark_reminded("m-2", T0) is True
 
 
+async def test_reminders_given_together_return_only_those_given_now(store: AnyStore) -> None:
+    async with store.transaction() as tx:
+        assert await tx.mark_reminded_all([]) == set()
+        assert await tx.mark_reminded("m-1", T0) is True
+        given = [("m-1", T0), ("m-1", T0 + timedelta(days=7)), ("m-2", T0), ("m-3", T0)]
+        assert await tx.mark_reminded_all(given) == {"m-1", "m-2", "m-3"}  # m-1 for its new time only
+        assert await tx.mark_reminded_all(given) == set()
+        assert await tx.mark_reminded_all([("m-1", T0), ("m-4", T0)]) == {"m-4"}  # m-1's was given
+        assert await tx.mark_reminded("m-3", T0) is False  # one record, whichever call gave it
+
+
 async def test_naive_times_are_taken_as_utc(store: AnyStore) -> None:
     async with store.transaction() as tx:
         await tx.insert_app(App("naive", "o@example.com", False, T0.replace(tzinfo=None)))

@@ -168,3 +168,16 @@ class NotifyTx(TxBase):
             _ts(scheduled_for),
         )
         return inserted == 1
+
+    async def mark_reminded_all(self, given: list[tuple[str, datetime]]) -> set[str]:
+        """`mark_reminded` for each (maintenance, scheduled_for) in one statement: the ids given now."""
+        if not given:
+            return set()
+        rows = await self._all(
+            "INSERT INTO reminders (maintenance_id, scheduled_for) "
+            "SELECT * FROM unnest($1::text[], $2::timestamptz[]) "
+            "ON CONFLICT DO NOTHING RETURNING maintenance_id",
+            [mid for mid, _ in given],
+            [_ts(at) for _, at in given],
+        )
+        return {r["maintenance_id"] for r in rows}

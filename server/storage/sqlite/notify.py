@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from server.domain.models import (
@@ -151,3 +152,15 @@ class NotifyTx(TxBase):
         inserted = cur.rowcount == 1
         await cur.close()
         return inserted
+
+    async def mark_reminded_all(self, given: list[tuple[str, datetime]]) -> set[str]:
+        """`mark_reminded` for each (maintenance, scheduled_for) in one statement: the ids given now."""
+        if not given:
+            return set()
+        rows = await self._db.execute_fetchall(
+            "INSERT INTO reminders (maintenance_id, scheduled_for) "
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true "
+            "ON CONFLICT DO NOTHING RETURNING maintenance_id",  # (`WHERE true`: SQLite's upsert grammar)
+            (json.dumps([(mid, _ts(at)) for mid, at in given]),),
+        )
+        return {r[0] for r in rows}
