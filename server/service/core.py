@@ -39,14 +39,6 @@ class Write:
         event = Event(0, type, ctx.clock.now(), app, addon, maintenance_id, message, dict(attributes))
         return await self._append(ctx, event, None)
 
-    async def emit_for(
-        self, subject: Subject, type: EventType, ctx: Context, message: str = "", **attributes: str
-    ) -> int:
-        """`emit` about `subject.maintenance`, with what this transaction has read already: the
-        notification hook does not read it again (a reminder burst is thousands of events)."""
-        event, _ = event_for(ctx, subject, type, message, **attributes)
-        return await self._append(ctx, event, subject)
-
     async def _append(self, ctx: Context, event: Event, subject: Subject | None) -> int:
         seq = await self.tx.append_event(event)
         self.sequences.append(seq)
@@ -55,8 +47,9 @@ class Write:
         return seq
 
     async def emit_all(self, ctx: Context, events: list[tuple[Event, Subject | None]]) -> list[int]:
-        """Events written together, in order, as `emit_for` each, in a statement or two on PostgreSQL
-        (a fleet-wide filing writes two a maintenance)."""
+        """Events written together, in order, in a statement or two on PostgreSQL (a fleet-wide filing
+        writes two a maintenance, a reminder chunk 25), each with its `Subject`: what the transaction
+        has read already, so the notification hook does not read it again."""
         seqs = await self.tx.append_events([e for e, _ in events])
         self.sequences += seqs
         if ctx.notify is not None:
