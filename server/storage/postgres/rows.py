@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 import asyncpg
 
 from kvmaint.clock import utc
-from server.domain.campaigns import Campaign, CampaignStatus, Member, Spec
-from server.domain.models import (
-    Addon,
-    App,
-    Maintenance,
-    Role,
-    ServerRef,
+from server.domain.campaigns import Member
+from server.storage.codec import (
+    CAMPAIGN_COLS,
+    CAMPAIGN_N,
+    MAINT_COLS,
+    MAINT_NAMES,
+    Codec,
+    servers,
+    servers_json,
+    window,
 )
-from server.domain.windows import Window
-from server.notify.models import Channel, OutboxItem, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -40,105 +39,17 @@ def _ts(dt: datetime | None) -> datetime | None:
     return utc(dt) if dt else None
 
 
-def _window(day: int | None, minute: int | None) -> Window | None:
-    return Window(day, minute) if day is not None and minute is not None else None
-
-
-def _servers_json(servers: tuple[ServerRef, ...]) -> str:
-    return json.dumps([{"host": s.host, "port": s.port, "role": s.role.value} for s in servers])
-
-
-def _servers(text: str) -> tuple[ServerRef, ...]:
-    return tuple(ServerRef(s["host"], int(s["port"]), Role(s["role"])) for s in json.loads(text))
+CODEC = Codec(ts=_ts, at=lambda value: value, flag=bool)  # asyncpg reads datetimes and bools back
+_MAINT_COLS, _MAINT_NAMES, _CAMPAIGN_COLS, _CAMPAIGN_N = MAINT_COLS, MAINT_NAMES, CAMPAIGN_COLS, CAMPAIGN_N
+_window, _servers_json, _servers = window, servers_json, servers
+_maint_params, _campaign_params = CODEC.maint_params, CODEC.campaign_params
+_app, _addon, _webhook, _outbox = CODEC.app, CODEC.addon, CODEC.webhook, CODEC.outbox
+_campaign = CODEC.campaign
 
 
 def _count(status: str) -> int:
     """Rows touched, from asyncpg's command tag ("INSERT 0 1", "DELETE 3", "UPDATE 2")."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _app(row: asyncpg.Record) -> App:
-    return App(row["name"], row["owner_email"], row["maintenance_mode"], row["created_at"])
-
-
-def _addon(row: asyncpg.Record) -> Addon:
-    return Addon(
-        name=row["name"],
-        app=row["app"],
-        plan=row["plan"],
-        kind=row["kind"],
-        description=row["description"],
-        attachments=tuple(json.loads(row["attachments"])),
-        created_at=row["created_at"],
-        servers=_servers(row["servers"]),
-        window=_window(row["window_day"], row["window_minute"]),
-        previous_window=_window(row["prev_window_day"], row["prev_window_minute"]),
-    )
-
-
-def _webhook(row: asyncpg.Record) -> Webhook:
-    return Webhook(row["id"], row["app"], row["url"], row["secret"], row["created_at"])
-
-
-def _outbox(row: asyncpg.Record) -> OutboxItem:
-    return OutboxItem(
-        kind=Channel(row["kind"]),
-        dedupe_key=row["dedupe_key"],
-        app=row["app"],
-        recipient=row["recipient"],
-        subject=row["subject"],
-        body=row["body"],
-        created_at=row["created_at"],
-        next_attempt_at=row["next_attempt_at"],
-        webhook_id=row["webhook_id"],
-        id=row["id"],
-        attempts=row["attempts"],
-        sent_at=row["sent_at"],
-        dropped_at=row["dropped_at"],
-        last_error=row["last_error"],
-    )
-
-
-_MAINT_COLS = (
-    "id, addon, app, reason, method, status, required_by, created_at, scheduled_for, "
-    "previously_scheduled_for, started_at, completed_at, window_day, window_minute, current_step, "
-    "failure_reason, write_pause_ms, state, attempts, last_failure_reason, needs_operator, "
-    "target_build, target_version, allow_downgrade, redirect_ms, not_before"
-)
-
-
-_MAINT_NAMES = [c.strip() for c in _MAINT_COLS.split(",")]
-
-
-def _maint_params(m: Maintenance) -> tuple[Any, ...]:
-    return (
-        m.id,
-        m.addon,
-        m.app,
-        m.reason.value,
-        m.method.value,
-        m.status.value,
-        _ts(m.required_by),
-        _ts(m.created_at),
-        _ts(m.scheduled_for),
-        _ts(m.previously_scheduled_for),
-        _ts(m.started_at),
-        _ts(m.completed_at),
-        m.window.day if m.window else None,
-        m.window.start_minute if m.window else None,
-        m.current_step,
-        m.failure_reason,
-        m.write_pause_ms,
-        json.dumps(m.state.to_json(), sort_keys=True),
-        m.attempts,
-        m.last_failure_reason,
-        m.needs_operator,
-        m.target_build,
-        m.target_version,
-        m.allow_downgrade,
-        m.redirect_ms,
-        _ts(m.not_before),
-    )
 
 
 _INSERT_MAINT = (
@@ -152,72 +63,6 @@ _UPDATE_MAINT = (
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(_MAINT_NAMES[1:], start=2))
     + " WHERE id = $1"
 )
-
-
-_CAMPAIGN_COLS = (
-    "id, build, target_version, allow_downgrade, reason, required_by, target, canary, waves, soak_seconds, "
-    "halt_on_failures, halt_on_pause_ms, status, wave, wave_count, has_canary, halt_reason, "
-    "failure_baseline, resumed_at, ended_at, created_at"
-)
-
-
-_CAMPAIGN_N = len(_CAMPAIGN_COLS.split(","))
-
-
-def _campaign_params(c: Campaign) -> tuple[Any, ...]:
-    s = c.spec
-    return (
-        c.id,
-        s.build,
-        c.target_version,
-        c.allow_downgrade,
-        s.reason,
-        _ts(s.required_by),
-        c.target,
-        s.canary,
-        json.dumps(list(s.waves)),
-        s.soak.total_seconds(),
-        s.halt_on_failures,
-        s.halt_on_pause_ms,
-        c.status.value,
-        c.wave,
-        c.waves,
-        c.has_canary,
-        c.halt_reason,
-        c.failure_baseline,
-        _ts(c.resumed_at),
-        _ts(c.ended_at),
-        _ts(c.created_at),
-    )
-
-
-def _campaign(r: asyncpg.Record) -> Campaign:
-    spec = Spec(
-        build=r["build"],
-        reason=r["reason"],
-        required_by=r["required_by"],
-        canary=r["canary"],
-        waves=tuple(json.loads(r["waves"])),
-        soak=timedelta(seconds=r["soak_seconds"]),
-        halt_on_failures=r["halt_on_failures"],
-        halt_on_pause_ms=r["halt_on_pause_ms"],
-    )
-    return Campaign(
-        id=r["id"],
-        spec=spec,
-        target=r["target"],
-        target_version=r["target_version"],
-        allow_downgrade=r["allow_downgrade"],
-        status=CampaignStatus(r["status"]),
-        wave=r["wave"],
-        waves=r["wave_count"],
-        created_at=r["created_at"],
-        has_canary=r["has_canary"],
-        halt_reason=r["halt_reason"],
-        failure_baseline=r["failure_baseline"],
-        resumed_at=r["resumed_at"],
-        ended_at=r["ended_at"],
-    )
 
 
 def _member(r: asyncpg.Record) -> Member:
