@@ -141,7 +141,7 @@ async def _remind_chunk(
     addons = {a.name: a for a in await w.tx.addons_named(sorted({m.addon for m in chunk}))}
     apps: dict[str, tuple[App | None, list[Webhook]]] = {}
     dropped: list[str] = []  # written together at the end (a burst's late ones are thousands)
-    due: list[Maintenance] = []
+    due: list[tuple[Maintenance, datetime]] = []  # with its scheduled_for
     for seen in chunk:
         m = latest.get(seen.addon)
         if m is None or m.id != seen.id:
@@ -151,17 +151,17 @@ async def _remind_chunk(
         if m.status is not Status.PENDING or m.scheduled_for is None or m.scheduled_for <= now:
             dropped.append(m.id)
         elif policy.reminder_due(m, now):  # (remind_at is kept to the millisecond: due in under one)
-            due.append(m)
+            due.append((m, m.scheduled_for))
     # Given once per (maintenance, scheduled_for), the chunk in one statement, then its events in one
     # or two: on PostgreSQL each reminder was four round trips, each waiting a loop turn behind the API
     # (2,000 at 100k did not end within the bench's 11 s window).
-    given = await w.tx.mark_reminded_all([(m.id, m.scheduled_for) for m in due if m.scheduled_for])
+    given = await w.tx.mark_reminded_all([(m.id, at) for m, at in due])
     events: list[tuple[Event, Subject | None]] = []
-    for m in due:
-        if m.id not in given or m.scheduled_for is None:
+    for m, at in due:
+        if m.id not in given:
             dropped.append(m.id)  # given already
             continue
-        hours = max(1, round((m.scheduled_for - now).total_seconds() / 3600))
+        hours = max(1, round((at - now).total_seconds() / 3600))
         if m.app not in apps:
             apps[m.app] = (await w.tx.get_app(m.app), await w.tx.list_webhooks(m.app))
         app, hooks = apps[m.app]
@@ -170,8 +170,8 @@ async def _remind_chunk(
                 ctx,
                 Subject(m, app, addons.get(m.addon), hooks),
                 EventType.MAINTENANCE_REMINDER,
-                f"Maintenance starts in about {hours} hours, at {iso(m.scheduled_for)}",
-                scheduled_for=iso(m.scheduled_for),
+                f"Maintenance starts in about {hours} hours, at {iso(at)}",
+                scheduled_for=iso(at),
                 required_by=iso(m.required_by),
                 window=m.window.describe() if m.window else "",
             )

@@ -48,11 +48,7 @@ def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _flag(value: bool) -> int:
-    return int(value)
-
-
-CODEC = Codec(ts=_ts, at=_dt, flag=_flag)  # times as ISO text, flags as 0/1
+CODEC = Codec(ts=_ts, at=_dt, flag=int)  # times as ISO text, flags as 0/1
 _MAINT_COLS, _CAMPAIGN_COLS, _CAMPAIGN_N = MAINT_COLS, CAMPAIGN_COLS, CAMPAIGN_N
 _window, _servers_json, _servers = window, servers_json, servers
 _maint_params, _campaign_params, _req = CODEC.maint_params, CODEC.campaign_params, CODEC.req
